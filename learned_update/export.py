@@ -1,0 +1,127 @@
+"""θ-only exports (for evaluation) and the JAX set-up shared by every entry point.
+
+An export is a directory holding
+  theta.npz      θ's leaves, keyed by their pytree path;
+  config.json    the full config θ was trained with;
+  summary.json   optional training summary (updates, hours, final meta-loss, ...).
+Files are written atomically (temporary file, then rename).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+import jax
+import ml_collections
+import numpy as np
+
+from learned_update import rule
+
+
+class ExportError(Exception):
+  """A θ export that is missing, unreadable or does not match its config."""
+
+
+def configure_jax(cache_dir: str | None = None) -> None:
+  """Persistent compilation cache: the unroll takes tens of seconds to compile."""
+  cache_dir = cache_dir or os.environ.get(
+      "META_UNSUP_JAX_CACHE", os.path.expanduser("~/.cache/meta_unsup/jax"))
+  os.makedirs(cache_dir, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", cache_dir)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def flatten_tree(tree) -> dict[str, np.ndarray]:
+  return {jax.tree_util.keystr(path): np.asarray(leaf)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def unflatten_like(template, flat: dict[str, np.ndarray], what: str = "θ"):
+  """Rebuilds `template`'s structure from `flat`, checking names and shapes."""
+  paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(template)]
+  missing = sorted(set(paths) - set(flat))
+  extra = sorted(set(flat) - set(paths))
+  if missing or extra:
+    raise ExportError(f"{what} does not match the config's architecture: "
+                      f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                      f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}")
+  leaves = []
+  for (path, leaf) in jax.tree_util.tree_leaves_with_path(template):
+    value = flat[jax.tree_util.keystr(path)]
+    if value.shape != np.shape(leaf):
+      raise ExportError(f"{what} leaf {jax.tree_util.keystr(path)} has shape {value.shape}, "
+                        f"the config expects {np.shape(leaf)}")
+    leaves.append(value)
+  return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+  import io
+  buf = io.BytesIO()
+  np.savez(buf, **arrays)
+  return buf.getvalue()
+
+
+def save_theta(directory, theta, cfg, summary: dict | None = None) -> pathlib.Path:
+  directory = pathlib.Path(directory)
+  atomic_write_bytes(directory / "theta.npz", npz_bytes(flatten_tree(theta)))
+  atomic_write_bytes(directory / "config.json", cfg.to_json_best_effort(indent=2).encode())
+  if summary is not None:
+    atomic_write_bytes(directory / "summary.json", json.dumps(summary, indent=2).encode())
+  return directory
+
+
+def load_config_json(path) -> ml_collections.ConfigDict:
+  try:
+    raw = json.loads(pathlib.Path(path).read_text())
+  except (OSError, ValueError) as e:
+    raise ExportError(f"cannot read config {path}: {e}") from e
+  return ml_collections.ConfigDict(_tuples(raw))
+
+
+def _tuples(obj):
+  """JSON turns tuples into lists; configs use tuples for sequences."""
+  if isinstance(obj, dict):
+    return {k: _tuples(v) for k, v in obj.items()}
+  if isinstance(obj, list):
+    return tuple(_tuples(v) for v in obj)
+  return obj
+
+
+def load_theta(directory):
+  """Returns (theta, config, summary or None) from an export directory."""
+  directory = pathlib.Path(directory)
+  for name in ("theta.npz", "config.json"):
+    if not (directory / name).is_file():
+      raise ExportError(f"{directory / name} not found: a θ export holds theta.npz and config.json "
+                        "(written by scripts.meta_train or learned_update.export.save_theta)")
+  cfg = load_config_json(directory / "config.json")
+  template = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), cfg.rule))
+  try:
+    with np.load(directory / "theta.npz") as data:
+      flat = {k: data[k] for k in data.files}
+  except (OSError, ValueError) as e:
+    raise ExportError(f"cannot read {directory / 'theta.npz'}: {e}") from e
+  theta = unflatten_like(template, flat)
+  summary_path = directory / "summary.json"
+  summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+  return jax.tree_util.tree_map(np.asarray, theta), cfg, summary

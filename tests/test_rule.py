@@ -1,0 +1,129 @@
+"""The learned update rule: conv equivalence, θ size, update invariants, robustness."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import base_models
+from configs import local, paper, tiny
+from learned_update import nn, rule
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_conv1d_matches_reference_values_and_gradients(axis, kernel):
+  key = jax.random.PRNGKey(kernel + 10 * axis)
+  params = nn.init_conv(key, kernel, 6, 5)
+  params["b"] = jax.random.normal(jax.random.PRNGKey(3), (5,))
+  x = jax.random.normal(jax.random.PRNGKey(4), (7, 9, 6))
+  np.testing.assert_allclose(nn.conv1d(params, x, axis), nn.conv1d_reference(params, x, axis),
+                             rtol=1e-4, atol=1e-5)
+  loss = lambda f: lambda p, x: jnp.sum(jnp.sin(f(p, x, axis)))
+  g_fast = jax.grad(loss(nn.conv1d), argnums=(0, 1))(params, x)
+  g_ref = jax.grad(loss(nn.conv1d_reference), argnums=(0, 1))(params, x)
+  for a, b in zip(jax.tree_util.tree_leaves(g_fast), jax.tree_util.tree_leaves(g_ref)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("get_config", [paper.get_config, local.get_config, tiny.get_config])
+@pytest.mark.parametrize("identical", [True, False])
+def test_theta_size_matches_formula(get_config, identical):
+  cfg = get_config().rule
+  cfg.identical_updates = identical
+  theta = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), cfg))
+  counts = rule.theta_param_count_formula(cfg)
+  for name, count in counts.items():
+    assert rule.param_count(theta[name]) == count, name
+  assert rule.param_count(theta) == sum(counts.values())
+
+
+def test_paper_theta_size_near_spec_estimate():
+  theta = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), paper.get_config().rule))
+  assert abs(rule.param_count(theta) - 1.15e5) / 1.15e5 < 0.10
+
+
+def test_zero_change_scales_parameters_by_one_minus_lr(tiny_state):
+  lr = 1e-4
+  zero = [jax.tree_util.tree_map(jnp.zeros_like, {k: l[k] for k in ("w", "b", "v")})
+          for l in tiny_state["layers"]]
+  new = rule.apply_updates(tiny_state, zero, lr)
+  for old_l, new_l in zip(tiny_state["layers"], new["layers"]):
+    for k in ("w", "b", "v"):
+      np.testing.assert_array_equal(new_l[k], np.float32(1 - lr) * old_l[k])
+  np.testing.assert_array_equal(new["perm"], tiny_state["perm"])
+
+
+_JITTED = {}
+
+
+def _updates(cfg, theta, state, x):
+  # One jitted function per config: compiling once is much faster than running op by op.
+  key = cfg.to_json()
+  if key not in _JITTED:
+    _JITTED[key] = jax.jit(lambda t, s, xx: rule.compute_updates(t, s, xx, cfg.rule, cfg.base_model))
+  return _JITTED[key](theta, state, x)
+
+
+def test_identical_updates_move_v_like_w(tiny_cfg, tiny_theta, tiny_state):
+  x = jax.random.uniform(jax.random.PRNGKey(2), (16, 64))
+  changes = _updates(tiny_cfg, tiny_theta, tiny_state, x)
+  new = rule.apply_updates(tiny_state, changes, tiny_cfg.rule.inner_lr)
+  lr = tiny_cfg.rule.inner_lr
+  for old_l, new_l, ch in zip(tiny_state["layers"], new["layers"], changes):
+    np.testing.assert_array_equal(ch["v"], ch["w"])
+    moved_w = new_l["w"] - (1 - lr) * old_l["w"]
+    moved_v = new_l["v"] - (1 - lr) * old_l["v"]
+    np.testing.assert_allclose(moved_v, moved_w, atol=1e-9)
+    assert float(jnp.max(jnp.abs(moved_w))) > 0
+
+
+def test_separate_backward_updates_differ(tiny_cfg, tiny_state):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  cfg.rule.identical_updates = False
+  theta = rule.init_theta(jax.random.PRNGKey(0), cfg.rule)
+  assert "backward" in theta
+  x = jax.random.uniform(jax.random.PRNGKey(2), (16, 64))
+  for ch in _updates(cfg, theta, tiny_state, x):
+    assert float(jnp.max(jnp.abs(ch["v"] - ch["w"]))) > 1e-3
+
+
+def test_weight_and_bias_changes_respect_their_normalisation(tiny_cfg, tiny_theta, tiny_state):
+  x = jax.random.uniform(jax.random.PRNGKey(5), (16, 64))
+  changes = _updates(tiny_cfg, tiny_theta, tiny_state, x)
+  scale = tiny_cfg.rule.anti_collapse_scale
+  for layer, ch in zip(tiny_state["layers"], changes):
+    w = layer["w"]
+    w_hat = w / jnp.sqrt(jnp.mean(w ** 2, axis=0, keepdims=True) + 1e-6)
+    normalised = ch["w"] + scale * w_hat           # column-normalised with eps 1: mean square < 1
+    col_ms = jnp.mean(normalised ** 2, axis=0)
+    assert bool(jnp.all(col_ms < 1.0)) and bool(jnp.all(col_ms > 0.0))
+    assert float(jnp.mean(ch["b"])) >= -1e-6      # biases may not all shrink...
+    assert float(jnp.mean(ch["b"] ** 2)) < 1.0     # ...and their change is normalised
+
+
+@pytest.mark.parametrize("kind", ["zeros", "constant", "dead_units"])
+def test_no_nan_for_degenerate_inputs(tiny_cfg, tiny_theta, tiny_state, kind):
+  state = tiny_state
+  x = jax.random.uniform(jax.random.PRNGKey(0), (16, 64))
+  if kind == "zeros":
+    x = jnp.zeros_like(x)
+  elif kind == "constant":
+    x = jnp.full_like(x, 0.7)
+  else:  # a hidden layer whose units all receive zero weights
+    layers = list(state["layers"])
+    layers[0] = dict(layers[0], w=jnp.zeros_like(layers[0]["w"]), b=-jnp.ones_like(layers[0]["b"]))
+    state = dict(state, layers=tuple(layers))
+  new = rule.apply_updates(state, _updates(tiny_cfg, tiny_theta, state, x), tiny_cfg.rule.inner_lr)
+  for leaf in jax.tree_util.tree_leaves(new):
+    assert bool(jnp.all(jnp.isfinite(leaf)))
+
+
+@pytest.mark.parametrize("input_dim,widths", [(1000, (40, 8)), (196, (3, 70, 9, 5, 8))])
+def test_updates_have_parameter_shapes(tiny_cfg, tiny_theta, input_dim, widths):
+  state = base_models.init(jax.random.PRNGKey(0), input_dim, widths, tiny_cfg.base_model)
+  x = jax.random.uniform(jax.random.PRNGKey(1), (16, input_dim))
+  changes = _updates(tiny_cfg, tiny_theta, state, x)
+  for layer, ch in zip(state["layers"], changes):
+    for k in ("w", "b", "v"):
+      assert ch[k].shape == layer[k].shape
+      assert bool(jnp.all(jnp.isfinite(ch[k])))
