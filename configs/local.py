@@ -19,8 +19,8 @@ def get_config():
   c = paper.get_config()
   c.rule.update(dict(compute_h_size=32, top_delta_size=32))
   c.meta_objective.num_evaluations = 2
-  c.unroll.update(dict(inner_batch_size=64, length_min=5, length_max=10,
-                       horizon_min=50, horizon_max=2_000))
+  c.unroll.update(dict(inner_batch_size=64, lengths=(10,), horizon_min=100, horizon_max=2_000))
+  c.task.update(dict(depth_min=2, depth_max=4, width_min=64, width_max=256, width_grid=3))
   c.learner.update(dict(batch_size=8, num_updates=5_000, checkpoint_every=10))
   c.workers.num_workers = 2
   return c

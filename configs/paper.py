@@ -11,6 +11,8 @@ Inspect the rule at Tiny-MNIST shapes (196 inputs, 4x128+32, batch 128, k=5):
 """
 import ml_collections
 
+from tasks import meta_train
+
 
 def get_config():
   c = ml_collections.ConfigDict()
@@ -29,7 +31,7 @@ def get_config():
 
   # The learned update rule θ (released `MoreLocalWeightUpdateProcess` defaults).
   c.rule = ml_collections.ConfigDict(dict(
-      top_width=32,                           # [C] top-delta net mixes the 32 top units
+      top_width=c.base_model.get_ref("top_width"),  # [C] top-delta net mixes the 32 top units
       top_delta_size=64,                      # [C]
       top_delta_layers=2,                     # [C]
       top_delta_kernel=5,                     # [C] first batch-axis conv
@@ -62,8 +64,8 @@ def get_config():
   # Truncated unrolls (spec §4; the distributions are not given: [ours]).
   c.unroll = ml_collections.ConfigDict(dict(
       inner_batch_size=128,                   # [C] eval batch (meta-training value not given)
-      length_min=5,                           # [ours] k ~ uniform{min..max} per truncation
-      length_max=20,
+      lengths=(5, 10, 20),                    # [ours] k ~ uniform over these per truncation
+                                              # (few distinct k: each compiles once)
       horizon_min=100,                        # [ours] total inner steps per task, log-uniform
       horizon_max=10_000,                     # (the released evaluation runs 3,000 steps)
   ))
@@ -84,6 +86,15 @@ def get_config():
   ))
 
   c.workers = ml_collections.ConfigDict(dict(
-      num_workers=512,                        # [P3]
+      num_workers=512,                        # [P3]; 0 = in-process (no Ray), for debugging/tests
+      ray_address="",                         # "" = start a local Ray; "auto" or host:port = join a cluster
+      cpus_per_worker=1,                      # [ours] one pinned core per actor
+      result_timeout_sec=600.0,               # [ours] a worker silent this long is restarted
   ))
+
+  # Meta-training task distribution (spec §5; tasks/meta_train.py documents every field).
+  c.task = meta_train.default_task_config()
+  c.task.samples_per_class = c.meta_objective.get_ref("samples_per_class")
+  c.task.top_width = c.base_model.get_ref("top_width")
+  c.data_dir = ""                             # "" = $META_UNSUP_DATA_DIR or ../shared/data
   return c

@@ -11,12 +11,14 @@ def get_config():
   c = paper.get_config()
   c.base_model.hidden_widths = (24, 24)
   c.base_model.top_width = 8
-  c.rule.update(dict(top_width=8, top_delta_size=8, top_delta_layers=1, compute_h_size=8,
+  c.rule.update(dict(top_delta_size=8, top_delta_layers=1, compute_h_size=8,
                      compute_h_layers=1, delta_dim=8, num_grad_channels=2))
   c.meta_objective.num_evaluations = 2
   c.meta_objective.samples_per_class = 4
-  c.unroll.update(dict(inner_batch_size=16, length_min=2, length_max=3,
-                       horizon_min=6, horizon_max=12))
+  c.unroll.update(dict(inner_batch_size=16, lengths=(2,), horizon_min=4, horizon_max=8))
+  c.task.update(dict(datasets=("omniglot",), dataset_weights=(1.0,), image_size=8,
+                     num_classes_choices=(3,), depth_min=2, depth_max=2, width_min=16,
+                     width_max=24, width_grid=2))
   c.learner.update(dict(batch_size=2, num_updates=4, checkpoint_every=2, max_staleness=2))
   c.workers.num_workers = 1
   return c

@@ -90,12 +90,15 @@ def save_theta(directory, theta, cfg, summary: dict | None = None) -> pathlib.Pa
   return directory
 
 
+def config_from_json(text: str) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(_tuples(json.loads(text)))
+
+
 def load_config_json(path) -> ml_collections.ConfigDict:
   try:
-    raw = json.loads(pathlib.Path(path).read_text())
+    return config_from_json(pathlib.Path(path).read_text())
   except (OSError, ValueError) as e:
     raise ExportError(f"cannot read config {path}: {e}") from e
-  return ml_collections.ConfigDict(_tuples(raw))
 
 
 def _tuples(obj):

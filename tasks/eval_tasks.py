@@ -1,0 +1,156 @@
+"""Evaluation (meta-test) tasks: fixed data, few-shot support sets, test-split accuracy.
+
+=================== ===== ==== =================================================================
+name                dim   C    data
+=================== ===== ==== =================================================================
+tiny_mnist          196   10   MNIST 28x28 -> 14x14, half-pixel bilinear (= 2x2 mean), [0, 1]
+tiny_fashion_mnist  196   10   Fashion-MNIST, same resize
+mnist               784   10   MNIST 28x28, [0, 1]
+fashion_mnist       784   10   Fashion-MNIST 28x28, [0, 1]
+imdb                1000  2    IMDB binary bag of words over the 1,000 most frequent train words
+imagenet_heldout    256   10   held-out Tiny-ImageNet classes (tasks.datasets: i % 5 == 4), the
+                               first ``num_classes`` (default 10, at most 40) of them in wnids.txt
+                               order; grey (BT.601), area resize 64 -> 16
+two_moons           2     2    synthetic two-moons (seeded), raw coordinates
+=================== ===== ==== =================================================================
+
+Unlabelled stream and support sets come from the train split (as the released code's
+TinyMnist: both from the train split); ``test_set`` is the test split. Data sets without
+a test split: ``imagenet_heldout`` keeps, per class, the first 40 images (in validation
+file-number order) as "train" and the last 10 as "test"; ``two_moons`` uses its seeded
+train (2,000) and test (1,000) draws. Inputs are flattened and not permuted (the base
+model permutes). ``test_set(max_examples)`` without an rng takes a fixed, seeded subset.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+
+import numpy as np
+
+from tasks import data_dir as dd
+from tasks import datasets as ds
+from tasks import image_ops
+
+EVAL_TASKS = ("tiny_mnist", "tiny_fashion_mnist", "mnist", "fashion_mnist", "imdb",
+              "imagenet_heldout", "two_moons")
+IMAGENET_HELDOUT_TRAIN_PER_CLASS = 40   # of 50 per class; the remaining 10 are the test part
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EvalTask:
+  """A fixed evaluation task; arrays are read-only float32 [N, input_dim] / int32 [N]."""
+  name: str
+  input_dim: int
+  num_classes: int
+  class_names: tuple[str, ...] = ()
+  x_train: np.ndarray = dataclasses.field(default=None, repr=False)
+  y_train: np.ndarray = dataclasses.field(default=None, repr=False)
+  x_test: np.ndarray = dataclasses.field(default=None, repr=False)
+  y_test: np.ndarray = dataclasses.field(default=None, repr=False)
+  spec: tuple = dataclasses.field(default=(), repr=False)
+
+  def __reduce__(self):
+    # Pickle by reference to the (cached) data, not by value.
+    return (_make_cached, self.spec)
+
+  def unlabelled_batches(self, rng: np.random.Generator, num_steps: int,
+                         batch_size: int) -> np.ndarray:
+    """float32 [num_steps, batch_size, input_dim] from the train split (epoch-wise shuffles)."""
+    n = len(self.x_train)
+    total = num_steps * batch_size
+    reps = -(-total // n)
+    idx = np.concatenate([rng.permutation(n) for _ in range(reps)])[:total]
+    return self.x_train[idx].reshape(num_steps, batch_size, self.input_dim)
+
+  def support_set(self, rng: np.random.Generator, samples_per_class: int):
+    """Class-balanced labelled examples from the train split: (x [C*spc, D], y int32), shuffled."""
+    parts = []
+    for c in range(self.num_classes):
+      pool = np.flatnonzero(self.y_train == c)
+      parts.append(pool[rng.choice(len(pool), samples_per_class,
+                                   replace=len(pool) < samples_per_class)])
+    idx = np.concatenate(parts)
+    idx = idx[rng.permutation(len(idx))]
+    return self.x_train[idx], self.y_train[idx]
+
+  def test_set(self, max_examples: int | None = None, rng: np.random.Generator | None = None):
+    """(x, y) of the test split; a random (rng) or fixed seeded subset if max_examples < N."""
+    n = len(self.x_test)
+    if max_examples is None or max_examples >= n:
+      return self.x_test, self.y_test
+    if rng is None:
+      rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(n, max_examples, replace=False))
+    return self.x_test[idx], self.y_test[idx]
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+  x = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+  x.setflags(write=False)
+  return x
+
+
+def _ro(y: np.ndarray) -> np.ndarray:
+  y = np.array(y, np.int32)
+  y.setflags(write=False)
+  return y
+
+
+def _build(name: str, num_classes: int | None, data_dir, cache_dir) -> EvalTask:
+  spec = (name, num_classes, data_dir, cache_dir)
+  if name in ("tiny_mnist", "tiny_fashion_mnist", "mnist", "fashion_mnist"):
+    dname = name.replace("tiny_", "")
+    tr, te = (ds.load_raw(dname, s, data_dir, cache_dir, memoize=False)
+              for s in ("train", "test"))
+    if name.startswith("tiny_"):
+      xs = [image_ops.resize(d.x, 14, "bilinear") / 255.0 for d in (tr, te)]
+    else:
+      xs = [d.x.astype(np.float32) / 255.0 for d in (tr, te)]
+    return EvalTask(name, xs[0][0].size, 10, tr.class_names, _flat(xs[0]), _ro(tr.y),
+                    _flat(xs[1]), _ro(te.y), spec)
+  if name == "imdb":
+    tr, te = (ds.load_raw("imdb", s, data_dir, cache_dir, memoize=False)
+              for s in ("train", "test"))
+    return EvalTask(name, tr.x.shape[1], 2, tr.class_names, _flat(tr.x), _ro(tr.y), _flat(te.x),
+                    _ro(te.y), spec)
+  if name == "imagenet_heldout":
+    raw = ds.load_raw("imagenet", "test", data_dir, cache_dir, memoize=False)
+    c = 10 if num_classes is None else int(num_classes)
+    if not 2 <= c <= raw.num_classes:
+      raise ValueError(f"imagenet_heldout: num_classes must be in [2, {raw.num_classes}]")
+    tr_idx, te_idx = [], []
+    for k in range(c):
+      idx = np.flatnonzero(raw.y == k)   # validation-file order within the class
+      tr_idx.append(idx[:IMAGENET_HELDOUT_TRAIN_PER_CLASS])
+      te_idx.append(idx[IMAGENET_HELDOUT_TRAIN_PER_CLASS:])
+    tr_idx, te_idx = np.sort(np.concatenate(tr_idx)), np.sort(np.concatenate(te_idx))
+    x = image_ops.resize(image_ops.to_grey(raw.x[np.concatenate([tr_idx, te_idx])]), 16, "area")
+    x = np.clip(x / 255.0, 0.0, 1.0)
+    return EvalTask(name, 256, c, raw.class_names[:c], _flat(x[:len(tr_idx)]), _ro(raw.y[tr_idx]),
+                    _flat(x[len(tr_idx):]), _ro(raw.y[te_idx]), spec)
+  if name == "two_moons":
+    tr, te = (ds.load_raw("two_moons", s) for s in ("train", "test"))
+    return EvalTask(name, 2, 2, tr.class_names, _flat(tr.x), _ro(tr.y), _flat(te.x), _ro(te.y),
+                    spec)
+  raise ValueError(f"unknown evaluation task {name!r}; known: {EVAL_TASKS}")
+
+
+_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _make_cached(name, num_classes, data_dir, cache_dir) -> EvalTask:
+  return _build(name, num_classes, data_dir, cache_dir)
+
+
+def make_eval_task(name: str, data_dir=None, cache_dir=None,
+                   num_classes: int | None = None) -> EvalTask:
+  """The evaluation task ``name`` (memoised per process). See the module docstring."""
+  if name not in EVAL_TASKS:
+    raise ValueError(f"unknown evaluation task {name!r}; known: {EVAL_TASKS}")
+  data_dir = None if name == "two_moons" else str(dd.resolve_data_dir(data_dir))
+  cache_dir = str(dd.resolve_cache_dir(cache_dir))
+  with _lock:
+    return _make_cached(name, num_classes, data_dir, cache_dir)

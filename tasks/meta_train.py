@@ -1,0 +1,338 @@
+"""Meta-training task distribution (spec §5): dataset x classes x architecture x permutation.
+
+A task is sampled from an explicit ``np.random.Generator`` in this order: data set (by
+``dataset_weights``), number of classes (uniform over ``num_classes_choices``, capped at
+the data set's class count), the class subset (uniform without replacement, sorted),
+the base-model architecture, the pixel permutation. Same generator state -> same task.
+
+Data sets (``datasets``; default the paper's three): ``imagenet`` = the 160 Tiny-ImageNet
+meta-training classes (the 40 held-out "ImageNet test" classes are never used here),
+``alphabet`` (rendered fonts, 62 classes), ``cifar10`` (train split); ``omniglot``,
+``mnist`` and ``fashion_mnist`` (train splits) may be added to the mixture.
+
+Inputs: every image is resized to ``image_size`` x ``image_size`` (default 16) with area
+averaging; with ``greyscale=True`` (default) colour images are converted to BT.601 luma
+first, so every input has 16*16 = 256 features; with ``greyscale=False`` colour inputs
+keep 3 channels (768 features; grey sets stay 256). Values are in [0, 1] before
+augmentation. Inputs are returned flattened in row-major (h, w[, c]) order and *not*
+permuted: the base model applies ``task.permutation`` (``x[..., permutation]``). The
+resized arrays are cached on disk (``meta_<name>-<key>.npz``) and memoised per process.
+
+Unlabelled / labelled split: in each data set, each class's examples are split once, by a
+fixed permutation (``np.random.default_rng([split_seed, crc32(name)])``), into a
+labelled part (``round(labelled_fraction * n)``, at least 1, at most n - 1) and an
+unlabelled part (the rest). ``unlabelled_batches`` only draws from the unlabelled part of
+the task's classes (epoch-wise without replacement); ``labelled_batches`` only from the
+labelled part, so the meta-objective is evaluated on examples the inner loop never
+trained on. Defaults: Tiny-ImageNet 50/class -> 20 labelled + 30 unlabelled; CIFAR-10
+5,000/class -> 2,000 + 3,000; Alphabet (#fonts/class) -> 40% + 60%. Batches a and b of a
+step take 2 x samples_per_class distinct labelled examples per class when the labelled
+part has that many; otherwise a and b are drawn independently without replacement (they
+may overlap; Omniglot: 8 labelled per class), and with replacement below
+samples_per_class.
+
+Augmentation (``augment=True``): per example, shift, rotation and additive Gaussian noise
+(``tasks.image_ops``), on both streams. The labelled targets are the one-hot label in
+{0, 1} followed by the 4 regression targets ``[dx/max_shift, dy/max_shift,
+angle/max_rotation, noise_std/max_noise]`` (``num_regression_targets = 4``; 0 when
+``augment=False``). Defaults: max_shift 2 px (of 16), max_rotation 15 degrees,
+max_noise 0.1 (std, pixel range [0, 1]).
+
+Architecture (``layer_widths`` = hidden widths then ``top_width``): depth ~ uniform
+{depth_min..depth_max} hidden layers (2..5), width log-uniform in [width_min, width_max]
+(64..512), one width for all hidden layers unless ``per_layer_widths``; with
+``width_grid = G > 0`` the width is uniform over G log-spaced integers
+``round(geomspace(width_min, width_max, G))`` (a discrete log-uniform; fewer distinct
+shapes -> fewer JAX recompilations), with ``width_grid = 0`` it is continuous and
+rounded to an integer. The top layer is always ``top_width`` (32).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import types
+import zlib
+
+import numpy as np
+
+from tasks import data_dir as dd
+from tasks import datasets as ds
+from tasks import image_ops
+
+SOURCE_VERSION = 1   # of the meta-training preprocessing (disk-cache key)
+PAPER_META_TRAIN_DATASETS = ("imagenet", "alphabet", "cifar10")
+META_TRAIN_SOURCES = {
+    # name -> (load_dataset name, split)
+    "imagenet": ("imagenet", "train"),
+    "alphabet": ("alphabet", "train"),
+    "cifar10": ("cifar10", "train"),
+    "omniglot": ("omniglot", "train"),
+    "mnist": ("mnist", "train"),
+    "fashion_mnist": ("fashion_mnist", "train"),
+}
+
+_DEFAULTS = dict(
+    datasets=PAPER_META_TRAIN_DATASETS,
+    dataset_weights=(1.0, 1.0, 1.0),
+    image_size=16,
+    greyscale=True,
+    resize_method="area",
+    num_classes_choices=(10,),
+    samples_per_class=10,
+    depth_min=2,
+    depth_max=5,
+    width_min=64,
+    width_max=512,
+    top_width=32,
+    per_layer_widths=False,
+    width_grid=8,
+    augment=True,
+    max_shift=2.0,
+    max_rotation=15.0,
+    max_noise=0.1,
+    labelled_fraction=0.4,
+    split_seed=0,
+)
+
+
+def default_task_config():
+  """ml_collections.ConfigDict (or SimpleNamespace if ml_collections is missing) of defaults."""
+  try:
+    import ml_collections  # pylint: disable=g-import-not-at-top
+    return ml_collections.ConfigDict(dict(_DEFAULTS))
+  except ImportError:
+    return types.SimpleNamespace(**_DEFAULTS)
+
+
+def _get(cfg, name):
+  return getattr(cfg, name, _DEFAULTS[name]) if cfg is not None else _DEFAULTS[name]
+
+
+# --------------------------------------------------------------------- data sources
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MetaTrainSource:
+  """A data set preprocessed for meta-training, with its fixed per-class split."""
+  name: str
+  x: np.ndarray                      # float32 [N, s, s] or [N, s, s, 3], in [0, 1]
+  y: np.ndarray                      # int32 [N]
+  num_classes: int
+  class_names: tuple[str, ...]
+  labelled: tuple[np.ndarray, ...]   # per class: indices into x
+  unlabelled: tuple[np.ndarray, ...]
+  spec: tuple = ()                   # arguments of meta_train_source (for pickling)
+
+  @property
+  def input_dim(self) -> int:
+    return int(np.prod(self.x.shape[1:]))
+
+
+def split_per_class(y: np.ndarray, num_classes: int, labelled_fraction: float, seed) -> tuple:
+  """Deterministic per-class (labelled, unlabelled) index split (see module docstring)."""
+  rng = np.random.default_rng(seed)
+  labelled, unlabelled = [], []
+  for c in range(num_classes):
+    idx = np.flatnonzero(y == c)
+    idx = idx[rng.permutation(len(idx))]
+    n_lab = int(np.clip(round(labelled_fraction * len(idx)), 1, max(len(idx) - 1, 1)))
+    labelled.append(np.sort(idx[:n_lab]).astype(np.int64))
+    unlabelled.append(np.sort(idx[n_lab:]).astype(np.int64))
+  return tuple(labelled), tuple(unlabelled)
+
+
+_source_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _meta_train_source(name, image_size, greyscale, resize_method, labelled_fraction, split_seed,
+                       data_dir, cache_dir) -> MetaTrainSource:
+  if name not in META_TRAIN_SOURCES:
+    raise ValueError(f"unknown meta-training data set {name!r}; known: {tuple(META_TRAIN_SOURCES)}")
+  dname, split = META_TRAIN_SOURCES[name]
+
+  def build():
+    raw = ds.load_raw(dname, split, data_dir, cache_dir, memoize=False)
+    x = raw.x
+    if greyscale and x.ndim == 4:
+      x = image_ops.to_grey(x)
+    x = image_ops.resize(x, image_size, resize_method)
+    x *= np.float32(1.0 / raw.scale)
+    np.clip(x, 0.0, 1.0, out=x)
+    return {"x": x, "y": raw.y, "class_names": np.array(raw.class_names, dtype=str)}
+
+  key = (SOURCE_VERSION, split, image_size, greyscale, resize_method,
+         ds.cache_identity(dname, data_dir, cache_dir))
+  a = dd.cached_arrays(f"meta_{name}", key, build, cache_dir)
+  x, y = a["x"], a["y"]
+  x.setflags(write=False)
+  y.setflags(write=False)
+  class_names = tuple(a["class_names"].tolist())
+  labelled, unlabelled = split_per_class(y, len(class_names), labelled_fraction,
+                                         [split_seed, zlib.crc32(name.encode())])
+  spec = (name, image_size, greyscale, resize_method, labelled_fraction, split_seed, data_dir,
+          cache_dir)
+  return MetaTrainSource(name, x, y, len(class_names), class_names, labelled, unlabelled, spec)
+
+
+def meta_train_source(name: str, cfg=None, data_dir=None, cache_dir=None) -> MetaTrainSource:
+  """Preprocessed data set for meta-training (memoised per process)."""
+  if name not in META_TRAIN_SOURCES:
+    raise ValueError(f"unknown meta-training data set {name!r}; known: {tuple(META_TRAIN_SOURCES)}")
+  dname = META_TRAIN_SOURCES[name][0]
+  data_dir = str(dd.resolve_data_dir(data_dir)) if ds.raw_files(dname) else None
+  cache_dir = str(dd.resolve_cache_dir(cache_dir))
+  with _source_lock:
+    return _meta_train_source(name, int(_get(cfg, "image_size")), bool(_get(cfg, "greyscale")),
+                              str(_get(cfg, "resize_method")),
+                              float(_get(cfg, "labelled_fraction")), int(_get(cfg, "split_seed")),
+                              data_dir, cache_dir)
+
+
+def _source_from_spec(spec) -> MetaTrainSource:
+  with _source_lock:
+    return _meta_train_source(*spec)
+
+
+# ------------------------------------------------------------------- architectures
+
+
+def width_grid_values(cfg=None) -> np.ndarray:
+  g = int(_get(cfg, "width_grid"))
+  lo, hi = int(_get(cfg, "width_min")), int(_get(cfg, "width_max"))
+  return np.unique(np.round(np.geomspace(lo, hi, g)).astype(np.int64))
+
+
+def sample_layer_widths(rng: np.random.Generator, cfg=None) -> tuple[int, ...]:
+  """Hidden widths (depth_min..depth_max layers, log-uniform widths), then top_width."""
+  depth = int(rng.integers(int(_get(cfg, "depth_min")), int(_get(cfg, "depth_max")) + 1))
+  n = depth if _get(cfg, "per_layer_widths") else 1
+  if int(_get(cfg, "width_grid")) > 0:
+    grid = width_grid_values(cfg)
+    widths = grid[rng.integers(0, len(grid), size=n)]
+  else:
+    lo, hi = np.log(float(_get(cfg, "width_min"))), np.log(float(_get(cfg, "width_max")))
+    widths = np.round(np.exp(rng.uniform(lo, hi, size=n))).astype(np.int64)
+  if n == 1:
+    widths = np.repeat(widths, depth)
+  return tuple(int(w) for w in widths) + (int(_get(cfg, "top_width")),)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def _epoch_indices(rng: np.random.Generator, pool: np.ndarray, total: int) -> np.ndarray:
+  """``total`` draws from ``pool``: concatenated random permutations (epochs)."""
+  if len(pool) == 0:
+    raise ValueError("empty example pool")
+  reps = -(-total // len(pool))
+  return np.concatenate([pool[rng.permutation(len(pool))] for _ in range(reps)])[:total]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MetaTrainTask:
+  """One meta-training task. Inputs are flattened, augmented and NOT permuted."""
+  dataset: str
+  classes: np.ndarray               # int64 [C]: class ids of the source data set
+  permutation: np.ndarray           # int32 [input_dim], a bijection (applied by the base model)
+  layer_widths: tuple[int, ...]     # hidden widths..., then top width
+  input_dim: int
+  num_classes: int
+  num_regression_targets: int
+  samples_per_class: int = 10
+  augment: bool = True
+  max_shift: float = 2.0
+  max_rotation: float = 15.0
+  max_noise: float = 0.1
+  source: MetaTrainSource | None = dataclasses.field(default=None, repr=False)
+
+  def __reduce__(self):
+    # Pickle without the image arrays: the receiver re-loads the (cached) source.
+    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
+    return (_rebuild_task, (fields, self.source.spec if self.source is not None else None))
+
+  @property
+  def class_names(self) -> tuple[str, ...]:
+    return tuple(self.source.class_names[c] for c in self.classes)
+
+  def _prepare(self, rng, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    images = self.source.x[idx]
+    targets = None
+    if self.augment:
+      images, targets = image_ops.augment(rng, images, self.max_shift, self.max_rotation,
+                                          self.max_noise)
+    return images.reshape(len(idx), -1).astype(np.float32, copy=False), targets
+
+  def unlabelled_batches(self, rng: np.random.Generator, num_steps: int,
+                         batch_size: int) -> np.ndarray:
+    """float32 [num_steps, batch_size, input_dim] from the unlabelled part of the classes."""
+    pool = np.concatenate([self.source.unlabelled[c] for c in self.classes])
+    idx = _epoch_indices(rng, pool, num_steps * batch_size)
+    x, _ = self._prepare(rng, idx)
+    return x.reshape(num_steps, batch_size, self.input_dim)
+
+  def labelled_batches(self, rng: np.random.Generator, num_steps: int):
+    """(x [S, 2K, D], targets [S, 2K, C + R], labels int32 [S, 2K]), K = spc * C.
+
+    Rows [:K] are batch a and rows [K:] batch b; each holds exactly samples_per_class
+    examples of every class, shuffled within the half. targets = one-hot in {0, 1}, then the
+    augmentation regression targets.
+    """
+    spc, c = self.samples_per_class, self.num_classes
+    k = spc * c
+    idx = np.empty((num_steps, 2, c, spc), np.int64)
+    for j, cls in enumerate(self.classes):
+      pool = self.source.labelled[cls]
+      n = len(pool)
+      if n >= 2 * spc:
+        pick = np.argsort(rng.random((num_steps, n)), axis=1)[:, :2 * spc]
+        idx[:, :, j, :] = pool[pick].reshape(num_steps, 2, spc)
+      elif n >= spc:
+        pick = np.argsort(rng.random((num_steps, 2, n)), axis=2)[:, :, :spc]
+        idx[:, :, j, :] = pool[pick]
+      else:
+        idx[:, :, j, :] = pool[rng.integers(0, n, size=(num_steps, 2, spc))]
+    labels = np.broadcast_to(np.arange(c, dtype=np.int32)[None, None, :, None],
+                             idx.shape).reshape(num_steps, 2, k)
+    idx = idx.reshape(num_steps, 2, k)
+    order = np.argsort(rng.random((num_steps, 2, k)), axis=2)
+    idx = np.take_along_axis(idx, order, axis=2).reshape(num_steps, 2 * k)
+    labels = np.take_along_axis(labels, order, axis=2).reshape(num_steps, 2 * k)
+    x, reg = self._prepare(rng, idx.reshape(-1))
+    onehot = np.eye(c, dtype=np.float32)[labels.reshape(-1)]
+    targets = onehot if reg is None else np.concatenate([onehot, reg], axis=1)
+    return (x.reshape(num_steps, 2 * k, self.input_dim),
+            targets.reshape(num_steps, 2 * k, c + self.num_regression_targets),
+            labels.astype(np.int32))
+
+
+def _rebuild_task(fields, spec) -> MetaTrainTask:
+  return MetaTrainTask(**fields, source=_source_from_spec(spec) if spec is not None else None)
+
+
+def sample_meta_train_task(rng: np.random.Generator, cfg=None, data_dir=None,
+                           cache_dir=None) -> MetaTrainTask:
+  """Draws a task (see module docstring). ``cfg``: default_task_config()-like object."""
+  if not isinstance(rng, np.random.Generator):
+    raise TypeError("rng must be a np.random.Generator")
+  names = tuple(_get(cfg, "datasets"))
+  weights = np.asarray(_get(cfg, "dataset_weights"), np.float64)
+  if len(weights) != len(names) or np.any(weights < 0) or weights.sum() <= 0:
+    raise ValueError(f"dataset_weights {tuple(weights)} do not fit datasets {names}")
+  data_dir = data_dir if data_dir is not None else getattr(cfg, "data_dir", None)
+  name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+  source = meta_train_source(name, cfg, data_dir, cache_dir)
+  choices = tuple(_get(cfg, "num_classes_choices"))
+  num_classes = min(int(choices[int(rng.integers(0, len(choices)))]), source.num_classes)
+  classes = np.sort(rng.choice(source.num_classes, size=num_classes, replace=False))
+  widths = sample_layer_widths(rng, cfg)
+  permutation = rng.permutation(source.input_dim).astype(np.int32)
+  augment = bool(_get(cfg, "augment"))
+  return MetaTrainTask(
+      dataset=name, classes=classes, permutation=permutation, layer_widths=widths,
+      input_dim=source.input_dim, num_classes=num_classes,
+      num_regression_targets=image_ops.NUM_AUGMENT_TARGETS if augment else 0,
+      samples_per_class=int(_get(cfg, "samples_per_class")), augment=augment,
+      max_shift=float(_get(cfg, "max_shift")), max_rotation=float(_get(cfg, "max_rotation")),
+      max_noise=float(_get(cfg, "max_noise")), source=source)

@@ -1,0 +1,184 @@
+"""Meta-training task distribution: permutations, architectures, labelled/unlabelled batches."""
+import collections
+import os
+import pathlib
+import pickle
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import tasks
+from tasks import data_dir as dd
+from tasks import meta_train as mt
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache_dir(tmp_path_factory):
+  path = os.environ.get("META_UNSUP_TEST_CACHE_DIR") or str(
+      tmp_path_factory.getbasetemp() / "meta_unsup_cache")
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv(dd.CACHE_DIR_ENV, path)
+    yield pathlib.Path(path)
+
+
+def _cfg(**kw):
+  cfg = tasks.default_task_config()
+  for k, v in kw.items():
+    setattr(cfg, k, v)
+  return cfg
+
+
+def _task(seed, **kw):
+  return tasks.sample_meta_train_task(np.random.default_rng(seed), _cfg(**kw))
+
+
+def test_default_config_fields():
+  cfg = tasks.default_task_config()
+  assert tuple(cfg.datasets) == ("imagenet", "alphabet", "cifar10")
+  assert cfg.image_size == 16 and cfg.greyscale and cfg.samples_per_class == 10
+  assert (cfg.depth_min, cfg.depth_max, cfg.width_min, cfg.width_max, cfg.top_width) == (
+      2, 5, 64, 512, 32)
+
+
+def test_permutation_bijection_fixed_within_task_different_across_tasks():
+  rng = np.random.default_rng(0)
+  seen = []
+  for _ in range(6):
+    t = tasks.sample_meta_train_task(rng, _cfg())
+    assert t.permutation.dtype == np.int32 and t.permutation.shape == (t.input_dim,)
+    assert np.array_equal(np.sort(t.permutation), np.arange(t.input_dim))
+    before = t.permutation.copy()
+    t.unlabelled_batches(rng, 2, 8)
+    t.labelled_batches(rng, 1)
+    assert np.array_equal(t.permutation, before)
+    seen.append(t.permutation)
+  assert all(not np.array_equal(seen[i], seen[j]) for i in range(6) for j in range(i))
+
+
+def test_same_seed_same_task_and_batches():
+  a, b, c = _task(7), _task(7), _task(8)
+  assert a.dataset == b.dataset and a.layer_widths == b.layer_widths
+  assert np.array_equal(a.classes, b.classes) and np.array_equal(a.permutation, b.permutation)
+  assert not np.array_equal(a.permutation, c.permutation)
+  ua = a.unlabelled_batches(np.random.default_rng(1), 3, 16)
+  ub = b.unlabelled_batches(np.random.default_rng(1), 3, 16)
+  assert np.array_equal(ua, ub)
+  la = a.labelled_batches(np.random.default_rng(2), 2)
+  lb = b.labelled_batches(np.random.default_rng(2), 2)
+  assert all(np.array_equal(p, q) for p, q in zip(la, lb))
+  lc = a.labelled_batches(np.random.default_rng(3), 2)
+  assert not np.array_equal(la[0], lc[0])
+
+
+@pytest.mark.parametrize("dataset", ["imagenet", "alphabet", "cifar10", "omniglot"])
+def test_labelled_batches_are_class_balanced(dataset):
+  t = _task(1, datasets=(dataset,), dataset_weights=(1.0,))
+  spc, c = t.samples_per_class, t.num_classes
+  k = spc * c
+  x, y, labels = t.labelled_batches(np.random.default_rng(4), 3)
+  assert x.shape == (3, 2 * k, 256) and x.dtype == np.float32
+  assert y.shape == (3, 2 * k, c + 4) and labels.shape == (3, 2 * k) and labels.dtype == np.int32
+  for s in range(3):
+    for half in (labels[s, :k], labels[s, k:]):
+      assert np.bincount(half, minlength=c).tolist() == [spc] * c
+    assert not np.array_equal(labels[s, :k], np.sort(labels[s, :k]))       # shuffled
+  np.testing.assert_array_equal(y[..., :c], np.eye(c)[labels])              # one-hot in {0, 1}
+  assert np.all(np.abs(y[..., c:c + 3]) <= 1) and np.all((y[..., -1] >= 0) & (y[..., -1] <= 1))
+
+
+def test_labelled_and_unlabelled_examples_are_disjoint():
+  cfg = _cfg(augment=False, datasets=("imagenet",), dataset_weights=(1.0,))
+  t = tasks.sample_meta_train_task(np.random.default_rng(5), cfg)
+  assert t.num_regression_targets == 0
+  src = t.source
+  for cls in range(src.num_classes):
+    lab, unl = set(src.labelled[cls]), set(src.unlabelled[cls])
+    assert not lab & unl and lab | unl == set(np.flatnonzero(src.y == cls))
+    assert len(lab) == 20
+  flat = src.x.reshape(len(src.x), -1)
+  row_of = {flat[i].tobytes(): i for i in range(len(flat))}
+  u = t.unlabelled_batches(np.random.default_rng(6), 4, 64).reshape(-1, 256)
+  x, y, labels = t.labelled_batches(np.random.default_rng(7), 2)
+  u_idx = {row_of[r.tobytes()] for r in u}
+  l_idx = [row_of[r.tobytes()] for r in x.reshape(-1, 256)]
+  allowed_u = set(np.concatenate([src.unlabelled[c] for c in t.classes]))
+  assert u_idx <= allowed_u and len(u_idx) == 256           # epoch-wise: no repeats in 1 epoch
+  assert set(l_idx) <= set(np.concatenate([src.labelled[c] for c in t.classes]))
+  np.testing.assert_array_equal(t.classes[labels.reshape(-1)], src.y[l_idx])  # labels match
+  first = x[0].reshape(-1, 256)
+  k = t.samples_per_class * t.num_classes
+  a = {row_of[r.tobytes()] for r in first[:k]}
+  b = {row_of[r.tobytes()] for r in first[k:]}
+  assert len(a) == len(b) == k and not a & b                # batches a and b are distinct
+
+
+def test_inputs_and_augmentation_statistics():
+  t = _task(3)
+  u = t.unlabelled_batches(np.random.default_rng(0), 4, 128)
+  assert u.shape == (4, 128, 256) and u.dtype == np.float32
+  assert -1.0 < u.min() and u.max() < 2.0 and 0.0 < u.mean() < 1.0
+  plain = _task(3, augment=False).unlabelled_batches(np.random.default_rng(0), 4, 128)
+  assert plain.min() >= 0 and plain.max() <= 1
+
+
+def test_architecture_sampler_bounds_and_distribution():
+  rng = np.random.default_rng(0)
+  cfg = _cfg(width_grid=0)
+  archs = [mt.sample_layer_widths(rng, cfg) for _ in range(4000)]
+  depths = collections.Counter(len(a) - 1 for a in archs)
+  assert set(depths) == {2, 3, 4, 5}
+  assert all(abs(depths[d] / 4000 - 0.25) < 0.03 for d in depths)
+  assert all(a[-1] == 32 for a in archs)
+  assert all(len(set(a[:-1])) == 1 for a in archs)          # one width per task
+  w = np.array([a[0] for a in archs])
+  assert w.min() >= 64 and w.max() <= 512
+  lo, hi = np.log(64), np.log(512)
+  assert abs(np.log(w).mean() - (lo + hi) / 2) < 0.04
+  assert stats.kstest((np.log(w) - lo) / (hi - lo), "uniform").pvalue > 1e-3
+  assert stats.kstest((w - 64) / 448, "uniform").pvalue < 1e-6  # not uniform in width
+  grid = mt.width_grid_values(_cfg())
+  assert grid.tolist() == [64, 86, 116, 156, 210, 283, 380, 512]
+  gw = collections.Counter(mt.sample_layer_widths(rng, _cfg())[0] for _ in range(4000))
+  assert set(gw) == set(grid.tolist()) and all(abs(n / 4000 - 1 / 8) < 0.025 for n in gw.values())
+  per_layer = [mt.sample_layer_widths(rng, _cfg(per_layer_widths=True, width_grid=0))
+               for _ in range(200)]
+  assert any(len(set(a[:-1])) > 1 for a in per_layer)
+
+
+def test_dataset_mixture_weights():
+  rng = np.random.default_rng(0)
+  cfg = _cfg(datasets=("imagenet", "cifar10"), dataset_weights=(3.0, 1.0))
+  names = collections.Counter(tasks.sample_meta_train_task(rng, cfg).dataset for _ in range(400))
+  assert abs(names["imagenet"] / 400 - 0.75) < 0.07
+  with pytest.raises(ValueError):
+    tasks.sample_meta_train_task(rng, _cfg(dataset_weights=(1.0,)))
+
+
+def test_class_subsets_and_colour_option():
+  t = _task(2, datasets=("imagenet",), dataset_weights=(1.0,), num_classes_choices=(2, 5))
+  assert t.num_classes in (2, 5) and len(set(t.classes.tolist())) == t.num_classes
+  assert t.classes.max() < 160
+  c = _task(2, datasets=("cifar10",), dataset_weights=(1.0,), greyscale=False)
+  assert c.input_dim == 768
+  assert c.unlabelled_batches(np.random.default_rng(0), 1, 4).shape == (1, 4, 768)
+
+
+def test_task_pickles_without_image_arrays():
+  t = _task(4)
+  blob = pickle.dumps(t)
+  assert len(blob) < 20000
+  t2 = pickle.loads(blob)
+  assert t2.source is t.source and np.array_equal(t2.permutation, t.permutation)
+  assert t2.layer_widths == t.layer_widths
+
+
+@pytest.mark.parametrize("dataset", ["imagenet", "cifar10", "alphabet"])
+def test_source_images_match_raw_images_and_labels(dataset):
+  from tasks import image_ops  # pylint: disable=g-import-not-at-top
+  src = mt.meta_train_source(dataset, _cfg())
+  raw = tasks.load_raw(*mt.META_TRAIN_SOURCES[dataset])
+  idx = np.random.default_rng(0).choice(len(raw.y), 50, replace=False)
+  want = image_ops.resize(image_ops.to_grey(raw.x[idx]), 16, "area") / 255.0
+  np.testing.assert_allclose(src.x[idx], want, atol=1e-5)
+  assert np.array_equal(src.y, raw.y) and src.x.shape == (len(raw.y), 16, 16)
