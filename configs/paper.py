@@ -86,7 +86,8 @@ def get_config():
   ))
 
   c.workers = ml_collections.ConfigDict(dict(
-      num_workers=512,                        # [P3]; 0 = in-process (no Ray), for debugging/tests
+      num_workers=512,                        # [P3]
+      mode="ray",                             # "ray" (actors) or "inprocess" (no Ray: debugging, tests)
       ray_address="",                         # "" = start a local Ray; "auto" or host:port = join a cluster
       cpus_per_worker=1,                      # [ours] one pinned core per actor
       result_timeout_sec=600.0,               # [ours] a worker silent this long is restarted

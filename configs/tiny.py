@@ -20,5 +20,5 @@ def get_config():
                      num_classes_choices=(3,), depth_min=2, depth_max=2, width_min=16,
                      width_max=24, width_grid=2))
   c.learner.update(dict(batch_size=2, num_updates=4, checkpoint_every=2, max_staleness=2))
-  c.workers.num_workers = 1
+  c.workers.update(dict(num_workers=1, mode="inprocess"))
   return c

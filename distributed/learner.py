@@ -1,0 +1,108 @@
+"""The central learner: filters, averages and applies meta-gradients to θ with Adam.
+
+Gradients arrive tagged with the θ version they were computed with. Those older than
+`learner.max_staleness` updates are dropped, those with non-finite values too (both
+counted); B = `learner.batch_size` accepted gradients are averaged, clipped to global
+norm `learner.clip_norm`, and applied with Adam on the paper's piecewise-constant
+schedule (3e-4 → 1e-4 → 2e-5 at fractions `lr_boundaries` of `num_updates`). An
+average that is still non-finite is skipped and counted, never applied.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def learning_rate_schedule(cfg) -> optax.Schedule:
+  values = tuple(float(v) for v in cfg.learning_rates)
+  bounds = tuple(int(round(f * cfg.num_updates)) for f in cfg.lr_boundaries)
+  if len(values) != len(bounds) + 1:
+    raise ValueError(f"learner.learning_rates {values} needs one more entry than lr_boundaries {bounds}")
+  return optax.join_schedules([optax.constant_schedule(v) for v in values], list(bounds))
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+  return optax.chain(
+      optax.clip_by_global_norm(cfg.clip_norm),
+      optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
+      optax.scale_by_learning_rate(learning_rate_schedule(cfg)),
+  )
+
+
+def _all_finite(tree) -> bool:
+  return all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def global_norm(tree) -> float:
+  return float(np.sqrt(sum(float(np.sum(np.square(np.asarray(l, np.float64))))
+                           for l in jax.tree_util.tree_leaves(tree))))
+
+
+class Learner:
+  """θ, its optimiser state and the update counter; `accept` then `apply` when `ready`."""
+
+  def __init__(self, cfg, theta):
+    self.cfg = cfg
+    self.optimizer = make_optimizer(cfg)
+    self.theta = jax.tree_util.tree_map(np.asarray, theta)
+    self.opt_state = jax.tree_util.tree_map(np.asarray, self.optimizer.init(self.theta))
+    self.step = 0
+    self.counters = {"stale": 0, "nonfinite": 0, "skipped_updates": 0, "accepted": 0}
+    self.buffer: list[dict] = []
+    self._update = jax.jit(self._update_fn)
+
+  def _update_fn(self, theta, opt_state, grads):
+    updates, opt_state = self.optimizer.update(grads, opt_state, theta)
+    return optax.apply_updates(theta, updates), opt_state
+
+  def accept(self, result: dict) -> bool:
+    """Buffers one worker result unless it is too stale or non-finite."""
+    if self.step - result["theta_version"] > self.cfg.max_staleness:
+      self.counters["stale"] += 1
+      return False
+    if not (np.isfinite(result["loss"]) and _all_finite(result["grads"])):
+      self.counters["nonfinite"] += 1
+      return False
+    self.buffer.append(result)
+    self.counters["accepted"] += 1
+    return True
+
+  @property
+  def ready(self) -> bool:
+    return len(self.buffer) >= self.cfg.batch_size
+
+  def apply(self) -> dict:
+    """Averages the first B buffered gradients and updates θ; returns the update's stats."""
+    batch, self.buffer = self.buffer[: self.cfg.batch_size], self.buffer[self.cfg.batch_size:]
+    mean = jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *[r["grads"] for r in batch])
+    norm = global_norm(mean)
+    stats = {"grad_norm": norm, "lr": float(learning_rate_schedule(self.cfg)(self.step)),
+             "staleness": float(np.mean([self.step - r["theta_version"] for r in batch]))}
+    if not np.isfinite(norm):
+      self.counters["skipped_updates"] += 1
+      stats["skipped"] = True
+      return stats
+    theta, opt_state = self._update(self.theta, self.opt_state, mean)
+    theta = jax.tree_util.tree_map(np.asarray, theta)
+    if not _all_finite(theta):
+      self.counters["skipped_updates"] += 1
+      stats["skipped"] = True
+      return stats
+    self.theta, self.opt_state = theta, jax.tree_util.tree_map(np.asarray, opt_state)
+    self.step += 1
+    stats["skipped"] = False
+    return stats
+
+  # Checkpointing.
+  def get_state(self) -> dict:
+    return {"theta": self.theta, "opt_state": self.opt_state, "step": self.step,
+            "counters": dict(self.counters)}
+
+  def set_state(self, saved: dict) -> None:
+    self.theta = jax.tree_util.tree_map(np.asarray, saved["theta"])
+    self.opt_state = jax.tree_util.tree_map(np.asarray, saved["opt_state"])
+    self.step = int(saved["step"])
+    self.counters = dict(saved["counters"])
+    self.buffer = []

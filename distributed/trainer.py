@@ -1,0 +1,172 @@
+"""The meta-training loop: workers → learner → checkpoints, logs and a θ export.
+
+`meta_train(cfg, workdir)` resumes from the newest checkpoint in `workdir` (refusing
+one of another θ architecture), runs until `learner.num_updates` updates, writes a
+checkpoint every `learner.checkpoint_every` updates and on SIGTERM / Ctrl-C, appends
+one JSON line per update to `workdir/metrics.jsonl`, and exports θ (θ-only, with its
+config and a training summary) to `workdir/theta/`.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import pathlib
+import signal
+import sys
+import time
+
+import jax
+import numpy as np
+
+from distributed import checkpoint, learner as learner_lib, pools
+from learned_update import export, rule
+
+
+class _StopFlag:
+  """Turns SIGTERM into a graceful stop (final checkpoint) instead of a kill."""
+
+  def __init__(self):
+    self.stop = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.stop = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _format_seconds(s: float) -> str:
+  s = int(max(s, 0))
+  return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class Progress:
+  """One status line on stderr: step, rate, meta-loss and ETA."""
+
+  def __init__(self, total: int, start: int, enabled: bool = True, every_sec: float = 2.0):
+    self.total, self.start, self.enabled, self.every = total, start, enabled, every_sec
+    self.t0 = time.monotonic()
+    self.last = 0.0
+
+  def update(self, step: int, meta_loss: float, force: bool = False) -> None:
+    now = time.monotonic()
+    if not self.enabled or (not force and now - self.last < self.every):
+      return
+    self.last = now
+    done = step - self.start
+    rate = done / max(now - self.t0, 1e-9)
+    eta = (self.total - step) / rate if rate > 0 else float("inf")
+    eta_text = _format_seconds(eta) if np.isfinite(eta) else "?"
+    frac = step / max(self.total, 1)
+    bar = "#" * int(20 * frac) + "-" * (20 - int(20 * frac))
+    print(f"\r[{bar}] {step}/{self.total} updates  meta-loss {meta_loss:.4f}  "
+          f"{rate * 60:.1f} upd/min  ETA {eta_text}", end="", file=sys.stderr, flush=True)
+
+
+def make_pool(cfg):
+  n = int(cfg.workers.num_workers)
+  if n == 0 or cfg.workers.get("mode", "ray") == "inprocess":
+    return pools.InProcessPool(cfg, cfg.seed, n)
+  return pools.RayPool(cfg, cfg.seed, n)
+
+
+def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = None) -> dict:
+  """Runs (or resumes) meta-training; returns the final summary dict."""
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  theta0 = rule.init_theta(jax.random.PRNGKey(cfg.seed), cfg.rule)
+  signature = checkpoint.theta_signature(theta0)
+  saved = checkpoint.load_latest(workdir, signature)  # refuses another θ architecture
+  learner = learner_lib.Learner(cfg.learner, theta0)
+  pool = make_pool(cfg)
+  resumed_from = None
+  elapsed_before = 0.0
+  if saved is not None:
+    learner.set_state(saved["learner"])
+    if saved.get("pool") is not None:
+      pool.set_state(saved["pool"])
+    resumed_from = int(saved["step"])
+    elapsed_before = float(saved.get("elapsed_sec", 0.0))
+  export.atomic_write_bytes(workdir / "config.json", cfg.to_json_best_effort(indent=2).encode())
+
+  def save_checkpoint():
+    payload = {"step": learner.step, "learner": learner.get_state(), "pool": pool.get_state(),
+               "theta_signature": signature, "config_json": cfg.to_json_best_effort(),
+               "elapsed_sec": elapsed_before + (time.monotonic() - t_start)}
+    return checkpoint.save(workdir, payload, keep=cfg.learner.keep_checkpoints)
+
+  bar = Progress(cfg.learner.num_updates, learner.step, enabled=progress)
+  t_start = time.monotonic()
+  window = {"grads": 0, "inner_steps": 0, "t": time.monotonic()}
+  per_dataset = collections.defaultdict(list)
+  losses, accuracies = [], []
+  last_loss = float("nan")
+  total_grads = 0
+  metrics_file = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
+  try:
+    with _StopFlag() as flag:
+      while learner.step < cfg.learner.num_updates and not flag.stop:
+        if max_seconds is not None and time.monotonic() - t_start > max_seconds:
+          break
+        for result in pool.results(learner.theta, learner.step):
+          window["grads"] += 1
+          total_grads += 1
+          window["inner_steps"] += result["inner_steps"]
+          if learner.accept(result):
+            losses.append(result["loss"])
+            accuracies.append(result["metrics"]["accuracy"])
+            per_dataset[result["dataset"]].append(result["loss"])
+        if not learner.ready:
+          continue
+        stats = learner.apply()
+        if stats["skipped"]:
+          continue
+        now = time.monotonic()
+        dt = max(now - window["t"], 1e-9)
+        last_loss = float(np.mean(losses))
+        record = {
+            "step": learner.step, "meta_loss": last_loss,
+            "meta_loss_per_dataset": {k: float(np.mean(v)) for k, v in per_dataset.items()},
+            "accuracy": float(np.mean(accuracies)),
+            "grad_norm": stats["grad_norm"], "lr": stats["lr"], "staleness": stats["staleness"],
+            "skipped_updates": learner.counters["skipped_updates"],
+            "stale_dropped": learner.counters["stale"], "nonfinite_dropped": learner.counters["nonfinite"],
+            "worker_restarts": pool.restarts,
+            "meta_grads_per_sec": window["grads"] / dt, "inner_steps_per_sec": window["inner_steps"] / dt,
+            "elapsed_sec": elapsed_before + (now - t_start),
+        }
+        metrics_file.write(json.dumps(record) + "\n")
+        metrics_file.flush()
+        window = {"grads": 0, "inner_steps": 0, "t": now}
+        per_dataset.clear()
+        losses, accuracies = [], []
+        bar.update(learner.step, last_loss)
+        if learner.step % cfg.learner.checkpoint_every == 0:
+          save_checkpoint()
+  except KeyboardInterrupt:
+    print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
+  finally:
+    metrics_file.close()
+    pool.close()
+  bar.update(learner.step, last_loss, force=True)
+  if progress:
+    print(file=sys.stderr)
+  path = save_checkpoint()
+  elapsed = elapsed_before + (time.monotonic() - t_start)
+  summary = {"step": learner.step, "meta_loss": last_loss, "resumed_from": resumed_from,
+             "meta_grads": total_grads, "hours": elapsed / 3600.0,
+             "meta_grads_per_sec": total_grads / max(time.monotonic() - t_start, 1e-9),
+             "checkpoint": str(path), **{k: v for k, v in learner.counters.items()},
+             "worker_restarts": pool.restarts}
+  export.save_theta(workdir / "theta", learner.theta, cfg, summary)
+  return summary

@@ -1,0 +1,109 @@
+"""A meta-training worker: keeps one task and base model, returns truncated meta-gradients.
+
+Per task it samples a total horizon (inner steps, log-uniform in
+[unroll.horizon_min, unroll.horizon_max]); then each call samples an unroll length
+k from `unroll.lengths`, applies the rule k times with the θ it was given, evaluates
+the meta-objective on each new state and returns the meta-gradient. The final state
+starts the next call's unroll; when the horizon is reached (or the state turned
+non-finite) a new task is drawn. Results are NumPy, tagged with the θ version used.
+
+The class is plain Python: `distributed.ray_runner` wraps it in a Ray actor, and the
+in-process mode (workers.num_workers = 0) calls it directly.
+"""
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+import base_models
+from learned_update import export, unroll
+from tasks import meta_train
+
+
+def sample_horizon(rng: np.random.Generator, unroll_cfg) -> int:
+  lo, hi = np.log(unroll_cfg.horizon_min), np.log(unroll_cfg.horizon_max)
+  return int(round(np.exp(rng.uniform(lo, hi))))
+
+
+class TaskWorker:
+  """Holds (task, base-model state, step, horizon, rng) between calls."""
+
+  def __init__(self, cfg, seed: int, worker_id: int = 0):
+    self.cfg = cfg
+    self.worker_id = worker_id
+    self.rng = np.random.default_rng([int(seed), int(worker_id), 0x5EED])
+    self.fns = unroll.make_unroll_fns(cfg)
+    self.task = None
+    self.state = None
+    self.steps_done = 0
+    self.horizon = 0
+    self.tasks_started = 0
+
+  def _new_task(self) -> None:
+    cfg = self.cfg
+    self.task = meta_train.sample_meta_train_task(self.rng, cfg.task, data_dir=cfg.data_dir or None)
+    key = jax.random.PRNGKey(int(self.rng.integers(0, 2**31 - 1)))
+    self.state = jax.tree_util.tree_map(np.asarray, base_models.init(
+        key, self.task.input_dim, self.task.layer_widths, cfg.base_model,
+        permutation=self.task.permutation))
+    self.steps_done = 0
+    self.horizon = sample_horizon(self.rng, cfg.unroll)
+    self.tasks_started += 1
+
+  def _batches(self, k: int) -> dict:
+    n = self.cfg.meta_objective.num_evaluations
+    unlabelled = self.task.unlabelled_batches(self.rng, k, self.cfg.unroll.inner_batch_size)
+    x, targets, labels = self.task.labelled_batches(self.rng, k * n)
+    return {"unlabelled": unlabelled,
+            "x": x.reshape((k, n) + x.shape[1:]),
+            "targets": targets.reshape((k, n) + targets.shape[1:]),
+            "labels": labels.reshape((k, n) + labels.shape[1:])}
+
+  def compute_gradient(self, theta, theta_version: int) -> dict:
+    """One truncated unroll with `theta`; returns NumPy gradient, loss and metrics."""
+    start = time.perf_counter()
+    if self.task is None or self.steps_done >= self.horizon:
+      self._new_task()
+    lengths = tuple(self.cfg.unroll.lengths)
+    k = int(lengths[int(self.rng.integers(0, len(lengths)))])
+    batches = self._batches(k)
+    loss, metrics, new_state, grads = self.fns.meta_gradient(
+        theta, self.state, batches, num_classes=self.task.num_classes)
+    new_state = jax.tree_util.tree_map(np.asarray, new_state)
+    state_finite = all(np.all(np.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(new_state))
+    self.steps_done += k
+    if state_finite:
+      self.state = new_state
+    else:
+      self.steps_done = self.horizon  # the base model diverged: draw a new task next call
+    return {
+        "grads": jax.tree_util.tree_map(np.asarray, grads),
+        "loss": float(loss),
+        "metrics": {name: float(v) for name, v in metrics.items()},
+        "theta_version": int(theta_version),
+        "dataset": self.task.dataset,
+        "inner_steps": k,
+        "task_step": self.steps_done,
+        "worker_id": self.worker_id,
+        "seconds": time.perf_counter() - start,
+    }
+
+  # Exact resume of in-process runs: the whole worker state goes into the checkpoint.
+  def get_state(self) -> dict:
+    return {"rng": self.rng.bit_generator.state, "task": self.task, "state": self.state,
+            "steps_done": self.steps_done, "horizon": self.horizon,
+            "tasks_started": self.tasks_started}
+
+  def set_state(self, saved: dict) -> None:
+    self.rng.bit_generator.state = saved["rng"]
+    self.task, self.state = saved["task"], saved["state"]
+    self.steps_done, self.horizon = saved["steps_done"], saved["horizon"]
+    self.tasks_started = saved["tasks_started"]
+
+
+def make_worker(cfg_json: str, seed: int, worker_id: int) -> TaskWorker:
+  """Builds a worker from a JSON config (what crosses process boundaries)."""
+  export.configure_jax()
+  return TaskWorker(export.config_from_json(cfg_json), seed, worker_id)
