@@ -77,7 +77,7 @@ def default_baseline_config() -> ml_collections.ConfigDict:
           projection_width=0,      # 0: base_model.top_width (hidden and output of the head)
       ),
       hebbian=dict(
-          learning_rate=0.05,      # Oja η on unit-mean-square inputs
+          learning_rate=0.2,       # Oja η on unit-mean-square inputs (stable for η < 1)
       ),
   ))
 

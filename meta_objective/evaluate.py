@@ -31,7 +31,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import os
 import pathlib
 import time
@@ -330,6 +329,85 @@ def run_evaluation(task, cfg, methods: Sequence[str], inner_steps: int, eval_eve
           "config": json.loads(cfg.to_json_best_effort())}
 
 
+def resolve_theta(theta_arg: str, cfg, overrides: dict | None = None):
+  """(theta_fn, cfg) for `--theta`: 'random' or an export directory.
+
+  'random': θ = init_theta(PRNGKey(seed), cfg.rule) per seed. An export: its config.json
+  supplies `rule` and `base_model`, then the flat `overrides` ({"base_model.x": v, ...},
+  e.g. from config_flags.get_override_values) of those two sections are re-applied.
+  Raises learned_update.ExportError for a missing or mismatched export.
+  """
+  import learned_update
+  cfg = ml_collections.ConfigDict(cfg.to_dict())
+  if theta_arg == "random":
+    rule_cfg = cfg.rule
+    return (lambda seed: learned_update.init_theta(jax.random.PRNGKey(seed), rule_cfg)), cfg
+  theta, theta_cfg, _ = learned_update.load_theta(theta_arg)
+  for section in ("rule", "base_model"):
+    if section in theta_cfg:
+      cfg[section] = ml_collections.ConfigDict(theta_cfg[section].to_dict())
+  for key, value in (overrides or {}).items():
+    *parents, leaf = key.split(".")
+    if parents and parents[0] in ("rule", "base_model"):
+      node = cfg
+      for p in parents:
+        node = node[p]
+      node[leaf] = value
+  return (lambda seed: theta), cfg
+
+
+# ----------------------------------------------------------------------------- sweeps (Fig. 5)
+
+SWEEPS = {
+    # name: (config field under base_model, default values, parser of a --values item)
+    "width": ("hidden_widths", ("32", "128", "512"), lambda v: (int(v),) * 4),
+    "depth": ("hidden_widths", ("1", "2", "4", "8"), lambda v: (128,) * int(v)),
+    "activation": ("activation", ("relu", "leaky_relu", "swish", "tanh", "sigmoid", "step"), str),
+    "permutation": ("permute_inputs", ("true", "false"),
+                    lambda v: {"true": True, "false": False}[v.lower()]),
+}
+
+
+def sweep_config(cfg, sweep: str, value: str) -> ml_collections.ConfigDict:
+  """cfg with base_model.<field> set for one sweep value (e.g. width "512" → 4×512 hidden)."""
+  if sweep not in SWEEPS:
+    raise ValueError(f"unknown sweep {sweep!r}; expected one of {tuple(SWEEPS)}")
+  field, _, parse = SWEEPS[sweep]
+  try:
+    parsed = parse(value)
+  except (KeyError, ValueError) as e:
+    raise ValueError(f"bad value {value!r} for sweep {sweep!r}") from e
+  if sweep == "activation":
+    base_models.activation_fn(parsed)   # raises for an unknown name
+  cfg = ml_collections.ConfigDict(cfg.to_dict())
+  cfg.base_model[field] = parsed
+  return cfg
+
+
+def plot_sweep(sweep_result: dict, path) -> None:
+  """Final accuracy vs sweep value, one line per method, one panel per readout."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  values = sweep_result["values"]
+  fig, axes = plt.subplots(1, len(READOUTS), figsize=(5.5 * len(READOUTS), 4), squeeze=False)
+  for ax, r in zip(axes[0], READOUTS):
+    for m in sweep_result["methods"]:
+      mean = [sweep_result["final"][v][m][r]["mean"] for v in values]
+      err = [sweep_result["final"][v][m][r]["sem"] or 0.0 for v in values]
+      ax.errorbar(range(len(values)), mean, yerr=err, marker="o", capsize=3, label=m)
+    ax.set_xticks(range(len(values)), values)
+    ax.set_xlabel(sweep_result["sweep"])
+    ax.set_ylabel(f"test accuracy after {sweep_result['inner_steps']} steps ({r})")
+    ax.set_title(f"{sweep_result['task']}: {sweep_result['sweep']} sweep, ± s.e.m.")
+    ax.grid(alpha=0.3)
+  axes[0][-1].legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
 # ----------------------------------------------------------------------------- outputs
 
 CSV_FIELDS = ("task", "protocol", "method", "step", "readout", "mean", "sem", "ci95", "n_seeds",
@@ -381,3 +459,31 @@ def plot_result(result: dict, path) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def plot_final_bars(results: Sequence[dict], path) -> str:
+  """Fig. 4-style bars: final accuracy (± s.e.m.) per method, grouped by task."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  methods = [m for m in METHODS if any(m in r["final"] for r in results)]
+  tasks = [f"{r['task']}\n({r['inner_steps']} steps)" for r in results]
+  fig, axes = plt.subplots(1, len(READOUTS), figsize=(1.5 + 1.6 * len(results) * len(READOUTS)
+                                                      + 3, 4), squeeze=False)
+  width = 0.8 / max(1, len(methods))
+  for ax, readout in zip(axes[0], READOUTS):
+    for j, m in enumerate(methods):
+      mean = [r["final"].get(m, {}).get(readout, {}).get("mean", np.nan) for r in results]
+      err = [r["final"].get(m, {}).get(readout, {}).get("sem") or 0.0 for r in results]
+      ax.bar(np.arange(len(results)) + (j - (len(methods) - 1) / 2) * width, mean, width,
+             yerr=err, capsize=2, label=m)
+    ax.set_xticks(range(len(results)), tasks, fontsize=8)
+    ax.set_ylabel(f"few-shot test accuracy ({readout})")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+  axes[0][-1].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return str(path)

@@ -1,0 +1,45 @@
+r"""Paper-style figures from evaluation outputs (results.json of scripts.evaluate).
+
+  PYTHONPATH=. python -m scripts.make_figures --results=runs/eval/tiny_mnist/results.json,\
+runs/eval/tiny_fashion_mnist/results.json --out_dir=runs/figures
+
+Writes fig4_final_accuracy.png (Fig. 4 left: final few-shot accuracy per method and task,
+± s.e.m.; one panel per readout) and, per input, <task>_curves.png (accuracy vs inner
+steps, as scripts.evaluate's accuracy.png). Sweep plots come from scripts.sweep.
+"""
+import json
+import os
+import sys
+
+from absl import app, flags
+
+from meta_objective import evaluate as ev
+
+_RESULTS = flags.DEFINE_list("results", None, "results.json files of scripts.evaluate.")
+_OUT = flags.DEFINE_string("out_dir", "runs/figures", "Output directory.")
+
+
+def main(argv):
+  del argv
+  if not _RESULTS.value:
+    print("make_figures: error: --results is required", file=sys.stderr)
+    sys.exit(2)
+  results = []
+  for path in _RESULTS.value:
+    try:
+      with open(path) as f:
+        results.append(json.load(f))
+    except (OSError, ValueError) as e:
+      print(f"make_figures: error: cannot read {path}: {e}", file=sys.stderr)
+      sys.exit(2)
+  os.makedirs(_OUT.value, exist_ok=True)
+  written = [ev.plot_final_bars(results, os.path.join(_OUT.value, "fig4_final_accuracy.png"))]
+  for r in results:
+    path = os.path.join(_OUT.value, f"{r['task']}_curves.png")
+    ev.plot_result(r, path)
+    written.append(path)
+  print(json.dumps({"figures": written}))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,246 @@
+"""Evaluation protocol (meta_objective/evaluate.py), baselines (base_models/baselines.py)
+and the scripts.evaluate entry point."""
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from ml_collections import ConfigDict
+
+import base_models
+from base_models import baselines as bl
+from meta_objective import evaluate as ev
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BASE = ConfigDict(dict(hidden_widths=(32,), top_width=8, activation="relu", permute_inputs=True,
+                       w_init_std=0.01, b_init_std=0.1, bn_epsilon=1e-6))
+
+
+def _run_cli(*args, timeout=300):
+  env = dict(os.environ, PYTHONPATH=str(ROOT))
+  return subprocess.run([sys.executable, "-m", "scripts.evaluate", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def _blobs(rng, num_classes, per_class, dim, spread=0.3):
+  centres = rng.normal(size=(num_classes, dim))
+  y = np.repeat(np.arange(num_classes), per_class)
+  return (centres[y] + spread * rng.normal(size=(len(y), dim))).astype(np.float32), y.astype(np.int32)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+@pytest.mark.slow
+def test_cli_random_theta_end_to_end(tmp_path):
+  out = tmp_path / "eval"
+  proc = _run_cli("--config=configs/tiny.py", "--theta=random", "--task=two_moons",
+                  "--inner_steps=4", "--eval_every=2", "--seeds=2", "--max_test=200",
+                  f"--out_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  final = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert final["task"] == "two_moons" and final["inner_steps"] == 4
+  assert set(final["final"]) == set(ev.METHODS)
+  for method in ev.METHODS:
+    for readout in ev.READOUTS:
+      cell = final["final"][method][readout]
+      assert 0.0 <= cell["mean"] <= 1.0 and cell["sem"] is not None
+  for name in ("results.csv", "results.json", "accuracy.png"):
+    assert (out / name).stat().st_size > 0, name
+  rows = list(csv.DictReader(open(out / "results.csv")))
+  assert len(rows) == len(ev.METHODS) * 3 * len(ev.READOUTS)      # steps 0, 2, 4
+  assert {int(r["step"]) for r in rows} == {0, 2, 4}
+  result = json.loads((out / "results.json").read_text())
+  assert result["points"] == [0, 2, 4] and result["num_test"] == 200
+  # Every method starts from the same network: at step 0 all MLP methods coincide.
+  step0 = {(r["method"], r["readout"]): r["values"] for r in rows if r["step"] == "0"}
+  for m in ("learned", "vae", "contrastive", "hebbian"):
+    assert step0[(m, "ridge")] == step0[("random_init", "ridge")]
+  assert (open(out / "accuracy.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--task=no_such_task",), "unknown task"),
+    (("--methods=learned,telepathy",), "unknown methods"),
+    (("--theta=/nonexistent/theta_dir",), "theta.npz not found"),
+])
+def test_cli_bad_input_exits_2(args, needle):
+  proc = _run_cli(*args, timeout=120)
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+  assert needle in proc.stderr
+
+
+def test_random_theta_zero_steps_learned_equals_random_init(tiny_cfg):
+  from tasks import eval_tasks
+  import learned_update
+  task = eval_tasks.make_eval_task("two_moons")
+  cfg = ev.config_with_defaults(tiny_cfg)
+  cfg.evaluation.max_test = 300
+  theta_fn = lambda seed: learned_update.init_theta(jax.random.PRNGKey(seed), cfg.rule)
+  result = ev.run_evaluation(task, cfg, ["learned", "random_init"], 0, 1, [0, 1], theta_fn)
+  assert result["points"] == [0]
+  rows = {(r["method"], r["readout"]): r for r in result["rows"]}
+  for readout in ev.READOUTS:
+    a, b = rows[("learned", readout)], rows[("random_init", readout)]
+    assert a["values"] == b["values"] and a["mean"] == b["mean"] and a["sem"] == b["sem"]
+  # Different seeds give different networks (the equality above is not vacuous).
+  seed_state = [base_models.init(ev.seed_keys(s)["base"], 2, (24, 24, 8), cfg.base_model)
+                for s in (0, 1)]
+  assert not np.allclose(seed_state[0]["layers"][0]["w"], seed_state[1]["layers"][0]["w"])
+
+
+# ----------------------------------------------------------------------------- readouts, statistics
+
+def test_readouts_separable_features_near_perfect():
+  rng = np.random.default_rng(0)
+  f, y = _blobs(rng, 5, 110, 16, spread=0.1)
+  idx = rng.permutation(len(y))
+  s, t = idx[:50], idx[50:]
+  acc = ev.readout_accuracies(f[s], y[s], f[t], y[t], 5)
+  assert acc["ridge"] >= 0.98 and acc["logistic"] >= 0.98, acc
+
+
+def test_readouts_noise_features_near_chance():
+  rng = np.random.default_rng(1)
+  f = rng.normal(size=(2050, 16))
+  y = rng.integers(0, 5, size=2050)
+  acc = ev.readout_accuracies(f[:50], y[:50], f[50:], y[50:], 5)
+  for v in acc.values():
+    assert abs(v - 0.2) < 0.06, acc
+
+
+def test_batched_features_chunks_are_large_enough():
+  sizes = []
+  fn = lambda x: (sizes.append(len(x)), x[:, :2])[1]
+  x = np.arange(2 * 1100, dtype=np.float32).reshape(1100, 2)
+  out = ev.batched_features(fn, x, 500)
+  np.testing.assert_array_equal(out, x)
+  assert sizes == [550, 550]
+
+
+def test_mean_sem_and_ci95_match_direct_computation():
+  v = np.array([0.5, 0.7, 0.6, 0.9, 0.65])
+  mean, sem = ev.mean_sem(v)
+  direct_sem = np.sqrt(np.sum((v - v.mean()) ** 2) / (len(v) - 1)) / np.sqrt(len(v))
+  assert mean == pytest.approx(v.mean()) and sem == pytest.approx(direct_sem)
+  _, ci = ev.confidence_interval95(v)
+  assert ci == pytest.approx(1.959964 * direct_sem, rel=1e-6)
+  assert ev.mean_sem([0.3]) == (0.3, None)
+
+
+def test_episodic_aggregate_pools_episodes_for_the_interval():
+  rng = np.random.default_rng(2)
+  episodes = [rng.uniform(0.3, 0.9, size=40).tolist() for _ in range(3)]
+  results = [ev.SeedResult(s, {"m": {"ridge": [e], "logistic": [e]}}, {}, {})
+             for s, e in enumerate(episodes)]
+  row = ev.aggregate(results, ["m"], [7], protocol="episodic")[0]
+  pooled = np.concatenate(episodes)
+  assert row["step"] == 7 and row["mean"] == pytest.approx(pooled.mean())
+  assert row["ci95"] == pytest.approx(1.96 * pooled.std(ddof=1) / np.sqrt(pooled.size), rel=1e-3)
+  per_seed = [np.mean(e) for e in episodes]
+  assert row["sem"] == pytest.approx(np.std(per_seed, ddof=1) / np.sqrt(3))
+
+
+def test_episodes_are_n_way_k_shot_with_reindexed_labels():
+  from tasks import eval_tasks
+  task = eval_tasks.make_eval_task("two_moons")
+
+  class FourClass:   # two_moons relabelled into 4 classes by quadrant sign of x
+    name, num_classes = "quad", 4
+    x_train, x_test = task.x_train, task.x_test
+    y_train = (task.y_train * 2 + (task.x_train[:, 0] > 0.5)).astype(np.int32)
+    y_test = (task.y_test * 2 + (task.x_test[:, 0] > 0.5)).astype(np.int32)
+
+  xs, ys, xq, yq = ev.sample_episode(FourClass, np.random.default_rng(0), 3, 5, 7)
+  assert xs.shape == (15, 2) and xq.shape == (21, 2)
+  assert sorted(np.bincount(ys).tolist()) == [5, 5, 5] and sorted(np.bincount(yq).tolist()) == [7] * 3
+  acc = ev.episodic_accuracies(lambda x: x, FourClass, np.random.default_rng(0), 3, 5, 7, 4)
+  assert all(len(v) == 4 for v in acc.values())
+
+
+# ----------------------------------------------------------------------------- baselines
+
+def _state(key=0, input_dim=64):
+  return base_models.init(jax.random.PRNGKey(key), input_dim, base_models.layer_widths(BASE), BASE)
+
+
+def test_vae_elbo_improves():
+  rng = np.random.default_rng(0)
+  protos = rng.random((4, 64)) < 0.3
+  idx = rng.integers(0, 4, size=(150, 32))
+  flips = rng.random((150, 32, 64)) < 0.05
+  data = (protos[idx] ^ flips).astype(np.float32)
+  vae = bl.VAE(jax.random.PRNGKey(1), _state(), 64, BASE, bl.default_baseline_config().vae, data[0])
+  assert vae.likelihood == "bernoulli"
+  vae.advance(data[:75])
+  vae.advance(data[75:])
+  h = np.asarray(vae.elbo_history)
+  assert h.shape == (150,) and np.all(np.isfinite(h))
+  assert h[-15:].mean() > h[:15].mean() + 5.0, (h[:15].mean(), h[-15:].mean())
+  assert vae.features(data[0]).shape == (32, 8)
+
+
+def test_supervised_fits_its_few_labels():
+  rng = np.random.default_rng(3)
+  x, y = _blobs(rng, 5, 10, 64, spread=1.0)
+  sup = bl.Supervised(jax.random.PRNGKey(0), _state(), BASE,
+                      bl.default_baseline_config().supervised, x, y, 5)
+  assert sup.train_accuracy >= 0.95 and 0 < sup.steps <= 2000
+  assert sup.losses[-1] < sup.losses[0]
+
+
+def test_hebbian_oja_finds_principal_subspace():
+  rng = np.random.default_rng(4)
+  basis = np.linalg.qr(rng.normal(size=(20, 20)))[0]
+  scales = np.array([5.0, 4.0, 3.0] + [0.2] * 17)
+  x = (rng.normal(size=(400, 16, 20)) * scales) @ basis.T
+  cfg = ConfigDict(dict(BASE.to_dict(), hidden_widths=(), top_width=3))
+  state = base_models.init(jax.random.PRNGKey(0), 20, (3,), cfg, permutation=np.arange(20))
+  heb = bl.Hebbian(state, cfg, bl.default_baseline_config().hebbian)
+  heb.advance(x.astype(np.float32))
+  w = np.asarray(heb.state["layers"][0]["w"])
+  q = np.linalg.qr(w)[0]
+  overlap = np.linalg.norm(basis[:, :3].T @ q) ** 2 / 3   # 1 = the top-3 subspace exactly
+  assert overlap > 0.95, overlap
+
+
+def test_contrastive_and_pca_train():
+  rng = np.random.default_rng(5)
+  x, _ = _blobs(rng, 4, 64, 64, spread=0.3)
+  stream = x[rng.permutation(len(x))].reshape(8, 32, 64)
+  c = bl.Contrastive(jax.random.PRNGKey(0), _state(), BASE,
+                     bl.default_baseline_config().contrastive, stream[0])
+  for _ in range(5):
+    c.advance(stream)
+  assert np.mean(c.loss_history[-5:]) < np.mean(c.loss_history[:5])
+  pca = bl.PCA(jax.random.PRNGKey(0), 64, 8)
+  stream = rng.normal(size=(8, 32, 64)) * np.r_[np.arange(10.0, 2.0, -1.0), np.full(56, 0.1)]
+  pca.advance(stream[:3])
+  pca.advance(stream[3:])
+  cov = np.cov(stream.reshape(-1, 64), rowvar=False, bias=True)
+  top = np.linalg.eigh(cov)[1][:, ::-1][:, :8]
+  np.testing.assert_allclose(np.abs(top.T @ pca.components), np.eye(8), atol=1e-4)
+  assert pca.features(stream[0]).shape == (32, 8)
+
+
+@pytest.mark.slow
+def test_cli_exported_theta_uses_its_config_with_overrides(tmp_path, tiny_cfg, tiny_theta):
+  import learned_update
+  learned_update.save_theta(tmp_path / "theta", tiny_theta, tiny_cfg, {"updates": 0})
+  out = tmp_path / "eval"
+  # The base config is local.py (another rule size): θ's own config.json must win for the
+  # rule, while the explicit base-model override must still apply.
+  proc = _run_cli(f"--theta={tmp_path / 'theta'}", "--task=two_moons", "--inner_steps=2",
+                  "--eval_every=2", "--seeds=1", "--max_test=200", "--methods=learned,random_init",
+                  "--config.base_model.hidden_widths=(16,)", f"--out_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  final = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert set(final["final"]) == {"learned", "random_init"}
+  cfg = json.loads((out / "results.json").read_text())["config"]
+  assert cfg["rule"] == json.loads(tiny_cfg.rule.to_json())
+  assert tuple(cfg["base_model"]["hidden_widths"]) == (16,)
+  assert cfg["base_model"]["top_width"] == tiny_cfg.base_model.top_width
