@@ -11,6 +11,8 @@ Inspect the rule at Tiny-MNIST shapes (196 inputs, 4x128+32, batch 128, k=5):
 """
 import ml_collections
 
+from base_models import baselines
+from meta_objective import evaluate
 from tasks import meta_train
 
 
@@ -97,5 +99,10 @@ def get_config():
   c.task = meta_train.default_task_config()
   c.task.samples_per_class = c.meta_objective.get_ref("samples_per_class")
   c.task.top_width = c.base_model.get_ref("top_width")
-  c.data_dir = ""                             # "" = $META_UNSUP_DATA_DIR or ../shared/data
+  c.data_dir = ""
+
+  # Evaluation protocol and baselines (spec §6; settings not given by the paper: [ours],
+  # documented in meta_objective/evaluate.py and base_models/baselines.py).
+  c.evaluation = evaluate.default_evaluation_config()
+  c.baselines = baselines.default_baseline_config()                             # "" = $META_UNSUP_DATA_DIR or ../shared/data
   return c

@@ -80,8 +80,13 @@ def make_pool(cfg):
   return pools.RayPool(cfg, cfg.seed, n)
 
 
-def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = None) -> dict:
-  """Runs (or resumes) meta-training; returns the final summary dict."""
+def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = None,
+               stop_at_step: int | None = None) -> dict:
+  """Runs (or resumes) meta-training; returns the final summary dict.
+
+  `max_seconds` and `stop_at_step` end the run early with a checkpoint, as SIGTERM does
+  (the schedule still spans `learner.num_updates`).
+  """
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   theta0 = rule.init_theta(jax.random.PRNGKey(cfg.seed), cfg.rule)
@@ -117,6 +122,8 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
     with _StopFlag() as flag:
       while learner.step < cfg.learner.num_updates and not flag.stop:
         if max_seconds is not None and time.monotonic() - t_start > max_seconds:
+          break
+        if stop_at_step is not None and learner.step >= stop_at_step:
           break
         for result in pool.results(learner.theta, learner.step):
           window["grads"] += 1

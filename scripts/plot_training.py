@@ -1,0 +1,35 @@
+r"""Meta-training curves from a workdir's metrics.jsonl → PNG (the paper's Fig. 3 analogue).
+
+  python -m scripts.plot_training --workdir=runs/local
+"""
+import json
+import pathlib
+
+from absl import app, flags
+
+from scripts import common
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding metrics.jsonl.")
+_OUT = flags.DEFINE_string("out", None, "PNG path (default <workdir>/training.png).")
+_SMOOTH = flags.DEFINE_integer("smooth", 20, "Rolling-mean window (updates).")
+
+
+def main(argv):
+  del argv
+  if not _WORKDIR.value:
+    common.fail("--workdir is required")
+  path = pathlib.Path(_WORKDIR.value) / "metrics.jsonl"
+  if not path.is_file():
+    common.fail(f"{path} not found: expected a meta-training workdir (scripts.meta_train writes it)")
+  from distributed import plots
+  records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  if not records:
+    common.fail(f"{path} holds no updates yet")
+  out = pathlib.Path(_OUT.value or pathlib.Path(_WORKDIR.value) / "training.png")
+  summary = plots.plot_training(records, out, smooth=_SMOOTH.value)
+  print(f"wrote {out}")
+  common.emit_json({"png": str(out), **summary})
+
+
+if __name__ == "__main__":
+  app.run(main)
