@@ -1,5 +1,6 @@
 """Ray end to end: two pinned actors feed the learner; a killed actor is replaced."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -39,11 +40,12 @@ def test_killed_worker_is_replaced_and_training_goes_on(ray_cfg):
       got += pool.results(theta, 0)
     ray.kill(pool.actors[0])
     after = []
-    while len(after) < 4:
-      after += pool.results(theta, 0)
+    deadline = time.monotonic() + 600
+    while 0 not in {r["worker_id"] for r in after} and time.monotonic() < deadline:
+      after += pool.results(theta, 0)   # worker 1 keeps delivering meanwhile
     assert pool.restarts >= 1
     assert all(np.isfinite(r["loss"]) for r in after)
-    assert {r["worker_id"] for r in after} == {0, 1}   # the replaced worker 0 delivers again
+    assert 0 in {r["worker_id"] for r in after}, "the replaced worker 0 never delivered"
   finally:
     pool.close()
 
