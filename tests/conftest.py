@@ -1,5 +1,6 @@
-"""Shared fixtures: one tiny base-model/rule shape so the unroll compiles once per session."""
+"""Shared fixtures: a temporary data cache, and one tiny shape so the unroll compiles once."""
 import os
+import pathlib
 
 import jax
 import pytest
@@ -18,6 +19,17 @@ TINY_K = 2
 def tiny_batches(cfg, rng, k=TINY_K, input_dim=TINY_INPUT_DIM, num_classes=TINY_CLASSES,
                  num_regression=TINY_REGRESSION, fill=None):
   return timing.synthetic_batches(cfg, rng, k, input_dim, num_classes, num_regression, fill)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_cache_dir(tmp_path_factory):
+  """One preprocessed-data cache for the session; META_UNSUP_TEST_CACHE_DIR keeps one across runs."""
+  from tasks import data_dir as dd
+  path = os.environ.get("META_UNSUP_TEST_CACHE_DIR") or str(
+      tmp_path_factory.getbasetemp() / "meta_unsup_cache")
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv(dd.CACHE_DIR_ENV, path)
+    yield pathlib.Path(path)
 
 
 @pytest.fixture(scope="session")

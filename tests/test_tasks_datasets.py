@@ -1,6 +1,4 @@
 """Counts, shapes, value ranges and class balance of every data set (tasks.datasets)."""
-import os
-import pathlib
 
 import numpy as np
 import pytest
@@ -9,17 +7,6 @@ import tasks
 from tasks import alphabet
 from tasks import data_dir as dd
 from tasks import datasets as ds
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-  # One temporary cache for the whole test session (shared by the test_tasks_* modules);
-  # META_UNSUP_TEST_CACHE_DIR keeps it across runs.
-  path = os.environ.get("META_UNSUP_TEST_CACHE_DIR") or str(
-      tmp_path_factory.getbasetemp() / "meta_unsup_cache")
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setenv(dd.CACHE_DIR_ENV, path)
-    yield pathlib.Path(path)
 
 
 EXPECTED = {

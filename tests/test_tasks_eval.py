@@ -1,6 +1,4 @@
 """Evaluation tasks: shapes, class-balanced support sets, test splits, determinism."""
-import os
-import pathlib
 import pickle
 
 import numpy as np
@@ -10,15 +8,6 @@ import tasks
 from tasks import data_dir as dd
 from tasks import datasets as ds
 from tasks import eval_tasks
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-  path = os.environ.get("META_UNSUP_TEST_CACHE_DIR") or str(
-      tmp_path_factory.getbasetemp() / "meta_unsup_cache")
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setenv(dd.CACHE_DIR_ENV, path)
-    yield pathlib.Path(path)
 
 
 EXPECTED = {  # name: (input_dim, num_classes, train size, test size)

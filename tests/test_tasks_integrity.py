@@ -16,15 +16,6 @@ MNIST = [f"mnist/{f}" for f in ("train-images-idx3-ubyte.gz", "train-labels-idx1
                                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-  path = os.environ.get("META_UNSUP_TEST_CACHE_DIR") or str(
-      tmp_path_factory.getbasetemp() / "meta_unsup_cache")
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setenv(dd.CACHE_DIR_ENV, path)
-    yield pathlib.Path(path)
-
-
 @pytest.fixture()
 def mnist_copy(tmp_path):
   """A data directory holding a copy of the MNIST files."""

@@ -1,7 +1,5 @@
 """Meta-training task distribution: permutations, architectures, labelled/unlabelled batches."""
 import collections
-import os
-import pathlib
 import pickle
 
 import numpy as np
@@ -11,15 +9,6 @@ from scipy import stats
 import tasks
 from tasks import data_dir as dd
 from tasks import meta_train as mt
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cache_dir(tmp_path_factory):
-  path = os.environ.get("META_UNSUP_TEST_CACHE_DIR") or str(
-      tmp_path_factory.getbasetemp() / "meta_unsup_cache")
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setenv(dd.CACHE_DIR_ENV, path)
-    yield pathlib.Path(path)
 
 
 def _cfg(**kw):
