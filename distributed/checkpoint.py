@@ -44,16 +44,20 @@ def save(workdir, payload: dict, keep: int) -> pathlib.Path:
   return path
 
 
+def load_path(path) -> dict:
+  try:
+    return pickle.loads(pathlib.Path(path).read_bytes())
+  except Exception as e:  # a truncated or foreign file: say which one
+    raise CheckpointError(f"cannot read checkpoint {path}: {e}") from e
+
+
 def load_latest(workdir, expected_signature=None) -> dict | None:
   """The newest checkpoint's payload, or None; refuses another θ architecture."""
   paths = list_checkpoints(workdir)
   if not paths:
     return None
   path = paths[-1]
-  try:
-    payload = pickle.loads(path.read_bytes())
-  except Exception as e:  # a truncated or foreign file: say which one
-    raise CheckpointError(f"cannot read checkpoint {path}: {e}") from e
+  payload = load_path(path)
   if expected_signature is not None and payload.get("theta_signature") != expected_signature:
     theirs = dict(payload.get("theta_signature") or [])
     ours = dict(expected_signature)

@@ -177,3 +177,44 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
              "worker_restarts": pool.restarts}
   export.save_theta(workdir / "theta", learner.theta, cfg, summary)
   return summary
+
+
+def training_summary(workdir, payload: dict) -> dict:
+  """Updates, meta-gradients, hours and final meta-loss of a checkpoint (for a θ export).
+
+  The meta-loss is the mean over the last 10 logged updates up to the checkpoint's step:
+  one update's loss depends on which few tasks its gradients came from.
+  """
+  step = int(payload["step"])
+  counters = payload["learner"]["counters"]
+  records = []
+  metrics = pathlib.Path(workdir) / "metrics.jsonl"
+  if metrics.is_file():
+    with open(metrics, encoding="utf-8") as f:
+      records = [r for r in map(json.loads, f) if r["step"] <= step]
+  last = [r["meta_loss"] for r in records[-10:]]
+  return {"updates": step,
+          "meta_grads": int(counters["accepted"] + counters["stale"] + counters["nonfinite"]),
+          "hours": float(payload.get("elapsed_sec", 0.0)) / 3600.0,
+          "final_meta_loss": float(np.mean(last)) if last else None,
+          "first_meta_loss": float(np.mean([r["meta_loss"] for r in records[:10]])) if records else None,
+          **{k: int(v) for k, v in counters.items()}}
+
+
+def export_checkpoint(workdir, out_dir, step: int | None = None) -> dict:
+  """Writes the θ-only export (theta.npz, config.json, summary.json) of a checkpoint.
+
+  `step` None takes the newest checkpoint. Returns the summary.
+  """
+  paths = checkpoint.list_checkpoints(workdir)
+  if step is not None:
+    paths = [p for p in paths if p.name == f"checkpoint_{int(step):08d}.pkl"]
+  if not paths:
+    raise checkpoint.CheckpointError(
+        f"no checkpoint{'' if step is None else f' of step {step}'} in {workdir} "
+        f"(expected files named checkpoint_########.pkl)")
+  payload = checkpoint.load_path(paths[-1])
+  cfg = export.config_from_json(payload["config_json"])
+  summary = {"checkpoint": paths[-1].name, **training_summary(workdir, payload)}
+  export.save_theta(out_dir, payload["learner"]["theta"], cfg, summary)
+  return summary

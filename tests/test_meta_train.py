@@ -10,7 +10,7 @@ import pytest
 
 import base_models
 from distributed import checkpoint, learner as learner_lib, trainer, worker as worker_lib
-from learned_update import rule, unroll
+from learned_update import export, rule, unroll
 from tasks import meta_train
 
 pytestmark = pytest.mark.slow
@@ -39,6 +39,17 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_cfg, tmp_path):
   _tree_equal(a["opt_state"], b["opt_state"])
   lines = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
   assert [json.loads(l)["step"] for l in lines] == [1, 2, 3, 4]
+
+  # The θ export of the stop checkpoint (step 2) holds that checkpoint's θ and counts.
+  summary = trainer.export_checkpoint(tmp_path / "killed", tmp_path / "export", step=2)
+  exported, exported_cfg, saved_summary = export.load_theta(tmp_path / "export")
+  stopped = checkpoint.load_path(tmp_path / "killed" / "checkpoint_00000002.pkl")["learner"]
+  _tree_equal(exported, stopped["theta"])
+  assert exported_cfg.rule.to_dict() == cfg.rule.to_dict()
+  assert saved_summary == summary and summary["updates"] == 2
+  assert summary["meta_grads"] == 2 * cfg.learner.batch_size
+  with pytest.raises(checkpoint.CheckpointError, match="no checkpoint of step 3"):
+    trainer.export_checkpoint(tmp_path / "killed", tmp_path / "export3", step=3)
 
 
 def test_workdir_with_another_theta_architecture_is_refused(tiny_cfg, tmp_path):

@@ -1,0 +1,31 @@
+r"""Export θ (θ-only, with its config and a training summary) from a meta-training checkpoint.
+
+  python -m scripts.export_theta --workdir=runs/local --out=checkpoints/local
+  python -m scripts.export_theta --workdir=runs/local --out=/tmp/theta_100 --step=100
+
+The export is what `scripts.evaluate --theta=DIR` reads. Without --step the newest
+checkpoint is used; last stdout line: the summary as one JSON object.
+"""
+from absl import app, flags
+
+from scripts import common
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding checkpoints.")
+_OUT = flags.DEFINE_string("out", None, "Export directory (theta.npz, config.json, summary.json).")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
+
+
+def main(argv):
+  del argv
+  if not _WORKDIR.value or not _OUT.value:
+    common.fail("--workdir (a meta-training workdir) and --out (export directory) are required")
+  from distributed import checkpoint, trainer
+  try:
+    summary = trainer.export_checkpoint(_WORKDIR.value, _OUT.value, _STEP.value)
+  except checkpoint.CheckpointError as e:
+    common.fail(str(e))
+  common.emit_json({"out": _OUT.value, **summary})
+
+
+if __name__ == "__main__":
+  app.run(main)
