@@ -10,30 +10,45 @@ All neural baselines start from the *same* base-model state as the learned rule
 (same seed, same input permutation, same widths/activation/BN) and read out the
 base MLP's top features x^L (BN over the batch passed in, as for the learned rule).
 
-=============  ==========================================================================
-random_init    the untouched base model (no updates).
-pca            PCA to top_width components of all unlabelled examples seen so far
-               (streaming covariance, float64). Before any data it is a random
-               orthonormal projection, the PCA analogue of "random init".
-vae            encoder = the base MLP; mean and log-variance are two linear heads on the
-               top features x^L; decoder = MLP mirroring the hidden widths (no BN);
-               Bernoulli likelihood for data in [0, 1] ("auto"), otherwise Gaussian with a
-               learned per-dimension variance; one reparameterised sample; Adam.
-               Features = x^L, the encoder output the mean head reads.
-supervised     the base MLP + a linear softmax head, trained with Adam (full batch) on the
-               labelled support set only, until its training accuracy reaches
-               `target_accuracy` or `max_steps`. It sees no unlabelled data, so its curve
-               is flat in the number of inner steps.
-contrastive    SimCLR: NT-Xent between two augmented views (additive Gaussian noise
-               scaled by the data's global std, then random feature dropout — both valid
-               for permuted/flat inputs) through the base MLP and a 2-layer projection
-               head; both views share one BN pass; Adam. Features = x^L (before the head).
-hebbian        a hand-designed local rule: Oja's subspace rule on every layer at once,
-               ΔW = η (x yᵀ − W yᵀy)/B with y = x W, where x is the layer's input centred
-               and scaled so that the batch's mean squared norm is 1 (makes η
-               scale-free and stable for η < 1). Biases and V are left untouched
-               (BN after every layer makes W's scale irrelevant).
-=============  ==========================================================================
+=================  ==========================================================================
+random_init        the untouched base model (no updates).
+pca                PCA to top_width components of all unlabelled examples seen so far
+                   (streaming covariance, float64). Before any data it is a random
+                   orthonormal projection, the PCA analogue of "random init".
+vae                encoder = the base MLP; mean and log-variance are two linear heads on the
+                   top features x^L; decoder = MLP mirroring the hidden widths (no BN);
+                   Bernoulli likelihood for data in [0, 1] ("auto"), otherwise Gaussian with a
+                   learned per-dimension variance; one reparameterised sample; Adam.
+                   Features = x^L, the encoder output the mean head reads.
+supervised         the base MLP + a linear softmax head, trained with Adam (full batch) on the
+                   labelled support set only, until its training accuracy reaches
+                   `target_accuracy` or `max_steps`. It sees no unlabelled data, so its curve
+                   is flat in the number of inner steps.
+contrastive        SimCLR: NT-Xent between two augmented views (additive Gaussian noise
+                   scaled by the data's global std, then random feature dropout — both
+                   valid for permuted/flat inputs) through the base MLP and a 2-layer
+                   projection head; both views share one BN pass; Adam. Features = x^L
+                   (before the head).
+hebbian            a hand-designed local rule: Oja's subspace rule on every layer at once,
+                   ΔW = η (x yᵀ − W yᵀy)/B with y = x W, where x is the layer's input centred
+                   and scaled so that the batch's mean squared norm is 1 (makes η
+                   scale-free and stable for η < 1). Biases and V are left untouched
+                   (BN after every layer makes W's scale irrelevant).
+protonet           a prototypical network (Snell et al. 2017) on the base MLP: a *supervised*
+                   reference that sees the labels of the whole train split (not only the
+                   support set), so it is an upper reference, not a competitor. Per inner step
+                   `steps_per_inner_step` Adam steps, each on one N-way episode drawn from the
+                   train split (k_shot support + n_query queries per class, without
+                   replacement where the class has enough examples); loss = cross-entropy of
+                   −‖query − prototype‖² over the episode's classes; support and queries take
+                   separate BN passes, as the evaluator computes support and test
+                   features.
+                   It ignores the unlabelled stream's examples but advances in step with it.
+protonet_permuted  the same protonet (same key, hence the identical trained network) evaluated
+                   on inputs gathered with a fixed random pixel permutation that it never saw
+                   in training (Fig. 2 right of the paper: a protonet's features do not
+                   transfer to permuted inputs; the learned rule is permutation-invariant).
+=================  ==========================================================================
 
 Settings live in `cfg.baselines` (see `default_baseline_config`).
 """
@@ -49,7 +64,9 @@ import optax
 
 from base_models import mlp
 
-BASELINES = ("random_init", "pca", "vae", "supervised", "contrastive", "hebbian")
+# New baselines go at the end: evaluate.seed_keys derives each one's key from its index.
+BASELINES = ("random_init", "pca", "vae", "supervised", "contrastive", "hebbian", "protonet",
+             "protonet_permuted")
 LIKELIHOODS = ("auto", "bernoulli", "gaussian")
 
 
@@ -78,6 +95,13 @@ def default_baseline_config() -> ml_collections.ConfigDict:
       ),
       hebbian=dict(
           learning_rate=0.2,       # Oja η on unit-mean-square inputs (stable for η < 1)
+      ),
+      protonet=dict(               # also used by protonet_permuted
+          learning_rate=1e-3,      # Adam
+          n_way=5,                 # classes per training episode (capped at the task's classes)
+          k_shot=10,               # support per class: the evaluator's support_per_class
+          n_query=15,              # queries per class (Snell et al.)
+          steps_per_inner_step=1,  # episodes (Adam steps) per unlabelled minibatch of the stream
       ),
   ))
 
@@ -304,6 +328,115 @@ class Supervised(_MLPBaseline):
     self.state = with_trainable(state, params["body"])
 
 
+# ----------------------------------------------------------------------------- prototypical net
+
+def prototypical_loss(feats_support, feats_query, n_way: int):
+  """(loss, accuracy) of one episode; rows are class-major (row i has label i // rows-per-class)."""
+  protos = jnp.mean(feats_support.reshape(n_way, -1, feats_support.shape[-1]), axis=1)
+  logits = -jnp.sum(jnp.square(feats_query[:, None, :] - protos[None]), axis=-1)
+  labels = jnp.repeat(jnp.arange(n_way), feats_query.shape[0] // n_way)
+  loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+  return loss, jnp.mean(jnp.argmax(logits, axis=1) == labels)
+
+
+def episode_indices(rng: np.random.Generator, class_pools, num_episodes: int, n_way: int,
+                    per_class: int) -> np.ndarray:
+  """int32 [num_episodes, n_way·per_class] example indices, class-major within an episode."""
+  out = np.empty((num_episodes, n_way, per_class), np.int64)
+  for e in range(num_episodes):
+    for j, c in enumerate(rng.choice(len(class_pools), n_way, replace=False)):
+      pool = class_pools[c]
+      out[e, j] = pool[rng.choice(len(pool), per_class, replace=len(pool) < per_class)]
+  return out.reshape(num_episodes, -1).astype(np.int32)
+
+
+@functools.lru_cache(maxsize=None)
+def _protonet_train_fn(activation, bn_epsilon, lr, n_way, k_shot):
+  opt = optax.adam(lr)
+
+  def loss_fn(params, state, x):
+    x = x.reshape(n_way, -1, x.shape[-1])
+    support = x[:, :k_shot].reshape(-1, x.shape[-1])
+    query = x[:, k_shot:].reshape(-1, x.shape[-1])
+    s = with_trainable(state, params)
+    return prototypical_loss(mlp.features(s, support, activation, bn_epsilon),
+                             mlp.features(s, query, activation, bn_epsilon), n_way)
+
+  def train(params, opt_state, state, data, episodes):
+    def body(carry, idx):
+      params, opt_state = carry
+      (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, state, data[idx])
+      updates, opt_state = opt.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), (loss, acc)
+    (params, opt_state), (losses, accs) = jax.lax.scan(body, (params, opt_state), episodes)
+    return params, opt_state, losses, accs
+
+  return opt, jax.jit(train)
+
+
+def non_identity_permutation(key, n: int) -> np.ndarray:
+  """A random permutation of n ≥ 2 items that moves at least one (for n = 2: the swap)."""
+  if n < 2:
+    raise ValueError(f"cannot permute {n} input feature(s)")
+  for i in range(100):
+    perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, i), n))
+    if np.any(perm != np.arange(n)):
+      return perm
+  return np.roll(np.arange(n), 1)   # unreachable in practice: P(identity) = 1/n!
+
+
+class ProtoNet(_MLPBaseline):
+  """Prototypical network trained episodically on the labelled train split."""
+  name = "protonet"
+
+  def __init__(self, key, state: dict, base_cfg, pcfg, x_labelled, y_labelled, num_classes: int,
+               permute_eval: bool = False):
+    super().__init__(state, base_cfg)
+    y = np.asarray(y_labelled)
+    self.class_pools = [np.flatnonzero(y == c) for c in range(int(num_classes))]
+    if any(len(p) == 0 for p in self.class_pools):
+      raise ValueError("protonet: every class needs at least one labelled training example")
+    self.n_way = min(int(pcfg.n_way), int(num_classes))
+    self.k_shot, self.n_query = int(pcfg.k_shot), int(pcfg.n_query)
+    self.steps_per_inner_step = int(pcfg.steps_per_inner_step)
+    if min(self.n_way - 1, self.k_shot, self.n_query, self.steps_per_inner_step) < 1:
+      raise ValueError(
+          f"protonet needs n_way >= 2 (capped at the task's classes), k_shot, n_query and "
+          f"steps_per_inner_step >= 1; got {self.n_way}, {self.k_shot}, {self.n_query}, "
+          f"{self.steps_per_inner_step}")
+    key_train, key_perm = jax.random.split(key)
+    self.rng = np.random.default_rng(np.asarray(jax.random.bits(key_train, (4,), jnp.uint32)))
+    self.data = jnp.asarray(x_labelled, jnp.float32)
+    # Drawn for both variants so that their training randomness is identical.
+    self.eval_permutation = non_identity_permutation(key_perm, self.data.shape[1])
+    self.permute_eval = bool(permute_eval)
+    if self.permute_eval:
+      self.name = "protonet_permuted"
+    self.params = trainable(state)
+    self.opt, self._train = _protonet_train_fn(self.activation, self.bn_epsilon,
+                                               float(pcfg.learning_rate), self.n_way, self.k_shot)
+    self.opt_state = self.opt.init(self.params)
+    self.loss_history: list[float] = []
+    self.accuracy_history: list[float] = []
+
+  def advance(self, unlabelled) -> None:
+    num = len(unlabelled) * self.steps_per_inner_step
+    if num == 0:
+      return
+    episodes = episode_indices(self.rng, self.class_pools, num, self.n_way,
+                               self.k_shot + self.n_query)
+    self.params, self.opt_state, losses, accs = self._train(
+        self.params, self.opt_state, self.state, self.data, jnp.asarray(episodes))
+    self.loss_history.extend(np.asarray(losses).tolist())
+    self.accuracy_history.extend(np.asarray(accs).tolist())
+    self.state = with_trainable(self.state, self.params)
+
+  def features(self, x) -> np.ndarray:
+    if self.permute_eval:
+      x = np.asarray(x)[:, self.eval_permutation]
+    return super().features(x)
+
+
 # ----------------------------------------------------------------------------- contrastive
 
 def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
@@ -421,8 +554,13 @@ class Hebbian(_MLPBaseline):
 
 
 def make_baseline(name: str, key, state: dict, input_dim: int, base_cfg, bcfg, *,
-                  data_sample: np.ndarray, support=None, num_classes: int | None = None):
-  """Builds baseline `name` from the shared initial base-model `state`."""
+                  data_sample: np.ndarray, support=None, num_classes: int | None = None,
+                  labelled=None):
+  """Builds baseline `name` from the shared initial base-model `state`.
+
+  `support` (x, y) is the few-shot support set (supervised); `labelled` (x, y) the whole
+  labelled train split (protonet, protonet_permuted).
+  """
   if name == "random_init":
     return RandomInit(state, base_cfg)
   if name == "pca":
@@ -437,4 +575,9 @@ def make_baseline(name: str, key, state: dict, input_dim: int, base_cfg, bcfg, *
     return Contrastive(key, state, base_cfg, bcfg.contrastive, data_sample)
   if name == "hebbian":
     return Hebbian(state, base_cfg, bcfg.hebbian)
+  if name in ("protonet", "protonet_permuted"):
+    if labelled is None or num_classes is None:
+      raise ValueError(f"the {name} baseline needs the labelled train split and num_classes")
+    return ProtoNet(key, state, base_cfg, bcfg.protonet, labelled[0], labelled[1], num_classes,
+                    permute_eval=name == "protonet_permuted")
   raise ValueError(f"unknown baseline {name!r}; expected one of {BASELINES}")

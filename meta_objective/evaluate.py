@@ -3,7 +3,8 @@ r"""Meta-test evaluation protocol: few-shot readouts along the inner loop (spec 
 For each seed s (seeds cfg.seed, cfg.seed+1, ...):
   * one fresh base model, `base_models.init(fold_in(PRNGKey(s), 1), ...)`, shared as the
     starting point of every method (learned rule, random init, VAE encoder, supervised,
-    contrastive and Hebbian bodies), so that at step 0 they are the identical network;
+    contrastive, Hebbian and protonet bodies), so that at step 0 they are the identical
+    network;
   * θ for `--theta=random`: `init_theta(PRNGKey(s), cfg.rule)`;
   * one unlabelled stream (batch `cfg.unroll.inner_batch_size`) fed to every method in
     lockstep, in chunks of `eval_every` steps (one compiled shape per chunk length);
@@ -25,6 +26,19 @@ per seed (classes drawn without replacement, support from train, `n_query` queri
 class from the test split, labels re-indexed); the row pools all S·E episode
 accuracies: mean and the normal 95% interval 1.96·std(ddof=1)/√(S·E); `sem` stays the
 seed-level standard error of the per-seed means.
+
+Two protocols beyond the paper, scored on the same fixed test subset:
+  * `linear_probe`: the readouts are fitted on every labelled example of the train split,
+    or on a per-seed uniform subset of `probe_max_train` of them when the split is larger
+    (default 10,000: all of Tiny-ImageNet-heldout and two-moons, a sixth of MNIST, 40% of
+    IMDB; it bounds the L-BFGS fit and the feature passes at every point);
+  * `semi_supervised`: for each fraction f of `label_fractions` (default 1% and 10%) the
+    readouts are fitted on max(1, round(f·n_c)) examples of each class c (n_c: its train
+    examples), the first ones of one per-seed shuffle, so the smaller set is inside the
+    larger; the readouts are named "<readout>@<100·f>%" (e.g. "ridge@1%").
+Both compute the labelled features in BN passes of ≥ `test_chunk` examples, like the test
+features. `per_seed_info[seed]["num_labels"]` records, per readout, how many labelled
+examples it was fitted on (per episode for the episodic protocol).
 """
 from __future__ import annotations
 
@@ -47,7 +61,7 @@ from meta_objective.logistic import LogisticRegression, ridge_accuracy
 
 METHODS = ("learned",) + bl.BASELINES
 READOUTS = ("ridge", "logistic")
-PROTOCOLS = ("fewshot", "episodic")
+PROTOCOLS = ("fewshot", "episodic", "linear_probe", "semi_supervised")
 Z95 = 1.959963984540054
 
 
@@ -58,11 +72,13 @@ def default_evaluation_config() -> ml_collections.ConfigDict:
       max_test=2_000,          # test examples scored (fixed seeded subset of the test split)
       test_chunk=500,          # minimum BN batch for test features
       logistic_c=1.0,          # sklearn-style C of the logistic readout (released code: 1.0)
-      protocol="fewshot",      # or "episodic"
+      protocol="fewshot",      # one of PROTOCOLS
       n_way=5,                 # episodic protocol
       k_shot=10,
       n_query=15,
       episodes=50,             # per seed and evaluation point
+      probe_max_train=10_000,  # linear_probe: labelled train examples, at most (module docstring)
+      label_fractions=(0.01, 0.1),  # semi_supervised: fractions of each class's train labels
   ))
 
 
@@ -142,6 +158,43 @@ def episodic_accuracies(features_fn: Callable, task, rng: np.random.Generator, n
   return acc
 
 
+def fraction_label(fraction: float) -> str:
+  """0.01 -> "1%", 0.125 -> "12.5%"."""
+  return f"{round(100 * float(fraction), 6):g}%"
+
+
+def readout_names(ecfg) -> tuple[str, ...]:
+  """The accuracy keys a protocol reports: READOUTS, or one per readout × label fraction."""
+  if ecfg.protocol == "semi_supervised":
+    return tuple(f"{r}@{fraction_label(f)}" for f in ecfg.label_fractions for r in READOUTS)
+  return READOUTS
+
+
+def labelled_subsets(y_train: np.ndarray, ecfg, rng: np.random.Generator) -> dict:
+  """Train-split indices the readouts are fitted on, keyed by readout-name suffix.
+
+  linear_probe: {"": all indices, or a uniform subset of probe_max_train};
+  semi_supervised: {"@1%": ..., "@10%": ...}, class-stratified and nested (module docstring).
+  """
+  y_train = np.asarray(y_train)
+  if ecfg.protocol == "linear_probe":
+    cap = int(ecfg.probe_max_train)
+    if cap < 1:
+      raise ValueError(f"probe_max_train must be >= 1, got {cap}")
+    n = len(y_train)
+    return {"": np.arange(n) if n <= cap else np.sort(rng.choice(n, cap, replace=False))}
+  if ecfg.protocol == "semi_supervised":
+    fractions = [float(f) for f in ecfg.label_fractions]
+    names = [fraction_label(f) for f in fractions]
+    if not fractions or any(not 0.0 < f <= 1.0 for f in fractions) or len(set(names)) < len(names):
+      raise ValueError(f"label_fractions must be distinct values in (0, 1], got {fractions}")
+    orders = [rng.permutation(np.flatnonzero(y_train == c)) for c in np.unique(y_train)]
+    return {f"@{name}": np.sort(np.concatenate(
+        [order[:max(1, int(round(f * len(order))))] for order in orders]))
+            for f, name in zip(fractions, names)}
+  raise ValueError(f"protocol {ecfg.protocol!r} fits its readouts on no labelled subsets")
+
+
 # ----------------------------------------------------------------------------- learned rule
 
 class LearnedRule(bl._MLPBaseline):
@@ -174,8 +227,11 @@ def eval_points(inner_steps: int, eval_every: int) -> list[int]:
 
 def seed_keys(seed: int):
   root = jax.random.PRNGKey(seed)
-  return {"theta": root, "base": jax.random.fold_in(root, 1),
+  keys = {"theta": root, "base": jax.random.fold_in(root, 1),
           **{m: jax.random.fold_in(root, 2 + i) for i, m in enumerate(bl.BASELINES)}}
+  # Both protonets train identically, so that the permutation is their only difference.
+  keys["protonet_permuted"] = keys["protonet"]
+  return keys
 
 
 def _deep_update(base: ml_collections.ConfigDict, override) -> ml_collections.ConfigDict:
@@ -218,6 +274,12 @@ def evaluate_seed(task, cfg, seed: int, methods: Sequence[str], points: Sequence
   rng_support = np.random.default_rng([seed, 1])
   support = task.support_set(rng_support, int(ecfg.support_per_class))
   x_test, y_test = test_set if test_set is not None else task.test_set(int(ecfg.max_test))
+  if ecfg.protocol in ("linear_probe", "semi_supervised"):
+    subsets = labelled_subsets(task.y_train, ecfg, np.random.default_rng([seed, 4]))
+    pool = np.unique(np.concatenate(list(subsets.values())))
+    x_pool, y_pool = task.x_train[pool], task.y_train[pool]
+    # Positions in the pool: the labelled features are computed once per point for all subsets.
+    positions = {sfx: np.searchsorted(pool, idx) for sfx, idx in subsets.items()}
   batch = int(cfg.unroll.inner_batch_size)
   first_chunk = task.unlabelled_batches(np.random.default_rng([seed, 3]), 1, batch)
   data_sample = first_chunk.reshape(-1, task.input_dim)
@@ -233,13 +295,21 @@ def evaluate_seed(task, cfg, seed: int, methods: Sequence[str], points: Sequence
     else:
       runners[m] = bl.make_baseline(m, keys[m], state, task.input_dim, base_cfg, cfg.baselines,
                                     data_sample=data_sample, support=support,
-                                    num_classes=task.num_classes)
+                                    num_classes=task.num_classes,
+                                    labelled=(task.x_train, task.y_train))
     seconds[m] += time.time() - t0
   if "supervised" in runners:
     info["supervised"] = {"train_accuracy": runners["supervised"].train_accuracy,
                           "steps": runners["supervised"].steps}
 
-  accuracy = {m: {r: [] for r in READOUTS} for m in methods}
+  readouts = readout_names(ecfg)
+  if ecfg.protocol == "episodic":
+    info["num_labels"] = {r: int(ecfg.n_way) * int(ecfg.k_shot) for r in readouts}
+  elif ecfg.protocol == "fewshot":
+    info["num_labels"] = {r: len(support[1]) for r in readouts}
+  else:
+    info["num_labels"] = {r + sfx: len(pos) for sfx, pos in positions.items() for r in READOUTS}
+  accuracy = {m: {r: [] for r in readouts} for m in methods}
   done = 0
   for point in points:
     chunk = point - done
@@ -253,17 +323,26 @@ def evaluate_seed(task, cfg, seed: int, methods: Sequence[str], points: Sequence
                                   int(ecfg.n_way), int(ecfg.k_shot), int(ecfg.n_query),
                                   int(ecfg.episodes), float(cfg.meta_objective.ridge_lambda),
                                   float(ecfg.logistic_c))
+      elif ecfg.protocol in ("linear_probe", "semi_supervised"):
+        f_p = batched_features(runner.features, x_pool, int(ecfg.test_chunk))
+        f_t = batched_features(runner.features, x_test, int(ecfg.test_chunk))
+        res = {}
+        for sfx, pos in positions.items():
+          fitted = readout_accuracies(f_p[pos], y_pool[pos], f_t, y_test, task.num_classes,
+                                      float(cfg.meta_objective.ridge_lambda),
+                                      float(ecfg.logistic_c))
+          res.update({r + sfx: acc for r, acc in fitted.items()})
       else:
         f_s = runner.features(support[0])
         f_t = batched_features(runner.features, x_test, int(ecfg.test_chunk))
         res = readout_accuracies(f_s, support[1], f_t, y_test, task.num_classes,
                                  float(cfg.meta_objective.ridge_lambda), float(ecfg.logistic_c))
-      for r in READOUTS:
+      for r in readouts:
         accuracy[m][r].append(res[r])
       seconds[m] += time.time() - t0
     done = point
-    log(f"seed {seed} step {point}: " + ", ".join(
-        f"{m} {np.mean(accuracy[m]['ridge'][-1]):.3f}/{np.mean(accuracy[m]['logistic'][-1]):.3f}"
+    log(f"seed {seed} step {point} ({'/'.join(readouts)}): " + ", ".join(
+        f"{m} " + "/".join(f"{np.mean(accuracy[m][r][-1]):.3f}" for r in readouts)
         for m in methods))
   if "vae" in runners:
     h = runners["vae"].elbo_history
@@ -272,15 +351,23 @@ def evaluate_seed(task, cfg, seed: int, methods: Sequence[str], points: Sequence
   if "contrastive" in runners:
     h = runners["contrastive"].loss_history
     info["contrastive"] = {"loss_first": h[0] if h else None, "loss_last": h[-1] if h else None}
+  for m in ("protonet", "protonet_permuted"):
+    if m in runners:
+      h, a = runners[m].loss_history, runners[m].accuracy_history
+      info[m] = {"loss_first": h[0] if h else None, "loss_last": h[-1] if h else None,
+                 "episode_accuracy_last": a[-1] if a else None, "episodes": len(h)}
   return SeedResult(seed, accuracy, seconds, info)
 
 
 def aggregate(seed_results: Sequence[SeedResult], methods, points, protocol="fewshot") -> list[dict]:
-  """One row per method × step × readout: mean, sem (over seeds), ci95, per-seed values."""
+  """One row per method × step × readout: mean, sem (over seeds), ci95, per-seed values.
+
+  The readouts are the accuracy keys of the first seed's result (see `readout_names`).
+  """
   rows = []
   for m in methods:
     for i, step in enumerate(points):
-      for r in READOUTS:
+      for r in seed_results[0].accuracy[m]:
         per_seed = [sr.accuracy[m][r][i] for sr in seed_results]
         if protocol == "episodic":
           pooled = [a for episodes in per_seed for a in episodes]
@@ -322,7 +409,8 @@ def run_evaluation(task, cfg, methods: Sequence[str], inner_steps: int, eval_eve
   seconds = {m: sum(sr.seconds[m] for sr in seed_results) for m in methods}
   return {"task": task.name, "inner_steps": int(inner_steps), "eval_every": int(eval_every),
           "points": points, "seeds": [int(s) for s in seeds], "methods": list(methods),
-          "protocol": cfg.evaluation.protocol, "num_test": int(len(test_set[1])),
+          "protocol": cfg.evaluation.protocol, "readouts": list(readout_names(cfg.evaluation)),
+          "num_test": int(len(test_set[1])),
           "rows": rows, "final": final_summary(rows, methods, inner_steps),
           "seconds": {"total": time.time() - t0, "per_method": seconds},
           "per_seed_info": {str(sr.seed): sr.info for sr in seed_results},
@@ -391,8 +479,9 @@ def plot_sweep(sweep_result: dict, path) -> None:
   import matplotlib.pyplot as plt
 
   values = sweep_result["values"]
-  fig, axes = plt.subplots(1, len(READOUTS), figsize=(5.5 * len(READOUTS), 4), squeeze=False)
-  for ax, r in zip(axes[0], READOUTS):
+  readouts = list(sweep_result["final"][values[0]][sweep_result["methods"][0]])
+  fig, axes = plt.subplots(1, len(readouts), figsize=(5.5 * len(readouts), 4), squeeze=False)
+  for ax, r in zip(axes[0], readouts):
     for m in sweep_result["methods"]:
       mean = [sweep_result["final"][v][m][r]["mean"] for v in values]
       err = [sweep_result["final"][v][m][r]["sem"] or 0.0 for v in values]
@@ -439,8 +528,9 @@ def plot_result(result: dict, path) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  fig, axes = plt.subplots(1, len(READOUTS), figsize=(5.5 * len(READOUTS), 4), squeeze=False)
-  for ax, r in zip(axes[0], READOUTS):
+  readouts = result.get("readouts", READOUTS)   # results written before protocols had their own
+  fig, axes = plt.subplots(1, len(readouts), figsize=(5.5 * len(readouts), 4), squeeze=False)
+  for ax, r in zip(axes[0], readouts):
     for m in result["methods"]:
       rows = sorted((row for row in result["rows"] if row["method"] == m and row["readout"] == r),
                     key=lambda row: row["step"])
@@ -468,11 +558,12 @@ def plot_final_bars(results: Sequence[dict], path) -> str:
   import matplotlib.pyplot as plt
 
   methods = [m for m in METHODS if any(m in r["final"] for r in results)]
+  readouts = list(dict.fromkeys(r for res in results for r in res.get("readouts", READOUTS)))
   tasks = [f"{r['task']}\n({r['inner_steps']} steps)" for r in results]
-  fig, axes = plt.subplots(1, len(READOUTS), figsize=(1.5 + 1.6 * len(results) * len(READOUTS)
+  fig, axes = plt.subplots(1, len(readouts), figsize=(1.5 + 1.6 * len(results) * len(readouts)
                                                       + 3, 4), squeeze=False)
   width = 0.8 / max(1, len(methods))
-  for ax, readout in zip(axes[0], READOUTS):
+  for ax, readout in zip(axes[0], readouts):
     for j, m in enumerate(methods):
       mean = [r["final"].get(m, {}).get(readout, {}).get("mean", np.nan) for r in results]
       err = [r["final"].get(m, {}).get(readout, {}).get("sem") or 0.0 for r in results]

@@ -3,12 +3,21 @@ r"""Evaluate a learned update rule against baselines on a meta-test task (spec �
   PYTHONPATH=. python -m scripts.evaluate --theta=runs/local/export --task=tiny_mnist \
       --inner_steps=2000 --eval_every=250 --seeds=5
   PYTHONPATH=. python -m scripts.evaluate --theta=random --task=tiny_mnist --inner_steps=200 --seeds=3
+  PYTHONPATH=. python -m scripts.evaluate --task=tiny_mnist \
+      --methods=random_init,protonet,protonet_permuted
+  PYTHONPATH=. python -m scripts.evaluate --task=tiny_mnist --protocol=semi_supervised \
+      --label_fractions=0.01,0.1
 
 For each seed: a fresh seeded base model; the rule (θ from an export directory, or
 `init_theta(PRNGKey(seed))` for --theta=random) applied on the unlabelled stream
 (batch cfg.unroll.inner_batch_size); the baselines on the same stream from the same
 initial network; ridge and logistic readouts on a `support_per_class`-per-class
 support set at steps 0, M, 2M, ..., N. Protocol: meta_objective/evaluate.py.
+--protocol=episodic: N-way K-shot episodes (--episodic); linear_probe: readouts fitted on
+the whole train split (at most --probe_max_train examples); semi_supervised: readouts
+fitted on each fraction of --label_fractions of every class's train labels, reported as
+"ridge@1%", "logistic@10%", .... The protonet baselines are supervised references trained
+on all train labels (base_models/baselines.py).
 
 Config: --config (default configs/local.py: cheaper rule, inner batch 64) with
 `--config.a.b=...` overrides. With an exported θ its own config.json supplies `rule`
@@ -46,9 +55,14 @@ _OUT = flags.DEFINE_string("out_dir", None, "Output directory (default runs/eval
 _MAX_TEST = flags.DEFINE_integer("max_test", 2000, "Test examples scored (fixed subset).")
 _SUPPORT = flags.DEFINE_integer("support_per_class", 10, "Labelled examples per class.")
 _PROTOCOL = flags.DEFINE_enum("protocol", "fewshot", list(ev.PROTOCOLS),
-                              "fewshot: fixed support/test sets; episodic: N-way K-shot episodes.")
+                              "fewshot: fixed support/test sets; episodic: N-way K-shot episodes; "
+                              "linear_probe: all train labels; semi_supervised: label fractions.")
 _EPISODIC = flags.DEFINE_list("episodic", ["5", "10", "15", "50"],
                               "n_way,k_shot,n_query,episodes for --protocol=episodic.")
+_PROBE_MAX = flags.DEFINE_integer("probe_max_train", 10_000,
+                                  "--protocol=linear_probe: labelled train examples, at most.")
+_FRACTIONS = flags.DEFINE_list("label_fractions", ["0.01", "0.1"],
+                               "--protocol=semi_supervised: fractions of each class's labels.")
 
 
 def _fail(msg: str) -> None:
@@ -78,6 +92,15 @@ def setup():
     n_way, k_shot, n_query, episodes = (int(v) for v in _EPISODIC.value)
   except ValueError:
     _fail(f"--episodic must be four integers n_way,k_shot,n_query,episodes, got {_EPISODIC.value}")
+  try:
+    fractions = tuple(float(v) for v in _FRACTIONS.value)
+  except ValueError:
+    fractions = ()
+  labels = [ev.fraction_label(f) for f in fractions]
+  if not fractions or not all(0.0 < f <= 1.0 for f in fractions) or len(set(labels)) < len(labels):
+    _fail(f"--label_fractions must be distinct numbers in (0, 1], got {_FRACTIONS.value}")
+  if _PROBE_MAX.value < 1:
+    _fail("need --probe_max_train >= 1")
 
   cfg = ml_collections.ConfigDict(_CONFIG.value.to_dict())  # unlocked copy
   try:
@@ -90,7 +113,8 @@ def setup():
   cfg = ev.config_with_defaults(cfg)
   cfg.evaluation.update(dict(max_test=_MAX_TEST.value, support_per_class=_SUPPORT.value,
                              protocol=_PROTOCOL.value, n_way=n_way, k_shot=k_shot,
-                             n_query=n_query, episodes=episodes))
+                             n_query=n_query, episodes=episodes,
+                             probe_max_train=_PROBE_MAX.value, label_fractions=fractions))
   try:
     task = eval_tasks.make_eval_task(_TASK.value)
   except (ValueError, FileNotFoundError, OSError) as e:
