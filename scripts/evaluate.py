@@ -77,7 +77,7 @@ def setup():
   """
   import ml_collections
   import learned_update
-  from tasks import eval_tasks
+  from tasks import DataError, eval_tasks
 
   learned_update.configure_jax()
   if _TASK.value not in eval_tasks.EVAL_TASKS:
@@ -117,7 +117,7 @@ def setup():
                              probe_max_train=_PROBE_MAX.value, label_fractions=fractions))
   try:
     task = eval_tasks.make_eval_task(_TASK.value)
-  except (ValueError, FileNotFoundError, OSError) as e:
+  except (DataError, ValueError, OSError) as e:
     _fail(f"cannot load task {_TASK.value!r}: {e}")
   if _PROTOCOL.value == "episodic" and n_way > task.num_classes:
     _fail(f"n_way={n_way} exceeds {task.name}'s {task.num_classes} classes")

@@ -5,7 +5,9 @@ runs/eval/tiny_fashion_mnist/results.json --out_dir=runs/figures
 
 Writes fig4_final_accuracy.png (Fig. 4 left: final few-shot accuracy per method and task,
 ± s.e.m.; one panel per readout) and, per input, <task>_curves.png (accuracy vs inner
-steps, as scripts.evaluate's accuracy.png). Sweep plots come from scripts.sweep.
+steps, as scripts.evaluate's accuracy.png), and results.md (one Markdown table per readout:
+methods × tasks, final accuracy mean ± s.e.). Sweep plots come from scripts.sweep; Fig. 6
+from scripts.feature_figures.
 """
 import json
 import os
@@ -14,6 +16,7 @@ import sys
 from absl import app, flags
 
 from meta_objective import evaluate as ev
+from meta_objective import figures
 
 _RESULTS = flags.DEFINE_list("results", None, "results.json files of scripts.evaluate.")
 _OUT = flags.DEFINE_string("out_dir", "runs/figures", "Output directory.")
@@ -38,6 +41,10 @@ def main(argv):
     path = os.path.join(_OUT.value, f"{r['task']}_curves.png")
     ev.plot_result(r, path)
     written.append(path)
+  path = os.path.join(_OUT.value, "results.md")
+  with open(path, "w") as f:
+    f.write(figures.results_markdown(results))
+  written.append(path)
   print(json.dumps({"figures": written}))
 
 
