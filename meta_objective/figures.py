@@ -217,15 +217,46 @@ def _cell(entry) -> str:
   return f"{entry['mean']:.3f} ± {entry['sem']:.3f}"
 
 
+def _learned_label(result: dict) -> str:
+  theta = result.get("theta")
+  if theta is None:
+    return "learned"
+  return "learned (untrained θ)" if theta == "random" else f"learned ({theta})"
+
+
+def merge_results(results: Sequence[dict]) -> list[dict]:
+  """Results of one task at one number of inner steps become one column.
+
+  Each run's learned rule is named by its θ ("learned (untrained θ)" for --theta=random),
+  so e.g. a baselines run with a random θ and a run of a shipped θ form one table column;
+  a method present in both (random init) keeps the first run's value.
+  """
+  merged = {}
+  for r in results:
+    key = (r["task"], r["inner_steps"])
+    final = {(_learned_label(r) if m == "learned" else m): v for m, v in r["final"].items()}
+    if key not in merged:
+      merged[key] = {**r, "final": dict(final), "readouts": list(r.get("readouts", ev.READOUTS))}
+    else:
+      into = merged[key]
+      for m, v in final.items():
+        into["final"].setdefault(m, v)
+      into["readouts"] += [x for x in r.get("readouts", ev.READOUTS) if x not in into["readouts"]]
+  return list(merged.values())
+
+
 def results_markdown(results: Sequence[dict]) -> str:
   """One table per readout: rows = methods, columns = tasks, cells = final mean ± s.e."""
-  methods = [m for m in ev.METHODS if any(m in r["final"] for r in results)]
-  methods += [m for r in results for m in r["final"] if m not in methods]
-  readouts = list(dict.fromkeys(x for r in results for x in r.get("readouts", ev.READOUTS)))
+  results = merge_results(results)
+  order = [label for m in ev.METHODS for label in
+           ([m] if m != "learned" else sorted({_learned_label(r) for r in results} | {"learned"}))]
+  present = {m for r in results for m in r["final"]}
+  methods = [m for m in order if m in present] + sorted(present - set(order))
+  readouts = list(dict.fromkeys(x for r in results for x in r["readouts"]))
   names = [r["task"] for r in results]
-  # The same task twice (e.g. θ after 30 h and after 200 h): say which run each column is.
-  cols = [f"{r['task']} ({r.get('theta', str(r['inner_steps']) + ' steps')})"
-          if names.count(r["task"]) > 1 else r["task"] for r in results]
+  # The same task at several step counts: say which column is which.
+  cols = [f"{r['task']} ({r['inner_steps']} steps)" if names.count(r["task"]) > 1 else r["task"]
+          for r in results]
   out = []
   for readout in readouts:
     out.append(f"### {readout} readout: final test accuracy (mean ± s.e. over seeds)\n")

@@ -115,10 +115,19 @@ def test_results_markdown_one_row_per_method_and_cell_text():
   assert body["pca"] == ["0.700 ± 0.004", "—"]             # not run on imdb
   logistic = {line.split("|")[1].strip(): line for line in tables["logistic"][2:]}
   assert "| 0.800 |" in logistic["learned"]                 # one seed: no standard error
-  # The same task twice gets columns that say which run they are.
-  twice = figures.results_markdown([_result("imdb", results[1]["final"], theta="runs/a/theta"),
-                                    _result("imdb", results[1]["final"], theta="runs/b/theta")])
-  assert "| method | imdb (runs/a/theta) | imdb (runs/b/theta) |" in twice
+  # Two runs of one task at the same step count share a column; each learned row names its θ
+  # and a method in both keeps the first run's value.
+  other = {"learned": {"ridge": {"mean": 0.6, "sem": 0.01}},
+           "random_init": {"ridge": {"mean": 0.1, "sem": 0.01}}}
+  merged = figures.results_markdown([_result("imdb", results[1]["final"], theta="random"),
+                                     _result("imdb", other, theta="runs/b/theta")])
+  assert "| method | imdb |" in merged
+  assert "| learned (untrained θ) | 0.550 ± 0.005 |" in merged
+  assert "| learned (runs/b/theta) | 0.600 ± 0.010 |" in merged
+  assert "| random_init | 0.520 ± 0.010 |" in merged
+  # The same task at two step counts: two columns that say which is which.
+  twice = figures.results_markdown([results[1], {**results[1], "inner_steps": 500}])
+  assert "| method | imdb (100 steps) | imdb (500 steps) |" in twice
 
 
 def test_make_figures_writes_results_md(tmp_path):
