@@ -248,9 +248,9 @@ def merge_results(results: Sequence[dict]) -> list[dict]:
 def results_markdown(results: Sequence[dict]) -> str:
   """One table per readout: rows = methods, columns = tasks, cells = final mean ± s.e."""
   results = merge_results(results)
-  order = [label for m in ev.METHODS for label in
-           ([m] if m != "learned" else sorted({_learned_label(r) for r in results} | {"learned"}))]
   present = {m for r in results for m in r["final"]}
+  learned = sorted(m for m in present if m.startswith("learned"))
+  order = [label for m in ev.METHODS for label in (learned if m == "learned" else [m])]
   methods = [m for m in order if m in present] + sorted(present - set(order))
   readouts = list(dict.fromkeys(x for r in results for x in r["readouts"]))
   names = [r["task"] for r in results]
