@@ -557,7 +557,11 @@ def plot_final_bars(results: Sequence[dict], path) -> str:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  methods = [m for m in METHODS if any(m in r["final"] for r in results)]
+  present = {m for r in results for m in r["final"]}
+  # Merged runs (meta_objective.figures.merge_results) name each learned row by its θ.
+  methods = [label for m in METHODS
+             for label in (sorted(p for p in present if p.startswith("learned")) if m == "learned" else [m])
+             if label in present]
   readouts = list(dict.fromkeys(r for res in results for r in res.get("readouts", READOUTS)))
   tasks = [f"{r['task']}\n({r['inner_steps']} steps)" for r in results]
   fig, axes = plt.subplots(1, len(readouts), figsize=(1.5 + 1.6 * len(results) * len(readouts)

@@ -36,9 +36,13 @@ def main(argv):
       print(f"make_figures: error: cannot read {path}: {e}", file=sys.stderr)
       sys.exit(2)
   os.makedirs(_OUT.value, exist_ok=True)
-  written = [ev.plot_final_bars(results, os.path.join(_OUT.value, "fig4_final_accuracy.png"))]
+  written = [ev.plot_final_bars(figures.merge_results(results),
+                                os.path.join(_OUT.value, "fig4_final_accuracy.png"))]
   for r in results:
-    path = os.path.join(_OUT.value, f"{r['task']}_curves.png")
+    # One plot per run: runs of one task (e.g. baselines, then a shipped θ) must not overwrite.
+    theta = r.get("theta")
+    tag = "" if theta is None else "_untrained" if theta == "random" else "_" + os.path.basename(theta.rstrip("/"))
+    path = os.path.join(_OUT.value, f"{r['task']}_curves{tag}.png")
     ev.plot_result(r, path)
     written.append(path)
   path = os.path.join(_OUT.value, "results.md")
