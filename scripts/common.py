@@ -6,6 +6,10 @@ import sys
 
 import numpy as np
 
+from tasks import data_dir as _data_dir
+
+_data_dir.define_data_dir_flag()  # --data_dir for every entry point
+
 
 def _plain(obj):
   if isinstance(obj, dict):

@@ -39,6 +39,7 @@ from ml_collections import config_flags
 
 from base_models import baselines as bl
 from meta_objective import evaluate as ev
+from scripts import common  # noqa: F401  (defines --data_dir)
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CONFIG = config_flags.DEFINE_config_file("config", os.path.join(_ROOT, "configs", "local.py"),

@@ -88,6 +88,15 @@ def define_data_dir_flag() -> None:
                         f"Folder with the raw data sets (default: ${DATA_DIR_ENV}, "
                         "else ../shared/data relative to the repository root or cwd).")
 
+    # Exported at flag parsing, before main starts Ray or loads data, so that every loader
+    # and every Ray worker (which inherits the environment) sees the same folder.
+    def _export(value):
+      if value:
+        os.environ[DATA_DIR_ENV] = str(pathlib.Path(value).expanduser().resolve())
+      return True
+
+    flags.register_validator("data_dir", _export)
+
 
 # ----------------------------------------------------------------------- manifest
 

@@ -74,6 +74,15 @@ def test_cli_bad_input_exits_2(args, needle):
   assert needle in proc.stderr
 
 
+def test_cli_data_dir_flag_is_used_and_a_missing_file_exits_2(tmp_path):
+  empty = tmp_path / "data"
+  empty.mkdir()
+  proc = _run_cli("--task=tiny_mnist", "--inner_steps=1", "--seeds=1", f"--data_dir={empty}",
+                  timeout=120)
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+  assert str(empty) in proc.stderr and "mnist" in proc.stderr
+
+
 def test_random_theta_zero_steps_learned_equals_random_init(tiny_cfg):
   from tasks import eval_tasks
   import learned_update
