@@ -48,7 +48,7 @@ _BASELINES = config_flags.DEFINE_config_dict("baselines", bl.default_baseline_co
                                              "Baseline settings (used if cfg has no `baselines`).")
 _THETA = flags.DEFINE_string("theta", "random", "θ export directory, or 'random'.")
 _TASK = flags.DEFINE_string("task", "tiny_mnist", "Evaluation task (tasks.eval_tasks.EVAL_TASKS).")
-_STEPS = flags.DEFINE_integer("inner_steps", 200, "Unlabelled minibatches per run (N).")
+_STEPS = flags.DEFINE_integer("inner_steps", 1000, "Unlabelled minibatches per run (N; the README Results use 1,000).")
 _EVERY = flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (M); 0: max(1, N // 5).")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Number of seeds: cfg.seed, cfg.seed+1, ...")
 _METHODS = flags.DEFINE_list("methods", list(ev.METHODS), f"Subset of {ev.METHODS}.")
