@@ -92,6 +92,7 @@ def get_config():
       mode="ray",                             # "ray" (actors) or "inprocess" (no Ray: debugging, tests)
       ray_address="",                         # "" = start a local Ray; "auto" or host:port = join a cluster
       cpus_per_worker=1,                      # [ours] one pinned core per actor
+      jax_platforms="cpu",                    # [ours] actors compute on CPU cores ("" = JAX's choice, e.g. one GPU each)
       result_timeout_sec=600.0,               # [ours] a worker silent this long is restarted
   ))
 

@@ -60,10 +60,15 @@ def _actor_class():
   class GradientActor:
     """One TaskWorker in its own process, pinned to one core before JAX is imported."""
 
-    def __init__(self, cfg_json: str, seed: int, worker_id: int, pin: bool):
+    def __init__(self, cfg_json: str, seed: int, worker_id: int, pin: bool, jax_platforms: str):
       if pin and hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cores[worker_id % len(cores)]})
+      if jax_platforms:
+        # Before any backend starts: on a GPU machine every actor would otherwise claim the
+        # GPU and pre-allocate most of its memory.
+        import jax
+        jax.config.update("jax_platforms", jax_platforms)
       self.worker = worker_lib.make_worker(cfg_json, seed, worker_id)
 
     def compute_gradient(self, theta, version: int) -> dict:
@@ -83,6 +88,7 @@ class RayPool:
     self.poll_sec = poll_sec
     self.timeout_sec = float(cfg.workers.result_timeout_sec)
     self.pin = not cfg.workers.ray_address
+    self.jax_platforms = str(cfg.workers.get("jax_platforms", ""))
     self.actor_cls = _actor_class().options(num_cpus=cfg.workers.cpus_per_worker)
     self.actors = {}
     self.in_flight = {}   # ObjectRef -> (worker_id, submitted_at)
@@ -97,7 +103,8 @@ class RayPool:
     # A restarted worker gets a new seed, hence a fresh task stream.
     seed = self.seed + 1_000_003 * self._generation
     self._generation += 1
-    self.actors[worker_id] = self.actor_cls.remote(self.cfg_json, seed, worker_id, self.pin)
+    self.actors[worker_id] = self.actor_cls.remote(self.cfg_json, seed, worker_id, self.pin,
+                                                   self.jax_platforms)
 
   def _submit(self, worker_id: int) -> None:
     ref = self.actors[worker_id].compute_gradient.remote(self._theta_ref, self._theta_version)

@@ -88,6 +88,7 @@ class TaskWorker:
         "task_step": self.steps_done,
         "worker_id": self.worker_id,
         "seconds": time.perf_counter() - start,
+        "backend": jax.default_backend(),
     }
 
   # Exact resume of in-process runs: the whole worker state goes into the checkpoint.

@@ -31,6 +31,10 @@ reports the same quantities on a CPU or a GPU:
   process's peak resident set size (`max_rss_bytes`);
 * scaling: seconds per inner step of `apply_rule` at the local shapes with the inner batch,
   the hidden width and the input size doubled (784 inputs) one at a time;
+* h network precision (`h_dtype_study`): the rule and a meta-gradient with `rule.h_dtype`
+  float32 and bfloat16 on the same θ, state and batches at the scaling config's shapes:
+  speed ratios, and the bfloat16 meta-gradient's cosine to the float32 one, set against
+  the cosine between float32 meta-gradients of two different batch streams;
 * Ray: meta-gradients per second of `RayPool` with 1 and then 2 pinned actors after each
   actor's first result (which includes its compilation) is discarded, and the share of
   wall time the driver spends in `Learner.apply`. Ray must start before this process
@@ -643,6 +647,76 @@ def scaling_table(base_cfg, base_shapes: dict, k: int = 5, quick: bool = False, 
           "rule": {"compute_h_size": int(base_cfg.rule.compute_h_size)}, **table}
 
 
+# ------------------------------------------------------------------ h network precision
+
+
+H_DTYPES = ("float32", "bfloat16")
+
+
+def _flat(tree) -> np.ndarray:
+  import jax
+  return np.concatenate([np.asarray(l, np.float64).ravel() for l in jax.tree_util.tree_leaves(tree)])
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+  return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
+
+
+def h_dtype_study(cfg, shapes: dict, k: int = 5, dtypes=H_DTYPES, compiler_options=None,
+                  compile_threads: int = 2, log=print) -> dict:
+  """Speed of the rule and of a meta-gradient with the h network in each dtype, and the error.
+
+  Every dtype runs on the same θ, base model and batches. The error of a low-precision
+  meta-gradient is its cosine to the float32 one and its relative L2 distance; for scale,
+  `sampling_cosine` is the cosine between two float32 meta-gradients from the same start
+  on different batches (the noise that averaging over a learner batch already has to beat).
+  """
+  import jax
+  from learned_update import unroll
+  cfg = shaped_config(cfg, shapes)
+  num_classes = shapes["num_classes"]
+  theta, state, batches = _inputs(cfg, shapes, k)
+  other = _inputs(cfg, shapes, k, seed=1)[2]  # another batch stream, same θ and state
+  jobs, fns = [], {}
+  for dtype in dtypes:
+    c = cfg.copy_and_resolve_references()
+    c.rule.h_dtype = dtype
+    fns[dtype] = unroll.make_unroll_fns(c)
+    jobs.append((_lower(fns[dtype].apply_rule, theta, state, batches["unlabelled"])[0], compiler_options))
+    jobs.append((_lower(fns[dtype].meta_gradient, theta, state, batches, num_classes=num_classes)[0],
+                 compiler_options))
+  t = time.perf_counter()
+  compiled = [c for c, _, _ in compile_many(jobs, compile_threads)]
+  log(f"  {len(jobs)} executables compiled in {time.perf_counter() - t:.0f} s")
+  out = {"k": int(k), "shapes": _describe(cfg, shapes), "dtypes": {}}
+  reference = None
+  for i, dtype in enumerate(dtypes):
+    apply_rule, meta_grad = compiled[2 * i], compiled[2 * i + 1]
+    step_sec = time_call(apply_rule, (theta, state, batches["unlabelled"]), min_calls=2, max_calls=3) / k
+    mg_sec = time_call(meta_grad, (theta, state, batches), min_calls=1, max_calls=2)
+    loss, _, _, grads = meta_grad(theta, state, batches)
+    g = _flat(grads)
+    row = {"sec_per_inner_step": step_sec, "sec_per_meta_grad": mg_sec, "meta_loss": float(loss),
+           "grad_norm": float(np.linalg.norm(g)), "finite": bool(np.all(np.isfinite(g)))}
+    if reference is None:
+      reference = {"g": g, "row": row}
+      g_other = _flat(meta_grad(theta, state, other)[3])
+      row["sampling_cosine"] = _cosine(g, g_other)
+    else:
+      ref = reference["row"]
+      row.update({
+          "speedup_inner_step": ref["sec_per_inner_step"] / step_sec,
+          "speedup_meta_grad": ref["sec_per_meta_grad"] / mg_sec,
+          "grad_cosine_to_float32": _cosine(g, reference["g"]),
+          "grad_rel_error": float(np.linalg.norm(g - reference["g"]) / (np.linalg.norm(reference["g"]) + 1e-30)),
+          "meta_loss_abs_diff": abs(float(loss) - ref["meta_loss"])})
+    out["dtypes"][dtype] = row
+    log(f"  h_dtype {dtype}: {step_sec * 1e3:.1f} ms/inner step, {mg_sec:.2f} s/meta-grad (k={k})"
+        + (f", grad cosine to float32 {row['grad_cosine_to_float32']:.4f}" if "grad_cosine_to_float32" in row
+           else f", sampling cosine {row['sampling_cosine']:.3f}"))
+  return out
+
+
 # ------------------------------------------------------------------ Ray
 
 
@@ -855,6 +929,15 @@ def run_benchmark(config_names=("paper", "local"), quick: bool = False, skip_ray
                                     compiler_options=options, log=log)
   result["section_sec"]["scaling"] = time.perf_counter() - t
 
+  log(f"h network precision ({scaled} shapes):")
+  t = time.perf_counter()
+  result["h_dtype"] = h_dtype_study(base_cfg, base_shapes, k=spec["measure_ks"][0],
+                                    compiler_options=options, compile_threads=compile_threads, log=log)
+  low = result["h_dtype"]["dtypes"]["bfloat16"]
+  result["bfloat16_h"] = {k: low[k] for k in ("speedup_inner_step", "speedup_meta_grad",
+                                               "grad_cosine_to_float32", "grad_rel_error")}
+  result["section_sec"]["h_dtype"] = time.perf_counter() - t
+
   result["fraction_of_peak"] = {n: r.get("fraction_of_peak") for n, r in result["configs"].items()}
   result["compile_sec"] = {n: r["compile"] for n, r in result["configs"].items()}
   result["peak_memory_bytes"] = {n: r["peak_memory_bytes"] for n, r in result["configs"].items()}
@@ -940,6 +1023,17 @@ def format_report(result: dict) -> str:
       cells = ", ".join(f"{r[axis]}: {r['sec_per_inner_step'] * 1e3:.1f} ms (x{r['time_vs_base']:.2f}; "
                         f"flops x{r['formula_flops_vs_base']:.2f})" for r in s[axis])
       lines.append(f"  {axis:9s} {cells}")
+  h = result.get("h_dtype")
+  if h:
+    ref = h["dtypes"]["float32"]
+    lines += ["", f"h network in bfloat16 vs float32 (k={h['k']}; float32 sampling cosine between two "
+              f"batches {ref['sampling_cosine']:.3f}):"]
+    for dtype, r in h["dtypes"].items():
+      if dtype == "float32":
+        continue
+      lines.append(f"  {dtype}: inner step x{r['speedup_inner_step']:.2f}, meta-gradient "
+                   f"x{r['speedup_meta_grad']:.2f} speed; meta-gradient cosine to float32 "
+                   f"{r['grad_cosine_to_float32']:.4f}, relative error {r['grad_rel_error']:.3f}")
   ray = result.get("ray", {})
   if not ray.get("skipped"):
     w = ray["workers"]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 
 import jax
 import ml_collections
 import numpy as np
 
 from learned_update import rule
+from tasks.data_dir import atomic_write_bytes  # re-exported: one atomic writer for the project
 
 
 class ExportError(Exception):
@@ -32,22 +32,6 @@ def configure_jax(cache_dir: str | None = None) -> None:
   jax.config.update("jax_compilation_cache_dir", cache_dir)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
 
 
 def flatten_tree(tree) -> dict[str, np.ndarray]:

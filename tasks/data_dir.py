@@ -210,12 +210,20 @@ def raw_file(data_dir: str | os.PathLike | None, rel: str,
 # -------------------------------------------------------------------------- cache
 
 
-def atomic_write_bytes(path: pathlib.Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+  """Writes `data` to a temporary file beside `path`, syncs it, then renames it over `path`.
+
+  A reader sees the old file or the whole new one, never a partial write (every cache
+  entry, checkpoint, θ export and result file of the project goes through here).
+  """
+  path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
     try:

@@ -67,7 +67,20 @@ def test_quick_benchmark_has_every_key_and_sane_figures(quick_result):
   base = s["batch"][1]
   assert base["time_vs_base"] == 1.0 and base["sec_per_inner_step"] == c["sec_per_inner_step"]
   report = benchmark.format_report(r)
-  assert "tiny" in report and "not representative" in report
+  assert "tiny" in report and "not representative" in report and "bfloat16" in report
+
+
+def test_bfloat16_h_network_is_compared_with_float32_on_the_same_inputs(quick_result):
+  h = quick_result["h_dtype"]
+  assert set(h["dtypes"]) == set(benchmark.H_DTYPES) and h["shapes"]["input_dim"] == 64
+  ref, low = h["dtypes"]["float32"], h["dtypes"]["bfloat16"]
+  assert ref["finite"] and low["finite"]
+  assert -1.0 <= ref["sampling_cosine"] <= 1.0
+  # Same θ, state and batches: the low-precision gradient points the same way, the loss agrees.
+  assert low["grad_cosine_to_float32"] > 0.5 and low["grad_rel_error"] < 1.0
+  assert low["meta_loss_abs_diff"] < 1e-2
+  assert low["speedup_meta_grad"] > 0 and low["speedup_inner_step"] > 0
+  assert quick_result["bfloat16_h"]["grad_cosine_to_float32"] == low["grad_cosine_to_float32"]
 
 
 def test_extrapolation_marks_unmeasured_k():
@@ -154,6 +167,15 @@ def test_full_mode_plumbing_with_compilation_stubbed(monkeypatch):
   monkeypatch.setattr(benchmark, "_compile", lambda lowered, options=None: (_FakeExecutable(), 0.5, 0))
   monkeypatch.setattr(benchmark, "matmul_peak", lambda n=None, repeats=5: {
       "n": 8, "repeats": repeats, "gflops_per_sec": 100.0, "best_sec": 1.0})
+  studied = []
+
+  def fake_h_dtype_study(cfg, shapes, k, **kwargs):  # needs real gradients: the quick test runs it
+    studied.append((shapes["input_dim"], k))
+    low = {"speedup_inner_step": 0.5, "speedup_meta_grad": 0.8, "grad_cosine_to_float32": 0.9,
+           "grad_rel_error": 0.4}
+    return {"k": k, "dtypes": {"float32": {"sampling_cosine": 0.1}, "bfloat16": low}}
+
+  monkeypatch.setattr(benchmark, "h_dtype_study", fake_h_dtype_study)
   r = benchmark.run_benchmark(("paper", "local"), skip_ray=True, cold_compile=False, log=lambda *a: None)
   assert set(r["configs"]) == {"paper", "local"}
   paper, local = r["configs"]["paper"], r["configs"]["local"]
@@ -171,6 +193,7 @@ def test_full_mode_plumbing_with_compilation_stubbed(monkeypatch):
   assert [row["width"] for row in s["width"]] == [128, 256]
   assert [row["input_dim"] for row in s["input_dim"]] == [256, 784]
   assert s["hidden_layers"] == 3
+  assert studied == [(256, 5)]  # at local's shapes and first measured k
   report = benchmark.format_report(r)
   assert "meta-grads / s, k=50" in report and "(extr.)" in report
   json.loads(json.dumps(r))

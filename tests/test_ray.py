@@ -38,6 +38,7 @@ def test_killed_worker_is_replaced_and_training_goes_on(ray_cfg):
     got = []
     while len(got) < 2:
       got += pool.results(theta, 0)
+    assert ray_cfg.workers.jax_platforms == "cpu" and {r["backend"] for r in got} == {"cpu"}
     ray.kill(pool.actors[0])
     after = []
     deadline = time.monotonic() + 600
