@@ -36,6 +36,6 @@ def get_config():
                      dataset_weights=(1.0, 1.0, 1.0, 1.0),
                      depth_min=2, depth_max=3, width_min=64, width_max=128, width_grid=2))
   c.learner.update(dict(batch_size=8, num_updates=2_000, learning_rates=(1e-3, 3e-4, 6e-5),
-                        checkpoint_every=10))
+                        checkpoint_every=10, snapshot_every=50))
   c.workers.num_workers = 2
   return c

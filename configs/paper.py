@@ -85,6 +85,7 @@ def get_config():
       max_staleness=4,                        # [ours] drop gradients from θ older than this
       checkpoint_every=100,                   # [ours] updates between checkpoints
       keep_checkpoints=3,                     # [ours]
+      snapshot_every=0,                       # [ours] θ-only exports kept for held-out curves (0: none)
   ))
 
   c.workers = ml_collections.ConfigDict(dict(

@@ -2,7 +2,8 @@
 
 `meta_train(cfg, workdir)` resumes from the newest checkpoint in `workdir` (refusing
 one of another θ architecture), runs until `learner.num_updates` updates, writes a
-checkpoint every `learner.checkpoint_every` updates and on SIGTERM / Ctrl-C, appends
+checkpoint every `learner.checkpoint_every` updates and on SIGTERM / Ctrl-C, a θ-only
+snapshot every `learner.snapshot_every` updates to `workdir/snapshots/step_<step>/`, appends
 one JSON line per update to `workdir/metrics.jsonl`, and exports θ (θ-only, with its
 config and a training summary) to `workdir/theta/`.
 """
@@ -160,6 +161,13 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
         bar.update(learner.step, last_loss)
         if learner.step % cfg.learner.checkpoint_every == 0:
           save_checkpoint()
+        snapshot_every = int(cfg.learner.get("snapshot_every", 0))
+        if snapshot_every and learner.step % snapshot_every == 0:
+          # θ-only, kept forever: the held-out curve of a run is evaluated from these.
+          state = {"step": learner.step, "learner": {"counters": learner.counters},
+                   "elapsed_sec": elapsed_before + (now - t_start)}
+          export.save_theta(workdir / "snapshots" / f"step_{learner.step:08d}", learner.theta, cfg,
+                            training_summary(workdir, state))
   except KeyboardInterrupt:
     print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
   finally:

@@ -28,6 +28,7 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_cfg, tmp_path):
   cfg.learner.num_updates = 4
   cfg.learner.checkpoint_every = 100  # only the stop and the final checkpoint
   straight = trainer.meta_train(cfg, tmp_path / "straight", progress=False)
+  cfg.learner.snapshot_every = 2  # must not change the run
   first = trainer.meta_train(cfg, tmp_path / "killed", progress=False, stop_at_step=2)
   assert first["step"] == 2 and first["resumed_from"] is None
   resumed = trainer.meta_train(cfg, tmp_path / "killed", progress=False)
@@ -48,6 +49,12 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_cfg, tmp_path):
   assert exported_cfg.rule.to_dict() == cfg.rule.to_dict()
   assert saved_summary == summary and summary["updates"] == 2
   assert summary["meta_grads"] == 2 * cfg.learner.batch_size
+  # Snapshots every 2 updates, across the stop: the θ of that update, with its count.
+  snapshots = sorted(p.name for p in (tmp_path / "killed" / "snapshots").iterdir())
+  assert snapshots == ["step_00000002", "step_00000004"]
+  snap, _, snap_summary = export.load_theta(tmp_path / "killed" / "snapshots" / "step_00000002")
+  _tree_equal(snap, stopped["theta"])
+  assert snap_summary["updates"] == 2 and snap_summary["meta_grads"] == summary["meta_grads"]
   with pytest.raises(checkpoint.CheckpointError, match="no checkpoint of step 3"):
     trainer.export_checkpoint(tmp_path / "killed", tmp_path / "export3", step=3)
 
