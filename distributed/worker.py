@@ -7,7 +7,7 @@ the meta-objective on each new state and returns the meta-gradient. The final st
 starts the next call's unroll; when the horizon is reached (or the state turned
 non-finite) a new task is drawn. Results are NumPy, tagged with the θ version used.
 
-The class is plain Python: `distributed.ray_runner` wraps it in a Ray actor, and the
+The class is plain Python: `distributed.pools.RayPool` wraps it in a Ray actor, and the
 in-process mode (workers.num_workers = 0) calls it directly.
 """
 from __future__ import annotations

@@ -503,6 +503,31 @@ CSV_FIELDS = ("task", "protocol", "method", "step", "readout", "mean", "sem", "c
               "values")
 
 
+def plot_curve(curve: dict, path) -> None:
+  """Final few-shot accuracy (± s.e.m.) of θ snapshots against meta-training updates."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  points = curve["points"]
+  readouts = list(points[0]["final"][curve["methods"][0]])
+  fig, axes = plt.subplots(1, len(readouts), figsize=(5.5 * len(readouts), 4), squeeze=False)
+  for ax, r in zip(axes[0], readouts):
+    for m in curve["methods"]:
+      x = [p["updates"] for p in points]
+      mean = [p["final"][m][r]["mean"] for p in points]
+      err = [p["final"][m][r]["sem"] or 0.0 for p in points]
+      ax.errorbar(x, mean, yerr=err, marker="o", capsize=3, label=m)
+    ax.set_xlabel("meta-training updates of θ (0: untrained)")
+    ax.set_ylabel(f"test accuracy after {curve['inner_steps']} inner steps ({r})")
+    ax.set_title(f"{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.")
+    ax.grid(alpha=0.3)
+  axes[0][-1].legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
 def write_outputs(result: dict, out_dir) -> dict[str, str]:
   """results.csv (one row per method × step × readout), results.json and accuracy.png."""
   out_dir = pathlib.Path(out_dir)

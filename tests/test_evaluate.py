@@ -253,3 +253,42 @@ def test_cli_exported_theta_uses_its_config_with_overrides(tmp_path, tiny_cfg, t
   assert cfg["rule"] == json.loads(tiny_cfg.rule.to_json())
   assert tuple(cfg["base_model"]["hidden_widths"]) == (16,)
   assert cfg["base_model"]["top_width"] == tiny_cfg.base_model.top_width
+
+
+def _run_curve_cli(*args, timeout=300):
+  env = dict(os.environ, PYTHONPATH=str(ROOT))
+  return subprocess.run([sys.executable, "-m", "scripts.heldout_curve", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_heldout_curve_evaluates_snapshots_in_update_order(tmp_path, tiny_cfg, tiny_theta):
+  import learned_update
+  snaps = tmp_path / "snapshots"
+  other = jax.tree_util.tree_map(lambda x: 1.5 * x, tiny_theta)
+  learned_update.save_theta(snaps / "step_00000004", other, tiny_cfg, {"updates": 4})
+  learned_update.save_theta(snaps / "step_00000002", tiny_theta, tiny_cfg, {"updates": 2})
+  (snaps / "not_an_export").mkdir()
+  out = tmp_path / "curve"
+  proc = _run_curve_cli(f"--snapshots={snaps}", "--task=two_moons", "--inner_steps=2", "--eval_every=2",
+                        "--seeds=2", "--max_test=200", f"--out_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  last = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert [p["updates"] for p in last["curve"]] == [0, 2, 4]
+  curve = json.loads((out / "curve.json").read_text())
+  assert [p["name"] for p in curve["points"]] == ["untrained", "step_00000002", "step_00000004"]
+  assert (out / "curve.png").stat().st_size > 0
+  untrained, snap2, _ = curve["points"]
+  # The untrained θ is init_theta(PRNGKey(seed 0)), the very θ saved as step 2: same numbers.
+  assert untrained["final"]["learned"] == snap2["final"]["learned"]
+  # Random init does not depend on θ.
+  assert len({json.dumps(p["final"]["random_init"], sort_keys=True) for p in curve["points"]}) == 1
+
+
+@pytest.mark.slow
+def test_heldout_curve_without_exports_exits_2(tmp_path):
+  (tmp_path / "empty").mkdir()
+  proc = _run_curve_cli(f"--snapshots={tmp_path / 'empty'}", "--task=two_moons")
+  assert proc.returncode == 2 and "no θ export inside" in proc.stderr
+  proc = _run_curve_cli(f"--snapshots={tmp_path / 'missing'}", "--task=two_moons")
+  assert proc.returncode == 2 and "not a directory" in proc.stderr

@@ -1,0 +1,94 @@
+r"""Held-out few-shot accuracy of a meta-training run's θ snapshots against updates.
+
+  python -m scripts.heldout_curve --snapshots=checkpoints/local_run/snapshots --task=tiny_mnist \
+      --inner_steps=1000 --seeds=3
+  python -m scripts.heldout_curve --thetas=runs/a,runs/b --task=tiny_fashion_mnist --untrained=false
+
+The Fig. 3 analogue on a task never seen in meta-training: did meta-training still help
+when it was stopped? Evaluates every θ export in --snapshots (its `step_<N>` folders, as
+meta-training writes them every `learner.snapshot_every` updates) and in --thetas, plus
+the untrained θ of the same architecture as update 0 (--untrained), with the protocol of
+scripts.evaluate (every flag of it applies; methods default: learned, random_init). The
+update count of an export comes from its summary.json. Writes <out_dir>/curve.json and
+curve.png (final accuracy ± s.e. against updates; default runs/curve/<task>); the last
+stdout line is one JSON object with the curve.
+"""
+import json
+import os
+import pathlib
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from meta_objective import evaluate as ev
+from scripts import common
+from scripts import evaluate as cli
+
+_SNAPSHOTS = flags.DEFINE_string("snapshots", None, "A folder of θ exports (step_<N>/ from meta-training).")
+_THETAS = flags.DEFINE_list("thetas", [], "More θ export directories.")
+_UNTRAINED = flags.DEFINE_bool("untrained", True, "Include the untrained θ (init_theta(seed)) as update 0.")
+flags.FLAGS.set_default("methods", ["learned", "random_init"])
+
+
+def export_dirs(snapshots: str | None, thetas) -> list[pathlib.Path]:
+  """The θ export directories named by --snapshots and --thetas, in that order."""
+  dirs = []
+  if snapshots:
+    root = pathlib.Path(snapshots)
+    if not root.is_dir():
+      common.fail(f"--snapshots={snapshots}: not a directory (expected a folder of θ exports)")
+    dirs += sorted(p for p in root.iterdir() if (p / "theta.npz").is_file())
+    if not dirs:
+      common.fail(f"--snapshots={snapshots}: no θ export inside (folders holding theta.npz)")
+  return dirs + [pathlib.Path(t) for t in thetas if t.strip()]
+
+
+def updates_of(directory: pathlib.Path) -> int | None:
+  try:
+    return int(json.loads((directory / "summary.json").read_text())["updates"])
+  except (OSError, KeyError, ValueError, TypeError):
+    return None
+
+
+def main(argv):
+  del argv
+  dirs = export_dirs(_SNAPSHOTS.value, _THETAS.value)
+  if not dirs and not _UNTRAINED.value:
+    common.fail("nothing to evaluate: give --snapshots and/or --thetas (θ export directories)")
+  flags.FLAGS["theta"].value = str(dirs[0]) if dirs else "random"  # setup() validates the first
+  base_cfg, task, methods, _, seeds, every = cli.setup()
+  overrides = config_flags.get_override_values(flags.FLAGS["config"])
+  points = [("untrained", "random", 0)] if _UNTRAINED.value else []
+  for d in dirs:
+    n = updates_of(d)
+    if n is None:
+      common.fail(f"{d}: its summary.json gives no 'updates' (a θ export written by meta-training "
+                  f"or scripts.export_theta is expected)")
+    points.append((d.name, str(d), n))
+  steps = cli._STEPS.value  # pylint: disable=protected-access
+  out_dir = pathlib.Path(cli._OUT.value or os.path.join("runs", "curve", task.name))  # pylint: disable=protected-access
+  curve = {"task": task.name, "inner_steps": steps, "seeds": seeds, "methods": methods, "points": []}
+  import learned_update
+  from learned_update import export
+  for name, theta_arg, updates in points:
+    try:
+      theta_fn, cfg = ev.resolve_theta(theta_arg, base_cfg, overrides)
+    except learned_update.ExportError as e:
+      common.fail(str(e))
+    logging.info("θ %s (%d updates)", name, updates)
+    result = ev.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
+                               log=lambda s: logging.info("%s", s))
+    result["theta"] = theta_arg
+    ev.write_outputs(result, out_dir / name)
+    curve["points"].append({"name": name, "theta": theta_arg, "updates": updates,
+                            "final": result["final"]})
+  curve["points"].sort(key=lambda p: p["updates"])
+  out_dir.mkdir(parents=True, exist_ok=True)
+  export.atomic_write_bytes(out_dir / "curve.json", json.dumps(curve, indent=2).encode())
+  ev.plot_curve(curve, out_dir / "curve.png")
+  common.emit_json({"task": task.name, "out_dir": str(out_dir),
+                    "curve": [{"updates": p["updates"], "final": p["final"]} for p in curve["points"]]})
+
+
+if __name__ == "__main__":
+  app.run(main)
