@@ -10,6 +10,8 @@ logistic regression on 10 labelled examples per class; random init applies no up
 The full comparison with every baseline is `scripts.evaluate` (README Results).
 """
 import os
+import sys
+import time
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -25,6 +27,28 @@ _STEPS = flags.DEFINE_integer("inner_steps", 1000, "Unlabelled inner steps befor
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Evaluation seeds.")
 
 
+class _Progress:
+  """One line on stderr: which run, seeds done of all, elapsed time and ETA."""
+
+  def __init__(self, total_seeds: int, points_per_seed: int):
+    self.total, self.per_seed, self.calls, self.label = total_seeds, points_per_seed, 0, ""
+    self.t0 = time.monotonic()
+
+  def log(self, message: str) -> None:
+    del message  # one call per evaluation point of a seed
+    self.calls += 1
+    if self.calls % self.per_seed:
+      return
+    done = self.calls // self.per_seed
+    elapsed = time.monotonic() - self.t0
+    eta = elapsed / done * (self.total - done)
+    print(f"\r{self.label}: {done}/{self.total} seed runs done, {elapsed:.0f} s elapsed, "
+          f"ETA {eta:.0f} s   ", end="", file=sys.stderr, flush=True)
+
+  def close(self) -> None:
+    print(file=sys.stderr, flush=True)
+
+
 def main(argv):
   del argv
   import jax
@@ -32,6 +56,8 @@ def main(argv):
   from meta_objective import evaluate as ev
   from tasks import DataError, eval_tasks
   export.configure_jax()
+  print(f"evaluating {_THETA.value} on {_TASK.value}: {_SEEDS.value} seeds x 2 runs of "
+        f"{_STEPS.value} inner steps (a few minutes on 2 cores)", file=sys.stderr, flush=True)
   if _TASK.value not in eval_tasks.EVAL_TASKS or _STEPS.value < 0 or _SEEDS.value < 1:
     common.fail(f"need --task in {eval_tasks.EVAL_TASKS}, --inner_steps >= 0, --seeds >= 1")
   try:
@@ -43,11 +69,16 @@ def main(argv):
   seeds = [int(cfg.seed) + i for i in range(_SEEDS.value)]
   untrained_fn = lambda seed: rule.init_theta(jax.random.PRNGKey(seed), cfg.rule)
   rows = {}
-  for label, theta_fn, methods in (("meta-trained θ", trained_fn, ("learned", "random_init")),
-                                   ("untrained θ", untrained_fn, ("learned",))):
-    result = ev.run_evaluation(task, cfg, methods, _STEPS.value, _STEPS.value, seeds, theta_fn)
+  runs = (("meta-trained θ", trained_fn, ("learned", "random_init")),
+          ("untrained θ", untrained_fn, ("learned",)))
+  progress = _Progress(len(runs) * len(seeds), len(ev.eval_points(_STEPS.value, _STEPS.value)))
+  for label, theta_fn, methods in runs:
+    progress.label = label
+    result = ev.run_evaluation(task, cfg, methods, _STEPS.value, _STEPS.value, seeds, theta_fn,
+                               log=progress.log)
     for method in methods:
       rows[label if method == "learned" else "random init (no updates)"] = result["final"][method]
+  progress.close()
   print(f"\n{task.name}: 10-shot test accuracy after {_STEPS.value} inner steps, "
         f"{len(seeds)} seeds (mean ± s.e.); θ from {_THETA.value}")
   print(f"{'method':<28}{'ridge':>18}{'logistic':>18}")
