@@ -48,7 +48,7 @@ def get_config():
       anti_collapse_scale=1.0 / 7.0,          # [C] ΔW -= ŵ/7
       inner_lr=1e-4,                          # [C][P3] fixed inner step, P <- (1-lr)P - lr ΔP
       identical_updates=True,                 # [C] V gets exactly W's update; False: own readouts
-      h_dtype="float32",                      # [ours] compute dtype of the h network
+      h_dtype="float32",                      # [ours] operand dtype of the h network's convs (bfloat16: mixed precision, float32 accumulation)
       checkpoint_unroll=True,                 # [ours] jax.checkpoint on the unroll body
   ))
 

@@ -253,8 +253,14 @@ def matmul_peak(n: int | None = None, repeats: int = 5) -> dict:
   jax.block_until_ready(compiled(a, b))
   best = time_call(compiled, (a, b), min_calls=repeats, max_calls=repeats)
   flops = 2.0 * n ** 3
+  # For the bfloat16 study: bf16 operands, float32 accumulation (AMX / tensor cores where present).
+  a16, b16 = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
+  low = jax.jit(lambda x, y: jnp.matmul(x, y, preferred_element_type=jnp.float32)).lower(a16, b16).compile()
+  jax.block_until_ready(low(a16, b16))
+  best16 = time_call(low, (a16, b16), min_calls=repeats, max_calls=repeats)
   return {"n": n, "dtype": "float32", "precision": "default", "repeats": repeats, "best_sec": best,
-          "flops": flops, "xla_flops": _flops(compiled), "gflops_per_sec": flops / best / 1e9}
+          "flops": flops, "xla_flops": _flops(compiled), "gflops_per_sec": flops / best / 1e9,
+          "bfloat16_f32_accumulate_gflops_per_sec": flops / best16 / 1e9}
 
 
 # ------------------------------------------------------------------ FLOPs formulas
@@ -895,7 +901,9 @@ def run_benchmark(config_names=("paper", "local"), quick: bool = False, skip_ray
                      repeats=3 if quick else 5)
   result["matmul_peak"] = peak
   result["matmul_peak_gflops"] = peak["gflops_per_sec"]
-  log(f"matmul peak: {peak['gflops_per_sec']:.1f} GFLOP/s (float32 {peak['n']}^2, best of {peak['repeats']})")
+  result["matmul_peak_bf16_gflops"] = peak.get("bfloat16_f32_accumulate_gflops_per_sec")
+  log(f"matmul peak: {peak['gflops_per_sec']:.1f} GFLOP/s (float32 {peak['n']}^2, best of {peak['repeats']}); "
+      f"bfloat16 operands, float32 accumulation: {peak['bfloat16_f32_accumulate_gflops_per_sec']:.1f} GFLOP/s")
   counted_once = loop_body_counted_once()
   options = FAST_COMPILE if quick else None
   result["compiler_options"] = options or {}
@@ -965,7 +973,8 @@ def format_report(result: dict) -> str:
   d = result["device"]
   lines = [f"device: {d['platform']} ({d['device_kind']}), {d['cpu_cores']} cores, jax {d['jax']}; "
            f"matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s (float32 "
-           f"{result['matmul_peak']['n']}x{result['matmul_peak']['n']})"]
+           f"{result['matmul_peak']['n']}x{result['matmul_peak']['n']}; bfloat16 operands "
+           f"{result.get('matmul_peak_bf16_gflops') or float('nan'):.1f})"]
   if result.get("compiler_options"):
     lines.append(f"compiler options {result['compiler_options']}: timings are not representative")
   lines.append("")

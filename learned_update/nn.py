@@ -36,18 +36,25 @@ def linear(params: dict, x: jax.Array) -> jax.Array:
   return x @ w + params["b"].astype(x.dtype)
 
 
-def conv1d(params: dict, x: jax.Array, axis: int) -> jax.Array:
+def conv1d(params: dict, x: jax.Array, axis: int, operand_dtype=None) -> jax.Array:
   """SAME-padded 1-D cross-correlation of a [A0, A1, C] tensor along `axis`.
 
   The k shifted copies of the input are stacked on the channel axis so the whole
   convolution is one matmul with the [k*C_in, C_out] kernel. (XLA's native conv
   was 2x faster in isolation but its gradient inside the scanned unroll was 10x
   slower on CPU, with a 4x longer compile.)
+
+  `operand_dtype` (e.g. bfloat16): the matmul's inputs are rounded to it and the
+  products accumulate in x's dtype, which the output keeps (mixed precision).
   """
+  out_dtype = x.dtype
   w = params["w"].astype(x.dtype)
+  if operand_dtype is not None and jnp.dtype(operand_dtype) != x.dtype:
+    x, w = x.astype(operand_dtype), w.astype(operand_dtype)
+  matmul = lambda a, b: jnp.matmul(a, b, preferred_element_type=out_dtype)
   kernel, c_in, c_out = w.shape
   if kernel == 1:
-    return x @ w[0] + params["b"].astype(x.dtype)
+    return matmul(x, w[0]) + params["b"].astype(out_dtype)
   left = (kernel - 1) // 2
   pad = [(0, 0)] * x.ndim
   pad[axis] = (left, kernel - 1 - left)
@@ -55,7 +62,7 @@ def conv1d(params: dict, x: jax.Array, axis: int) -> jax.Array:
   length = x.shape[axis]
   taps = [jax.lax.slice_in_dim(padded, j, j + length, axis=axis) for j in range(kernel)]
   stacked = jnp.concatenate(taps, axis=-1)
-  return stacked @ w.reshape(kernel * c_in, c_out) + params["b"].astype(x.dtype)
+  return matmul(stacked, w.reshape(kernel * c_in, c_out)) + params["b"].astype(out_dtype)
 
 
 def conv1d_reference(params: dict, x: jax.Array, axis: int) -> jax.Array:

@@ -110,8 +110,8 @@ def param_count(tree) -> int:
 
 # ------------------------------------------------------------------ sub-networks
 
-def _conv_bn_relu(p, x, axis, eps):
-  return jax.nn.relu(nn.batch_norm(p["bn"], nn.conv1d(p["conv"], x, axis), eps))
+def _conv_bn_relu(p, x, axis, eps, operand_dtype=None):
+  return jax.nn.relu(nn.batch_norm(p["bn"], nn.conv1d(p["conv"], x, axis, operand_dtype), eps))
 
 
 def top_delta(theta_td: dict, x_top: jax.Array, cfg) -> jax.Array:
@@ -162,15 +162,15 @@ def compute_h(theta_h: dict, x, z, d, bias, w_bot, w_top, cfg) -> jax.Array:
   act = jnp.concatenate([
       jnp.broadcast_to(stats[:, None, :], (units, batch, NUM_STAT_CHANNELS)),
       jnp.broadcast_to(bias[:, None, None], (units, batch, 1)), act], axis=-1)
-  dtype = jnp.dtype(cfg.h_dtype)
-  act = act.astype(dtype)
+  # h_dtype: the convolutions' operand precision; accumulation and everything else stay float32.
+  operands = jnp.dtype(cfg.h_dtype)
   for block in theta_h["blocks"]:
-    act = _conv_bn_relu(block, act, 1, eps)                    # along the batch axis
+    act = _conv_bn_relu(block, act, 1, eps, operands)          # along the batch axis
     residual = act
     for p in block["unit_convs"]:
-      residual = _conv_bn_relu(p, residual, 0, eps)            # along the unit axis
+      residual = _conv_bn_relu(p, residual, 0, eps, operands)  # along the unit axis
     act = act + residual
-  return act.astype(jnp.float32)
+  return act
 
 
 def _normalize_columns(t: jax.Array, eps: float) -> jax.Array:

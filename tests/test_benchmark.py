@@ -36,7 +36,7 @@ def test_quick_benchmark_has_every_key_and_sane_figures(quick_result):
               "max_rss_bytes", "wall_sec"):
     assert key in r, key
   assert r["device"]["platform"] and r["device"]["device_kind"]
-  assert r["matmul_peak_gflops"] > 0
+  assert r["matmul_peak_gflops"] > 0 and r["matmul_peak_bf16_gflops"] > 0
   assert r["compiler_options"] == benchmark.FAST_COMPILE
   json.loads(json.dumps(r))  # plain JSON
   (name, c), = r["configs"].items()
@@ -166,7 +166,8 @@ def test_full_mode_plumbing_with_compilation_stubbed(monkeypatch):
   monkeypatch.setattr(benchmark, "_lower", lambda jitted, *args, **static: (None, 0.0))
   monkeypatch.setattr(benchmark, "_compile", lambda lowered, options=None: (_FakeExecutable(), 0.5, 0))
   monkeypatch.setattr(benchmark, "matmul_peak", lambda n=None, repeats=5: {
-      "n": 8, "repeats": repeats, "gflops_per_sec": 100.0, "best_sec": 1.0})
+      "n": 8, "repeats": repeats, "gflops_per_sec": 100.0, "best_sec": 1.0,
+      "bfloat16_f32_accumulate_gflops_per_sec": 300.0})
   studied = []
 
   def fake_h_dtype_study(cfg, shapes, k, **kwargs):  # needs real gradients: the quick test runs it

@@ -25,6 +25,25 @@ def test_conv1d_matches_reference_values_and_gradients(axis, kernel):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_conv1d_bfloat16_operands_accumulate_in_float32(kernel):
+  params = nn.init_conv(jax.random.PRNGKey(kernel), kernel, 6, 5)
+  params["b"] = jax.random.normal(jax.random.PRNGKey(3), (5,))
+  x = jax.random.normal(jax.random.PRNGKey(4), (7, 9, 6))
+  low = nn.conv1d(params, x, 1, jnp.bfloat16)
+  assert low.dtype == jnp.float32
+  # = the float32 conv of the bf16-rounded operands (bf16 products are exact in float32).
+  rounded = {"w": params["w"].astype(jnp.bfloat16).astype(jnp.float32), "b": params["b"]}
+  np.testing.assert_allclose(low, nn.conv1d(rounded, x.astype(jnp.bfloat16).astype(jnp.float32), 1),
+                             rtol=1e-5, atol=1e-5)
+  loss = lambda dtype: lambda p, x: jnp.sum(jnp.sin(nn.conv1d(p, x, 1, dtype)))
+  g_low = jax.grad(loss(jnp.bfloat16), argnums=(0, 1))(params, x)
+  g_ref = jax.grad(loss(None), argnums=(0, 1))(params, x)
+  for a, b in zip(jax.tree_util.tree_leaves(g_low), jax.tree_util.tree_leaves(g_ref)):
+    assert a.dtype == jnp.float32
+    np.testing.assert_allclose(a, b, rtol=5e-2, atol=5e-2)
+
+
 @pytest.mark.parametrize("get_config", [paper.get_config, local.get_config, tiny.get_config])
 @pytest.mark.parametrize("identical", [True, False])
 def test_theta_size_matches_formula(get_config, identical):
