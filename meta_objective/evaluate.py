@@ -472,60 +472,57 @@ def sweep_config(cfg, sweep: str, value: str) -> ml_collections.ConfigDict:
   return cfg
 
 
-def plot_sweep(sweep_result: dict, path) -> None:
-  """Final accuracy vs sweep value, one line per method, one panel per readout."""
+def plot_final_accuracy(x, finals: Sequence[dict], methods, path, xlabel: str, ylabel: str,
+                        title: str, categorical: bool = False) -> None:
+  """Final accuracy (± s.e.m.) against x, one line per method, one panel per readout.
+
+  finals[i] is the `final` summary ({method: {readout: {mean, sem}}}) of the run at x[i].
+  """
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  values = sweep_result["values"]
-  readouts = list(sweep_result["final"][values[0]][sweep_result["methods"][0]])
+  readouts = list(finals[0][methods[0]])
+  positions = list(range(len(x))) if categorical else list(x)
   fig, axes = plt.subplots(1, len(readouts), figsize=(5.5 * len(readouts), 4), squeeze=False)
   for ax, r in zip(axes[0], readouts):
-    for m in sweep_result["methods"]:
-      mean = [sweep_result["final"][v][m][r]["mean"] for v in values]
-      err = [sweep_result["final"][v][m][r]["sem"] or 0.0 for v in values]
-      ax.errorbar(range(len(values)), mean, yerr=err, marker="o", capsize=3, label=m)
-    ax.set_xticks(range(len(values)), values)
-    ax.set_xlabel(sweep_result["sweep"])
-    ax.set_ylabel(f"test accuracy after {sweep_result['inner_steps']} steps ({r})")
-    ax.set_title(f"{sweep_result['task']}: {sweep_result['sweep']} sweep, ± s.e.m.")
+    for m in methods:
+      mean = [f[m][r]["mean"] for f in finals]
+      err = [f[m][r]["sem"] or 0.0 for f in finals]
+      ax.errorbar(positions, mean, yerr=err, marker="o", capsize=3, label=m)
+    if categorical:
+      ax.set_xticks(positions, x)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{ylabel} ({r})")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
   axes[0][-1].legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def plot_sweep(sweep_result: dict, path) -> None:
+  """Final accuracy vs sweep value, one line per method, one panel per readout."""
+  values = sweep_result["values"]
+  plot_final_accuracy(values, [sweep_result["final"][v] for v in values], sweep_result["methods"], path,
+                      sweep_result["sweep"], f"test accuracy after {sweep_result['inner_steps']} steps",
+                      f"{sweep_result['task']}: {sweep_result['sweep']} sweep, ± s.e.m.", categorical=True)
+
+
+def plot_curve(curve: dict, path) -> None:
+  """Final few-shot accuracy (± s.e.m.) of θ snapshots against meta-training updates."""
+  points = curve["points"]
+  plot_final_accuracy([p["updates"] for p in points], [p["final"] for p in points], curve["methods"], path,
+                      "meta-training updates of θ (0: untrained)",
+                      f"test accuracy after {curve['inner_steps']} inner steps",
+                      f"{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.")
 
 
 # ----------------------------------------------------------------------------- outputs
 
 CSV_FIELDS = ("task", "protocol", "method", "step", "readout", "mean", "sem", "ci95", "n_seeds",
               "values")
-
-
-def plot_curve(curve: dict, path) -> None:
-  """Final few-shot accuracy (± s.e.m.) of θ snapshots against meta-training updates."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  points = curve["points"]
-  readouts = list(points[0]["final"][curve["methods"][0]])
-  fig, axes = plt.subplots(1, len(readouts), figsize=(5.5 * len(readouts), 4), squeeze=False)
-  for ax, r in zip(axes[0], readouts):
-    for m in curve["methods"]:
-      x = [p["updates"] for p in points]
-      mean = [p["final"][m][r]["mean"] for p in points]
-      err = [p["final"][m][r]["sem"] or 0.0 for p in points]
-      ax.errorbar(x, mean, yerr=err, marker="o", capsize=3, label=m)
-    ax.set_xlabel("meta-training updates of θ (0: untrained)")
-    ax.set_ylabel(f"test accuracy after {curve['inner_steps']} inner steps ({r})")
-    ax.set_title(f"{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.")
-    ax.grid(alpha=0.3)
-  axes[0][-1].legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
 
 
 def write_outputs(result: dict, out_dir) -> dict[str, str]:

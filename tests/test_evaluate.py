@@ -292,3 +292,14 @@ def test_heldout_curve_without_exports_exits_2(tmp_path):
   assert proc.returncode == 2 and "no θ export inside" in proc.stderr
   proc = _run_curve_cli(f"--snapshots={tmp_path / 'missing'}", "--task=two_moons")
   assert proc.returncode == 2 and "not a directory" in proc.stderr
+
+
+def test_sweep_and_curve_plots_write_pngs(tmp_path):
+  final = lambda a: {"learned": {"ridge": {"mean": a, "sem": 0.01}, "logistic": {"mean": a, "sem": None}}}
+  ev.plot_sweep({"values": ["relu", "tanh"], "final": {"relu": final(0.4), "tanh": final(0.5)},
+                 "methods": ["learned"], "sweep": "activation", "inner_steps": 10, "task": "t"},
+                tmp_path / "sweep.png")
+  ev.plot_curve({"points": [{"updates": 0, "final": final(0.3)}, {"updates": 50, "final": final(0.4)}],
+                 "methods": ["learned"], "inner_steps": 10, "task": "t", "seeds": [0]},
+                tmp_path / "curve.png")
+  assert (tmp_path / "sweep.png").stat().st_size > 0 and (tmp_path / "curve.png").stat().st_size > 0
