@@ -118,6 +118,7 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
   losses, accuracies = [], []
   last_loss = float("nan")
   total_grads = 0
+  snapshot_every = int(cfg.learner.get("snapshot_every", 0))
   metrics_file = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
   try:
     with _StopFlag() as flag:
@@ -161,7 +162,6 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
         bar.update(learner.step, last_loss)
         if learner.step % cfg.learner.checkpoint_every == 0:
           save_checkpoint()
-        snapshot_every = int(cfg.learner.get("snapshot_every", 0))
         if snapshot_every and learner.step % snapshot_every == 0:
           # θ-only, kept forever: the held-out curve of a run is evaluated from these.
           state = {"step": learner.step, "learner": {"counters": learner.counters},
