@@ -60,6 +60,8 @@ def get_config():
       samples_per_class=10,                   # [C]
       center_targets=True,                    # [P3][C]
       normalize_predictions=True,             # [P3][C]
+      targets="labels_and_augmentation",      # [P][C] one-hot + augmentation regression targets;
+                                              # "labels": one-hot only ([ours] ablation)
       reduction="mean",                       # [ours] over the k states of an unroll ([P]: sum)
   ))
 

@@ -4,6 +4,15 @@ Fit ridge regression (λ, unpenalised bias) on labelled batch a's features, pred
 batch b, compare row-normalised predictions with centred, normalised targets.
 Everything is closed form and differentiable; the fit uses a Cholesky solve.
 
+Targets (config `meta_objective.targets`):
+  "labels_and_augmentation" — the paper: one-hot labels followed by the augmentation
+                              regression targets, centred and scaled together.
+  "labels"                  — [ours] ablation: the one-hot columns only. It exists because the
+                              augmentation parameters (the noise level above all) can be
+                              predicted from features that carry no class information.
+(A continuous weight is not offered: scaled-down columns become near-constant after the joint
+centring and are fitted by the bias, so the loss is not monotone in such a weight.)
+
 Loss variants (config `meta_objective.loss`):
   "cosine"   — the paper's CosDist: mean over rows of 1 − cos(ŷ_b, y_b).
   "released" — the released code: Σ‖ŷ_b/‖ŷ_b‖ − y_b‖²/K + λ‖w‖²/K.
@@ -14,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 LOSSES = ("cosine", "released")
+TARGETS = ("labels_and_augmentation", "labels")
 _EPS = 1e-8
 
 
@@ -37,6 +47,17 @@ def predict(w: jax.Array, features: jax.Array) -> jax.Array:
   return features @ w[:-1] + w[-1]
 
 
+def select_targets(targets: jax.Array, num_classes: int, cfg) -> jax.Array:
+  """The target columns the meta-objective regresses (config `meta_objective.targets`)."""
+  # Configs and θ exports written before the switch existed used every column.
+  choice = cfg.get("targets", "labels_and_augmentation") if hasattr(cfg, "get") else "labels_and_augmentation"
+  if choice == "labels_and_augmentation":
+    return targets
+  if choice == "labels":
+    return targets[..., :num_classes]
+  raise ValueError(f"unknown meta_objective.targets {choice!r}; expected one of {TARGETS}")
+
+
 def _row_normalize(y: jax.Array) -> jax.Array:
   return y * jax.lax.rsqrt(jnp.sum(jnp.square(y), axis=1, keepdims=True) + _EPS)
 
@@ -50,6 +71,8 @@ def ridge_loss(features_a, targets_a, features_b, targets_b, labels_b, num_class
       augmentation regression targets.
     labels_b: [K] integer labels of batch b (for accuracy).
   """
+  targets_a = select_targets(targets_a, num_classes, cfg)
+  targets_b = select_targets(targets_b, num_classes, cfg)
   if cfg.center_targets:
     targets_a, targets_b = center_targets(targets_a), center_targets(targets_b)
   w = solve_ridge(features_a, targets_a, cfg.ridge_lambda)

@@ -26,6 +26,12 @@ def main(argv):
   if cfg.learner.num_updates < 1 or cfg.learner.batch_size < 1:
     common.fail(f"learner.num_updates and learner.batch_size must be >= 1, got "
                 f"{cfg.learner.num_updates} and {cfg.learner.batch_size}")
+  from meta_objective import ridge  # importing JAX is fine; running it before Ray is not
+  mo = cfg.meta_objective
+  if mo.loss not in ridge.LOSSES:
+    common.fail(f"meta_objective.loss must be one of {ridge.LOSSES}, got {mo.loss!r}")
+  if mo.get("targets", ridge.TARGETS[0]) not in ridge.TARGETS:
+    common.fail(f"meta_objective.targets must be one of {ridge.TARGETS}, got {mo.targets!r}")
   # Ray must be up before this process runs any JAX.
   from distributed import pools, trainer
   if cfg.workers.num_workers > 0 and cfg.workers.get("mode", "ray") == "ray":

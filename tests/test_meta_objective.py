@@ -99,6 +99,29 @@ def test_regression_targets_enter_the_loss_but_not_the_accuracy():
   assert float(v2) > float(v1) + 0.1
 
 
+def test_label_only_targets_ignore_the_regression_columns():
+  rng = np.random.default_rng(5)
+  labels, targets = _batch(3, 6, rng)
+  feats = rng.normal(size=(len(labels), 8)).astype(np.float32)
+  k = len(labels) // 2
+  args = lambda y: (feats[:k], y[:k], feats[k:], y[k:], labels[k:], 3)
+  labels_only = cfg()
+  labels_only.targets = "labels"
+  v_ref, _ = mo.ridge_loss(*args(targets), cfg())
+  values = []
+  for scale in (0.1, 10.0):
+    reg = rng.uniform(-1, 1, (len(labels), 4)).astype(np.float32) * scale
+    both = np.concatenate([targets, reg], 1)
+    v_labels, _ = mo.ridge_loss(*args(both), labels_only)
+    np.testing.assert_allclose(v_labels, v_ref, rtol=1e-6)
+    values.append(float(mo.ridge_loss(*args(both), cfg())[0]))
+  assert abs(values[0] - values[1]) > 1e-3  # the paper's targets do depend on them
+  bad = cfg()
+  bad.targets = "augmentation"
+  with pytest.raises(ValueError, match="meta_objective.targets"):
+    mo.ridge_loss(*args(targets), bad)
+
+
 def test_meta_objective_averages_evaluations():
   rng = np.random.default_rng(5)
   labels, targets = _batch(3, 4, rng)

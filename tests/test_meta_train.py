@@ -125,3 +125,11 @@ def test_cli_bad_input_exits_2(tmp_path):
   out = subprocess.run([sys.executable, "-m", "scripts.meta_train", "--config=configs/tiny.py"],
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 2 and "--workdir" in out.stderr
+
+
+def test_cli_unknown_meta_objective_targets_exit_2(tmp_path):
+  out = subprocess.run([sys.executable, "-m", "scripts.meta_train", "--config=configs/tiny.py",
+                        f"--workdir={tmp_path}", "--config.meta_objective.targets=augmentation"],
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and "meta_objective.targets" in out.stderr
+  assert not any(tmp_path.iterdir())  # nothing written

@@ -70,6 +70,21 @@ def test_sum_reduction_is_k_times_mean(tiny_cfg, tiny_theta, tiny_state):
   np.testing.assert_allclose(total, batches["x"].shape[0] * metrics["meta_loss"], rtol=1e-6)
 
 
+def test_label_only_targets_reach_the_unroll(tiny_cfg, tiny_theta, tiny_state):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  batches = tiny_batches(cfg, np.random.default_rng(5))
+  assert batches["targets"].shape[-1] > TINY_CLASSES  # the tiny tasks carry regression targets
+  paper, _, _ = unroll.make_unroll_fns(cfg).unroll_loss(tiny_theta, tiny_state, batches,
+                                                        num_classes=TINY_CLASSES)
+  cfg.meta_objective.targets = "labels"
+  fns = unroll.make_unroll_fns(cfg)
+  labels_only, _, _ = fns.unroll_loss(tiny_theta, tiny_state, batches, num_classes=TINY_CLASSES)
+  stripped = dict(batches, targets=batches["targets"][..., :TINY_CLASSES])
+  reference, _, _ = fns.unroll_loss(tiny_theta, tiny_state, stripped, num_classes=TINY_CLASSES)
+  np.testing.assert_allclose(labels_only, reference, rtol=1e-6)
+  assert abs(float(labels_only) - float(paper)) > 1e-4
+
+
 def test_config_mismatch_is_refused(tiny_cfg):
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.rule.top_width = 16
