@@ -52,8 +52,8 @@ def predict(w: jax.Array, features: jax.Array) -> jax.Array:
 def select_targets(targets: jax.Array, num_classes: int, cfg) -> jax.Array:
   """The target columns the meta-objective regresses (config `meta_objective.targets`)."""
   # Configs and θ exports written before the switch existed used every column.
-  choice = cfg.get("targets", "labels_and_augmentation") if hasattr(cfg, "get") else "labels_and_augmentation"
-  if choice == "labels_and_augmentation":
+  choice = cfg.get("targets", TARGETS[0])
+  if choice == TARGETS[0]:
     return targets
   if choice == "labels":
     return targets[..., :num_classes]
