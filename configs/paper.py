@@ -88,6 +88,7 @@ def get_config():
       checkpoint_every=100,                   # [ours] updates between checkpoints
       keep_checkpoints=3,                     # [ours]
       snapshot_every=0,                       # [ours] θ-only exports kept for held-out curves (0: none)
+      init_theta="",                          # [ours] θ export a new run starts from ("": init_theta(seed))
   ))
 
   c.workers = ml_collections.ConfigDict(dict(

@@ -93,6 +93,7 @@ class Learner:
     self.theta, self.opt_state = theta, jax.tree_util.tree_map(np.asarray, opt_state)
     self.step += 1
     stats["skipped"] = False
+    stats["theta_norm"] = global_norm(self.theta)
     return stats
 
   # Checkpointing.

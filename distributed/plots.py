@@ -58,6 +58,11 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
   ax = axes[2, 0]
   ax.semilogy(steps, [r["grad_norm"] for r in records])
   ax.set(xlabel="update", ylabel="meta-gradient norm", title="gradient norm (before clipping)")
+  with_norm = [r for r in records if "theta_norm" in r]  # logged since the fine-tuning runs
+  if with_norm:
+    twin = ax.twinx()
+    twin.plot([r["step"] for r in with_norm], [r["theta_norm"] for r in with_norm], color="C3")
+    twin.set_ylabel("‖θ‖ (global norm)", color="C3")
   ax = axes[2, 1]
   ax.plot(hours, rolling_mean([r["meta_grads_per_sec"] for r in records], smooth))
   ax.set(xlabel="hours", ylabel="meta-gradients / s", title="throughput")

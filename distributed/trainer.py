@@ -93,6 +93,8 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
   theta0 = rule.init_theta(jax.random.PRNGKey(cfg.seed), cfg.rule)
   signature = checkpoint.theta_signature(theta0)
   saved = checkpoint.load_latest(workdir, signature)  # refuses another θ architecture
+  if saved is None and cfg.learner.get("init_theta", ""):
+    theta0 = initial_theta_from_export(cfg.learner.init_theta, theta0)
   learner = learner_lib.Learner(cfg.learner, theta0)
   pool = make_pool(cfg)
   resumed_from = None
@@ -147,7 +149,7 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
             "step": learner.step, "meta_loss": last_loss,
             "meta_loss_per_dataset": {k: float(np.mean(v)) for k, v in per_dataset.items()},
             "accuracy": float(np.mean(accuracies)),
-            "grad_norm": stats["grad_norm"], "lr": stats["lr"], "staleness": stats["staleness"],
+            "grad_norm": stats["grad_norm"], "theta_norm": stats["theta_norm"], "lr": stats["lr"], "staleness": stats["staleness"],
             "skipped_updates": learner.counters["skipped_updates"],
             "stale_dropped": learner.counters["stale"], "nonfinite_dropped": learner.counters["nonfinite"],
             "worker_restarts": pool.restarts,
@@ -185,6 +187,17 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
              "worker_restarts": pool.restarts}
   export.save_theta(workdir / "theta", learner.theta, cfg, summary)
   return summary
+
+
+def initial_theta_from_export(directory, template):
+  """θ of an export, checked against `template`'s architecture: a new run fine-tunes it.
+
+  Only θ is taken: Adam's moments, the step and the schedule start afresh, so a smaller
+  `learner.learning_rates` continues a run at a lower learning rate.
+  """
+  theta, _, _ = export.load_theta(directory)
+  return export.unflatten_like(template, export.flatten_tree(theta),
+                               what=f"learner.init_theta={directory}")
 
 
 def training_summary(workdir, payload: dict) -> dict:

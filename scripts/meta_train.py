@@ -3,6 +3,8 @@ r"""Meta-train the unsupervised update rule; resumes from --workdir automaticall
   python -m scripts.meta_train --config=configs/local.py --workdir=runs/local
   python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny --config.learner.num_updates=8
   python -m scripts.meta_train --config=configs/paper.py --workdir=runs/paper --ray_address=auto
+  python -m scripts.meta_train --config=configs/local.py --workdir=runs/finetune \
+      --config.learner.init_theta=checkpoints/local --config.learner.learning_rates="(1e-4,3e-5,1e-5)"
 """
 from absl import app, flags
 from ml_collections import config_flags
@@ -37,13 +39,13 @@ def main(argv):
   if cfg.workers.num_workers > 0 and cfg.workers.get("mode", "ray") == "ray":
     pools.init_ray(cfg)
   from distributed import checkpoint
-  from learned_update import export
+  from learned_update import ExportError, export
   from tasks import DataError
   export.configure_jax()
   try:
     summary = trainer.meta_train(cfg, _WORKDIR.value, progress=not _NO_PROGRESS.value,
                                  max_seconds=None if _MAX_MINUTES.value is None else 60 * _MAX_MINUTES.value)
-  except (checkpoint.CheckpointError, DataError) as e:
+  except (checkpoint.CheckpointError, DataError, ExportError) as e:
     common.fail(str(e))
   common.emit_json(summary)
 

@@ -213,7 +213,9 @@ def test_plot_training_per_dataset_running_means(tmp_path):
     per = {n: float(0.7 - 0.001 * step + 0.01 * rng.normal()) for n in names}
     records.append({"step": step, "meta_loss": float(np.mean(list(per.values()))),
                     "meta_loss_per_dataset": per, "accuracy": 0.1 + 0.001 * step,
-                    "grad_norm": 1e-3, "meta_grads_per_sec": 0.5, "elapsed_sec": 60.0 * step})
+                    "grad_norm": 1e-3, "meta_grads_per_sec": 0.5, "elapsed_sec": 60.0 * step,
+                    # Runs before the θ-norm metric lack it; a resumed one has it from then on.
+                    **({"theta_norm": 10.0 + step} if step > 20 else {})})
   series = plots.per_dataset_series(records)
   assert list(series) == ["alphabet", "cifar10", "imagenet"]
   s, h, v = series["alphabet"]

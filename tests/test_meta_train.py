@@ -70,6 +70,38 @@ def test_workdir_with_another_theta_architecture_is_refused(tiny_cfg, tmp_path):
   assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_init_theta_starts_a_new_run_from_an_export_and_resume_ignores_it(tiny_cfg, tmp_path):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  start = jax.tree_util.tree_map(lambda x: np.asarray(x) + 0.5,
+                                 rule.init_theta(jax.random.PRNGKey(7), cfg.rule))
+  export.save_theta(tmp_path / "start", start, cfg)
+  cfg.learner.init_theta = str(tmp_path / "start")
+  cfg.learner.num_updates = 2
+  trainer.meta_train(cfg, tmp_path / "run", progress=False, stop_at_step=0)
+  _tree_equal(checkpoint.load_latest(tmp_path / "run")["learner"]["theta"], start)
+  first = trainer.meta_train(cfg, tmp_path / "run", progress=False, stop_at_step=1)
+  assert first["resumed_from"] == 0 and first["step"] == 1
+  after_one = checkpoint.load_latest(tmp_path / "run")["learner"]["theta"]
+  # Resuming continues the checkpoint's θ, not the export's.
+  cfg.learner.init_theta = str(tmp_path / "start")
+  resumed = trainer.meta_train(cfg, tmp_path / "run", progress=False, stop_at_step=1)
+  assert resumed["resumed_from"] == 1
+  _tree_equal(checkpoint.load_latest(tmp_path / "run")["learner"]["theta"], after_one)
+  norms = [json.loads(l)["theta_norm"] for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+  assert norms == [pytest.approx(learner_lib.global_norm(after_one))]
+
+
+def test_init_theta_of_another_architecture_is_refused(tiny_cfg, tmp_path):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  export.save_theta(tmp_path / "start", rule.init_theta(jax.random.PRNGKey(0), cfg.rule), cfg)
+  cfg.rule.compute_h_size = 12
+  cfg.learner.init_theta = str(tmp_path / "start")
+  with pytest.raises(export.ExportError, match="learner.init_theta"):
+    trainer.meta_train(cfg, tmp_path / "run", progress=False)
+  assert not (tmp_path / "run" / "metrics.jsonl").exists() or \
+      not (tmp_path / "run" / "metrics.jsonl").read_text()
+
+
 def _held_out(cfg, num_tasks=6, k=4):
   rng = np.random.default_rng(123)
   held = []
