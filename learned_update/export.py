@@ -112,3 +112,33 @@ def load_theta(directory):
   summary_path = directory / "summary.json"
   summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
   return jax.tree_util.tree_map(np.asarray, theta), cfg, summary
+
+
+def theta_group_paths(theta) -> list[str]:
+  """Every θ leaf as a slash path ("forward/merge/w"): the names `splice_theta` groups match."""
+  def slash(path):
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+  return [slash(p) for p, _ in jax.tree_util.tree_leaves_with_path(theta)]
+
+
+def splice_theta(base, donor, groups) -> tuple[dict, list[str]]:
+  """`base` with the leaves under each slash-path prefix in `groups` taken from `donor`.
+
+  A diagnostic: which part of θ carries a change between two θ of one run. Returns the
+  spliced θ and the slash paths of the leaves taken from `donor`.
+  """
+  names = theta_group_paths(base)
+  shapes = [np.shape(l) for l in jax.tree_util.tree_leaves(base)]
+  if theta_group_paths(donor) != names or [np.shape(l) for l in jax.tree_util.tree_leaves(donor)] != shapes:
+    raise ExportError("the two θ have different architectures: splice θ of one rule config")
+  def under(name, group):
+    return name == group or name.startswith(group.rstrip("/") + "/")
+  for group in groups:
+    if not any(under(n, group) for n in names):
+      tops = sorted({n.split("/")[0] for n in names})
+      raise ExportError(f"no θ leaf under {group!r}: groups are slash paths below one of {tops} "
+                        "(e.g. 'forward/merge')")
+  taken = [n for n in names if any(under(n, g) for g in groups)]
+  leaves = [np.asarray(d) if name in taken else np.asarray(b)
+            for name, b, d in zip(names, jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(donor))]
+  return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(base), leaves), taken
