@@ -599,8 +599,9 @@ def plot_final_bars(results: Sequence[dict], path) -> str:
     ax.set_ylabel(f"few-shot test accuracy ({readout})")
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)
-  axes[0][-1].legend(fontsize=7)
+  # Outside the axes: with many methods an inside legend hides bars.
+  axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  fig.savefig(path, dpi=120, bbox_inches="tight")
   plt.close(fig)
   return str(path)
