@@ -139,6 +139,7 @@ def splice_theta(base, donor, groups) -> tuple[dict, list[str]]:
       raise ExportError(f"no θ leaf under {group!r}: groups are slash paths below one of {tops} "
                         "(e.g. 'forward/merge')")
   taken = [n for n in names if any(under(n, g) for g in groups)]
-  leaves = [np.asarray(d) if name in taken else np.asarray(b)
+  from_donor = set(taken)
+  leaves = [np.asarray(d if name in from_donor else b)
             for name, b, d in zip(names, jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(donor))]
   return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(base), leaves), taken

@@ -4,7 +4,7 @@ r"""Meta-train the unsupervised update rule; resumes from --workdir automaticall
   python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny --config.learner.num_updates=8
   python -m scripts.meta_train --config=configs/paper.py --workdir=runs/paper --ray_address=auto
   python -m scripts.meta_train --config=configs/local.py --workdir=runs/finetune \
-      --config.learner.init_theta=checkpoints/local --config.learner.learning_rates="(1e-4,3e-5,1e-5)"
+      --config.learner.init_theta=checkpoints/local --config.learner.learning_rates="(3e-4,1e-4,2e-5)"
 """
 from absl import app, flags
 from ml_collections import config_flags

@@ -25,7 +25,7 @@ def main(argv):
   from learned_update import ExportError, export
   try:
     base, cfg, summary = export.load_theta(_BASE.value)
-    donor, donor_cfg, _ = export.load_theta(_DONOR.value)
+    donor, _, _ = export.load_theta(_DONOR.value)
     theta, taken = export.splice_theta(base, donor, _GROUPS.value)
   except ExportError as e:
     common.fail(str(e))

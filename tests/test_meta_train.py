@@ -82,8 +82,7 @@ def test_init_theta_starts_a_new_run_from_an_export_and_resume_ignores_it(tiny_c
   first = trainer.meta_train(cfg, tmp_path / "run", progress=False, stop_at_step=1)
   assert first["resumed_from"] == 0 and first["step"] == 1
   after_one = checkpoint.load_latest(tmp_path / "run")["learner"]["theta"]
-  # Resuming continues the checkpoint's θ, not the export's.
-  cfg.learner.init_theta = str(tmp_path / "start")
+  # Resuming (init_theta still set) continues the checkpoint's θ, not the export's.
   resumed = trainer.meta_train(cfg, tmp_path / "run", progress=False, stop_at_step=1)
   assert resumed["resumed_from"] == 1
   _tree_equal(checkpoint.load_latest(tmp_path / "run")["learner"]["theta"], after_one)
