@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from util.config_check import Section
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,
     "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.2),
@@ -109,3 +111,15 @@ def forward(state: dict, inputs: jax.Array, activation: str, bn_epsilon: float =
 def features(state: dict, inputs: jax.Array, activation: str, bn_epsilon: float = 1e-6):
   """Top-layer features x^L for a batch (BN statistics over that batch)."""
   return forward(state, inputs, activation, bn_epsilon)[1][-1]
+
+
+def validate_config(base_cfg) -> None:
+  """Checks the `base_model` section (raises util.config_check.ConfigError)."""
+  s = Section(base_cfg, "base_model")
+  s.ints("hidden_widths", 1)
+  s.int_at_least("top_width", 1)
+  s.one_of("activation", tuple(ACTIVATIONS))
+  s.boolean("permute_inputs")
+  s.number("w_init_std", lo=0.0)
+  s.number("b_init_std", lo=0.0)
+  s.positive("bn_epsilon")

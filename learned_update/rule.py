@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from base_models import mlp
 from learned_update import nn
+from util.config_check import Section
 
 # The 15 low-rank readouts Linear(h → num_grad_channels). "_top" readouts act on
 # the first h argument of a low-rank product, "_bottom" ones on the second.
@@ -312,3 +313,24 @@ def apply_updates(state: dict, changes: list[dict], lr: float) -> dict:
 def inner_step(theta: dict, state: dict, inputs: jax.Array, cfg, base_cfg) -> dict:
   """One application of the UnsupervisedUpdate: φ_{t+1} = U(φ_t, x_t; θ)."""
   return apply_updates(state, compute_updates(theta, state, inputs, cfg, base_cfg), cfg.inner_lr)
+
+
+H_DTYPES = ("float32", "bfloat16")
+
+
+def validate_config(rule_cfg) -> None:
+  """Checks the `rule` section (raises util.config_check.ConfigError)."""
+  s = Section(rule_cfg, "rule")
+  for name in ("top_width", "top_delta_size", "top_delta_kernel", "kernel_size", "compute_h_size",
+               "delta_dim", "num_grad_channels"):
+    s.int_at_least(name, 1)
+  s.int_at_least("top_delta_layers", 0)
+  s.int_at_least("compute_h_layers", 0)
+  s.positive("normalize_epsilon")
+  s.positive("theta_bn_epsilon")
+  s.number("mixing_init")
+  s.number("anti_collapse_scale", lo=0.0)
+  s.positive("inner_lr")
+  s.boolean("identical_updates")
+  s.one_of("h_dtype", H_DTYPES)
+  s.boolean("checkpoint_unroll")

@@ -24,8 +24,9 @@ import jax.numpy as jnp
 from base_models import mlp
 from learned_update import rule
 from meta_objective import ridge
+from util.config_check import ConfigError, Section
 
-REDUCTIONS = ("mean", "sum")
+REDUCTIONS = ridge.REDUCTIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,3 +104,20 @@ def _build_unroll_fns(cfg) -> UnrollFns:
       apply_rule=jax.jit(apply_rule),
       evaluate=jax.jit(evaluate, static_argnames=("num_classes",)),
   )
+
+
+def validate_config(unroll_cfg) -> None:
+  """Checks the `unroll` section (raises util.config_check.ConfigError)."""
+  s = Section(unroll_cfg, "unroll")
+  s.int_at_least("inner_batch_size", 2)  # batch norm over the inner batch needs two examples
+  s.ints("lengths", 1)
+  s.int_at_least("horizon_min", 1)
+  s.int_at_least("horizon_max", 1)
+  s.ordered("horizon_min", "horizon_max")
+
+
+def validate_compatible(cfg) -> None:
+  """Cross-section constraints of the unroll: the top-delta net mixes the base model's top units."""
+  if cfg.rule.top_width != cfg.base_model.top_width:
+    raise ConfigError("rule.top_width", cfg.rule.top_width,
+                      f"base_model.top_width = {cfg.base_model.top_width}")

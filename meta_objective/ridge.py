@@ -24,8 +24,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from util.config_check import Section
+
 LOSSES = ("cosine", "released")
 TARGETS = ("labels_and_augmentation", "labels")
+REDUCTIONS = ("mean", "sum")  # over the k states of an unroll
 _EPS = 1e-8
 
 
@@ -109,3 +112,17 @@ def meta_objective(features_fn, x, targets, labels, num_classes: int, cfg):
 
   losses, stats = jax.vmap(one)(x, targets, labels)
   return jnp.mean(losses), jax.tree_util.tree_map(jnp.mean, stats)
+
+
+
+def validate_config(mo_cfg) -> None:
+  """Checks the `meta_objective` section (raises util.config_check.ConfigError)."""
+  s = Section(mo_cfg, "meta_objective")
+  s.one_of("loss", LOSSES)
+  s.positive("ridge_lambda")
+  s.int_at_least("num_evaluations", 1)
+  s.int_at_least("samples_per_class", 1)
+  s.boolean("center_targets")
+  s.boolean("normalize_predictions")
+  s.one_of("targets", TARGETS)
+  s.one_of("reduction", REDUCTIONS)

@@ -1,0 +1,107 @@
+"""Config validation at start: each package checks its own section before anything is written.
+
+A bad value raises `ConfigError` naming the field, the value and what is allowed; the
+scripts turn it into exit status 2. `Section` keeps the checks one line each.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+
+class ConfigError(ValueError):
+  """A config value outside what the code accepts."""
+
+  def __init__(self, field: str, value: Any, allowed: str):
+    self.field, self.value, self.allowed = field, value, allowed
+    super().__init__(f"config field {field} = {value!r} is not allowed: expected {allowed}")
+
+
+def _is_number(v) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool)
+
+
+class Section:
+  """Checks on one config section (an ml_collections.ConfigDict or anything with `.get`)."""
+
+  def __init__(self, cfg, prefix: str):
+    self.cfg, self.prefix = cfg, prefix
+
+  def value(self, name: str):
+    return self.cfg.get(name) if hasattr(self.cfg, "get") else getattr(self.cfg, name)
+
+  def fail(self, name: str, allowed: str):
+    raise ConfigError(f"{self.prefix}.{name}", self.value(name), allowed)
+
+  def int_at_least(self, name: str, lo: int) -> int:
+    v = self.value(name)
+    if not _is_int(v) or v < lo:
+      self.fail(name, f"an integer >= {lo}")
+    return v
+
+  def number(self, name: str, lo: float | None = None, hi: float | None = None,
+             lo_open: bool = False) -> float:
+    """A finite number in [lo, hi] (or (lo, hi] with `lo_open`)."""
+    v = self.value(name)
+    ok = _is_number(v) and math.isfinite(v)
+    ok = ok and (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
+    if not ok:
+      low = "" if lo is None else f"{'>' if lo_open else '>='} {lo}"
+      high = "" if hi is None else f"<= {hi}"
+      self.fail(name, "a finite number " + " and ".join(s for s in (low, high) if s))
+    return float(v)
+
+  def positive(self, name: str) -> float:
+    return self.number(name, lo=0.0, lo_open=True)
+
+  def one_of(self, name: str, choices: Sequence) -> Any:
+    v = self.value(name)
+    if v not in tuple(choices):
+      self.fail(name, f"one of {tuple(choices)}")
+    return v
+
+  def boolean(self, name: str) -> bool:
+    v = self.value(name)
+    if not isinstance(v, bool):
+      self.fail(name, "True or False")
+    return v
+
+  def ints(self, name: str, lo: int, increasing: bool = False, min_len: int = 1) -> tuple:
+    v = self.value(name)
+    ok = isinstance(v, (list, tuple)) and len(v) >= min_len and all(_is_int(x) and x >= lo for x in v)
+    ok = ok and (not increasing or all(a < b for a, b in zip(v, v[1:])))
+    if not ok:
+      order = ", strictly increasing" if increasing else ""
+      self.fail(name, f"a sequence of at least {min_len} integers >= {lo}{order}")
+    return tuple(v)
+
+  def numbers(self, name: str, lo: float | None = None, lo_open: bool = False, min_len: int = 1,
+              increasing: bool = False, hi: float | None = None) -> tuple:
+    v = self.value(name)
+    ok = isinstance(v, (list, tuple)) and len(v) >= min_len
+    ok = ok and all(_is_number(x) and math.isfinite(x) and (lo is None or (x > lo if lo_open else x >= lo))
+                    and (hi is None or x <= hi) for x in v)
+    ok = ok and (not increasing or all(a < b for a, b in zip(v, v[1:])))
+    if not ok:
+      bound = "" if lo is None else f" {'>' if lo_open else '>='} {lo}"
+      bound += "" if hi is None else f" and <= {hi}"
+      order = ", strictly increasing" if increasing else ""
+      self.fail(name, f"a sequence of at least {min_len} finite numbers{bound}{order}")
+    return tuple(float(x) for x in v)
+
+  def weights(self, name: str, length: int | None = None) -> tuple:
+    """Non-negative, finite, not all zero (and `length` long if given)."""
+    v = self.numbers(name, lo=0.0)
+    if sum(v) <= 0 or (length is not None and len(v) != length):
+      self.fail(name, "non-negative finite weights, not all zero"
+                + ("" if length is None else f", one per entry ({length})"))
+    return v
+
+  def ordered(self, lo_name: str, hi_name: str) -> None:
+    if self.value(lo_name) > self.value(hi_name):
+      raise ConfigError(f"{self.prefix}.{lo_name}", self.value(lo_name),
+                        f"<= {self.prefix}.{hi_name} = {self.value(hi_name)!r}")
