@@ -6,18 +6,19 @@ r"""Throughput, FLOPs, fraction of peak, memory and Ray scaling of the learned r
 
 Prints a table, then one JSON object as the last stdout line; the same JSON goes to --out.
 Runs unchanged on a GPU when JAX has CUDA (the Ray workers stay on CPU cores).
-What is measured and how: `learned_update/benchmark.py`.
+What is measured and how: the `benchmarks` package (one module per part).
 """
 import json
 import pathlib
 
 from absl import app, flags
 
-from learned_update import benchmark
+from benchmarks import report, run
 from scripts import common
+from util import files
 
 _CONFIGS = flags.DEFINE_list("configs", ["paper", "local"],
-                             f"Configs to measure, of {sorted(benchmark.CONFIG_SPECS)}.")
+                             f"Configs to measure, of {sorted(run.CONFIG_SPECS)}.")
 _OUT = flags.DEFINE_string("out", "runs/benchmark/benchmark.json", "Where to write the JSON.")
 _QUICK = flags.DEFINE_bool("quick", False, "configs/tiny.py shapes and -O0 code instead of --configs: "
                            "checks the plumbing in ~1-2 min, the rates mean nothing.")
@@ -34,10 +35,10 @@ _COMPILE_THREADS = flags.DEFINE_integer("compile_threads", 2,
 
 def main(argv):
   del argv
-  unknown = [n for n in _CONFIGS.value if n not in benchmark.CONFIG_SPECS]
+  unknown = [n for n in _CONFIGS.value if n not in run.CONFIG_SPECS]
   if unknown or not _CONFIGS.value:
     common.fail(f"--configs={','.join(_CONFIGS.value)}: expected a comma-separated subset of "
-                f"{sorted(benchmark.CONFIG_SPECS)}")
+                f"{sorted(run.CONFIG_SPECS)}")
   if _COMPILE_THREADS.value < 1:
     common.fail(f"--compile_threads must be >= 1, got {_COMPILE_THREADS.value}")
   out = pathlib.Path(_OUT.value)
@@ -46,14 +47,13 @@ def main(argv):
   except OSError as e:
     common.fail(f"cannot create the folder of --out={out}: {e}")
   # Nothing here may run JAX before run_benchmark has started Ray.
-  result = benchmark.run_benchmark(tuple(_CONFIGS.value), quick=_QUICK.value, skip_ray=_SKIP_RAY.value,
-                                   compile_cache=_COMPILE_CACHE.value, cold_compile=_COLD_COMPILE.value,
-                                   compile_threads=_COMPILE_THREADS.value)
+  result = run.run_benchmark(tuple(_CONFIGS.value), quick=_QUICK.value, skip_ray=_SKIP_RAY.value,
+                             compile_cache=_COMPILE_CACHE.value, cold_compile=_COLD_COMPILE.value,
+                             compile_threads=_COMPILE_THREADS.value)
   result["out"] = str(out)
-  print(benchmark.format_report(result), flush=True)
-  payload = common._plain(result)  # pylint: disable=protected-access
-  from learned_update import export
-  export.atomic_write_bytes(out, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
+  print(report.format_report(result), flush=True)
+  payload = files.json_safe(result)  # plain JSON types, NaN / inf as null
+  files.atomic_write_bytes(out, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
   common.emit_json(payload)
 
 

@@ -6,7 +6,8 @@ r"""θ's size per sub-network and the rule's speed at a config's shapes.
 from absl import app, flags
 from ml_collections import config_flags
 
-from learned_update import export, rule, timing
+from benchmarks import rule_timing
+from learned_update import export, rule
 from scripts import common
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/paper.py", "Config file.")
@@ -26,7 +27,7 @@ def main(argv):
   print(f"theta total         {sum(counts.values()):>8,d} (spec estimate for the released sizes: ~115,000)")
   widths = tuple(cfg.base_model.hidden_widths) + (cfg.base_model.top_width,)
   print(f"timing: input {_INPUT_DIM.value}, widths {widths}, batch {cfg.unroll.inner_batch_size}, k={_K.value}")
-  m = timing.measure_rule(cfg, _INPUT_DIM.value, k=_K.value)
+  m = rule_timing.measure_rule(cfg, _INPUT_DIM.value, k=_K.value)
   print(f"  {m['sec_per_inner_step']:.4f} s per inner step, {m['sec_per_meta_grad']:.3f} s per meta-gradient"
         f" (compile {m['compile_sec_meta_grad']:.0f} s); meta-gradient finite: {m['meta_grad_finite']}")
   common.emit_json({"theta_params": sum(counts.values()), "theta_params_by_part": counts,

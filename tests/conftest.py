@@ -5,7 +5,7 @@ import pathlib
 import jax
 import pytest
 
-from learned_update import export, timing
+from learned_update import export, synthetic
 
 # A persistent compilation cache makes re-runs of the suite much faster; CI starts cold.
 export.configure_jax(os.environ.get("META_UNSUP_JAX_CACHE"))
@@ -18,7 +18,7 @@ TINY_K = 2
 
 def tiny_batches(cfg, rng, k=TINY_K, input_dim=TINY_INPUT_DIM, num_classes=TINY_CLASSES,
                  num_regression=TINY_REGRESSION, fill=None):
-  return timing.synthetic_batches(cfg, rng, k, input_dim, num_classes, num_regression, fill)
+  return synthetic.synthetic_batches(cfg, rng, k, input_dim, num_classes, num_regression, fill)
 
 
 @pytest.fixture(scope="session", autouse=True)

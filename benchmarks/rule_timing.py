@@ -1,4 +1,8 @@
-"""Synthetic unroll inputs and wall-clock measurements of the rule (inspect/benchmark)."""
+"""Wall-clock seconds of the rule and of a meta-gradient, jitted as the worker runs them.
+
+A quick figure for `scripts.inspect_rule` (compile time included in the first call): the
+full benchmark (`benchmarks.run`) times ahead-of-time compiled executables instead.
+"""
 from __future__ import annotations
 
 import time
@@ -7,28 +11,7 @@ import jax
 import numpy as np
 
 import base_models
-from learned_update import rule, unroll
-
-
-def synthetic_batches(cfg, rng: np.random.Generator, k: int, input_dim: int, num_classes: int,
-                      num_regression: int = 0, fill: float | None = None) -> dict:
-  """Random inputs in the layout of `learned_update.unroll` (class-balanced a/b halves)."""
-  n = cfg.meta_objective.num_evaluations
-  spc = cfg.meta_objective.samples_per_class
-  bsz = cfg.unroll.inner_batch_size
-  half = np.repeat(np.arange(num_classes), spc)
-  labels = np.broadcast_to(np.concatenate([half, half]), (k, n, 2 * half.size)).astype(np.int32)
-  onehot = np.eye(num_classes, dtype=np.float32)[labels]
-  regression = rng.uniform(-1, 1, labels.shape + (num_regression,)).astype(np.float32)
-  shape_x = (k, n, 2 * half.size, input_dim)
-  if fill is None:
-    unlabelled = rng.random((k, bsz, input_dim), dtype=np.float32)
-    x = rng.random(shape_x, dtype=np.float32)
-  else:
-    unlabelled = np.full((k, bsz, input_dim), fill, np.float32)
-    x = np.full(shape_x, fill, np.float32)
-  return {"unlabelled": unlabelled, "x": x,
-          "targets": np.concatenate([onehot, regression], axis=-1), "labels": labels}
+from learned_update import rule, synthetic, unroll
 
 
 def _timed(fn, *args, repeats: int = 2, **kwargs):
@@ -50,10 +33,10 @@ def measure_rule(cfg, input_dim: int, k: int = 5, num_classes: int = 10, seed: i
   theta = rule.init_theta(jax.random.PRNGKey(seed), cfg.rule)
   state = base_models.init(jax.random.PRNGKey(seed + 1), input_dim,
                            base_models.layer_widths(cfg.base_model), cfg.base_model)
-  batches = synthetic_batches(cfg, np.random.default_rng(seed), k, input_dim, num_classes)
+  batches = synthetic.synthetic_batches(cfg, np.random.default_rng(seed), k, input_dim, num_classes)
   fns = unroll.make_unroll_fns(cfg)
   rule_first, rule_best, _ = _timed(fns.apply_rule, theta, state, batches["unlabelled"], repeats=repeats)
-  grad_first, grad_best, (loss, metrics, _, grads) = _timed(
+  grad_first, grad_best, (loss, _, _, grads) = _timed(
       fns.meta_gradient, theta, state, batches, num_classes=num_classes, repeats=repeats)
   leaves = jax.tree_util.tree_leaves(grads)
   return {
