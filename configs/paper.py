@@ -12,7 +12,7 @@ Inspect the rule at Tiny-MNIST shapes (196 inputs, 4x128+32, batch 128, k=5):
 import ml_collections
 
 from base_models import baselines
-from meta_objective import evaluate
+from evaluation import protocols
 from tasks import meta_train
 
 
@@ -107,7 +107,7 @@ def get_config():
   c.data_dir = ""
 
   # Evaluation protocol and baselines (spec §6; settings not given by the paper: [ours],
-  # documented in meta_objective/evaluate.py and base_models/baselines.py).
-  c.evaluation = evaluate.default_evaluation_config()
+  # documented in evaluation/protocols.py and base_models/baselines/).
+  c.evaluation = protocols.default_evaluation_config()
   c.baselines = baselines.default_baseline_config()                             # "" = $META_UNSUP_DATA_DIR or ../shared/data
   return c

@@ -1,1 +1,11 @@
-"""Evaluation of update rules and baselines on meta-test tasks (placeholder: being split out)."""
+"""Evaluation of update rules and baselines on meta-test tasks, and every figure.
+
+protocols.py     readouts on features: fewshot / episodic / linear_probe / semi_supervised
+learned_rule.py  the learned rule as an evaluated method; θ from --theta
+runner.py        every method on every seed, in lockstep on one stream; run_evaluation
+stats.py         mean ± s.e. over seeds, 95% intervals, final summaries
+sweeps.py        base-model sweeps (Fig. 5)
+outputs.py       results.csv / .json / accuracy.png, merged runs, Markdown tables
+features.py      Fig. 6 feature analysis (receptive fields, PCA spectra)
+plots.py         every matplotlib figure of the project
+"""

@@ -53,7 +53,7 @@ def main(argv):
   del argv
   import jax
   from learned_update import ExportError, export, rule
-  from meta_objective import evaluate as ev
+  from evaluation import learned_rule, runner
   from tasks import DataError, eval_tasks
   export.configure_jax()
   print(f"evaluating {_THETA.value} on {_TASK.value}: {_SEEDS.value} seeds x 2 runs of "
@@ -61,7 +61,7 @@ def main(argv):
   if _TASK.value not in eval_tasks.EVAL_TASKS or _STEPS.value < 0 or _SEEDS.value < 1:
     common.fail(f"need --task in {eval_tasks.EVAL_TASKS}, --inner_steps >= 0, --seeds >= 1")
   try:
-    trained_fn, cfg = ev.resolve_theta(_THETA.value, _CONFIG.value)
+    trained_fn, cfg = learned_rule.resolve_theta(_THETA.value, _CONFIG.value)
     task = eval_tasks.make_eval_task(_TASK.value)
   except (ExportError, DataError) as e:
     common.fail(str(e))
@@ -71,11 +71,11 @@ def main(argv):
   rows = {}
   runs = (("meta-trained θ", trained_fn, ("learned", "random_init")),
           ("untrained θ", untrained_fn, ("learned",)))
-  progress = _Progress(len(runs) * len(seeds), len(ev.eval_points(_STEPS.value, _STEPS.value)))
+  progress = _Progress(len(runs) * len(seeds), len(runner.eval_points(_STEPS.value, _STEPS.value)))
   for label, theta_fn, methods in runs:
     progress.label = label
-    result = ev.run_evaluation(task, cfg, methods, _STEPS.value, _STEPS.value, seeds, theta_fn,
-                               log=progress.log)
+    result = runner.run_evaluation(task, cfg, methods, _STEPS.value, _STEPS.value, seeds, theta_fn,
+                                   log=progress.log)
     for method in methods:
       rows[label if method == "learned" else "random init (no updates)"] = result["final"][method]
   progress.close()

@@ -12,12 +12,12 @@ For each seed: a fresh seeded base model; the rule (θ from an export directory,
 `init_theta(PRNGKey(seed))` for --theta=random) applied on the unlabelled stream
 (batch cfg.unroll.inner_batch_size); the baselines on the same stream from the same
 initial network; ridge and logistic readouts on a `support_per_class`-per-class
-support set at steps 0, M, 2M, ..., N. Protocol: meta_objective/evaluate.py.
+support set at steps 0, M, 2M, ..., N. Protocol: evaluation/runner.py, evaluation/protocols.py.
 --protocol=episodic: N-way K-shot episodes (--episodic); linear_probe: readouts fitted on
 the whole train split (at most --probe_max_train examples); semi_supervised: readouts
 fitted on each fraction of --label_fractions of every class's train labels, reported as
 "ridge@1%", "logistic@10%", .... The protonet baselines are supervised references trained
-on all train labels (base_models/baselines.py).
+on all train labels (base_models/baselines/protonet.py).
 
 Config: --config (default configs/local.py: cheaper rule, inner batch 64) with
 `--config.a.b=...` overrides. With an exported θ its own config.json supplies `rule`
@@ -38,7 +38,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from base_models import baselines as bl
-from meta_objective import evaluate as ev
+from evaluation import learned_rule, outputs, protocols, runner
 from scripts import common  # noqa: F401  (defines --data_dir)
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,11 +51,11 @@ _TASK = flags.DEFINE_string("task", "tiny_mnist", "Evaluation task (tasks.eval_t
 _STEPS = flags.DEFINE_integer("inner_steps", 1000, "Unlabelled minibatches per run (N; the README Results use 1,000).")
 _EVERY = flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (M); 0: max(1, N // 5).")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Number of seeds: cfg.seed, cfg.seed+1, ...")
-_METHODS = flags.DEFINE_list("methods", list(ev.METHODS), f"Subset of {ev.METHODS}.")
+_METHODS = flags.DEFINE_list("methods", list(runner.METHODS), f"Subset of {runner.METHODS}.")
 _OUT = flags.DEFINE_string("out_dir", None, "Output directory (default runs/eval/<task>).")
 _MAX_TEST = flags.DEFINE_integer("max_test", 2000, "Test examples scored (fixed subset).")
 _SUPPORT = flags.DEFINE_integer("support_per_class", 10, "Labelled examples per class.")
-_PROTOCOL = flags.DEFINE_enum("protocol", "fewshot", list(ev.PROTOCOLS),
+_PROTOCOL = flags.DEFINE_enum("protocol", "fewshot", list(protocols.PROTOCOLS),
                               "fewshot: fixed support/test sets; episodic: N-way K-shot episodes; "
                               "linear_probe: all train labels; semi_supervised: label fractions.")
 _EPISODIC = flags.DEFINE_list("episodic", ["5", "10", "15", "50"],
@@ -84,9 +84,9 @@ def setup():
   if _TASK.value not in eval_tasks.EVAL_TASKS:
     _fail(f"unknown task {_TASK.value!r}; known: {', '.join(eval_tasks.EVAL_TASKS)}")
   methods = [m.strip() for m in _METHODS.value if m.strip()]
-  bad = [m for m in methods if m not in ev.METHODS]
+  bad = [m for m in methods if m not in runner.METHODS]
   if bad or not methods:
-    _fail(f"unknown methods {bad}; expected a comma-separated subset of {', '.join(ev.METHODS)}")
+    _fail(f"unknown methods {bad}; expected a comma-separated subset of {', '.join(runner.METHODS)}")
   if _STEPS.value < 0 or _EVERY.value < 0 or _SEEDS.value < 1 or _MAX_TEST.value < 1:
     _fail("need --inner_steps >= 0, --eval_every >= 0, --seeds >= 1, --max_test >= 1")
   try:
@@ -97,7 +97,7 @@ def setup():
     fractions = tuple(float(v) for v in _FRACTIONS.value)
   except ValueError:
     fractions = ()
-  labels = [ev.fraction_label(f) for f in fractions]
+  labels = [protocols.fraction_label(f) for f in fractions]
   if not fractions or not all(0.0 < f <= 1.0 for f in fractions) or len(set(labels)) < len(labels):
     _fail(f"--label_fractions must be distinct numbers in (0, 1], got {_FRACTIONS.value}")
   if _PROBE_MAX.value < 1:
@@ -105,13 +105,13 @@ def setup():
 
   cfg = ml_collections.ConfigDict(_CONFIG.value.to_dict())  # unlocked copy
   try:
-    theta_fn, cfg = ev.resolve_theta(_THETA.value, cfg,
-                                     config_flags.get_override_values(flags.FLAGS["config"]))
+    overrides = config_flags.get_override_values(flags.FLAGS["config"])
+    theta_fn, cfg = learned_rule.resolve_theta(_THETA.value, cfg, overrides)
   except learned_update.ExportError as e:
     _fail(str(e))
   if "baselines" not in cfg:
     cfg.baselines = _BASELINES.value
-  cfg = ev.config_with_defaults(cfg)
+  cfg = runner.config_with_defaults(cfg)
   cfg.evaluation.update(dict(max_test=_MAX_TEST.value, support_per_class=_SUPPORT.value,
                              protocol=_PROTOCOL.value, n_way=n_way, k_shot=k_shot,
                              n_query=n_query, episodes=episodes,
@@ -132,11 +132,11 @@ def main(argv):
   cfg, task, methods, theta_fn, seeds, every = setup()
   logging.info("task %s, methods %s, %d steps (every %d), seeds %s, theta %s", task.name,
                methods, _STEPS.value, every, seeds, _THETA.value)
-  result = ev.run_evaluation(task, cfg, methods, _STEPS.value, every, seeds, theta_fn,
-                             log=lambda s: logging.info("%s", s))
+  result = runner.run_evaluation(task, cfg, methods, _STEPS.value, every, seeds, theta_fn,
+                                 log=lambda s: logging.info("%s", s))
   result["theta"] = _THETA.value
   out_dir = _OUT.value or os.path.join("runs", "eval", task.name)
-  paths = ev.write_outputs(result, out_dir)
+  paths = outputs.write_outputs(result, out_dir)
   logging.info("wrote %s; %.1f s (per method: %s)", paths, result["seconds"]["total"],
                {m: round(s, 1) for m, s in result["seconds"]["per_method"].items()})
   print(json.dumps({"task": task.name, "inner_steps": _STEPS.value, "theta": _THETA.value,

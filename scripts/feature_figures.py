@@ -1,4 +1,4 @@
-r"""What the learned rule's features look like (the paper's Fig. 6): meta_objective/figures.py.
+r"""What the learned rule's features look like (the paper's Fig. 6): evaluation/features.py.
 
   python -m scripts.feature_figures --theta=runs/local/theta --task=tiny_mnist --inner_steps=1000
   python -m scripts.feature_figures --theta=runs/local/theta --task=two_moons --inner_steps=1000
@@ -39,13 +39,12 @@ def main(argv):
   if _STEPS.value < 0 or _MAX_TEST.value < 2 or _FIELDS.value < 1:
     common.fail("need --inner_steps >= 0, --max_test >= 2, --num_fields >= 1")
   import learned_update
-  from meta_objective import evaluate as ev
-  from meta_objective import figures
+  from evaluation import features, learned_rule
   learned_update.configure_jax()
   cfg = ml_collections.ConfigDict(_CONFIG.value.to_dict())
   try:
-    theta_fn, cfg = ev.resolve_theta(_THETA.value, cfg,
-                                     config_flags.get_override_values(flags.FLAGS["config"]))
+    overrides = config_flags.get_override_values(flags.FLAGS["config"])
+    theta_fn, cfg = learned_rule.resolve_theta(_THETA.value, cfg, overrides)
   except learned_update.ExportError as e:
     common.fail(str(e))
   try:
@@ -53,8 +52,8 @@ def main(argv):
   except (DataError, ValueError, OSError) as e:
     common.fail(f"cannot load task {_TASK.value!r}: {e}")
   out_dir = _OUT.value or os.path.join("runs", "figures", task.name)
-  summary = figures.feature_figures(task, cfg, theta_fn, _STEPS.value, _SEED.value, out_dir,
-                                    _MAX_TEST.value, _FIELDS.value)
+  summary = features.feature_figures(task, cfg, theta_fn, _STEPS.value, _SEED.value, out_dir,
+                                     _MAX_TEST.value, _FIELDS.value)
   summary["theta"] = _THETA.value
   path = os.path.join(out_dir, "fig6_summary.json")
   with open(path, "w") as f:

@@ -20,7 +20,7 @@ import pathlib
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from meta_objective import evaluate as ev
+from evaluation import learned_rule, outputs, plots, runner
 from scripts import common
 from scripts import evaluate as cli
 
@@ -72,20 +72,20 @@ def main(argv):
   from learned_update import export
   for name, theta_arg, updates in points:
     try:
-      theta_fn, cfg = ev.resolve_theta(theta_arg, base_cfg, overrides)
+      theta_fn, cfg = learned_rule.resolve_theta(theta_arg, base_cfg, overrides)
     except learned_update.ExportError as e:
       common.fail(str(e))
     logging.info("θ %s (%d updates)", name, updates)
-    result = ev.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
-                               log=lambda s: logging.info("%s", s))
+    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
+                                   log=lambda s: logging.info("%s", s))
     result["theta"] = theta_arg
-    ev.write_outputs(result, out_dir / name)
+    outputs.write_outputs(result, out_dir / name)
     curve["points"].append({"name": name, "theta": theta_arg, "updates": updates,
                             "final": result["final"]})
   curve["points"].sort(key=lambda p: p["updates"])
   out_dir.mkdir(parents=True, exist_ok=True)
   export.atomic_write_bytes(out_dir / "curve.json", json.dumps(curve, indent=2).encode())
-  ev.plot_curve(curve, out_dir / "curve.png")
+  plots.plot_curve(curve, out_dir / "curve.png")
   common.emit_json({"task": task.name, "out_dir": str(out_dir),
                     "curve": [{"updates": p["updates"], "final": p["final"]} for p in curve["points"]]})
 

@@ -15,8 +15,7 @@ import sys
 
 from absl import app, flags
 
-from meta_objective import evaluate as ev
-from meta_objective import figures
+from evaluation import outputs, plots
 
 _RESULTS = flags.DEFINE_list("results", None, "results.json files of scripts.evaluate.")
 _OUT = flags.DEFINE_string("out_dir", "runs/figures", "Output directory.")
@@ -36,18 +35,19 @@ def main(argv):
       print(f"make_figures: error: cannot read {path}: {e}", file=sys.stderr)
       sys.exit(2)
   os.makedirs(_OUT.value, exist_ok=True)
-  written = [ev.plot_final_bars(figures.merge_results(results),
-                                os.path.join(_OUT.value, "fig4_final_accuracy.png"))]
+  merged = outputs.merge_results(results)
+  written = [plots.plot_final_bars(merged, outputs.known_methods(merged),
+                                   os.path.join(_OUT.value, "fig4_final_accuracy.png"))]
   for r in results:
     # One plot per run: runs of one task (e.g. baselines, then a shipped θ) must not overwrite.
     theta = r.get("theta")
     tag = "" if theta is None else "_untrained" if theta == "random" else "_" + os.path.basename(theta.rstrip("/"))
     path = os.path.join(_OUT.value, f"{r['task']}_curves{tag}.png")
-    ev.plot_result(r, path)
+    plots.plot_result(r, path)
     written.append(path)
   path = os.path.join(_OUT.value, "results.md")
   with open(path, "w") as f:
-    f.write(figures.results_markdown(results))
+    f.write(outputs.results_markdown(results))
   written.append(path)
   print(json.dumps({"figures": written}))
 

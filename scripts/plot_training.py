@@ -7,6 +7,7 @@ import pathlib
 
 from absl import app, flags
 
+from evaluation import plots
 from scripts import common
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding metrics.jsonl.")
@@ -21,7 +22,6 @@ def main(argv):
   path = pathlib.Path(_WORKDIR.value) / "metrics.jsonl"
   if not path.is_file():
     common.fail(f"{path} not found: expected a meta-training workdir (scripts.meta_train writes it)")
-  from distributed import plots
   records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
   if not records:
     common.fail(f"{path} holds no updates yet")

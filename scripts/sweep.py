@@ -7,7 +7,7 @@ r"""Architecture / activation / permutation sweeps of the evaluation (spec §7, 
 Every flag of scripts.evaluate applies (methods default here: learned,random_init). For
 each value the base model's field is set (width v: 4 hidden layers of v units; depth d:
 d hidden layers of 128; activation; permute_inputs true/false) and the full protocol of
-meta_objective/evaluate.py runs. Writes <out_dir>/<value>/results.* per value plus
+evaluation/runner.py runs. Writes <out_dir>/<value>/results.* per value plus
 <out_dir>/sweep.json and sweep.png (final accuracy vs value; default
 runs/sweep/<task>_<sweep>); the last stdout line is the JSON of final accuracies.
 """
@@ -16,22 +16,22 @@ import os
 
 from absl import app, flags, logging
 
-from meta_objective import evaluate as ev
+from evaluation import outputs, plots, runner, sweeps
 from scripts import evaluate as cli
 
-_SWEEP = flags.DEFINE_enum("sweep", None, list(ev.SWEEPS), "What to sweep.")
-_VALUES = flags.DEFINE_list("values", None, "Sweep values (default: meta_objective.evaluate.SWEEPS).")
+_SWEEP = flags.DEFINE_enum("sweep", None, list(sweeps.SWEEPS), "What to sweep.")
+_VALUES = flags.DEFINE_list("values", None, "Sweep values (default: evaluation.sweeps.SWEEPS).")
 flags.FLAGS.set_default("methods", ["learned", "random_init"])
 
 
 def main(argv):
   del argv
   if _SWEEP.value is None:
-    cli._fail(f"--sweep is required: one of {', '.join(ev.SWEEPS)}")
+    cli._fail(f"--sweep is required: one of {', '.join(sweeps.SWEEPS)}")
   base_cfg, task, methods, theta_fn, seeds, every = cli.setup()
-  values = _VALUES.value or list(ev.SWEEPS[_SWEEP.value][1])
+  values = _VALUES.value or list(sweeps.SWEEPS[_SWEEP.value][1])
   try:
-    cfgs = {v: ev.sweep_config(base_cfg, _SWEEP.value, v) for v in values}
+    cfgs = {v: sweeps.sweep_config(base_cfg, _SWEEP.value, v) for v in values}
   except ValueError as e:
     cli._fail(str(e))
   out_dir = cli._OUT.value or os.path.join("runs", "sweep", f"{task.name}_{_SWEEP.value}")
@@ -40,15 +40,15 @@ def main(argv):
              "inner_steps": steps, "theta": cli._THETA.value, "seeds": seeds, "final": {}}
   for v, cfg in cfgs.items():
     logging.info("sweep %s = %s", _SWEEP.value, v)
-    result = ev.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
-                               log=lambda s: logging.info("%s", s))
+    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
+                                   log=lambda s: logging.info("%s", s))
     result["theta"] = cli._THETA.value
-    ev.write_outputs(result, os.path.join(out_dir, str(v)))
+    outputs.write_outputs(result, os.path.join(out_dir, str(v)))
     summary["final"][v] = result["final"]
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, "sweep.json"), "w") as f:
     json.dump(summary, f, indent=2)
-  ev.plot_sweep(summary, os.path.join(out_dir, "sweep.png"))
+  plots.plot_sweep(summary, os.path.join(out_dir, "sweep.png"))
   print(json.dumps({k: summary[k] for k in ("task", "sweep", "inner_steps", "final")}))
 
 

@@ -1,24 +1,22 @@
-"""Evaluation protocol (meta_objective/evaluate.py), baselines (base_models/baselines.py)
-and the scripts.evaluate entry point."""
+"""The evaluation run (evaluation/runner.py, protocols.py, stats.py), the scripts.evaluate and
+scripts.heldout_curve entry points, and the sweep / curve plots. Baselines: test_baselines.py."""
 import csv
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import zlib
 
 import jax
 import numpy as np
 import pytest
-from ml_collections import ConfigDict
 
 import base_models
 from base_models import baselines as bl
-from meta_objective import evaluate as ev
+from evaluation import plots, protocols, runner, stats
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BASE = ConfigDict(dict(hidden_widths=(32,), top_width=8, activation="relu", permute_inputs=True,
-                       w_init_std=0.01, b_init_std=0.1, bn_epsilon=1e-6))
 
 
 def _run_cli(*args, timeout=300):
@@ -44,15 +42,15 @@ def test_cli_random_theta_end_to_end(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   final = json.loads(proc.stdout.strip().splitlines()[-1])
   assert final["task"] == "two_moons" and final["inner_steps"] == 4
-  assert set(final["final"]) == set(ev.METHODS)
-  for method in ev.METHODS:
-    for readout in ev.READOUTS:
+  assert set(final["final"]) == set(runner.METHODS)
+  for method in runner.METHODS:
+    for readout in protocols.READOUTS:
       cell = final["final"][method][readout]
       assert 0.0 <= cell["mean"] <= 1.0 and cell["sem"] is not None
   for name in ("results.csv", "results.json", "accuracy.png"):
     assert (out / name).stat().st_size > 0, name
   rows = list(csv.DictReader(open(out / "results.csv")))
-  assert len(rows) == len(ev.METHODS) * 3 * len(ev.READOUTS)      # steps 0, 2, 4
+  assert len(rows) == len(runner.METHODS) * 3 * len(protocols.READOUTS)      # steps 0, 2, 4
   assert {int(r["step"]) for r in rows} == {0, 2, 4}
   result = json.loads((out / "results.json").read_text())
   assert result["points"] == [0, 2, 4] and result["num_test"] == 200
@@ -87,19 +85,31 @@ def test_random_theta_zero_steps_learned_equals_random_init(tiny_cfg):
   from tasks import eval_tasks
   import learned_update
   task = eval_tasks.make_eval_task("two_moons")
-  cfg = ev.config_with_defaults(tiny_cfg)
+  cfg = runner.config_with_defaults(tiny_cfg)
   cfg.evaluation.max_test = 300
   theta_fn = lambda seed: learned_update.init_theta(jax.random.PRNGKey(seed), cfg.rule)
-  result = ev.run_evaluation(task, cfg, ["learned", "random_init"], 0, 1, [0, 1], theta_fn)
+  result = runner.run_evaluation(task, cfg, ["learned", "random_init"], 0, 1, [0, 1], theta_fn)
   assert result["points"] == [0]
   rows = {(r["method"], r["readout"]): r for r in result["rows"]}
-  for readout in ev.READOUTS:
+  for readout in protocols.READOUTS:
     a, b = rows[("learned", readout)], rows[("random_init", readout)]
     assert a["values"] == b["values"] and a["mean"] == b["mean"] and a["sem"] == b["sem"]
   # Different seeds give different networks (the equality above is not vacuous).
-  seed_state = [base_models.init(ev.seed_keys(s)["base"], 2, (24, 24, 8), cfg.base_model)
+  seed_state = [base_models.init(runner.seed_keys(s)["base"], 2, (24, 24, 8), cfg.base_model)
                 for s in (0, 1)]
   assert not np.allclose(seed_state[0]["layers"][0]["w"], seed_state[1]["layers"][0]["w"])
+
+
+def test_seed_keys_come_from_names_not_positions():
+  root = jax.random.PRNGKey(3)
+  keys = runner.seed_keys(3)
+  # θ and the shared base model: the keys every earlier result was computed with.
+  np.testing.assert_array_equal(keys["theta"], root)
+  np.testing.assert_array_equal(keys["base"], jax.random.fold_in(root, 1))
+  np.testing.assert_array_equal(keys["vae"], jax.random.fold_in(root, zlib.crc32(b"vae")))
+  np.testing.assert_array_equal(keys["protonet_permuted"], keys["protonet"])
+  distinct = {tuple(np.asarray(keys[m]).tolist()) for m in bl.BASELINES if m != "protonet_permuted"}
+  assert len(distinct) == len(bl.BASELINES) - 1
 
 
 # ----------------------------------------------------------------------------- readouts, statistics
@@ -109,7 +119,7 @@ def test_readouts_separable_features_near_perfect():
   f, y = _blobs(rng, 5, 110, 16, spread=0.1)
   idx = rng.permutation(len(y))
   s, t = idx[:50], idx[50:]
-  acc = ev.readout_accuracies(f[s], y[s], f[t], y[t], 5)
+  acc = protocols.readout_accuracies(f[s], y[s], f[t], y[t], 5)
   assert acc["ridge"] >= 0.98 and acc["logistic"] >= 0.98, acc
 
 
@@ -117,7 +127,7 @@ def test_readouts_noise_features_near_chance():
   rng = np.random.default_rng(1)
   f = rng.normal(size=(2050, 16))
   y = rng.integers(0, 5, size=2050)
-  acc = ev.readout_accuracies(f[:50], y[:50], f[50:], y[50:], 5)
+  acc = protocols.readout_accuracies(f[:50], y[:50], f[50:], y[50:], 5)
   for v in acc.values():
     assert abs(v - 0.2) < 0.06, acc
 
@@ -126,27 +136,27 @@ def test_batched_features_chunks_are_large_enough():
   sizes = []
   fn = lambda x: (sizes.append(len(x)), x[:, :2])[1]
   x = np.arange(2 * 1100, dtype=np.float32).reshape(1100, 2)
-  out = ev.batched_features(fn, x, 500)
+  out = protocols.batched_features(fn, x, 500)
   np.testing.assert_array_equal(out, x)
   assert sizes == [550, 550]
 
 
 def test_mean_sem_and_ci95_match_direct_computation():
   v = np.array([0.5, 0.7, 0.6, 0.9, 0.65])
-  mean, sem = ev.mean_sem(v)
+  mean, sem = stats.mean_sem(v)
   direct_sem = np.sqrt(np.sum((v - v.mean()) ** 2) / (len(v) - 1)) / np.sqrt(len(v))
   assert mean == pytest.approx(v.mean()) and sem == pytest.approx(direct_sem)
-  _, ci = ev.confidence_interval95(v)
+  _, ci = stats.confidence_interval95(v)
   assert ci == pytest.approx(1.959964 * direct_sem, rel=1e-6)
-  assert ev.mean_sem([0.3]) == (0.3, None)
+  assert stats.mean_sem([0.3]) == (0.3, None)
 
 
 def test_episodic_aggregate_pools_episodes_for_the_interval():
   rng = np.random.default_rng(2)
   episodes = [rng.uniform(0.3, 0.9, size=40).tolist() for _ in range(3)]
-  results = [ev.SeedResult(s, {"m": {"ridge": [e], "logistic": [e]}}, {}, {})
+  results = [stats.SeedResult(s, {"m": {"ridge": [e], "logistic": [e]}}, {}, {})
              for s, e in enumerate(episodes)]
-  row = ev.aggregate(results, ["m"], [7], protocol="episodic")[0]
+  row = stats.aggregate(results, ["m"], [7], protocol="episodic")[0]
   pooled = np.concatenate(episodes)
   assert row["step"] == 7 and row["mean"] == pytest.approx(pooled.mean())
   assert row["ci95"] == pytest.approx(1.96 * pooled.std(ddof=1) / np.sqrt(pooled.size), rel=1e-3)
@@ -164,76 +174,11 @@ def test_episodes_are_n_way_k_shot_with_reindexed_labels():
     y_train = (task.y_train * 2 + (task.x_train[:, 0] > 0.5)).astype(np.int32)
     y_test = (task.y_test * 2 + (task.x_test[:, 0] > 0.5)).astype(np.int32)
 
-  xs, ys, xq, yq = ev.sample_episode(FourClass, np.random.default_rng(0), 3, 5, 7)
+  xs, ys, xq, yq = protocols.sample_episode(FourClass, np.random.default_rng(0), 3, 5, 7)
   assert xs.shape == (15, 2) and xq.shape == (21, 2)
   assert sorted(np.bincount(ys).tolist()) == [5, 5, 5] and sorted(np.bincount(yq).tolist()) == [7] * 3
-  acc = ev.episodic_accuracies(lambda x: x, FourClass, np.random.default_rng(0), 3, 5, 7, 4)
+  acc = protocols.episodic_accuracies(lambda x: x, FourClass, np.random.default_rng(0), 3, 5, 7, 4)
   assert all(len(v) == 4 for v in acc.values())
-
-
-# ----------------------------------------------------------------------------- baselines
-
-def _state(key=0, input_dim=64):
-  return base_models.init(jax.random.PRNGKey(key), input_dim, base_models.layer_widths(BASE), BASE)
-
-
-def test_vae_elbo_improves():
-  rng = np.random.default_rng(0)
-  protos = rng.random((4, 64)) < 0.3
-  idx = rng.integers(0, 4, size=(150, 32))
-  flips = rng.random((150, 32, 64)) < 0.05
-  data = (protos[idx] ^ flips).astype(np.float32)
-  vae = bl.VAE(jax.random.PRNGKey(1), _state(), 64, BASE, bl.default_baseline_config().vae, data[0])
-  assert vae.likelihood == "bernoulli"
-  vae.advance(data[:75])
-  vae.advance(data[75:])
-  h = np.asarray(vae.elbo_history)
-  assert h.shape == (150,) and np.all(np.isfinite(h))
-  assert h[-15:].mean() > h[:15].mean() + 5.0, (h[:15].mean(), h[-15:].mean())
-  assert vae.features(data[0]).shape == (32, 8)
-
-
-def test_supervised_fits_its_few_labels():
-  rng = np.random.default_rng(3)
-  x, y = _blobs(rng, 5, 10, 64, spread=1.0)
-  sup = bl.Supervised(jax.random.PRNGKey(0), _state(), BASE,
-                      bl.default_baseline_config().supervised, x, y, 5)
-  assert sup.train_accuracy >= 0.95 and 0 < sup.steps <= 2000
-  assert sup.losses[-1] < sup.losses[0]
-
-
-def test_hebbian_oja_finds_principal_subspace():
-  rng = np.random.default_rng(4)
-  basis = np.linalg.qr(rng.normal(size=(20, 20)))[0]
-  scales = np.array([5.0, 4.0, 3.0] + [0.2] * 17)
-  x = (rng.normal(size=(400, 16, 20)) * scales) @ basis.T
-  cfg = ConfigDict(dict(BASE.to_dict(), hidden_widths=(), top_width=3))
-  state = base_models.init(jax.random.PRNGKey(0), 20, (3,), cfg, permutation=np.arange(20))
-  heb = bl.Hebbian(state, cfg, bl.default_baseline_config().hebbian)
-  heb.advance(x.astype(np.float32))
-  w = np.asarray(heb.state["layers"][0]["w"])
-  q = np.linalg.qr(w)[0]
-  overlap = np.linalg.norm(basis[:, :3].T @ q) ** 2 / 3   # 1 = the top-3 subspace exactly
-  assert overlap > 0.95, overlap
-
-
-def test_contrastive_and_pca_train():
-  rng = np.random.default_rng(5)
-  x, _ = _blobs(rng, 4, 64, 64, spread=0.3)
-  stream = x[rng.permutation(len(x))].reshape(8, 32, 64)
-  c = bl.Contrastive(jax.random.PRNGKey(0), _state(), BASE,
-                     bl.default_baseline_config().contrastive, stream[0])
-  for _ in range(5):
-    c.advance(stream)
-  assert np.mean(c.loss_history[-5:]) < np.mean(c.loss_history[:5])
-  pca = bl.PCA(jax.random.PRNGKey(0), 64, 8)
-  stream = rng.normal(size=(8, 32, 64)) * np.r_[np.arange(10.0, 2.0, -1.0), np.full(56, 0.1)]
-  pca.advance(stream[:3])
-  pca.advance(stream[3:])
-  cov = np.cov(stream.reshape(-1, 64), rowvar=False, bias=True)
-  top = np.linalg.eigh(cov)[1][:, ::-1][:, :8]
-  np.testing.assert_allclose(np.abs(top.T @ pca.components), np.eye(8), atol=1e-4)
-  assert pca.features(stream[0]).shape == (32, 8)
 
 
 @pytest.mark.slow
@@ -296,10 +241,10 @@ def test_heldout_curve_without_exports_exits_2(tmp_path):
 
 def test_sweep_and_curve_plots_write_pngs(tmp_path):
   final = lambda a: {"learned": {"ridge": {"mean": a, "sem": 0.01}, "logistic": {"mean": a, "sem": None}}}
-  ev.plot_sweep({"values": ["relu", "tanh"], "final": {"relu": final(0.4), "tanh": final(0.5)},
+  plots.plot_sweep({"values": ["relu", "tanh"], "final": {"relu": final(0.4), "tanh": final(0.5)},
                  "methods": ["learned"], "sweep": "activation", "inner_steps": 10, "task": "t"},
                 tmp_path / "sweep.png")
-  ev.plot_curve({"points": [{"updates": 0, "final": final(0.3)}, {"updates": 50, "final": final(0.4)}],
+  plots.plot_curve({"points": [{"updates": 0, "final": final(0.3)}, {"updates": 50, "final": final(0.4)}],
                  "methods": ["learned"], "inner_steps": 10, "task": "t", "seeds": [0]},
                 tmp_path / "curve.png")
   assert (tmp_path / "sweep.png").stat().st_size > 0 and (tmp_path / "curve.png").stat().st_size > 0

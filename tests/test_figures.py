@@ -1,5 +1,6 @@
-"""Figures: Fig. 6 analysis (meta_objective/figures.py, scripts.feature_figures), the Markdown
-results table (scripts.make_figures) and the meta-training curves (distributed/plots.py)."""
+"""Figures: Fig. 6 analysis (evaluation/features.py, scripts.feature_figures), the Markdown
+results table (evaluation/outputs.py, scripts.make_figures) and the meta-training curves
+(evaluation/plots.py)."""
 import json
 import os
 import pathlib
@@ -11,8 +12,7 @@ import numpy as np
 import pytest
 
 import base_models
-from distributed import plots
-from meta_objective import figures
+from evaluation import features, outputs, plots
 from tasks import eval_tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -34,14 +34,14 @@ def test_receptive_fields_undo_the_input_permutation():
   perm = rng.permutation(side * side)
   # Unit k's weights in the permuted order the network sees: W[j, k] = image_k[perm[j]].
   w = np.stack([im.ravel()[perm] for im in imgs], axis=1)
-  fields = figures.receptive_fields(w, perm)
+  fields = features.receptive_fields(w, perm)
   np.testing.assert_array_equal(fields.reshape(n, side, side), imgs)
   # The defining property: the unit's response to a raw input is <input, field>.
   x = rng.normal(size=(7, side * side))
   np.testing.assert_allclose(x[:, perm] @ w, x @ fields.T, rtol=1e-12, atol=1e-12)
 
   pad, ncols = 1, 3
-  grid = figures.tile_fields(fields, side, ncols=ncols, pad=pad)
+  grid = features.tile_fields(fields, side, ncols=ncols, pad=pad)
   assert grid.shape == (pad + 2 * (side + pad), pad + ncols * (side + pad))
   for i, im in enumerate(imgs):
     r, c = pad + (i // ncols) * (side + pad), pad + (i % ncols) * (side + pad)
@@ -54,15 +54,15 @@ def test_receptive_fields_of_a_real_base_model_and_bad_shapes(tiny_cfg):
                            tiny_cfg.base_model)
   w, perm = np.asarray(state["layers"][0]["w"]), np.asarray(state["perm"])
   assert not np.array_equal(perm, np.arange(16))
-  fields = figures.receptive_fields(w, perm)
+  fields = features.receptive_fields(w, perm)
   x = np.random.default_rng(1).normal(size=(4, 16)).astype(np.float32)
   # Same pre-BN activations as base_models.forward's x⁰ @ W.
   x0 = np.asarray(base_models.forward(state, x, "relu")[1][0])
   np.testing.assert_allclose(x0 @ w, x @ fields.T, rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match="permutation"):
-    figures.receptive_fields(w, perm[:-1])
-  assert figures.image_side(196) == 14 and figures.image_side(2) is None
-  assert figures.image_side(1000) is None
+    features.receptive_fields(w, perm[:-1])
+  assert features.image_side(196) == 14 and features.image_side(2) is None
+  assert features.image_side(1000) is None
 
 
 # ----------------------------------------------------------------------------- spectrum
@@ -71,18 +71,18 @@ def test_pca_spectrum_sums_to_one_sorted_and_effective_rank():
   rng = np.random.default_rng(0)
   scales = np.array([0.1, 5.0, 1.0, 0.01, 2.0])
   f = rng.normal(size=(4000, 5)) * scales + 3.0
-  s = figures.pca_spectrum(f)
+  s = features.pca_spectrum(f)
   assert s.shape == (5,)
   assert abs(s.sum() - 1.0) < 1e-12
   assert np.all(np.diff(s) <= 0)
   expected = np.sort(scales ** 2 / np.sum(scales ** 2))[::-1]
   np.testing.assert_allclose(s, expected, rtol=0.1, atol=1e-4)
   # One direction only → effective rank 1; isotropic → D.
-  assert figures.effective_rank([1.0, 0.0, 0.0]) == pytest.approx(1.0)
-  assert figures.effective_rank(np.full(8, 1 / 8)) == pytest.approx(8.0)
-  assert 1.0 < figures.effective_rank(s) < 5.0
-  dead = figures.pca_spectrum(np.ones((10, 4)))
-  assert np.all(dead == 0) and figures.effective_rank(dead) == 0.0
+  assert features.effective_rank([1.0, 0.0, 0.0]) == pytest.approx(1.0)
+  assert features.effective_rank(np.full(8, 1 / 8)) == pytest.approx(8.0)
+  assert 1.0 < features.effective_rank(s) < 5.0
+  dead = features.pca_spectrum(np.ones((10, 4)))
+  assert np.all(dead == 0) and features.effective_rank(dead) == 0.0
 
 
 # ----------------------------------------------------------------------------- Markdown table
@@ -101,7 +101,7 @@ def test_results_markdown_one_row_per_method_and_cell_text():
           "learned": {"ridge": {"mean": 0.55, "sem": 0.0051}, "logistic": {"mean": 0.56, "sem": 0.01}},
           "random_init": {"ridge": {"mean": 0.52, "sem": 0.01}, "logistic": {"mean": 0.5, "sem": 0.01}}}),
   ]
-  md = figures.results_markdown(results)
+  md = outputs.results_markdown(results)
   tables = {}
   for block in md.split("### ")[1:]:
     lines = [l for l in block.splitlines() if l.startswith("|")]
@@ -110,7 +110,7 @@ def test_results_markdown_one_row_per_method_and_cell_text():
   ridge = tables["ridge"]
   assert ridge[0] == "| method | tiny_mnist | imdb |"
   body = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in ridge[2:]}
-  assert list(body) == ["learned", "random_init", "pca"]   # one row per method, evaluate.METHODS order
+  assert list(body) == ["learned", "random_init", "pca"]   # one row per method, runner.METHODS order
   assert body["learned"] == ["0.812 ± 0.012", "0.550 ± 0.005"]
   assert body["pca"] == ["0.700 ± 0.004", "—"]             # not run on imdb
   logistic = {line.split("|")[1].strip(): line for line in tables["logistic"][2:]}
@@ -119,14 +119,14 @@ def test_results_markdown_one_row_per_method_and_cell_text():
   # and a method in both keeps the first run's value.
   other = {"learned": {"ridge": {"mean": 0.6, "sem": 0.01}},
            "random_init": {"ridge": {"mean": 0.1, "sem": 0.01}}}
-  merged = figures.results_markdown([_result("imdb", results[1]["final"], theta="random"),
+  merged = outputs.results_markdown([_result("imdb", results[1]["final"], theta="random"),
                                      _result("imdb", other, theta="runs/b/theta")])
   assert "| method | imdb |" in merged
   assert "| learned (untrained θ) | 0.550 ± 0.005 |" in merged
   assert "| learned (runs/b/theta) | 0.600 ± 0.010 |" in merged
   assert "| random_init | 0.520 ± 0.010 |" in merged
   # The same task at two step counts: two columns that say which is which.
-  twice = figures.results_markdown([results[1], {**results[1], "inner_steps": 500}])
+  twice = outputs.results_markdown([results[1], {**results[1], "inner_steps": 500}])
   assert "| method | imdb (100 steps) | imdb (500 steps) |" in twice
 
 
@@ -155,17 +155,17 @@ def test_feature_figures_on_a_small_image_task(tmp_path, tiny_cfg, tiny_theta):
   x = rng.uniform(size=(300, 64)).astype(np.float32)     # 8×8 "images"
   y = rng.integers(0, 3, size=300).astype(np.int32)
   task = eval_tasks.EvalTask("blobs8x8", 64, 3, ("a", "b", "c"), x[:200], y[:200], x[200:], y[200:])
-  out = figures.feature_figures(task, tiny_cfg, lambda s: tiny_theta, 0, 0, tmp_path, max_test=100,
+  out = features.feature_figures(task, tiny_cfg, lambda s: tiny_theta, 0, 0, tmp_path, max_test=100,
                                 num_fields=10)
   assert set(out["files"]) == {"receptive_fields", "pca_spectrum"}
   for f in out["files"].values():
     assert open(f, "rb").read(8) == PNG
-  for m in figures.FIELD_METHODS:
+  for m in features.FIELD_METHODS:
     s = np.asarray(out["spectrum"][m])
     assert len(s) == tiny_cfg.base_model.top_width and abs(s.sum() - 1) < 1e-9
     assert 1.0 <= out["effective_rank"][m] <= len(s)
   # Both start from the evaluation's base model of that seed.
-  runners = figures.trained_runners(task, tiny_cfg, lambda s: tiny_theta, 0, 0)
+  runners = features.trained_runners(task, tiny_cfg, lambda s: tiny_theta, 0, 0)
   assert runners["learned"].state is runners["random_init"].state
   assert out["spectrum"]["learned"] == out["spectrum"]["random_init"]
 
@@ -185,7 +185,7 @@ def test_cli_two_moons_writes_its_files(tmp_path):
   assert set(summary["files"]) == {"two_moons", "pca_spectrum", "summary"}
   for key in ("two_moons", "pca_spectrum"):
     assert open(summary["files"][key], "rb").read(8) == PNG
-  assert set(summary["effective_rank"]) == set(figures.FIELD_METHODS)
+  assert set(summary["effective_rank"]) == set(features.FIELD_METHODS)
   saved = json.loads((out / "fig6_summary.json").read_text())
   assert saved["inner_steps"] == 3 and saved["theta"] == "random"
   # Three rule steps moved the learned network away from its random initialisation.

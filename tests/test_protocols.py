@@ -1,24 +1,18 @@
-"""The prototypical-network baselines and the linear_probe / semi_supervised protocols
-(base_models/baselines.py, meta_objective/evaluate.py, scripts.evaluate)."""
+"""The linear_probe / semi_supervised protocols (evaluation/protocols.py, runner.py,
+scripts.evaluate), with the protonet references they were added for."""
 import json
 import os
 import pathlib
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
-from ml_collections import ConfigDict
 
-import base_models
-from base_models import baselines as bl
-from meta_objective import evaluate as ev
+from evaluation import outputs, protocols, runner
 from tasks import eval_tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BASE = ConfigDict(dict(hidden_widths=(32,), top_width=8, activation="relu", permute_inputs=True,
-                       w_init_std=0.01, b_init_std=0.1, bn_epsilon=1e-6))
 # Uneven classes, so that a per-class (not global) fraction is what the counts below check.
 TRAIN_PER_CLASS = (200, 300, 100)
 LABELS_1PCT, LABELS_10PCT = (2, 3, 1), (20, 30, 10)
@@ -40,127 +34,55 @@ def blob_task():
   return eval_tasks.EvalTask("blobs", 64, 3, ("a", "b", "c"), x_tr, y_tr, x_te, y_te)
 
 
-def _state(key=0, input_dim=64):
-  return base_models.init(jax.random.PRNGKey(key), input_dim, base_models.layer_widths(BASE), BASE)
-
-
-def _protonet_cfg(**kw):
-  cfg = bl.default_baseline_config()
-  cfg.protonet.update(kw)
-  return cfg
-
-
-# ----------------------------------------------------------------------------- protonet
-
-def test_episode_indices_are_class_major_distinct_classes_without_repeats():
-  y = np.repeat(np.arange(6), 40)
-  pools = [np.flatnonzero(y == c) for c in range(6)]
-  idx = bl.episode_indices(np.random.default_rng(0), pools, 30, 4, 7)
-  assert idx.shape == (30, 28) and idx.dtype == np.int32
-  labels = y[idx].reshape(30, 4, 7)
-  assert np.all(labels == labels[:, :, :1])                       # one class per block
-  assert all(len(set(ep[:, 0])) == 4 for ep in labels)            # n_way distinct classes
-  assert all(len(set(row)) == 28 for row in idx)                  # no example twice
-  assert len(set(labels[:, :, 0].ravel())) == 6                   # every class gets drawn
-
-
-def test_protonet_loss_falls_and_episode_accuracy_rises():
-  rng = np.random.default_rng(1)
-  x, y, _ = _blobs(rng, (60,) * 5, 64, 4.0)   # overlapping enough that random init is far from 1
-  proto = bl.make_baseline("protonet", jax.random.PRNGKey(2), _state(), 64, BASE,
-                           _protonet_cfg(steps_per_inner_step=2), data_sample=x[:16],
-                           num_classes=5, labelled=(x, y))
-  proto.advance(np.zeros((25, 16, 64), np.float32))   # the stream only sets the step count
-  proto.advance(np.zeros((25, 16, 64), np.float32))
-  loss, acc = np.asarray(proto.loss_history), np.asarray(proto.accuracy_history)
-  assert loss.shape == acc.shape == (100,)
-  assert np.all(np.isfinite(loss))
-  assert loss[-20:].mean() < 0.5 * loss[:20].mean(), (loss[:20].mean(), loss[-20:].mean())
-  assert acc[-20:].mean() > acc[:20].mean() + 0.1, (acc[:20].mean(), acc[-20:].mean())
-  assert acc[:20].mean() < 0.9
-  # The trained weights are what features() reads.
-  moved = np.abs(np.asarray(proto.state["layers"][0]["w"]) - np.asarray(_state()["layers"][0]["w"]))
-  assert moved.max() > 1e-3
-
-
-def test_protonet_permuted_is_the_same_network_on_permuted_inputs():
-  rng = np.random.default_rng(3)
-  x, y, _ = _blobs(rng, (40,) * 4, 64, 2.0)
-  keys = ev.seed_keys(0)
-  np.testing.assert_array_equal(keys["protonet"], keys["protonet_permuted"])
-  cfg = _protonet_cfg(n_way=3, k_shot=5, n_query=5)
-  nets = {m: bl.make_baseline(m, keys[m], _state(), 64, BASE, cfg, data_sample=x[:16],
-                              num_classes=4, labelled=(x, y))
-          for m in ("protonet", "protonet_permuted")}
-  for net in nets.values():
-    net.advance(np.zeros((10, 16, 64), np.float32))
-  plain, permuted = nets["protonet"], nets["protonet_permuted"]
-  np.testing.assert_allclose(plain.loss_history, permuted.loss_history, rtol=1e-5)
-  for a, b in zip(jax.tree_util.tree_leaves(plain.state), jax.tree_util.tree_leaves(permuted.state)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
-  perm = permuted.eval_permutation
-  assert sorted(perm.tolist()) == list(range(64)) and np.any(perm != np.arange(64))
-  f_plain, f_perm = plain.features(x[:64]), permuted.features(x[:64])
-  assert np.abs(f_plain - f_perm).max() > 0.1
-  np.testing.assert_allclose(f_perm, plain.features(x[:64][:, perm]), rtol=1e-5, atol=1e-6)
-
-
-def test_non_identity_permutation_of_two_inputs_is_the_swap():
-  for i in range(5):
-    np.testing.assert_array_equal(bl.non_identity_permutation(jax.random.PRNGKey(i), 2), [1, 0])
-  with pytest.raises(ValueError, match="cannot permute"):
-    bl.non_identity_permutation(jax.random.PRNGKey(0), 1)
-
-
 # ----------------------------------------------------------------------------- label subsets
 
 def test_labelled_subsets_linear_probe_all_or_capped(blob_task):
-  cfg = ev.default_evaluation_config()
+  cfg = protocols.default_evaluation_config()
   cfg.protocol = "linear_probe"
   cfg.probe_max_train = 10_000
-  full = ev.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))
+  full = protocols.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))
   np.testing.assert_array_equal(full[""], np.arange(600))
   cfg.probe_max_train = 250
-  capped = ev.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))[""]
+  capped = protocols.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))[""]
   assert len(capped) == len(np.unique(capped)) == 250 and capped.max() < 600
 
 
 def test_labelled_subsets_semi_supervised_stratified_and_nested(blob_task):
-  cfg = ev.default_evaluation_config()
+  cfg = protocols.default_evaluation_config()
   cfg.protocol = "semi_supervised"
-  subsets = ev.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))
+  subsets = protocols.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))
   assert list(subsets) == ["@1%", "@10%"]
   assert tuple(np.bincount(blob_task.y_train[subsets["@1%"]])) == LABELS_1PCT
   assert tuple(np.bincount(blob_task.y_train[subsets["@10%"]])) == LABELS_10PCT
   assert set(subsets["@1%"]) <= set(subsets["@10%"])
   cfg.label_fractions = (0.1, 0.1)
   with pytest.raises(ValueError, match="distinct"):
-    ev.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))
+    protocols.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))
 
 
 # ----------------------------------------------------------------------------- end to end
 
 def _run(task, cfg, protocol, methods, monkeypatch, **ecfg):
   """run_evaluation with a spy on the readouts: returns (result, [labels of every fit])."""
-  cfg = ev.config_with_defaults(cfg)
+  cfg = runner.config_with_defaults(cfg)
   cfg.evaluation.update(dict(protocol=protocol, **ecfg))
   fits = []
-  real = ev.readout_accuracies
+  real = protocols.readout_accuracies
 
   def spy(f_support, y_support, f_test, y_test, *args, **kw):
     assert len(f_support) == len(y_support) and len(f_test) == len(y_test) == 150
     fits.append(np.asarray(y_support))
     return real(f_support, y_support, f_test, y_test, *args, **kw)
 
-  monkeypatch.setattr(ev, "readout_accuracies", spy)
-  return ev.run_evaluation(task, cfg, methods, 2, 1, [0, 1]), fits
+  monkeypatch.setattr(protocols, "readout_accuracies", spy)
+  return runner.run_evaluation(task, cfg, methods, 2, 1, [0, 1]), fits
 
 
 def test_linear_probe_end_to_end(blob_task, tiny_cfg, monkeypatch):
   methods = ["random_init", "protonet", "protonet_permuted"]
   result, fits = _run(blob_task, tiny_cfg, "linear_probe", methods, monkeypatch,
                       probe_max_train=250)
-  assert result["protocol"] == "linear_probe" and result["readouts"] == list(ev.READOUTS)
+  assert result["protocol"] == "linear_probe" and result["readouts"] == list(protocols.READOUTS)
   assert len(fits) == 2 * 3 * len(methods)          # seeds × points × methods, one fit each
   assert all(len(y) == 250 for y in fits)
   for seed in ("0", "1"):
@@ -169,7 +91,7 @@ def test_linear_probe_end_to_end(blob_task, tiny_cfg, monkeypatch):
   rows = {(r["method"], r["step"], r["readout"]): r for r in result["rows"]}
   assert len(rows) == len(methods) * 3 * 2
   assert all(0.0 <= r["mean"] <= 1.0 and r["sem"] is not None for r in rows.values())
-  for readout in ev.READOUTS:   # one start for every method
+  for readout in protocols.READOUTS:   # one start for every method
     assert rows[("protonet", 0, readout)]["values"] == rows[("random_init", 0, readout)]["values"]
 
 
@@ -186,7 +108,7 @@ def test_semi_supervised_end_to_end(blob_task, tiny_cfg, monkeypatch, tmp_path):
         "ridge@1%": 6, "logistic@1%": 6, "ridge@10%": 60, "logistic@10%": 60}
   assert {r["readout"] for r in result["rows"]} == set(names)
   assert set(result["final"]["pca"]) == set(names)
-  paths = ev.write_outputs(result, tmp_path)
+  paths = outputs.write_outputs(result, tmp_path)
   assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 

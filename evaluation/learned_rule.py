@@ -1,0 +1,54 @@
+"""The learned rule as an evaluated method: θ from `--theta`, and the network it trains.
+
+`LearnedRule` has the baselines' interface (base_models/baselines/mlp_baseline.py), so the
+runner drives it in lockstep with them on the same unlabelled stream.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+import learned_update
+from base_models.baselines import MLPBaseline
+
+
+class LearnedRule(MLPBaseline):
+  """The base model trained by applying θ's UnsupervisedUpdate on the unlabelled stream."""
+  name = "learned"
+
+  def __init__(self, theta, state: dict, cfg):
+    super().__init__(state, cfg.base_model)
+    self.theta = theta
+    self._apply = learned_update.make_unroll_fns(cfg).apply_rule
+
+  def advance(self, unlabelled) -> None:
+    if len(unlabelled) == 0:
+      return
+    self.state = self._apply(self.theta, self.state, jnp.asarray(unlabelled, jnp.float32))
+
+
+def resolve_theta(theta_arg: str, cfg, overrides: dict | None = None):
+  """(theta_fn, cfg) for `--theta`: 'random' or an export directory.
+
+  'random': θ = init_theta(PRNGKey(seed), cfg.rule) per seed. An export: its config.json
+  supplies `rule` and `base_model`, then the flat `overrides` ({"base_model.x": v, ...},
+  e.g. from config_flags.get_override_values) of those two sections are re-applied.
+  Raises learned_update.ExportError for a missing or mismatched export.
+  """
+  cfg = ml_collections.ConfigDict(cfg.to_dict())
+  if theta_arg == "random":
+    rule_cfg = cfg.rule
+    return (lambda seed: learned_update.init_theta(jax.random.PRNGKey(seed), rule_cfg)), cfg
+  theta, theta_cfg, _ = learned_update.load_theta(theta_arg)
+  for section in ("rule", "base_model"):
+    if section in theta_cfg:
+      cfg[section] = ml_collections.ConfigDict(theta_cfg[section].to_dict())
+  for key, value in (overrides or {}).items():
+    *parents, leaf = key.split(".")
+    if parents and parents[0] in ("rule", "base_model"):
+      node = cfg
+      for p in parents:
+        node = node[p]
+      node[leaf] = value
+  return (lambda seed: theta), cfg

@@ -1,0 +1,260 @@
+"""Every figure of the project, drawn with matplotlib from plain data (dicts, arrays) to a path.
+
+No other module imports matplotlib: analysis and result files are computed elsewhere
+(evaluation/features.py, runner.py, outputs.py; meta-training's metrics.jsonl) and
+handed in, so that the numbers can be tested without drawing anything. matplotlib is
+imported on the first plot, with the file-only Agg backend.
+"""
+from __future__ import annotations
+
+import collections
+import pathlib
+from typing import Sequence
+
+import numpy as np
+
+# Results written before each protocol named its readouts used these two.
+LEGACY_READOUTS = ("ridge", "logistic")
+METHOD_LABELS = {"random_init": "random init", "learned": "learned θ"}
+
+
+def _pyplot():
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return plt
+
+
+def _label(method: str) -> str:
+  return METHOD_LABELS.get(method, method)
+
+
+# ----------------------------------------------------------------------------- evaluation results
+
+def plot_result(result: dict, path) -> None:
+  """Accuracy against inner steps (± s.e.m., or 95% CI when episodic), one panel per readout."""
+  plt = _pyplot()
+  readouts = result.get("readouts", LEGACY_READOUTS)
+  fig, axes = plt.subplots(1, len(readouts), figsize=(5.5 * len(readouts), 4), squeeze=False)
+  for ax, r in zip(axes[0], readouts):
+    for m in result["methods"]:
+      rows = sorted((row for row in result["rows"] if row["method"] == m and row["readout"] == r),
+                    key=lambda row: row["step"])
+      steps = [row["step"] for row in rows]
+      mean = np.array([row["mean"] for row in rows])
+      err_key = "ci95" if result["protocol"] == "episodic" else "sem"
+      err = np.array([row[err_key] or 0.0 for row in rows])
+      ax.plot(steps, mean, marker="o", ms=3, label=m)
+      ax.fill_between(steps, mean - err, mean + err, alpha=0.2)
+    ax.set_xlabel("inner steps (unlabelled minibatches)")
+    ax.set_ylabel(f"test accuracy ({r} readout)")
+    err_name = "95% CI" if result["protocol"] == "episodic" else "± s.e.m."
+    ax.set_title(f"{result['task']}: {r}, {len(result['seeds'])} seeds, {err_name}")
+    ax.grid(alpha=0.3)
+  axes[0][-1].legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def plot_final_accuracy(x, finals: Sequence[dict], methods, path, xlabel: str, ylabel: str,
+                        title: str, categorical: bool = False) -> None:
+  """Final accuracy (± s.e.m.) against x, one line per method, one panel per readout.
+
+  finals[i] is the `final` summary ({method: {readout: {mean, sem}}}) of the run at x[i].
+  """
+  plt = _pyplot()
+  readouts = list(finals[0][methods[0]])
+  positions = list(range(len(x))) if categorical else list(x)
+  fig, axes = plt.subplots(1, len(readouts), figsize=(5.5 * len(readouts), 4), squeeze=False)
+  for ax, r in zip(axes[0], readouts):
+    for m in methods:
+      mean = [f[m][r]["mean"] for f in finals]
+      err = [f[m][r]["sem"] or 0.0 for f in finals]
+      ax.errorbar(positions, mean, yerr=err, marker="o", capsize=3, label=m)
+    if categorical:
+      ax.set_xticks(positions, x)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{ylabel} ({r})")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+  axes[0][-1].legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def plot_sweep(sweep_result: dict, path) -> None:
+  """Final accuracy vs sweep value (Fig. 5), one line per method, one panel per readout."""
+  values = sweep_result["values"]
+  plot_final_accuracy(values, [sweep_result["final"][v] for v in values], sweep_result["methods"], path,
+                      sweep_result["sweep"], f"test accuracy after {sweep_result['inner_steps']} steps",
+                      f"{sweep_result['task']}: {sweep_result['sweep']} sweep, ± s.e.m.", categorical=True)
+
+
+def plot_curve(curve: dict, path) -> None:
+  """Final few-shot accuracy (± s.e.m.) of θ snapshots against meta-training updates."""
+  points = curve["points"]
+  plot_final_accuracy([p["updates"] for p in points], [p["final"] for p in points], curve["methods"], path,
+                      "meta-training updates of θ (0: untrained)",
+                      f"test accuracy after {curve['inner_steps']} inner steps",
+                      f"{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.")
+
+
+def plot_final_bars(results: Sequence[dict], methods: Sequence[str], path) -> str:
+  """Fig. 4-style bars: final accuracy (± s.e.m.) per method, grouped by task.
+
+  `results` are merged runs (evaluation.outputs.merge_results), `methods` their bars in order.
+  """
+  plt = _pyplot()
+  readouts = list(dict.fromkeys(r for res in results for r in res.get("readouts", LEGACY_READOUTS)))
+  tasks = [f"{r['task']}\n({r['inner_steps']} steps)" for r in results]
+  fig, axes = plt.subplots(1, len(readouts), figsize=(1.5 + 1.6 * len(results) * len(readouts)
+                                                      + 3, 4), squeeze=False)
+  width = 0.8 / max(1, len(methods))
+  for ax, readout in zip(axes[0], readouts):
+    for j, m in enumerate(methods):
+      mean = [r["final"].get(m, {}).get(readout, {}).get("mean", np.nan) for r in results]
+      err = [r["final"].get(m, {}).get(readout, {}).get("sem") or 0.0 for r in results]
+      ax.bar(np.arange(len(results)) + (j - (len(methods) - 1) / 2) * width, mean, width,
+             yerr=err, capsize=2, label=m)
+    ax.set_xticks(range(len(results)), tasks, fontsize=8)
+    ax.set_ylabel(f"few-shot test accuracy ({readout})")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+  # Outside the axes: with many methods an inside legend hides bars.
+  axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+  fig.tight_layout()
+  fig.savefig(path, dpi=120, bbox_inches="tight")
+  plt.close(fig)
+  return str(path)
+
+
+# ----------------------------------------------------------------------------- Fig. 6 features
+
+def plot_receptive_fields(grids: dict, path, title: str) -> str:
+  """One panel per method: its tiled first-layer filters (NaN gaps drawn grey)."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(grids), figsize=(5 * len(grids), 5.4), squeeze=False)
+  cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+  for ax, (m, grid) in zip(axes[0], grids.items()):
+    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_title(_label(m))
+    ax.axis("off")
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return str(path)
+
+
+def plot_two_moons(x, y, projections: dict, path) -> str:
+  """Row 1: the data coloured by the features' PC1; row 2: the features' PCA by class.
+
+  projections[method] is [N, 2]: the features on their top two principal directions.
+  """
+  plt = _pyplot()
+  fig, axes = plt.subplots(2, len(projections), figsize=(5 * len(projections), 9), squeeze=False)
+  for j, (m, proj) in enumerate(projections.items()):
+    ax = axes[0, j]
+    sc = ax.scatter(x[:, 0], x[:, 1], c=proj[:, 0], s=6, cmap="viridis")
+    fig.colorbar(sc, ax=ax, label="feature PC1")
+    ax.set(title=f"{_label(m)}: data coloured by feature PC1", xlabel="x₁", ylabel="x₂")
+    ax = axes[1, j]
+    for c in np.unique(y):
+      ax.scatter(proj[y == c, 0], proj[y == c, 1], s=6, label=f"class {c}")
+    ax.set(title=f"{_label(m)}: feature PCA", xlabel="PC1", ylabel="PC2")
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return str(path)
+
+
+def plot_spectra(spectra: dict, effective_ranks: dict, path, title: str) -> str:
+  """Explained-variance ratios per principal component (log scale), one line per method."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for m, s in spectra.items():
+    s = np.asarray(s)
+    keep = s > 0   # log scale: exact zeros (rank deficiency) cannot be drawn
+    ax.semilogy(np.arange(1, len(s) + 1)[keep], s[keep], marker="o", ms=3,
+                label=f"{_label(m)} (effective rank {effective_ranks[m]:.1f})")
+  ax.set(xlabel="principal component", ylabel="explained variance ratio", title=title)
+  ax.grid(alpha=0.3, which="both")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return str(path)
+
+
+# ----------------------------------------------------------------------------- Fig. 3 training
+
+def rolling_mean(values, window: int) -> np.ndarray:
+  """Running mean over the last `window` values (fewer at the start)."""
+  values = np.asarray(values, np.float64)
+  if window <= 1 or len(values) < 2:
+    return values
+  window = min(window, len(values))
+  c = np.cumsum(np.insert(values, 0, 0.0))
+  head = c[1:window] / np.arange(1, window)
+  return np.concatenate([head, (c[window:] - c[:-window]) / window])
+
+
+def per_dataset_series(records: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+  """{dataset: (steps, hours, meta-losses)} over the updates whose batch held that dataset."""
+  per = collections.defaultdict(list)
+  for r in records:
+    for name, v in r.get("meta_loss_per_dataset", {}).items():
+      per[name].append((r["step"], r.get("elapsed_sec", 0.0) / 3600, v))
+  return {name: tuple(np.array(c, np.float64) for c in zip(*pts))
+          for name, pts in sorted(per.items())}
+
+
+def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> dict:
+  """Fig. 3 analogue: meta-loss (overall and per dataset) and accuracy vs update and vs hours.
+
+  `records` are the lines of a meta-training metrics.jsonl. Each update averages the few
+  tasks its batch happened to hold, so a dataset's raw series is sparse and noisy: its
+  running mean (over its own updates) is what is drawn.
+  """
+  plt = _pyplot()
+  out = pathlib.Path(out)
+  steps = np.array([r["step"] for r in records])
+  hours = np.array([r.get("elapsed_sec", 0.0) for r in records]) / 3600
+  loss = [r["meta_loss"] for r in records]
+  acc = [r["accuracy"] for r in records]
+  per = per_dataset_series(records)
+  fig, axes = plt.subplots(3, 2, figsize=(11, 10))
+  for col, (x, xlabel) in enumerate(((steps, "update"), (hours, "hours"))):
+    ax = axes[0, col]
+    ax.plot(x, loss, alpha=0.25, color="k")
+    ax.plot(x, rolling_mean(loss, smooth), color="k", label="all")
+    for name, (s, h, v) in per.items():
+      ax.plot(s if col == 0 else h, rolling_mean(v, smooth), label=name)
+    ax.set(xlabel=xlabel, ylabel="meta-loss (train tasks)",
+           title=f"meta-objective (running mean of {smooth})")
+    ax.legend(fontsize=8)
+    ax = axes[1, col]
+    ax.plot(x, acc, alpha=0.25, color="C0")
+    ax.plot(x, rolling_mean(acc, smooth), color="C0")
+    ax.set(xlabel=xlabel, ylabel="ridge accuracy (batch b)", title="few-shot accuracy in meta-training")
+  ax = axes[2, 0]
+  ax.semilogy(steps, [r["grad_norm"] for r in records])
+  ax.set(xlabel="update", ylabel="meta-gradient norm", title="gradient norm (before clipping)")
+  with_norm = [r for r in records if "theta_norm" in r]  # logged since the fine-tuning runs
+  if with_norm:
+    twin = ax.twinx()
+    twin.plot([r["step"] for r in with_norm], [r["theta_norm"] for r in with_norm], color="C3")
+    twin.set_ylabel("‖θ‖ (global norm)", color="C3")
+  ax = axes[2, 1]
+  ax.plot(hours, rolling_mean([r["meta_grads_per_sec"] for r in records], smooth))
+  ax.set(xlabel="hours", ylabel="meta-gradients / s", title="throughput")
+  fig.tight_layout()
+  out.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(out, dpi=110)
+  plt.close(fig)
+  return {"updates": int(steps[-1]), "hours": float(hours[-1]),
+          "meta_loss_first": float(records[0]["meta_loss"]),
+          "meta_loss_last": float(records[-1]["meta_loss"]), "datasets": list(per)}
