@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from distributed import checkpoint
+
 
 def learning_rate_schedule(cfg) -> optax.Schedule:
   values = tuple(float(v) for v in cfg.learning_rates)
@@ -96,14 +98,19 @@ class Learner:
     stats["theta_norm"] = global_norm(self.theta)
     return stats
 
-  # Checkpointing.
+  # Checkpointing: arrays keyed by path and plain numbers (`distributed.checkpoint` stores
+  # them without pickle); the structures are rebuilt from this code's templates on load.
   def get_state(self) -> dict:
-    return {"theta": self.theta, "opt_state": self.opt_state, "step": self.step,
-            "counters": dict(self.counters)}
+    return {"theta": checkpoint.flatten(self.theta),
+            "opt_state": checkpoint.flatten(self.opt_state), "step": int(self.step), "counters": {k: int(v) for k, v in self.counters.items()}}
 
   def set_state(self, saved: dict) -> None:
-    self.theta = jax.tree_util.tree_map(np.asarray, saved["theta"])
-    self.opt_state = jax.tree_util.tree_map(np.asarray, saved["opt_state"])
+    """Restores a `get_state`; CheckpointError names a leaf of another name or shape."""
+    theta = checkpoint.unflatten(self.theta, saved["theta"], what="checkpointed θ")
+    opt_state = checkpoint.unflatten(jax.eval_shape(self.optimizer.init, theta),
+                                     saved["opt_state"], what="checkpointed optimiser state")
+    self.theta = jax.tree_util.tree_map(np.asarray, theta)
+    self.opt_state = jax.tree_util.tree_map(np.asarray, opt_state)
     self.step = int(saved["step"])
-    self.counters = dict(saved["counters"])
+    self.counters = {k: int(v) for k, v in saved["counters"].items()}
     self.buffer = []

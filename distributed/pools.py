@@ -31,9 +31,11 @@ class InProcessPool:
     return {"workers": [w.get_state() for w in self.workers], "next": self._next}
 
   def set_state(self, saved: dict) -> None:
+    """Restores `get_state` (plain values and arrays: see `TaskWorker.set_state`); with another
+    number of workers the first ones are restored and the rest start afresh."""
     for w, s in zip(self.workers, saved["workers"]):
       w.set_state(s)
-    self._next = saved["next"]
+    self._next = int(saved["next"]) % len(self.workers)
 
   def close(self) -> None:
     pass

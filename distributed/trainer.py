@@ -100,9 +100,15 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
   resumed_from = None
   elapsed_before = 0.0
   if saved is not None:
-    learner.set_state(saved["learner"])
-    if saved.get("pool") is not None:
-      pool.set_state(saved["pool"])
+    try:  # structures come from this code; a leaf of another name or shape is refused
+      learner.set_state(saved["learner"])
+      if saved.get("pool") is not None:
+        pool.set_state(saved["pool"])
+    except (checkpoint.CheckpointError, KeyError, TypeError, ValueError) as e:
+      pool.close()
+      raise checkpoint.CheckpointError(
+          f"cannot resume from {saved['path']}: {type(e).__name__}: {e}. Nothing was "
+          "overwritten; use a new --workdir or the code and config that wrote it.") from e
     resumed_from = int(saved["step"])
     elapsed_before = float(saved.get("elapsed_sec", 0.0))
   export.atomic_write_bytes(workdir / "config.json", cfg.to_json_best_effort(indent=2).encode())
@@ -228,15 +234,18 @@ def export_checkpoint(workdir, out_dir, step: int | None = None) -> dict:
 
   `step` None takes the newest checkpoint. Returns the summary.
   """
-  paths = checkpoint.list_checkpoints(workdir)
-  if step is not None:
-    paths = [p for p in paths if p.name == f"checkpoint_{int(step):08d}.pkl"]
-  if not paths:
+  if step is None:
+    payload = checkpoint.load_latest(workdir)  # skips an unreadable newest one, with a warning
+  else:
+    path = pathlib.Path(workdir) / checkpoint.checkpoint_name(step)
+    payload = None
+    if path in checkpoint.list_checkpoints(workdir):
+      payload = {**checkpoint.load_path(path), "path": str(path)}
+  if payload is None:
     raise checkpoint.CheckpointError(
         f"no checkpoint{'' if step is None else f' of step {step}'} in {workdir} "
-        f"(expected files named checkpoint_########.pkl)")
-  payload = checkpoint.load_path(paths[-1])
-  cfg = export.config_from_json(payload["config_json"])
-  summary = {"checkpoint": paths[-1].name, **training_summary(workdir, payload)}
-  export.save_theta(out_dir, payload["learner"]["theta"], cfg, summary)
+        f"(expected files named {checkpoint.checkpoint_name(0).replace('0', '#')})")
+  theta, cfg = checkpoint.theta_from_payload(payload)
+  summary = {"checkpoint": pathlib.Path(payload["path"]).name, **training_summary(workdir, payload)}
+  export.save_theta(out_dir, theta, cfg, summary)
   return summary

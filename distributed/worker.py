@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 import base_models
+from distributed import checkpoint
 from learned_update import export, unroll
 from tasks import meta_train
 
@@ -91,17 +92,36 @@ class TaskWorker:
         "backend": jax.default_backend(),
     }
 
-  # Exact resume of in-process runs: the whole worker state goes into the checkpoint.
+  # Exact resume of in-process runs: the whole worker state goes into the checkpoint, as
+  # plain values and arrays (the task as its description, the base model's leaves by path).
   def get_state(self) -> dict:
-    return {"rng": self.rng.bit_generator.state, "task": self.task, "state": self.state,
-            "steps_done": self.steps_done, "horizon": self.horizon,
-            "tasks_started": self.tasks_started}
+    return {"rng": self.rng.bit_generator.state,
+            "task": None if self.task is None else self.task.to_dict(),
+            "state": None if self.state is None else checkpoint.flatten(self.state),
+            "steps_done": int(self.steps_done), "horizon": int(self.horizon),
+            "tasks_started": int(self.tasks_started)}
 
   def set_state(self, saved: dict) -> None:
+    """Restores a `get_state`: the task's images come from its (re-loaded) source, the
+    base-model structure from `base_models.init`, so nothing is rebuilt from the file."""
+    task, state = None, None
+    if saved["task"] is not None:
+      desc = saved["task"]
+      source = meta_train.meta_train_source(desc["dataset"], self.cfg.task,
+                                            data_dir=self.cfg.data_dir or None)
+      try:
+        task = meta_train.MetaTrainTask.from_dict(desc, source)
+      except ValueError as e:
+        raise checkpoint.CheckpointError(f"worker {self.worker_id}'s task: {e}") from e
+      template = jax.eval_shape(lambda: base_models.init(
+          jax.random.PRNGKey(0), task.input_dim, task.layer_widths, self.cfg.base_model,
+          permutation=task.permutation))
+      state = checkpoint.unflatten(template, saved["state"],
+                                   what=f"worker {self.worker_id}'s base-model state")
     self.rng.bit_generator.state = saved["rng"]
-    self.task, self.state = saved["task"], saved["state"]
-    self.steps_done, self.horizon = saved["steps_done"], saved["horizon"]
-    self.tasks_started = saved["tasks_started"]
+    self.task, self.state = task, state
+    self.steps_done, self.horizon = int(saved["steps_done"]), int(saved["horizon"])
+    self.tasks_started = int(saved["tasks_started"])
 
 
 def make_worker(cfg_json: str, seed: int, worker_id: int) -> TaskWorker:

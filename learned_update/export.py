@@ -4,20 +4,27 @@ An export is a directory holding
   theta.npz      θ's leaves, keyed by their pytree path;
   config.json    the full config θ was trained with;
   summary.json   optional training summary (updates, hours, final meta-loss, ...).
-Files are written atomically (temporary file, then rename).
+Files are written atomically (temporary file, then rename; JSON strict). Reading is strict
+too: a truncated or corrupt theta.npz (read with allow_pickle=False), a config.json or
+summary.json that is not a JSON object, or a θ whose leaves do not match the config's
+rule raises ExportError naming the file, what is wrong and what was expected, never a
+bare zipfile / JSON error.
 """
 from __future__ import annotations
 
 import json
 import os
 import pathlib
+import zipfile
+import zlib
 
 import jax
 import ml_collections
 import numpy as np
 
 from learned_update import rule
-from tasks.data_dir import atomic_write_bytes  # re-exported: one atomic writer for the project
+from util import files
+from util.files import atomic_write_bytes  # re-exported: one atomic writer for the project
 
 
 class ExportError(Exception):
@@ -58,31 +65,52 @@ def unflatten_like(template, flat: dict[str, np.ndarray], what: str = "θ"):
   return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
 
 
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-  import io
-  buf = io.BytesIO()
-  np.savez(buf, **arrays)
-  return buf.getvalue()
-
-
 def save_theta(directory, theta, cfg, summary: dict | None = None) -> pathlib.Path:
   directory = pathlib.Path(directory)
-  atomic_write_bytes(directory / "theta.npz", npz_bytes(flatten_tree(theta)))
+  files.atomic_save_npz(directory / "theta.npz", flatten_tree(theta))
   atomic_write_bytes(directory / "config.json", cfg.to_json_best_effort(indent=2).encode())
   if summary is not None:
-    atomic_write_bytes(directory / "summary.json", json.dumps(summary, indent=2).encode())
+    files.atomic_write_json(directory / "summary.json", summary)
   return directory
 
 
 def config_from_json(text: str) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(_tuples(json.loads(text)))
+  obj = json.loads(text)
+  if not isinstance(obj, dict):
+    raise ValueError(f"expected a JSON object, got a {type(obj).__name__}")
+  return ml_collections.ConfigDict(_tuples(obj))
+
+
+_EXPECTED = "expected the file scripts.meta_train or learned_update.export.save_theta writes"
+
+
+def _read_json_object(path, what: str) -> dict:
+  try:
+    obj = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+  except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+    raise ExportError(f"cannot read {path}: {type(e).__name__}: {e}; {what} must be a JSON object "
+                      f"({_EXPECTED})") from e
+  if not isinstance(obj, dict):
+    raise ExportError(f"{path} holds a JSON {type(obj).__name__}; {what} must be a JSON object "
+                      f"({_EXPECTED})")
+  return obj
 
 
 def load_config_json(path) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(_tuples(_read_json_object(path, "a config")))
+
+
+def _read_theta_npz(path) -> dict[str, np.ndarray]:
   try:
-    return config_from_json(pathlib.Path(path).read_text())
-  except (OSError, ValueError) as e:
-    raise ExportError(f"cannot read config {path}: {e}") from e
+    data = np.load(path, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+      raise ValueError("a single array, not an .npz archive")
+    with data:
+      return {k: data[k] for k in data.files}
+  except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError) as e:
+    raise ExportError(f"cannot read {path}: {type(e).__name__}: {e}; expected an .npz archive of "
+                      f"θ's leaves keyed by pytree path, complete and without pickled objects "
+                      f"({_EXPECTED}; a truncated or partial copy reads like this)") from e
 
 
 def _tuples(obj):
@@ -102,15 +130,15 @@ def load_theta(directory):
       raise ExportError(f"{directory / name} not found: a θ export holds theta.npz and config.json "
                         "(written by scripts.meta_train or learned_update.export.save_theta)")
   cfg = load_config_json(directory / "config.json")
-  template = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), cfg.rule))
   try:
-    with np.load(directory / "theta.npz") as data:
-      flat = {k: data[k] for k in data.files}
-  except (OSError, ValueError) as e:
-    raise ExportError(f"cannot read {directory / 'theta.npz'}: {e}") from e
-  theta = unflatten_like(template, flat)
+    template = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), cfg.rule))
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    raise ExportError(f"{directory / 'config.json'} does not describe a rule this code builds "
+                      f"({type(e).__name__}: {e}); {_EXPECTED}") from e
+  flat = _read_theta_npz(directory / "theta.npz")
+  theta = unflatten_like(template, flat, what=f"θ in {directory / 'theta.npz'}")
   summary_path = directory / "summary.json"
-  summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+  summary = _read_json_object(summary_path, "a summary") if summary_path.is_file() else None
   return jax.tree_util.tree_map(np.asarray, theta), cfg, summary
 
 

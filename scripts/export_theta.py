@@ -3,8 +3,9 @@ r"""Export θ (θ-only, with its config and a training summary) from a meta-trai
   python -m scripts.export_theta --workdir=runs/local --out=checkpoints/local
   python -m scripts.export_theta --workdir=runs/local --out=/tmp/theta_100 --step=100
 
-The export is what `scripts.evaluate --theta=DIR` reads. Without --step the newest
-checkpoint is used; last stdout line: the summary as one JSON object.
+The export is what `scripts.evaluate --theta=DIR` reads. Without --step the newest readable
+checkpoint is used (an unreadable newer one is skipped with a warning naming it); θ is rebuilt
+from the checkpoint's own config. Last stdout line: the summary as one JSON object.
 """
 from absl import app, flags
 

@@ -122,7 +122,6 @@ class MetaTrainSource:
   class_names: tuple[str, ...]
   labelled: tuple[np.ndarray, ...]   # per class: indices into x
   unlabelled: tuple[np.ndarray, ...]
-  spec: tuple = ()                   # arguments of meta_train_source (for pickling)
 
   @property
   def input_dim(self) -> int:
@@ -171,9 +170,7 @@ def _meta_train_source(name, image_size, greyscale, resize_method, labelled_frac
   class_names = tuple(a["class_names"].tolist())
   labelled, unlabelled = split_per_class(y, len(class_names), labelled_fraction,
                                          [split_seed, zlib.crc32(name.encode())])
-  spec = (name, image_size, greyscale, resize_method, labelled_fraction, split_seed, data_dir,
-          cache_dir)
-  return MetaTrainSource(name, x, y, len(class_names), class_names, labelled, unlabelled, spec)
+  return MetaTrainSource(name, x, y, len(class_names), class_names, labelled, unlabelled)
 
 
 def meta_train_source(name: str, cfg=None, data_dir=None, cache_dir=None) -> MetaTrainSource:
@@ -188,11 +185,6 @@ def meta_train_source(name: str, cfg=None, data_dir=None, cache_dir=None) -> Met
                               str(_get(cfg, "resize_method")),
                               float(_get(cfg, "labelled_fraction")), int(_get(cfg, "split_seed")),
                               data_dir, cache_dir)
-
-
-def _source_from_spec(spec) -> MetaTrainSource:
-  with _source_lock:
-    return _meta_train_source(*spec)
 
 
 # ------------------------------------------------------------------- architectures
@@ -247,10 +239,46 @@ class MetaTrainTask:
   max_noise: float = 0.1
   source: MetaTrainSource | None = dataclasses.field(default=None, repr=False)
 
-  def __reduce__(self):
-    # Pickle without the image arrays: the receiver re-loads the (cached) source.
-    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
-    return (_rebuild_task, (fields, self.source.spec if self.source is not None else None))
+  def to_dict(self) -> dict:
+    """The task without its images: plain values plus the `classes` and `permutation` arrays.
+
+    What a checkpoint stores (no pickle): `from_dict` with the source re-loaded by
+    `meta_train_source(dataset, cfg, data_dir)` gives back an identical task.
+    """
+    d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
+    d["classes"] = np.asarray(self.classes)
+    d["permutation"] = np.asarray(self.permutation)
+    d["layer_widths"] = [int(w) for w in self.layer_widths]
+    return d
+
+  @classmethod
+  def from_dict(cls, d, source: MetaTrainSource) -> "MetaTrainTask":
+    """Inverse of `to_dict`, checked against `source` (ValueError says what does not fit)."""
+    names = {f.name for f in dataclasses.fields(cls)} - {"source"}
+    if set(d) != names:
+      raise ValueError(f"task description fields {sorted(d)} differ from {sorted(names)}")
+    if d["dataset"] != source.name:
+      raise ValueError(f"task of data set {d['dataset']!r} given the source {source.name!r}")
+    classes = np.asarray(d["classes"], np.int64)
+    permutation = np.asarray(d["permutation"], np.int32)
+    input_dim = int(d["input_dim"])
+    if input_dim != source.input_dim:
+      raise ValueError(f"task input_dim {input_dim} but {source.name} now has {source.input_dim} "
+                       "features (another image_size / greyscale?)")
+    if (classes.ndim != 1 or len(classes) != int(d["num_classes"]) or len(classes) == 0
+        or classes.min() < 0 or classes.max() >= source.num_classes):
+      raise ValueError(f"task classes {classes.tolist()} do not fit {d['num_classes']} of "
+                       f"{source.name}'s {source.num_classes} classes")
+    if permutation.shape != (input_dim,) or not np.array_equal(np.sort(permutation),
+                                                                np.arange(input_dim)):
+      raise ValueError(f"task permutation is not a permutation of {input_dim} features")
+    return cls(dataset=str(d["dataset"]), classes=classes, permutation=permutation,
+               layer_widths=tuple(int(w) for w in d["layer_widths"]), input_dim=input_dim,
+               num_classes=int(d["num_classes"]),
+               num_regression_targets=int(d["num_regression_targets"]),
+               samples_per_class=int(d["samples_per_class"]), augment=bool(d["augment"]),
+               max_shift=float(d["max_shift"]), max_rotation=float(d["max_rotation"]),
+               max_noise=float(d["max_noise"]), source=source)
 
   @property
   def class_names(self) -> tuple[str, ...]:
@@ -305,10 +333,6 @@ class MetaTrainTask:
     return (x.reshape(num_steps, 2 * k, self.input_dim),
             targets.reshape(num_steps, 2 * k, c + self.num_regression_targets),
             labels.astype(np.int32))
-
-
-def _rebuild_task(fields, spec) -> MetaTrainTask:
-  return MetaTrainTask(**fields, source=_source_from_spec(spec) if spec is not None else None)
 
 
 def sample_meta_train_task(rng: np.random.Generator, cfg=None, data_dir=None,

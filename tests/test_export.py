@@ -1,4 +1,4 @@
-"""θ exports: splicing parameter groups of two θ (the collapse diagnostic)."""
+"""θ exports: strict reading (ExportError for any damage), committed exports, splicing."""
 import json
 import os
 import pathlib
@@ -57,3 +57,89 @@ def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_pa
     np.testing.assert_array_equal(a, b)
   bad = subprocess.run(cmd + ["--groups=nonsense"], cwd=ROOT, env=env, capture_output=True, text=True)
   assert bad.returncode == 2 and "no θ leaf under 'nonsense'" in bad.stderr
+
+
+# --------------------------------------------------------------- damaged exports
+
+
+@pytest.fixture()
+def good_export(tiny_cfg, tmp_path):
+  theta, _ = _two_thetas(tiny_cfg)
+  return export.save_theta(tmp_path / "good", theta, tiny_cfg, {"updates": 3, "loss": float("nan")})
+
+
+def test_an_export_round_trips_with_strict_json(good_export):
+  theta, cfg, summary = export.load_theta(good_export)
+  assert summary == {"updates": 3, "loss": None}  # NaN is written as null (strict JSON)
+  assert json.loads((good_export / "summary.json").read_text()) == summary
+  assert cfg.rule.compute_h_size > 0 and jax.tree_util.tree_leaves(theta)
+
+
+def _damage(directory, name, data: bytes):
+  (directory / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("name,data,match", [
+    ("theta.npz", None, r"theta.npz: BadZipFile.*truncated or partial"),
+    ("theta.npz", b"", r"theta.npz: .*expected an .npz archive"),
+    ("theta.npz", b"garbage, not a zip", r"theta.npz: .*expected an .npz archive"),
+    ("config.json", b"{\"rule\": {", r"config.json: JSONDecodeError.*must be a JSON object"),
+    ("config.json", b"\xff\xfe\x00", r"config.json: UnicodeDecodeError"),
+    ("config.json", b"[1, 2]", r"config.json holds a JSON list"),
+    ("config.json", b"{}", r"config.json does not describe a rule"),
+    ("summary.json", b"{\"updates\": 3", r"summary.json: JSONDecodeError"),
+    ("summary.json", b"null", r"summary.json holds a JSON NoneType"),
+])
+def test_a_damaged_export_raises_export_error(good_export, name, data, match):
+  if data is None:  # a partial copy: the first half of the archive
+    data = (good_export / name).read_bytes()[: (good_export / name).stat().st_size // 2]
+  _damage(good_export, name, data)
+  with pytest.raises(export.ExportError, match=match):
+    export.load_theta(good_export)
+
+
+def test_an_export_with_pickled_or_missing_leaves_raises_export_error(good_export):
+  flat = dict(np.load(good_export / "theta.npz"))
+  name = sorted(flat)[0]
+  np.savez(good_export / "theta.npz", **{**flat, name: np.array([object()], dtype=object)})
+  with pytest.raises(export.ExportError, match="without pickled objects"):
+    export.load_theta(good_export)
+  del flat[name]
+  np.savez(good_export / "theta.npz", **flat)
+  with pytest.raises(export.ExportError, match="missing"):
+    export.load_theta(good_export)
+
+
+def test_evaluate_exits_2_on_a_truncated_export(good_export):
+  data = (good_export / "theta.npz").read_bytes()
+  _damage(good_export, "theta.npz", data[: len(data) // 2])
+  out = subprocess.run([sys.executable, "-m", "scripts.evaluate", f"--theta={good_export}",
+                        "--task=tiny_mnist", "--inner_steps=1", "--seeds=1", "--methods=learned"],
+                       cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True,
+                       text=True, timeout=600)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert "theta.npz" in out.stderr and "BadZipFile" in out.stderr and "Traceback" not in out.stderr
+
+
+# ------------------------------------------------------------ committed exports
+
+
+def _committed_exports():
+  dirs = {p.parent for p in ROOT.glob("checkpoints/*/theta.npz")}
+  dirs |= {p.parent for p in ROOT.glob("checkpoints/*/theta/theta.npz")}
+  dirs |= {p.parent for p in ROOT.glob("checkpoints/*/snapshots/*/theta.npz")}
+  return sorted(dirs)
+
+
+def test_the_committed_exports_are_found():
+  names = {str(p.relative_to(ROOT / "checkpoints")) for p in _committed_exports()}
+  assert {"local", "local_u236", "local_u1331", "local_run/snapshots/step_00001331",
+          "local_labels_run/theta"} <= names
+
+
+@pytest.mark.parametrize("directory", _committed_exports(),
+                         ids=lambda p: str(p.relative_to(ROOT / "checkpoints")))
+def test_every_committed_export_loads(directory):
+  theta, cfg, summary = export.load_theta(directory)
+  assert cfg.rule and all(np.all(np.isfinite(l)) for l in jax.tree_util.tree_leaves(theta))
+  assert summary is None or isinstance(summary, dict)

@@ -1,6 +1,5 @@
 """Meta-training end to end (in-process): exact resume, learning, refusal, CLI."""
 import json
-import pickle
 import subprocess
 import sys
 
@@ -17,10 +16,12 @@ pytestmark = pytest.mark.slow
 
 
 def _tree_equal(a, b):
-  la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
-  assert len(la) == len(lb)
-  for x, y in zip(la, lb):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  """Leaf by leaf, by path: a checkpoint holds θ as leaves keyed by slash path."""
+  flat = lambda t: t if all(isinstance(v, np.ndarray) for v in t.values()) else checkpoint.flatten(t)
+  fa, fb = flat(a), flat(b)
+  assert sorted(fa) == sorted(fb)
+  for k in fa:
+    np.testing.assert_array_equal(np.asarray(fa[k]), np.asarray(fb[k]), err_msg=k)
 
 
 def test_resume_reproduces_an_uninterrupted_run(tiny_cfg, tmp_path):
@@ -44,7 +45,7 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_cfg, tmp_path):
   # The θ export of the stop checkpoint (step 2) holds that checkpoint's θ and counts.
   summary = trainer.export_checkpoint(tmp_path / "killed", tmp_path / "export", step=2)
   exported, exported_cfg, saved_summary = export.load_theta(tmp_path / "export")
-  stopped = checkpoint.load_path(tmp_path / "killed" / "checkpoint_00000002.pkl")["learner"]
+  stopped = checkpoint.load_path(tmp_path / "killed" / "checkpoint_00000002.npz")["learner"]
   _tree_equal(exported, stopped["theta"])
   assert exported_cfg.rule.to_dict() == cfg.rule.to_dict()
   assert saved_summary == summary and summary["updates"] == 2
