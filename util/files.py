@@ -15,6 +15,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
   """Writes `data` to a temporary file beside `path`, syncs it, then renames it over `path`."""
@@ -26,6 +29,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a written file is as readable as open() makes it
     os.replace(tmp, path)
   except BaseException:
     try:
