@@ -31,6 +31,7 @@ import ml_collections
 import numpy as np
 
 from meta_objective.logistic import LogisticRegression, ridge_accuracy
+from tasks import sampling
 
 READOUTS = ("ridge", "logistic")
 PROTOCOLS = ("fewshot", "episodic", "linear_probe", "semi_supervised")
@@ -85,10 +86,8 @@ def sample_episode(task, rng: np.random.Generator, n_way: int, k_shot: int, n_qu
   classes = np.sort(rng.choice(task.num_classes, n_way, replace=False))
   xs, ys, xq, yq = [], [], [], []
   for new, c in enumerate(classes):
-    pool = np.flatnonzero(task.y_train == c)
-    xs.append(task.x_train[rng.choice(pool, k_shot, replace=len(pool) < k_shot)])
-    pool = np.flatnonzero(task.y_test == c)
-    xq.append(task.x_test[rng.choice(pool, n_query, replace=len(pool) < n_query)])
+    xs.append(task.x_train[sampling.draw(rng, np.flatnonzero(task.y_train == c), k_shot)])
+    xq.append(task.x_test[sampling.draw(rng, np.flatnonzero(task.y_test == c), n_query)])
     ys.append(np.full(k_shot, new))
     yq.append(np.full(n_query, new))
   ps, pq = rng.permutation(n_way * k_shot), rng.permutation(n_way * n_query)

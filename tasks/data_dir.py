@@ -18,9 +18,8 @@ rewritten (new mtime or size) is hashed again.
 
 Cache: preprocessed arrays go to ``META_UNSUP_CACHE_DIR`` (default ``~/.cache/meta_unsup``)
 as ``<name>-<key>.npz``; the key hashes the raw files' sha256, the preprocessing version
-and parameters. Files are written to a temporary file in the same folder and moved into
-place with ``os.replace``, only after the whole array set was built, so a failed or
-interrupted build leaves no partial cache entry.
+and parameters. Entries are written atomically (``util.files``) only after the whole array
+set was built, so a failed or interrupted build leaves no partial cache entry.
 """
 from __future__ import annotations
 
@@ -29,11 +28,12 @@ import hashlib
 import json
 import os
 import pathlib
-import tempfile
 import threading
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
+
+from util.files import atomic_save_npz, atomic_write_bytes
 
 DATA_DIR_ENV = "META_UNSUP_DATA_DIR"
 CACHE_DIR_ENV = "META_UNSUP_CACHE_DIR"
@@ -208,45 +208,6 @@ def raw_file(data_dir: str | os.PathLike | None, rel: str,
 
 
 # -------------------------------------------------------------------------- cache
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-  """Writes `data` to a temporary file beside `path`, syncs it, then renames it over `path`.
-
-  A reader sees the old file or the whole new one, never a partial write (every cache
-  entry, checkpoint, θ export and result file of the project goes through here).
-  """
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    try:
-      os.unlink(tmp)
-    except OSError:
-      pass
-    raise
-
-
-def atomic_save_npz(path: pathlib.Path, arrays: Mapping[str, np.ndarray]) -> None:
-  """np.savez (uncompressed) to a temp file next to ``path``, then os.replace."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-    os.replace(tmp, path)
-  except BaseException:
-    try:
-      os.unlink(tmp)
-    except OSError:
-      pass
-    raise
 
 
 def cache_key(*parts) -> str:

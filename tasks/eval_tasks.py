@@ -24,14 +24,14 @@ model permutes). ``test_set(max_examples)`` without an rng takes a fixed, seeded
 from __future__ import annotations
 
 import dataclasses
-import functools
-import threading
 
 import numpy as np
 
 from tasks import data_dir as dd
 from tasks import datasets as ds
 from tasks import image_ops
+from tasks import sampling
+from util import memo
 
 EVAL_TASKS = ("tiny_mnist", "tiny_fashion_mnist", "mnist", "fashion_mnist", "imdb",
               "imagenet_heldout", "two_moons")
@@ -58,20 +58,13 @@ class EvalTask:
   def unlabelled_batches(self, rng: np.random.Generator, num_steps: int,
                          batch_size: int) -> np.ndarray:
     """float32 [num_steps, batch_size, input_dim] from the train split (epoch-wise shuffles)."""
-    n = len(self.x_train)
-    total = num_steps * batch_size
-    reps = -(-total // n)
-    idx = np.concatenate([rng.permutation(n) for _ in range(reps)])[:total]
+    idx = sampling.epoch_indices(rng, np.arange(len(self.x_train)), num_steps * batch_size)
     return self.x_train[idx].reshape(num_steps, batch_size, self.input_dim)
 
   def support_set(self, rng: np.random.Generator, samples_per_class: int):
     """Class-balanced labelled examples from the train split: (x [C*spc, D], y int32), shuffled."""
-    parts = []
-    for c in range(self.num_classes):
-      pool = np.flatnonzero(self.y_train == c)
-      parts.append(pool[rng.choice(len(pool), samples_per_class,
-                                   replace=len(pool) < samples_per_class)])
-    idx = np.concatenate(parts)
+    idx = np.concatenate([sampling.draw(rng, pool, samples_per_class)
+                          for pool in sampling.class_pools(self.y_train, self.num_classes)])
     idx = idx[rng.permutation(len(idx))]
     return self.x_train[idx], self.y_train[idx]
 
@@ -137,10 +130,7 @@ def _build(name: str, num_classes: int | None, data_dir, cache_dir) -> EvalTask:
   raise ValueError(f"unknown evaluation task {name!r}; known: {EVAL_TASKS}")
 
 
-_lock = threading.Lock()
-
-
-@functools.lru_cache(maxsize=16)
+@memo.locked_lru_cache(maxsize=16)
 def _make_cached(name, num_classes, data_dir, cache_dir) -> EvalTask:
   return _build(name, num_classes, data_dir, cache_dir)
 
@@ -152,5 +142,4 @@ def make_eval_task(name: str, data_dir=None, cache_dir=None,
     raise ValueError(f"unknown evaluation task {name!r}; known: {EVAL_TASKS}")
   data_dir = None if name == "two_moons" else str(dd.resolve_data_dir(data_dir))
   cache_dir = str(dd.resolve_cache_dir(cache_dir))
-  with _lock:
-    return _make_cached(name, num_classes, data_dir, cache_dir)
+  return _make_cached(name, num_classes, data_dir, cache_dir)

@@ -49,8 +49,6 @@ rounded to an integer. The top layer is always ``top_width`` (32).
 from __future__ import annotations
 
 import dataclasses
-import functools
-import threading
 import types
 import zlib
 
@@ -59,6 +57,8 @@ import numpy as np
 from tasks import data_dir as dd
 from tasks import datasets as ds
 from tasks import image_ops
+from tasks import sampling
+from util import memo
 
 SOURCE_VERSION = 1   # of the meta-training preprocessing (disk-cache key)
 PAPER_META_TRAIN_DATASETS = ("imagenet", "alphabet", "cifar10")
@@ -141,10 +141,7 @@ def split_per_class(y: np.ndarray, num_classes: int, labelled_fraction: float, s
   return tuple(labelled), tuple(unlabelled)
 
 
-_source_lock = threading.Lock()
-
-
-@functools.lru_cache(maxsize=16)
+@memo.locked_lru_cache(maxsize=16)
 def _meta_train_source(name, image_size, greyscale, resize_method, labelled_fraction, split_seed,
                        data_dir, cache_dir) -> MetaTrainSource:
   if name not in META_TRAIN_SOURCES:
@@ -180,8 +177,7 @@ def meta_train_source(name: str, cfg=None, data_dir=None, cache_dir=None) -> Met
   dname = META_TRAIN_SOURCES[name][0]
   data_dir = str(dd.resolve_data_dir(data_dir)) if ds.raw_files(dname) else None
   cache_dir = str(dd.resolve_cache_dir(cache_dir))
-  with _source_lock:
-    return _meta_train_source(name, int(_get(cfg, "image_size")), bool(_get(cfg, "greyscale")),
+  return _meta_train_source(name, int(_get(cfg, "image_size")), bool(_get(cfg, "greyscale")),
                               str(_get(cfg, "resize_method")),
                               float(_get(cfg, "labelled_fraction")), int(_get(cfg, "split_seed")),
                               data_dir, cache_dir)
@@ -212,14 +208,6 @@ def sample_layer_widths(rng: np.random.Generator, cfg=None) -> tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------- tasks
-
-
-def _epoch_indices(rng: np.random.Generator, pool: np.ndarray, total: int) -> np.ndarray:
-  """``total`` draws from ``pool``: concatenated random permutations (epochs)."""
-  if len(pool) == 0:
-    raise ValueError("empty example pool")
-  reps = -(-total // len(pool))
-  return np.concatenate([pool[rng.permutation(len(pool))] for _ in range(reps)])[:total]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -296,7 +284,7 @@ class MetaTrainTask:
                          batch_size: int) -> np.ndarray:
     """float32 [num_steps, batch_size, input_dim] from the unlabelled part of the classes."""
     pool = np.concatenate([self.source.unlabelled[c] for c in self.classes])
-    idx = _epoch_indices(rng, pool, num_steps * batch_size)
+    idx = sampling.epoch_indices(rng, pool, num_steps * batch_size)
     x, _ = self._prepare(rng, idx)
     return x.reshape(num_steps, batch_size, self.input_dim)
 

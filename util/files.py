@@ -11,7 +11,7 @@ import math
 import os
 import pathlib
 import tempfile
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -19,14 +19,14 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-  """Writes `data` to a temporary file beside `path`, syncs it, then renames it over `path`."""
+def _atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
+  """Calls `write(file)` on a temporary file beside `path`, syncs it, then renames it over `path`."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
   try:
     with os.fdopen(fd, "wb") as f:
-      f.write(data)
+      write(f)
       f.flush()
       os.fsync(f.fileno())
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a written file is as readable as open() makes it
@@ -39,14 +39,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     raise
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+  _atomic_write(path, lambda f: f.write(data))
+
+
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
   buf = io.BytesIO()
   np.savez(buf, **arrays)
   return buf.getvalue()
 
 
-def atomic_save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-  atomic_write_bytes(path, npz_bytes(arrays))
+def atomic_save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
+                    compressed: bool = False) -> None:
+  """np.savez (or savez_compressed) streamed into the temporary file: no in-memory copy."""
+  save = np.savez_compressed if compressed else np.savez
+  _atomic_write(path, lambda f: save(f, **arrays))
 
 
 def json_safe(obj: Any) -> Any:

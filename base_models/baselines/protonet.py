@@ -26,6 +26,7 @@ import optax
 from base_models import mlp
 from base_models.baselines.mlp_baseline import (BaselineInputs, MLPBaseline, first_and_last,
                                                 trainable, with_trainable)
+from tasks import sampling
 
 
 def prototypical_loss(feats_support, feats_query, n_way: int):
@@ -43,8 +44,7 @@ def episode_indices(rng: np.random.Generator, class_pools, num_episodes: int, n_
   out = np.empty((num_episodes, n_way, per_class), np.int64)
   for e in range(num_episodes):
     for j, c in enumerate(rng.choice(len(class_pools), n_way, replace=False)):
-      pool = class_pools[c]
-      out[e, j] = pool[rng.choice(len(pool), per_class, replace=len(pool) < per_class)]
+      out[e, j] = sampling.draw(rng, class_pools[c], per_class)
   return out.reshape(num_episodes, -1).astype(np.int32)
 
 
@@ -91,7 +91,7 @@ class ProtoNet(MLPBaseline):
   def __init__(self, key, state: dict, base_cfg, pcfg, x_labelled, y_labelled, num_classes: int):
     super().__init__(state, base_cfg)
     y = np.asarray(y_labelled)
-    self.class_pools = [np.flatnonzero(y == c) for c in range(int(num_classes))]
+    self.class_pools = sampling.class_pools(y, num_classes)
     if any(len(p) == 0 for p in self.class_pools):
       raise ValueError("protonet: every class needs at least one labelled training example")
     self.n_way = min(int(pcfg.n_way), int(num_classes))
