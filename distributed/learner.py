@@ -10,11 +10,11 @@ average that is still non-finite is skipped and counted, never applied.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 from distributed import checkpoint
+from util import trees
 
 
 def learning_rate_schedule(cfg) -> optax.Schedule:
@@ -31,15 +31,6 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
       optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
       optax.scale_by_learning_rate(learning_rate_schedule(cfg)),
   )
-
-
-def _all_finite(tree) -> bool:
-  return all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree_util.tree_leaves(tree))
-
-
-def global_norm(tree) -> float:
-  return float(np.sqrt(sum(float(np.sum(np.square(np.asarray(l, np.float64))))
-                           for l in jax.tree_util.tree_leaves(tree))))
 
 
 class Learner:
@@ -64,7 +55,7 @@ class Learner:
     if self.step - result["theta_version"] > self.cfg.max_staleness:
       self.counters["stale"] += 1
       return False
-    if not (np.isfinite(result["loss"]) and _all_finite(result["grads"])):
+    if not (np.isfinite(result["loss"]) and trees.all_finite(result["grads"])):
       self.counters["nonfinite"] += 1
       return False
     self.buffer.append(result)
@@ -79,7 +70,7 @@ class Learner:
     """Averages the first B buffered gradients and updates θ; returns the update's stats."""
     batch, self.buffer = self.buffer[: self.cfg.batch_size], self.buffer[self.cfg.batch_size:]
     mean = jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *[r["grads"] for r in batch])
-    norm = global_norm(mean)
+    norm = trees.global_norm(mean)
     stats = {"grad_norm": norm, "lr": float(learning_rate_schedule(self.cfg)(self.step)),
              "staleness": float(np.mean([self.step - r["theta_version"] for r in batch]))}
     if not np.isfinite(norm):
@@ -88,14 +79,14 @@ class Learner:
       return stats
     theta, opt_state = self._update(self.theta, self.opt_state, mean)
     theta = jax.tree_util.tree_map(np.asarray, theta)
-    if not _all_finite(theta):
+    if not trees.all_finite(theta):
       self.counters["skipped_updates"] += 1
       stats["skipped"] = True
       return stats
     self.theta, self.opt_state = theta, jax.tree_util.tree_map(np.asarray, opt_state)
     self.step += 1
     stats["skipped"] = False
-    stats["theta_norm"] = global_norm(self.theta)
+    stats["theta_norm"] = trees.global_norm(self.theta)
     return stats
 
   # Checkpointing: arrays keyed by path and plain numbers (`distributed.checkpoint` stores

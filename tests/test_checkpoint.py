@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+from util import trees
 from distributed import checkpoint, learner as learner_lib, legacy_checkpoint, trainer
 from distributed import worker as worker_lib
 from learned_update import rule
@@ -292,7 +293,7 @@ def test_every_committed_checkpoint_loads(path):
                                                payload["theta_signature"]]
   learner = learner_lib.Learner(cfg.learner, theta)
   learner.set_state(payload["learner"])  # the optimiser state fits optax's structure
-  assert learner.step == payload["step"] and np.isfinite(learner_lib.global_norm(learner.theta))
+  assert learner.step == payload["step"] and np.isfinite(trees.global_norm(learner.theta))
 
 
 def test_committed_checkpoints_exist():
