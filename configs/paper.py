@@ -98,6 +98,11 @@ def get_config():
       cpus_per_worker=1,                      # [ours] one pinned core per actor
       jax_platforms="cpu",                    # [ours] actors compute on CPU cores ("" = JAX's choice, e.g. one GPU each)
       result_timeout_sec=600.0,               # [ours] a worker silent this long is restarted
+      max_consecutive_errors=3,               # [ours] a worker that raises starts over on a fresh task;
+                                              # the run stops (exit 2) once every worker raised the
+                                              # same error (type and message) this often in a row (0: never)
+      fault_injection="",                     # tests only: "raise_once" / "raise_always", optionally
+                                              # ":worker=N" (see distributed/worker.py); "" = off
   ))
 
   # Meta-training task distribution (spec §5; tasks/meta_train.py documents every field).

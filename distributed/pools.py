@@ -5,13 +5,63 @@ ready now, computed with the θ versions they were handed. The Ray pool keeps on
 call in flight per actor, hands each idle actor the newest θ (one `ray.put` per
 version), restarts an actor that died or went silent with a fresh task, and never
 blocks longer than its poll interval, so the learner never hangs on one worker.
+
+An exception raised inside a worker's computation (a bad task, a transient failure)
+costs that worker its task, not the run: it is logged (type and message), counted in
+`worker_errors`, and the worker starts over on a fresh task. Only when every worker has
+raised the same error `workers.max_consecutive_errors` times in a row (a configuration or
+data error that no fresh task will fix) does the pool raise `WorkerConfigError`.
 """
 from __future__ import annotations
 
+import collections
 import os
 import time
 
+from absl import logging
+
 from distributed import worker as worker_lib
+
+
+class WorkerConfigError(RuntimeError):
+  """Every worker keeps raising the same error: the run stops instead of retrying forever."""
+
+
+class ErrorTracker:
+  """Counts worker errors and each worker's streak of identical ones.
+
+  "Same error" is the same exception type name and message. A successful result ends a
+  worker's streak; a worker that died or went silent keeps it (that says nothing new).
+  """
+
+  def __init__(self, num_workers: int, max_consecutive: int):
+    self.num_workers = num_workers
+    self.max_consecutive = int(max_consecutive)  # 0: never stop the run
+    self.count = 0
+    self._streaks = {}  # worker id -> ((type name, message), length)
+
+  def succeeded(self, worker_id: int) -> None:
+    self._streaks.pop(worker_id, None)
+
+  def failed(self, worker_id: int, type_name: str, message: str) -> None:
+    """Logs and counts one error; raises WorkerConfigError when every worker is stuck on it."""
+    self.count += 1
+    logging.warning("worker %d raised %s: %s (it starts over on a fresh task)",
+                    worker_id, type_name, message)
+    error = (type_name, message)
+    previous, length = self._streaks.get(worker_id, (None, 0))
+    self._streaks[worker_id] = (error, length + 1 if previous == error else 1)
+    n = self.max_consecutive
+    if n > 0 and len(self._streaks) >= self.num_workers and all(
+        e == error and k >= n for e, k in self._streaks.values()):
+      raise WorkerConfigError(
+          f"every worker ({self.num_workers}) raised the same error {n} times in a row "
+          f"(workers.max_consecutive_errors={n}), a configuration or data error: "
+          f"{type_name}: {message}")
+
+
+def _error_tracker(cfg, num_workers: int) -> ErrorTracker:
+  return ErrorTracker(num_workers, cfg.workers.get("max_consecutive_errors", 3))
 
 
 class InProcessPool:
@@ -21,11 +71,24 @@ class InProcessPool:
     self.workers = [worker_lib.TaskWorker(cfg, seed, i) for i in range(max(1, num_workers))]
     self._next = 0
     self.restarts = 0
+    self.errors = _error_tracker(cfg, len(self.workers))
+
+  @property
+  def worker_errors(self) -> int:
+    return self.errors.count
 
   def results(self, theta, version: int) -> list[dict]:
     w = self.workers[self._next]
     self._next = (self._next + 1) % len(self.workers)
-    return [w.compute_gradient(theta, version)]
+    try:
+      result = w.compute_gradient(theta, version)
+    except Exception as e:  # pylint: disable=broad-except  (KeyboardInterrupt still stops the run)
+      logging.debug("worker %d raised:", w.worker_id, exc_info=True)  # shown with --verbosity=1
+      self.errors.failed(w.worker_id, type(e).__name__, str(e))
+      w.reset()
+      return []
+    self.errors.succeeded(w.worker_id)
+    return [result]
 
   def get_state(self) -> dict:
     return {"workers": [w.get_state() for w in self.workers], "next": self._next}
@@ -55,6 +118,17 @@ def init_ray(cfg) -> None:
              log_to_driver=False)
 
 
+def _describe_task_error(error) -> tuple[str, str]:
+  """(type name, message) of the exception raised in the actor, without the remote traceback."""
+  import ray
+  cause = getattr(error, "cause", None)
+  if cause is None or isinstance(cause, ray.exceptions.RayError):
+    # No original exception (e.g. an unpicklable one): its text carries the traceback.
+    text = str(cause if cause is not None else error).strip()
+    return type(cause if cause is not None else error).__name__, text.splitlines()[0] if text else ""
+  return type(cause).__name__, str(cause)
+
+
 def _actor_class():
   import ray
 
@@ -62,7 +136,8 @@ def _actor_class():
   class GradientActor:
     """One TaskWorker in its own process, pinned to one core before JAX is imported."""
 
-    def __init__(self, cfg_json: str, seed: int, worker_id: int, pin: bool, jax_platforms: str):
+    def __init__(self, cfg_json: str, seed: int, worker_id: int, pin: bool, jax_platforms: str,
+                 incarnation: int = 0):
       if pin and hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cores[worker_id % len(cores)]})
@@ -71,9 +146,17 @@ def _actor_class():
         # GPU and pre-allocate most of its memory.
         import jax
         jax.config.update("jax_platforms", jax_platforms)
-      self.worker = worker_lib.make_worker(cfg_json, seed, worker_id)
+      # An error here is re-raised by each call: a failed constructor would otherwise kill
+      # the actor with only a traceback, and the pool could not tell it from a crash.
+      self.worker, self.init_error = None, None
+      try:
+        self.worker = worker_lib.make_worker(cfg_json, seed, worker_id, incarnation)
+      except Exception as e:  # pylint: disable=broad-except
+        self.init_error = e
 
     def compute_gradient(self, theta, version: int) -> dict:
+      if self.init_error is not None:
+        raise self.init_error
       return self.worker.compute_gradient(theta, version)
 
   return GradientActor
@@ -91,11 +174,14 @@ class RayPool:
     self.timeout_sec = float(cfg.workers.result_timeout_sec)
     self.pin = not cfg.workers.ray_address
     self.jax_platforms = str(cfg.workers.get("jax_platforms", ""))
+    worker_lib.parse_fault_injection(cfg.workers.get("fault_injection", ""))  # fail here, not in actors
     self.actor_cls = _actor_class().options(num_cpus=cfg.workers.cpus_per_worker)
     self.actors = {}
     self.in_flight = {}   # ObjectRef -> (worker_id, submitted_at)
     self.restarts = 0
+    self.errors = _error_tracker(cfg, num_workers)
     self._generation = 0
+    self._incarnations = collections.Counter()  # worker id -> actors started for it
     self._theta_ref = None
     self._theta_version = None
     for i in range(num_workers):
@@ -105,8 +191,14 @@ class RayPool:
     # A restarted worker gets a new seed, hence a fresh task stream.
     seed = self.seed + 1_000_003 * self._generation
     self._generation += 1
+    incarnation = self._incarnations[worker_id]
+    self._incarnations[worker_id] += 1
     self.actors[worker_id] = self.actor_cls.remote(self.cfg_json, seed, worker_id, self.pin,
-                                                   self.jax_platforms)
+                                                   self.jax_platforms, incarnation)
+
+  @property
+  def worker_errors(self) -> int:
+    return self.errors.count
 
   def _submit(self, worker_id: int) -> None:
     ref = self.actors[worker_id].compute_gradient.remote(self._theta_ref, self._theta_version)
@@ -127,9 +219,17 @@ class RayPool:
     for ref in ready:
       wid, _ = self.in_flight.pop(ref)
       try:
-        out.append(ray.get(ref))
+        result = ray.get(ref)
       except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError):
         self._restart(wid)
+        continue
+      except ray.exceptions.RayTaskError as e:
+        logging.debug("worker %d raised: %s", wid, e)  # with the remote traceback; --verbosity=1
+        self.errors.failed(wid, *_describe_task_error(e))  # may stop the run
+        self._replace(wid)  # its task may be the cause: a new actor, a new seed
+        continue
+      self.errors.succeeded(wid)
+      out.append(result)
     now = time.monotonic()
     for ref, (wid, since) in list(self.in_flight.items()):
       if now - since > self.timeout_sec:
@@ -139,6 +239,9 @@ class RayPool:
 
   def _restart(self, worker_id: int) -> None:
     self.restarts += 1
+    self._replace(worker_id)
+
+  def _replace(self, worker_id: int) -> None:
     try:
       self.ray.kill(self.actors[worker_id])
     except Exception:  # already gone

@@ -21,6 +21,7 @@ import numpy as np
 
 from distributed import checkpoint, learner as learner_lib, pools
 from learned_update import export, rule
+from util import files
 
 
 class _StopFlag:
@@ -159,11 +160,11 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
             "staleness": stats["staleness"],
             "skipped_updates": learner.counters["skipped_updates"],
             "stale_dropped": learner.counters["stale"], "nonfinite_dropped": learner.counters["nonfinite"],
-            "worker_restarts": pool.restarts,
+            "worker_restarts": pool.restarts, "worker_errors": pool.worker_errors,
             "meta_grads_per_sec": window["grads"] / dt, "inner_steps_per_sec": window["inner_steps"] / dt,
             "elapsed_sec": elapsed_before + (now - t_start),
         }
-        metrics_file.write(json.dumps(record) + "\n")
+        metrics_file.write(files.dumps(record) + "\n")  # strict: a NaN loss is written null
         metrics_file.flush()
         window = {"grads": 0, "inner_steps": 0, "t": now}
         per_dataset.clear()
@@ -191,7 +192,7 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
              "meta_grads": total_grads, "hours": elapsed / 3600.0,
              "meta_grads_per_sec": total_grads / max(time.monotonic() - t_start, 1e-9),
              "checkpoint": str(path), **{k: v for k, v in learner.counters.items()},
-             "worker_restarts": pool.restarts}
+             "worker_restarts": pool.restarts, "worker_errors": pool.worker_errors}
   export.save_theta(workdir / "theta", learner.theta, cfg, summary)
   return summary
 
@@ -220,12 +221,14 @@ def training_summary(workdir, payload: dict) -> dict:
   if metrics.is_file():
     with open(metrics, encoding="utf-8") as f:
       records = [r for r in map(json.loads, f) if r["step"] <= step]
-  last = [r["meta_loss"] for r in records[-10:]]
+  # null: a non-finite loss (strict JSON); old files may hold NaN, which json.loads reads.
+  last = [r["meta_loss"] for r in records[-10:] if r["meta_loss"] is not None]
+  first = [r["meta_loss"] for r in records[:10] if r["meta_loss"] is not None]
   return {"updates": step,
           "meta_grads": int(counters["accepted"] + counters["stale"] + counters["nonfinite"]),
           "hours": float(payload.get("elapsed_sec", 0.0)) / 3600.0,
           "final_meta_loss": float(np.mean(last)) if last else None,
-          "first_meta_loss": float(np.mean([r["meta_loss"] for r in records[:10]])) if records else None,
+          "first_meta_loss": float(np.mean(first)) if first else None,
           **{k: int(v) for k, v in counters.items()}}
 
 

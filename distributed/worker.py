@@ -8,7 +8,9 @@ starts the next call's unroll; when the horizon is reached (or the state turned
 non-finite) a new task is drawn. Results are NumPy, tagged with the θ version used.
 
 The class is plain Python: `distributed.pools.RayPool` wraps it in a Ray actor, and the
-in-process mode (workers.num_workers = 0) calls it directly.
+in-process mode (workers.num_workers = 0) calls it directly. An exception in a call is the
+pool's to handle: it replaces the worker (Ray) or `reset()`s it onto a fresh task.
+`workers.fault_injection` (tests only) makes workers raise on purpose to exercise that path.
 """
 from __future__ import annotations
 
@@ -23,6 +25,34 @@ from learned_update import export, unroll
 from tasks import meta_train
 
 
+FAULT_MODES = ("raise_once", "raise_always")
+
+
+class InjectedFault(RuntimeError):
+  """What `workers.fault_injection` raises: tests of the pools' fault handling need a real error."""
+
+
+def parse_fault_injection(spec: str) -> tuple[str, int | None]:
+  """`workers.fault_injection` → (mode, worker id or None = every worker); "" → ("", None).
+
+  "raise_once[:worker=N]": the worker's first call in this process raises (a replacement
+  or reset worker does not); "raise_always[:worker=N]": every call raises.
+  """
+  spec = str(spec or "").strip()
+  if not spec:
+    return "", None
+  mode, _, target = spec.partition(":")
+  worker = None
+  if target:
+    key, _, value = target.partition("=")
+    if key.strip() != "worker" or not value.strip().isdigit():
+      raise ValueError(f"workers.fault_injection: expected MODE or MODE:worker=N, got {spec!r}")
+    worker = int(value)
+  if mode not in FAULT_MODES:
+    raise ValueError(f"workers.fault_injection: mode must be one of {FAULT_MODES}, got {spec!r}")
+  return mode, worker
+
+
 def sample_horizon(rng: np.random.Generator, unroll_cfg) -> int:
   lo, hi = np.log(unroll_cfg.horizon_min), np.log(unroll_cfg.horizon_max)
   return int(round(np.exp(rng.uniform(lo, hi))))
@@ -31,9 +61,14 @@ def sample_horizon(rng: np.random.Generator, unroll_cfg) -> int:
 class TaskWorker:
   """Holds (task, base-model state, step, horizon, rng) between calls."""
 
-  def __init__(self, cfg, seed: int, worker_id: int = 0):
+  def __init__(self, cfg, seed: int, worker_id: int = 0, incarnation: int = 0):
     self.cfg = cfg
     self.worker_id = worker_id
+    # How often this worker id was replaced or reset after an error (fault injection only).
+    self.incarnation = incarnation
+    self._calls = 0
+    self._fault_spec = str(cfg.get("workers", {}).get("fault_injection", "") or "")
+    self._fault = parse_fault_injection(self._fault_spec)
     self.rng = np.random.default_rng([int(seed), int(worker_id), 0x5EED])
     self.fns = unroll.make_unroll_fns(cfg)
     self.task = None
@@ -65,6 +100,7 @@ class TaskWorker:
   def compute_gradient(self, theta, theta_version: int) -> dict:
     """One truncated unroll with `theta`; returns NumPy gradient, loss and metrics."""
     start = time.perf_counter()
+    self._maybe_inject_fault()
     if self.task is None or self.steps_done >= self.horizon:
       self._new_task()
     lengths = tuple(self.cfg.unroll.lengths)
@@ -91,6 +127,28 @@ class TaskWorker:
         "seconds": time.perf_counter() - start,
         "backend": jax.default_backend(),
     }
+
+  def _maybe_inject_fault(self) -> None:
+    # Before any random draw: a run without fault injection draws exactly as before.
+    mode, target = self._fault
+    self._calls += 1
+    if not mode or (target is not None and target != self.worker_id):
+      return
+    if mode == "raise_always" or (self.incarnation == 0 and self._calls == 1):
+      # One message for every worker: identical errors are how the pools tell a
+      # configuration error (stop the run) from bad luck (replace the worker).
+      raise InjectedFault(f"injected fault (workers.fault_injection={self._fault_spec!r})")
+
+  def reset(self) -> None:
+    """After an error: drop the task (its state may be half-updated); the next call draws a new one.
+
+    The random stream continues, so an in-process run stays deterministic.
+    """
+    self.task = None
+    self.state = None
+    self.steps_done = 0
+    self.horizon = 0
+    self.incarnation += 1
 
   # Exact resume of in-process runs: the whole worker state goes into the checkpoint, as
   # plain values and arrays (the task as its description, the base model's leaves by path).
@@ -124,7 +182,7 @@ class TaskWorker:
     self.tasks_started = int(saved["tasks_started"])
 
 
-def make_worker(cfg_json: str, seed: int, worker_id: int) -> TaskWorker:
+def make_worker(cfg_json: str, seed: int, worker_id: int, incarnation: int = 0) -> TaskWorker:
   """Builds a worker from a JSON config (what crosses process boundaries)."""
   export.configure_jax()
-  return TaskWorker(export.config_from_json(cfg_json), seed, worker_id)
+  return TaskWorker(export.config_from_json(cfg_json), seed, worker_id, incarnation)

@@ -45,7 +45,8 @@ def main(argv):
   try:
     summary = trainer.meta_train(cfg, _WORKDIR.value, progress=not _NO_PROGRESS.value,
                                  max_seconds=None if _MAX_MINUTES.value is None else 60 * _MAX_MINUTES.value)
-  except (checkpoint.CheckpointError, DataError, ExportError) as e:
+  except (checkpoint.CheckpointError, DataError, ExportError,
+          pools.WorkerConfigError) as e:  # the message, not the (remote) traceback
     common.fail(str(e))
   common.emit_json(summary)
 

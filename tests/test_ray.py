@@ -1,4 +1,4 @@
-"""Ray end to end: two pinned actors feed the learner; a killed actor is replaced."""
+"""Ray end to end: two pinned actors feed the learner; a killed or raising actor is replaced."""
 import json
 import time
 
@@ -47,6 +47,36 @@ def test_killed_worker_is_replaced_and_training_goes_on(ray_cfg):
     assert pool.restarts >= 1
     assert all(np.isfinite(r["loss"]) for r in after)
     assert 0 in {r["worker_id"] for r in after}, "the replaced worker 0 never delivered"
+  finally:
+    pool.close()
+
+
+def test_an_actor_that_raises_is_replaced_counted_and_training_goes_on(ray_cfg, tmp_path, caplog):
+  cfg = ray_cfg.copy_and_resolve_references()
+  cfg.learner.update(dict(num_updates=3, batch_size=2, checkpoint_every=100))
+  cfg.workers.fault_injection = "raise_once:worker=0"
+  with caplog.at_level("WARNING"):
+    summary = trainer.meta_train(cfg, tmp_path, progress=False)
+  assert summary["step"] == 3 and summary["worker_errors"] == 1
+  assert summary["worker_restarts"] == 0  # an error is not a crash
+  records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records] == [1, 2, 3] and records[-1]["worker_errors"] == 1
+  logged = [r.getMessage() for r in caplog.records if "raised" in r.getMessage()]
+  assert len(logged) == 1 and "worker 0 raised InjectedFault: injected fault" in logged[0]
+  assert "Traceback" not in logged[0]  # the type and message, not the remote traceback
+
+
+def test_the_same_error_from_every_actor_stops_the_pool(ray_cfg):
+  cfg = ray_cfg.copy_and_resolve_references()
+  cfg.workers.update(dict(fault_injection="raise_always", max_consecutive_errors=2))
+  pool = pools.RayPool(cfg, seed=7, num_workers=2, poll_sec=0.5)
+  try:
+    theta = _theta(cfg)
+    deadline = time.monotonic() + 600
+    with pytest.raises(pools.WorkerConfigError, match="InjectedFault: injected fault"):
+      while time.monotonic() < deadline:
+        assert not pool.results(theta, 0)
+    assert pool.worker_errors >= 4 and pool.restarts == 0  # 2 each, more if one was faster
   finally:
     pool.close()
 
