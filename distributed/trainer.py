@@ -180,6 +180,9 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
                             training_summary(workdir, state))
   except KeyboardInterrupt:
     print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
+  except pools.WorkerConfigError:
+    save_checkpoint()  # the updates made before every worker failed the same way are kept
+    raise
   finally:
     metrics_file.close()
     pool.close()

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from distributed import pools, trainer
+from distributed import checkpoint, pools, trainer
 from distributed import worker as worker_lib
 
 
@@ -71,6 +71,7 @@ def test_cli_exits_2_when_every_worker_raises_the_same_error(tmp_path):
   assert "InjectedFault: injected fault" in out.stderr
   assert "Traceback" not in out.stderr, out.stderr[-3000:]
   assert not (tmp_path / "metrics.jsonl").read_text()
+  assert checkpoint.list_checkpoints(tmp_path), "the stop keeps a final checkpoint"
 
 
 @pytest.mark.slow
