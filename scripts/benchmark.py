@@ -8,7 +8,6 @@ Prints a table, then one JSON object as the last stdout line; the same JSON goes
 Runs unchanged on a GPU when JAX has CUDA (the Ray workers stay on CPU cores).
 What is measured and how: the `benchmarks` package (one module per part).
 """
-import json
 import pathlib
 
 from absl import app, flags
@@ -52,9 +51,8 @@ def main(argv):
                              compile_threads=_COMPILE_THREADS.value)
   result["out"] = str(out)
   print(report.format_report(result), flush=True)
-  payload = files.json_safe(result)  # plain JSON types, NaN / inf as null
-  files.atomic_write_bytes(out, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
-  common.emit_json(payload)
+  files.atomic_write_bytes(out, (files.dumps(result, indent=2, sort_keys=True) + "\n").encode())
+  common.emit_json(result)
 
 
 if __name__ == "__main__":

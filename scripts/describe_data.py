@@ -11,9 +11,7 @@ A DataError (missing or corrupt raw file) prints a message to stderr and exits w
 """
 from __future__ import annotations
 
-import json
 import shutil
-import sys
 import tempfile
 import time
 
@@ -21,9 +19,9 @@ from absl import app
 from absl import flags
 
 from tasks import data_dir as dd
+from scripts import common
 from tasks import datasets as ds
 
-dd.define_data_dir_flag()
 flags.DEFINE_list("datasets", list(ds.DATASETS), "Data sets to describe.")
 flags.DEFINE_bool("cold", True, "Also measure a cold load in a fresh temporary cache folder.")
 FLAGS = flags.FLAGS
@@ -90,9 +88,8 @@ def main(argv):
             f"{tuple(info['shape'])}; classes ({classes}); checksum {info['checksum']}; "
             f"load cold {cold}, cached {info['load_seconds_cached']:.2f}s{extra}", flush=True)
   except dd.DataError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  print(json.dumps({"data_dir": str(data_dir), "datasets": out}))
+    common.fail(str(e))
+  common.emit_json({"data_dir": str(data_dir), "datasets": out})
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ from scripts.feature_figures.
 """
 import json
 import os
-import sys
 
 from absl import app, flags
 
 from evaluation import outputs, plots
+from scripts import common
+from util import files
 
 _RESULTS = flags.DEFINE_list("results", None, "results.json files of scripts.evaluate.")
 _OUT = flags.DEFINE_string("out_dir", "runs/figures", "Output directory.")
@@ -24,16 +25,14 @@ _OUT = flags.DEFINE_string("out_dir", "runs/figures", "Output directory.")
 def main(argv):
   del argv
   if not _RESULTS.value:
-    print("make_figures: error: --results is required", file=sys.stderr)
-    sys.exit(2)
+    common.fail("--results is required: comma-separated results.json files of scripts.evaluate")
   results = []
   for path in _RESULTS.value:
     try:
       with open(path) as f:
         results.append(json.load(f))
     except (OSError, ValueError) as e:
-      print(f"make_figures: error: cannot read {path}: {e}", file=sys.stderr)
-      sys.exit(2)
+      common.fail(f"cannot read {path}: {e}")
   os.makedirs(_OUT.value, exist_ok=True)
   merged = outputs.merge_results(results)
   written = [plots.plot_final_bars(merged, outputs.known_methods(merged),
@@ -46,10 +45,9 @@ def main(argv):
     plots.plot_result(r, path)
     written.append(path)
   path = os.path.join(_OUT.value, "results.md")
-  with open(path, "w") as f:
-    f.write(outputs.results_markdown(results))
+  files.atomic_write_bytes(path, outputs.results_markdown(results).encode())
   written.append(path)
-  print(json.dumps({"figures": written}))
+  common.emit_json({"figures": written})
 
 
 if __name__ == "__main__":
