@@ -9,11 +9,14 @@ the rule's cost is dominated by the h network, which runs a kernel-3 conv stack 
 `compute_h_size` channels on every unit of every layer (the input pixels included) for
 every example of the inner batch: cost ∝ batch × Σ units × h². Against paper.py:
 
-* [ours] `compute_h_size` 64 → 32 (~4x cheaper h network), inner batch 128 → 32 (4x),
-  base models of depth 2–3 and widths 64–128 during meta-training (evaluation keeps the
-  paper's 4×128+32: the rule is neuron-local, so it transfers across sizes, Fig. 5).
-  Together ~0.02 s per inner step instead of ~0.45 s; the released architecture is
-  otherwise unchanged (every term, every normalisation).
+* [ours] `compute_h_size` 64 → 32 (~4x cheaper h network), `top_delta_size` 64 → 32 (the
+  top-delta net's channels), inner batch 128 → 32 (4x), base models of depth 2–3 and widths
+  64–128 during meta-training (evaluation keeps the paper's 4×128+32: the rule is
+  neuron-local, so it transfers across sizes, Fig. 5). Together ~0.02 s per inner step
+  instead of ~0.45 s; the released architecture is otherwise unchanged (every term, every
+  normalisation).
+* [ours] `meta_objective.num_evaluations` 5 → 2: at each state the meta-loss averages 2
+  ridge evaluations (labelled batch pairs a, b) instead of the paper's 5.
 * [ours] inner step 1e-3 instead of 1e-4, horizons 100–1,000 steps: on 2 cores a run sees
   ~10^5 inner steps in total instead of the paper's ~10^10, so each truncation has to move
   the features enough to carry a meta-gradient signal (with 1e-4 the features of a

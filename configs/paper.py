@@ -8,12 +8,13 @@ Run (needs a cluster: 512 workers in the paper):
       --ray_address=auto
 Inspect the rule at Tiny-MNIST shapes (196 inputs, 4x128+32, batch 128, k=5):
   python -m scripts.inspect_rule --config=configs/paper.py
+
+This file is the one source of every setting's value (local.py and tiny.py start from it):
+the code reads `cfg.<section>.<field>` and keeps no defaults of its own. Any field is
+changed on the command line with `--config.<section>.<field>=value`; each package checks
+its section at start (`validate_config`), before anything is written.
 """
 import ml_collections
-
-from base_models import baselines
-from evaluation import protocols
-from tasks import meta_train
 
 
 def get_config():
@@ -105,14 +106,93 @@ def get_config():
                                               # ":worker=N" (see distributed/worker.py); "" = off
   ))
 
-  # Meta-training task distribution (spec §5; tasks/meta_train.py documents every field).
-  c.task = meta_train.default_task_config()
-  c.task.samples_per_class = c.meta_objective.get_ref("samples_per_class")
-  c.task.top_width = c.base_model.get_ref("top_width")
-  c.data_dir = ""
+  # Meta-training task distribution (spec §5; tasks/meta_train.py documents every field;
+  # untagged values are the ones that module has always used, see docs/data.md).
+  c.task = ml_collections.ConfigDict(dict(
+      datasets=("imagenet", "alphabet", "cifar10"),  # [P] the 160 Tiny-ImageNet meta-training
+                                              # classes, rendered fonts, CIFAR-10; also known:
+                                              # omniglot, mnist, fashion_mnist (train splits)
+      dataset_weights=(1.0, 1.0, 1.0),        # sampling weight per data set (equal)
+      image_size=16,                          # inputs resized to 16x16
+      greyscale=True,                         # colour -> BT.601 luma: 256 inputs per task
+      resize_method="area",                   # "area" (averaging) or "bilinear"
+      num_classes_choices=(10,),              # classes per task (capped at the data set's)
+      samples_per_class=c.meta_objective.get_ref("samples_per_class"),  # labelled batches a, b
+      depth_min=2,                            # hidden layers ~ uniform {depth_min..depth_max}
+      depth_max=5,
+      width_min=64,                           # width log-uniform in [width_min, width_max]
+      width_max=512,
+      top_width=c.base_model.get_ref("top_width"),  # the top layer is always the base model's
+      per_layer_widths=False,                 # one width for every hidden layer
+      width_grid=8,                           # [ours] widths on 8 log-spaced values (fewer
+                                              # compiled shapes); 0: continuous, rounded
+      augment=True,                           # [P] shift, rotation, noise + their targets
+      max_shift=2.0,                          # pixels (of 16)
+      max_rotation=15.0,                      # degrees
+      max_noise=0.1,                          # additive Gaussian std, pixel range [0, 1]
+      labelled_fraction=0.4,                  # per class: labelled part (the meta-objective's
+                                              # batches), the rest feeds the inner loop
+      split_seed=0,                           # seed of the fixed labelled/unlabelled split
+  ))
+  c.data_dir = ""                             # "" = $META_UNSUP_DATA_DIR or ../shared/data
 
-  # Evaluation protocol and baselines (spec §6; settings not given by the paper: [ours],
-  # documented in evaluation/protocols.py and base_models/baselines/).
-  c.evaluation = protocols.default_evaluation_config()
-  c.baselines = baselines.default_baseline_config()                             # "" = $META_UNSUP_DATA_DIR or ../shared/data
+  # Evaluation (spec §6–7): scripts.evaluate, sweep, heldout_curve, demo and feature_figures
+  # read this section; their flags (--task, --inner_steps, ...) are aliases of these fields
+  # (scripts/common.py). Settings the paper does not give are [ours]; the protocols are
+  # documented in evaluation/protocols.py.
+  c.evaluation = ml_collections.ConfigDict(dict(
+      task="tiny_mnist",                      # one of tasks.eval_tasks.EVAL_TASKS
+      theta="random",                         # θ export directory, or "random": init_theta(seed)
+      inner_steps=1_000,                      # [ours] unlabelled minibatches per run (N)
+      eval_every=0,                           # steps between readouts (M); 0: max(1, N // 5)
+      seeds=3,                                # seeds cfg.seed, cfg.seed + 1, ...
+      methods=("learned", "random_init", "pca", "vae", "supervised", "contrastive", "hebbian",
+               "protonet", "protonet_permuted"),  # evaluation.runner.METHODS, in table order
+      support_per_class=10,                   # [P] Fig. 4: labelled examples per class
+      max_test=2_000,                         # [ours] test examples scored (fixed seeded subset)
+      test_chunk=500,                         # [ours] minimum BN batch for test features
+      logistic_c=1.0,                         # [C] sklearn-style C of the logistic readout
+      protocol="fewshot",                     # [P]; or episodic, linear_probe, semi_supervised
+      n_way=5,                                # [ours] episodic: N-way K-shot episodes,
+      k_shot=10,                              #   n_query queries per class,
+      n_query=15,
+      episodes=50,                            #   per seed and evaluation point
+      probe_max_train=10_000,                 # [ours] linear_probe: labelled train examples, at most
+      label_fractions=(0.01, 0.1),            # [ours] semi_supervised: fractions of class labels
+  ))
+
+  # Baselines (spec §6: the paper's settings were in an unavailable appendix, so every value
+  # is [ours]; base_models/baselines/ documents each method).
+  c.baselines = ml_collections.ConfigDict(dict(
+      vae=dict(
+          learning_rate=1e-3,                 # Adam (brief)
+          latent_dim=0,                       # 0: base_model.top_width
+          likelihood="auto",                  # bernoulli if the data lie in [0, 1], else gaussian
+          kl_weight=1.0,                      # plain ELBO
+          decoder_init_scale=1.0,             # decoder weights ~ N(0, scale²/fan_in)
+      ),
+      supervised=dict(
+          learning_rate=1e-3,                 # Adam, full batch on the support set
+          max_steps=2_000,
+          check_every=50,                     # steps between checks of the training accuracy
+          target_accuracy=1.0,                # stop once reached
+      ),
+      contrastive=dict(
+          learning_rate=1e-3,                 # Adam
+          temperature=0.5,                    # NT-Xent τ
+          noise_std=0.2,                      # additive noise, in units of the data's global std
+          dropout_rate=0.2,                   # probability of zeroing an input feature per view
+          projection_width=0,                 # 0: base_model.top_width (head's hidden and output)
+      ),
+      hebbian=dict(
+          learning_rate=0.2,                  # Oja η, unit-mean-square inputs (stable for η < 1)
+      ),
+      protonet=dict(                          # also used by protonet_permuted
+          learning_rate=1e-3,                 # Adam
+          n_way=5,                            # classes per training episode (capped at the task's)
+          k_shot=10,                          # support per class (as evaluation.support_per_class)
+          n_query=15,                         # queries per class (Snell et al.)
+          steps_per_inner_step=1,             # episodes (Adam steps) per unlabelled minibatch
+      ),
+  ))
   return c

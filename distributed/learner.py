@@ -3,9 +3,10 @@
 Gradients arrive tagged with the θ version they were computed with. Those older than
 `learner.max_staleness` updates are dropped, those with non-finite values too (both
 counted); B = `learner.batch_size` accepted gradients are averaged, clipped to global
-norm `learner.clip_norm`, and applied with Adam on the paper's piecewise-constant
-schedule (3e-4 → 1e-4 → 2e-5 at fractions `lr_boundaries` of `num_updates`). An
-average that is still non-finite is skipped and counted, never applied.
+norm `learner.clip_norm`, and applied with Adam on a piecewise-constant schedule:
+`learner.learning_rates` switching at fractions `lr_boundaries` of `num_updates`
+(configs/paper.py: the paper's 3e-4 → 1e-4 → 2e-5 at 0.5 and 0.75). An average that is
+still non-finite is skipped and counted, never applied.
 """
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ starts the next call's unroll; when the horizon is reached (or the state turned
 non-finite) a new task is drawn. Results are NumPy, tagged with the θ version used.
 
 The class is plain Python: `distributed.pools.RayPool` wraps it in a Ray actor, and the
-in-process mode (workers.num_workers = 0) calls it directly. An exception in a call is the
-pool's to handle: it replaces the worker (Ray) or `reset()`s it onto a fresh task.
+in-process mode (workers.mode = "inprocess", or num_workers = 0) calls it directly. An
+exception in a call is the pool's to handle: it replaces the worker (Ray) or `reset()`s it
+onto a fresh task.
 `workers.fault_injection` (tests only) makes workers raise on purpose to exercise that path.
 """
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Evaluation of update rules and baselines on meta-test tasks, and every figure.
 
+settings.py      checks of the `evaluation` config section (values: configs/paper.py)
 protocols.py     readouts on features: fewshot / episodic / linear_probe / semi_supervised
 learned_rule.py  the learned rule as an evaluated method; θ from --theta
 runner.py        every method on every seed, in lockstep on one stream; run_evaluation

@@ -95,7 +95,6 @@ def pca_project(features, k: int = 2) -> np.ndarray:
 def trained_runners(task, cfg, theta_fn: Callable, inner_steps: int, seed: int,
                     chunk: int = 250) -> dict:
   """{"random_init": untrained network, "learned": the same network after N rule steps}."""
-  cfg = runner.config_with_defaults(cfg)
   base_cfg = cfg.base_model
   state = base_models.init(runner.seed_keys(seed)["base"], task.input_dim,
                            base_models.layer_widths(base_cfg), base_cfg)
@@ -114,7 +113,6 @@ def trained_runners(task, cfg, theta_fn: Callable, inner_steps: int, seed: int,
 def feature_figures(task, cfg, theta_fn: Callable, inner_steps: int, seed: int, out_dir,
                     max_test: int = 2000, num_fields: int = 64) -> dict:
   """Writes the Fig. 6 panels for one task into out_dir; returns files and key numbers."""
-  cfg = runner.config_with_defaults(cfg)
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   runners = trained_runners(task, cfg, theta_fn, inner_steps, seed)

@@ -1,6 +1,7 @@
 r"""Readouts on features: what "accuracy at a point of the inner loop" means (spec §6–7).
 
-Protocols (`cfg.evaluation.protocol`):
+Protocols (`cfg.evaluation.protocol`; every setting below is a field of `cfg.evaluation`,
+its value in configs/paper.py, checked by evaluation/settings.py):
   * `fewshot` (the paper's): ridge (λ = cfg.meta_objective.ridge_lambda, one-hot targets)
     and logistic-regression (C = `logistic_c`) readouts fitted on one class-balanced
     support set (`support_per_class` per class, train split), scored on a fixed test
@@ -10,10 +11,10 @@ Protocols (`cfg.evaluation.protocol`):
     split, labels re-indexed); support and queries each take one BN pass;
   * `linear_probe` (beyond the paper): the readouts are fitted on every labelled example
     of the train split, or on a per-seed uniform subset of `probe_max_train` of them when
-    the split is larger (default 10,000: all of Tiny-ImageNet-heldout and two-moons, a
+    the split is larger (paper.py: 10,000: all of Tiny-ImageNet-heldout and two-moons, a
     sixth of MNIST, 40% of IMDB; it bounds the L-BFGS fit and the feature passes);
   * `semi_supervised` (beyond the paper): for each fraction f of `label_fractions`
-    (default 1% and 10%) the readouts are fitted on max(1, round(f·n_c)) examples of each
+    (paper.py: 1% and 10%) the readouts are fitted on max(1, round(f·n_c)) examples of each
     class c (n_c: its train examples), the first ones of one per-seed shuffle, so the
     smaller set is inside the larger; the readouts are named "<readout>@<100·f>%".
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-import ml_collections
 import numpy as np
 
 from meta_objective.logistic import LogisticRegression, ridge_accuracy
@@ -35,23 +35,6 @@ from tasks import sampling
 
 READOUTS = ("ridge", "logistic")
 PROTOCOLS = ("fewshot", "episodic", "linear_probe", "semi_supervised")
-
-
-def default_evaluation_config() -> ml_collections.ConfigDict:
-  """Protocol settings ([ours]; the paper's Fig. 4 uses 10 examples per class)."""
-  return ml_collections.ConfigDict(dict(
-      support_per_class=10,    # labelled examples per class for the readouts
-      max_test=2_000,          # test examples scored (fixed seeded subset of the test split)
-      test_chunk=500,          # minimum BN batch for test features
-      logistic_c=1.0,          # sklearn-style C of the logistic readout (released code: 1.0)
-      protocol="fewshot",      # one of PROTOCOLS
-      n_way=5,                 # episodic protocol
-      k_shot=10,
-      n_query=15,
-      episodes=50,             # per seed and evaluation point
-      probe_max_train=10_000,  # linear_probe: labelled train examples, at most (module docstring)
-      label_fractions=(0.01, 0.1),  # semi_supervised: fractions of each class's train labels
-  ))
 
 
 def batched_features(features_fn: Callable, x: np.ndarray, min_chunk: int) -> np.ndarray:

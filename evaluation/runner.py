@@ -27,7 +27,6 @@ import zlib
 from typing import Callable, Sequence
 
 import jax
-import ml_collections
 import numpy as np
 
 import base_models
@@ -58,24 +57,6 @@ def seed_keys(seed: int) -> dict:
   root = jax.random.PRNGKey(seed)
   return {"theta": root, "base": jax.random.fold_in(root, 1),
           **{m: method_key(root, bl.key_name(m)) for m in bl.BASELINES}}
-
-
-def _deep_update(base: ml_collections.ConfigDict, override) -> ml_collections.ConfigDict:
-  for k, v in override.items():
-    if k in base and isinstance(base[k], ml_collections.ConfigDict) and hasattr(v, "items"):
-      _deep_update(base[k], v)
-    else:
-      base[k] = v
-  return base
-
-
-def config_with_defaults(cfg) -> ml_collections.ConfigDict:
-  """A copy of cfg with `baselines` and `evaluation` filled in from the defaults."""
-  cfg = ml_collections.ConfigDict(cfg.to_dict())
-  for name, default in (("baselines", bl.default_baseline_config()),
-                        ("evaluation", protocols.default_evaluation_config())):
-    cfg[name] = _deep_update(default, cfg[name].to_dict()) if name in cfg else default
-  return cfg
 
 
 @dataclasses.dataclass
@@ -189,8 +170,11 @@ def evaluate_seed(task, cfg, seed: int, methods: Sequence[str], points: Sequence
 def run_evaluation(task, cfg, methods: Sequence[str], inner_steps: int, eval_every: int,
                    seeds: Sequence[int], theta_fn: Callable | None = None,
                    log: Callable[[str], None] = lambda s: None) -> dict:
-  """The whole protocol; returns a JSON-serialisable result (rows, per-seed info, timings)."""
-  cfg = config_with_defaults(cfg)
+  """The whole protocol; returns a JSON-serialisable result (rows, per-seed info, timings).
+
+  `cfg` is a whole config (configs/paper.py); its `evaluation` and `baselines` sections
+  supply every protocol and baseline setting.
+  """
   unknown = [m for m in methods if m not in METHODS]
   if unknown:
     raise ValueError(f"unknown methods {unknown}; expected a subset of {METHODS}")

@@ -1,10 +1,17 @@
-"""What every entry point shares: one JSON line at the end, clear errors with exit status 2."""
+"""What every entry point shares: one JSON line at the end, clear errors with exit status 2,
+the flags that alias config fields, and the config check at start."""
 from __future__ import annotations
 
+import dataclasses
 import sys
+from typing import Any, Callable, Sequence
+
+from absl import flags, logging
+from ml_collections import config_flags
 
 from tasks import data_dir as _data_dir
 from util import files
+from util.config_check import ConfigError
 
 _data_dir.define_data_dir_flag()  # --data_dir for every entry point
 
@@ -24,3 +31,182 @@ def fail(message: str) -> None:
   """Bad input: say what was wrong and what was expected, exit with status 2."""
   print(f"error: {message}", file=sys.stderr, flush=True)
   sys.exit(2)
+
+
+# ---------------------------------------------------------------- config fields and aliases
+#
+# Every setting is a config field, changed with --config.<section>.<field>=value; the config
+# files (configs/paper.py) hold every value. The short flags below only alias a field: they
+# default to None and are applied when given. Precedence, highest first:
+#   --config.<field>  >  --<alias>  >  the script's own default  >  the config file.
+# An alias given together with an explicit --config.<field> is ignored, with a warning.
+
+
+def _strings(value) -> tuple:
+  return (tuple(v.strip() for v in value if v.strip()),)
+
+
+def _episodic(value) -> tuple:
+  try:
+    n_way, k_shot, n_query, episodes = (int(v) for v in value)
+  except ValueError as e:
+    raise ValueError(f"four integers n_way,k_shot,n_query,episodes are expected, got {value}"
+                     ) from e
+  return n_way, k_shot, n_query, episodes
+
+
+def _fractions(value) -> tuple:
+  try:
+    return (tuple(float(v) for v in value),)
+  except ValueError as e:
+    raise ValueError(f"comma-separated numbers are expected, got {value}") from e
+
+
+@dataclasses.dataclass(frozen=True)
+class Alias:
+  """A flag that sets config fields: `parse` maps its value to one value per field."""
+  fields: tuple[str, ...]
+  define: Callable
+  help: str
+  parse: Callable[[Any], tuple] = lambda value: (value,)
+
+
+ALIASES = {
+    "theta": Alias(("evaluation.theta",), flags.DEFINE_string, "θ export directory, or 'random'."),
+    "task": Alias(("evaluation.task",), flags.DEFINE_string,
+                  "Evaluation task (tasks.eval_tasks.EVAL_TASKS)."),
+    "inner_steps": Alias(("evaluation.inner_steps",), flags.DEFINE_integer,
+                         "Unlabelled minibatches per run (N)."),
+    "eval_every": Alias(("evaluation.eval_every",), flags.DEFINE_integer,
+                        "Steps between readouts (M); 0: max(1, N // 5)."),
+    "seeds": Alias(("evaluation.seeds",), flags.DEFINE_integer, "Seeds cfg.seed, cfg.seed+1, ..."),
+    "methods": Alias(("evaluation.methods",), flags.DEFINE_list,
+                     "Comma-separated subset of evaluation.runner.METHODS.", _strings),
+    "max_test": Alias(("evaluation.max_test",), flags.DEFINE_integer,
+                      "Test examples scored (fixed subset)."),
+    "support_per_class": Alias(("evaluation.support_per_class",), flags.DEFINE_integer,
+                               "Labelled examples per class (fewshot)."),
+    "protocol": Alias(("evaluation.protocol",), flags.DEFINE_string,
+                      "fewshot | episodic | linear_probe | semi_supervised."),
+    "episodic": Alias(("evaluation.n_way", "evaluation.k_shot", "evaluation.n_query",
+                       "evaluation.episodes"), flags.DEFINE_list,
+                      "n_way,k_shot,n_query,episodes of --protocol=episodic.", _episodic),
+    "probe_max_train": Alias(("evaluation.probe_max_train",), flags.DEFINE_integer,
+                             "linear_probe: labelled train examples, at most."),
+    "label_fractions": Alias(("evaluation.label_fractions",), flags.DEFINE_list,
+                             "semi_supervised: fractions of each class's train labels.",
+                             _fractions),
+    "seed": Alias(("seed",), flags.DEFINE_integer, "Seed (base model, θ for 'random', stream)."),
+    "ray_address": Alias(("workers.ray_address",), flags.DEFINE_string,
+                         "Join this Ray cluster ('auto' or host:port)."),
+}
+# scripts.evaluate and the scripts sharing its setup (sweep, heldout_curve).
+EVALUATION_ALIASES = ("theta", "task", "inner_steps", "eval_every", "seeds", "methods", "max_test",
+                      "support_per_class", "protocol", "episodic", "probe_max_train",
+                      "label_fractions")
+
+
+def define_aliases(names: Sequence[str]) -> None:
+  """Defines the alias flags `names`, each once per process (scripts import each other)."""
+  for name in names:
+    if name not in flags.FLAGS:
+      alias = ALIASES[name]
+      fields = ", ".join(f"--config.{f}" for f in alias.fields)
+      alias.define(name, None, f"{alias.help} Alias of {fields} (which wins if both are given).")
+
+
+def _set_field(cfg, field: str, value) -> None:
+  *parents, leaf = field.split(".")
+  node = cfg
+  for p in parents:
+    node = node[p]
+  if leaf not in node:
+    raise KeyError(field)
+  node[leaf] = tuple(value) if isinstance(value, list) else value
+
+
+def apply_aliases(cfg, aliases: Sequence[str], script_defaults: dict | None = None,
+                  config_flag: str = "config"):
+  """Applies the script's defaults ({field: value}) and the given alias flags to `cfg` in place.
+
+  Neither touches a field overridden explicitly with --config.<field> (see the precedence
+  above). Returns `cfg`; a malformed alias value or a config without the field exits 2.
+  """
+  explicit = config_flags.get_override_values(flags.FLAGS[config_flag])
+  updates = {f: v for f, v in (script_defaults or {}).items() if f not in explicit}
+  for name in aliases:
+    value = flags.FLAGS[name].value
+    if value is None:
+      continue
+    alias = ALIASES[name]
+    try:
+      values = alias.parse(value)
+    except ValueError as e:
+      fail(f"--{name}: {e}")
+    for field, v in zip(alias.fields, values):
+      if field in explicit:
+        logging.warning("--%s is ignored for %s: --config.%s=%r was given explicitly and wins",
+                        name, field, field, explicit[field])
+      else:
+        updates[field] = v
+  for field, value in updates.items():
+    try:
+      _set_field(cfg, field, value)
+    except (KeyError, AttributeError):
+      fail(f"the config has no field {field} (configs/paper.py defines every field)")
+    except TypeError as e:
+      fail(f"{field} = {value!r}: {e}")
+  return cfg
+
+
+# ----------------------------------------------------------------------- validation at start
+
+META_TRAIN_SECTIONS = ("base_model", "rule", "unroll", "compatible", "meta_objective", "task",
+                       "learner", "workers")
+EVALUATION_SECTIONS = ("base_model", "rule", "unroll", "compatible", "meta_objective",
+                       "evaluation", "baselines")
+
+
+def _validators() -> dict:
+  """{section: check of the whole config}; each package checks its own section."""
+  # pylint: disable=g-import-not-at-top  (JAX is imported here, not run: Ray may start after)
+  from base_models import mlp
+  from base_models.baselines import settings as baseline_settings
+  from distributed import settings as distributed_settings
+  from evaluation import settings as evaluation_settings
+  from learned_update import rule, unroll
+  from meta_objective import ridge
+  from tasks import meta_train
+  return {
+      "base_model": lambda c: mlp.validate_config(c.base_model),
+      "rule": lambda c: rule.validate_config(c.rule),
+      "unroll": lambda c: unroll.validate_config(c.unroll),
+      "compatible": unroll.validate_compatible,        # across rule and base_model
+      "meta_objective": lambda c: ridge.validate_config(c.meta_objective),
+      "task": lambda c: meta_train.validate_config(c.task),
+      "learner": lambda c: distributed_settings.validate_learner(c.learner),
+      "workers": lambda c: distributed_settings.validate_workers(c.workers),
+      "evaluation": lambda c: evaluation_settings.validate_config(c.evaluation),
+      "baselines": lambda c: baseline_settings.validate_config(c.baselines),
+  }
+
+
+def check_config(cfg, sections: Sequence[str]) -> None:
+  """Checks the named sections of `cfg`; raises util.config_check.ConfigError."""
+  validators = _validators()
+  for name in sections:
+    if name in validators and name != "compatible" and name not in cfg:
+      raise ConfigError(name, None, "a config section (configs/paper.py defines every section)")
+    validators[name](cfg)
+
+
+def validate(cfg, sections: Sequence[str]) -> None:
+  """The config check at start: call before anything is written (workdir, Ray, outputs).
+
+  A bad value ends the script with exit status 2 and a message naming the field, its
+  value and what is allowed.
+  """
+  try:
+    check_config(cfg, sections)
+  except ConfigError as e:
+    fail(str(e))

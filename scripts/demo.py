@@ -8,6 +8,10 @@ labels for --inner_steps steps by the shipped θ and by an untrained θ of the s
 architecture and inner step (`init_theta(PRNGKey(seed))`), then read out with ridge and
 logistic regression on 10 labelled examples per class; random init applies no update.
 The full comparison with every baseline is `scripts.evaluate` (README Results).
+
+Settings are `cfg.evaluation` fields as in scripts.evaluate (--task, --inner_steps, --seeds,
+--support_per_class, --max_test are aliases of them; --theta defaults to the shipped θ
+here); the demo always runs the fewshot protocol with one readout after the last step.
 """
 import os
 import sys
@@ -21,10 +25,10 @@ from scripts import common
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CONFIG = config_flags.DEFINE_config_file("config", os.path.join(_ROOT, "configs", "local.py"),
                                           "Evaluation config (inner batch); θ's own config supplies the rule.")
-_THETA = flags.DEFINE_string("theta", os.path.join(_ROOT, "checkpoints", "local"), "θ export directory.")
-_TASK = flags.DEFINE_string("task", "tiny_mnist", "Evaluation task.")
-_STEPS = flags.DEFINE_integer("inner_steps", 1000, "Unlabelled inner steps before the readout.")
-_SEEDS = flags.DEFINE_integer("seeds", 3, "Evaluation seeds.")
+_ALIASES = ("theta", "task", "inner_steps", "seeds", "support_per_class", "max_test")
+common.define_aliases(_ALIASES)
+# Below --theta and --config.evaluation.theta: the demo shows the shipped θ.
+SCRIPT_DEFAULTS = {"evaluation.theta": os.path.join(_ROOT, "checkpoints", "local")}
 
 
 class _Progress:
@@ -55,32 +59,40 @@ def main(argv):
   from learned_update import ExportError, export, rule
   from evaluation import learned_rule, runner
   from tasks import DataError, eval_tasks
+  cfg = common.apply_aliases(_CONFIG.value, _ALIASES, SCRIPT_DEFAULTS)
+  common.validate(cfg, common.EVALUATION_SECTIONS)
+  ecfg = cfg.evaluation
+  if ecfg.protocol != "fewshot":
+    common.fail(f"config field evaluation.protocol = {ecfg.protocol!r} is not allowed: expected "
+                "'fewshot' (the demo's table; scripts.evaluate runs the other protocols)")
+  theta_arg, steps = ecfg.theta, int(ecfg.inner_steps)
   export.configure_jax()
-  print(f"evaluating {_THETA.value} on {_TASK.value}: {_SEEDS.value} seeds x 2 runs of "
-        f"{_STEPS.value} inner steps (a few minutes on 2 cores)", file=sys.stderr, flush=True)
-  if _TASK.value not in eval_tasks.EVAL_TASKS or _STEPS.value < 0 or _SEEDS.value < 1:
-    common.fail(f"need --task in {eval_tasks.EVAL_TASKS}, --inner_steps >= 0, --seeds >= 1")
+  print(f"evaluating {theta_arg} on {ecfg.task}: {ecfg.seeds} seeds x 2 runs of "
+        f"{steps} inner steps (a few minutes on 2 cores)", file=sys.stderr, flush=True)
   try:
-    trained_fn, cfg = learned_rule.resolve_theta(_THETA.value, _CONFIG.value)
-    task = eval_tasks.make_eval_task(_TASK.value)
+    overrides = config_flags.get_override_values(flags.FLAGS["config"])
+    trained_fn, cfg = learned_rule.resolve_theta(theta_arg, cfg, overrides)
+    task = eval_tasks.make_eval_task(ecfg.task)
   except (ExportError, DataError) as e:
     common.fail(str(e))
-  summary = export.load_theta(_THETA.value)[2] or {}
-  seeds = [int(cfg.seed) + i for i in range(_SEEDS.value)]
+  common.validate(cfg, ("base_model", "rule", "compatible"))  # the export's own sections
+  summary = (export.load_theta(theta_arg)[2] or {}) if theta_arg != "random" else {}
+  seeds = [int(cfg.seed) + i for i in range(int(ecfg.seeds))]
   untrained_fn = lambda seed: rule.init_theta(jax.random.PRNGKey(seed), cfg.rule)
   rows = {}
   runs = (("meta-trained θ", trained_fn, ("learned", "random_init")),
           ("untrained θ", untrained_fn, ("learned",)))
-  progress = _Progress(len(runs) * len(seeds), len(runner.eval_points(_STEPS.value, _STEPS.value)))
+  every = max(1, steps)  # one readout, after the last step (and one at step 0)
+  progress = _Progress(len(runs) * len(seeds), len(runner.eval_points(steps, every)))
   for label, theta_fn, methods in runs:
     progress.label = label
-    result = runner.run_evaluation(task, cfg, methods, _STEPS.value, _STEPS.value, seeds, theta_fn,
+    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
                                    log=progress.log)
     for method in methods:
       rows[label if method == "learned" else "random init (no updates)"] = result["final"][method]
   progress.close()
-  print(f"\n{task.name}: 10-shot test accuracy after {_STEPS.value} inner steps, "
-        f"{len(seeds)} seeds (mean ± s.e.); θ from {_THETA.value}")
+  print(f"\n{task.name}: {ecfg.support_per_class}-shot test accuracy after {steps} inner steps, "
+        f"{len(seeds)} seeds (mean ± s.e.); θ from {theta_arg}")
   print(f"{'method':<28}{'ridge':>18}{'logistic':>18}")
   fmt = lambda r: f"{r['mean']:.3f} ± {r['sem']:.3f}" if r["sem"] is not None else f"{r['mean']:.3f}"
   for label, r in rows.items():
@@ -88,8 +100,8 @@ def main(argv):
   if summary:
     print(f"(θ meta-trained for {summary.get('updates')} updates, {summary.get('meta_grads')} "
           f"meta-gradients, {summary.get('hours', 0):.1f} h)\n")
-  common.emit_json({"theta": _THETA.value, "training": summary, "task": task.name,
-                    "inner_steps": _STEPS.value, "seeds": seeds, "accuracy": rows})
+  common.emit_json({"theta": theta_arg, "training": summary, "task": task.name,
+                    "inner_steps": steps, "seeds": seeds, "accuracy": rows})
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ Applies θ (an export directory, or 'random') to the fresh base model of --seed 
 pixel order, random init beside learned θ), fig6_two_moons.png (--task=two_moons),
 fig6_pca_spectrum.png (top-layer feature PCA on test data, log scale) and fig6_summary.json.
 Last stdout line: one JSON object with the files and the effective ranks. Bad input exits 2.
+
+Settings are config fields as in scripts.evaluate: --theta, --task, --inner_steps and
+--max_test alias `cfg.evaluation.*`, --seed aliases `cfg.seed` (an explicit --config.<field>
+wins). --num_fields and --out_dir only shape the drawing and where it goes.
 """
 import json
 import os
@@ -21,40 +25,40 @@ from scripts import common
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CONFIG = config_flags.DEFINE_config_file("config", os.path.join(_ROOT, "configs", "local.py"),
                                           "Base config (rule, base model, inner batch).")
-_THETA = flags.DEFINE_string("theta", "random", "θ export directory, or 'random'.")
-_TASK = flags.DEFINE_string("task", "tiny_mnist", "Evaluation task (tasks.eval_tasks.EVAL_TASKS).")
-_STEPS = flags.DEFINE_integer("inner_steps", 1000, "Rule applications (unlabelled minibatches).")
-_SEED = flags.DEFINE_integer("seed", 0, "Base model, θ for --theta=random, and stream.")
+_ALIASES = ("theta", "task", "inner_steps", "max_test", "seed")
+common.define_aliases(_ALIASES)
 _OUT = flags.DEFINE_string("out_dir", None, "Output directory (default runs/figures/<task>).")
-_MAX_TEST = flags.DEFINE_integer("max_test", 2000, "Test examples for the feature PCA.")
 _FIELDS = flags.DEFINE_integer("num_fields", 64, "First-layer units drawn per network.")
 
 
 def main(argv):
   del argv
-  import ml_collections
   from tasks import DataError, eval_tasks
-  if _TASK.value not in eval_tasks.EVAL_TASKS:
-    common.fail(f"unknown task {_TASK.value!r}; known: {', '.join(eval_tasks.EVAL_TASKS)}")
-  if _STEPS.value < 0 or _MAX_TEST.value < 2 or _FIELDS.value < 1:
-    common.fail("need --inner_steps >= 0, --max_test >= 2, --num_fields >= 1")
+  cfg = common.apply_aliases(_CONFIG.value, _ALIASES)
+  common.validate(cfg, common.EVALUATION_SECTIONS)
+  ecfg = cfg.evaluation
+  if ecfg.max_test < 2:  # a PCA of one example has no spectrum
+    common.fail(f"config field evaluation.max_test = {ecfg.max_test} is not allowed: expected an "
+                "integer >= 2 (the feature PCA)")
+  if _FIELDS.value < 1:
+    common.fail(f"--num_fields={_FIELDS.value}: expected an integer >= 1")
   import learned_update
   from evaluation import features, learned_rule
   learned_update.configure_jax()
-  cfg = ml_collections.ConfigDict(_CONFIG.value.to_dict())
   try:
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
-    theta_fn, cfg = learned_rule.resolve_theta(_THETA.value, cfg, overrides)
+    theta_fn, cfg = learned_rule.resolve_theta(ecfg.theta, cfg, overrides)
   except learned_update.ExportError as e:
     common.fail(str(e))
+  common.validate(cfg, ("base_model", "rule", "compatible"))  # an export's own sections
   try:
-    task = eval_tasks.make_eval_task(_TASK.value)
+    task = eval_tasks.make_eval_task(ecfg.task)
   except (DataError, ValueError, OSError) as e:
-    common.fail(f"cannot load task {_TASK.value!r}: {e}")
+    common.fail(f"cannot load task {ecfg.task!r}: {e}")
   out_dir = _OUT.value or os.path.join("runs", "figures", task.name)
-  summary = features.feature_figures(task, cfg, theta_fn, _STEPS.value, _SEED.value, out_dir,
-                                     _MAX_TEST.value, _FIELDS.value)
-  summary["theta"] = _THETA.value
+  summary = features.feature_figures(task, cfg, theta_fn, int(ecfg.inner_steps), int(cfg.seed),
+                                     out_dir, int(ecfg.max_test), _FIELDS.value)
+  summary["theta"] = ecfg.theta
   path = os.path.join(out_dir, "fig6_summary.json")
   with open(path, "w") as f:
     json.dump(summary, f, indent=2)

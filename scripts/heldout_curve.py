@@ -8,7 +8,8 @@ The Fig. 3 analogue on a task never seen in meta-training: did meta-training sti
 when it was stopped? Evaluates every θ export in --snapshots (its `step_<N>` folders, as
 meta-training writes them every `learner.snapshot_every` updates) and in --thetas, plus
 the untrained θ of the same architecture as update 0 (--untrained), with the protocol of
-scripts.evaluate (every flag of it applies; methods default: learned, random_init). The
+scripts.evaluate (every flag and config field of it applies; methods default: learned,
+random_init, unless --methods or --config.evaluation.methods says otherwise). The
 update count of an export comes from its summary.json. Writes <out_dir>/curve.json and
 curve.png (final accuracy ± s.e. against updates; default runs/curve/<task>); the last
 stdout line is one JSON object with the curve.
@@ -27,7 +28,7 @@ from scripts import evaluate as cli
 _SNAPSHOTS = flags.DEFINE_string("snapshots", None, "A folder of θ exports (step_<N>/ from meta-training).")
 _THETAS = flags.DEFINE_list("thetas", [], "More θ export directories.")
 _UNTRAINED = flags.DEFINE_bool("untrained", True, "Include the untrained θ (init_theta(seed)) as update 0.")
-flags.FLAGS.set_default("methods", ["learned", "random_init"])
+SCRIPT_DEFAULTS = {"evaluation.methods": ("learned", "random_init")}
 
 
 def export_dirs(snapshots: str | None, thetas) -> list[pathlib.Path]:
@@ -55,8 +56,9 @@ def main(argv):
   dirs = export_dirs(_SNAPSHOTS.value, _THETAS.value)
   if not dirs and not _UNTRAINED.value:
     common.fail("nothing to evaluate: give --snapshots and/or --thetas (θ export directories)")
-  flags.FLAGS["theta"].value = str(dirs[0]) if dirs else "random"  # setup() validates the first
-  base_cfg, task, methods, _, seeds, every = cli.setup()
+  # setup() checks the first export; its rule is also the untrained θ's architecture.
+  base_cfg, task, methods, _, seeds, every = cli.setup(
+      SCRIPT_DEFAULTS, theta=str(dirs[0]) if dirs else "random")
   overrides = config_flags.get_override_values(flags.FLAGS["config"])
   points = [("untrained", "random", 0)] if _UNTRAINED.value else []
   for d in dirs:
@@ -65,7 +67,7 @@ def main(argv):
       common.fail(f"{d}: its summary.json gives no 'updates' (a θ export written by meta-training "
                   f"or scripts.export_theta is expected)")
     points.append((d.name, str(d), n))
-  steps = cli._STEPS.value  # pylint: disable=protected-access
+  steps = int(base_cfg.evaluation.inner_steps)
   out_dir = pathlib.Path(cli._OUT.value or os.path.join("runs", "curve", task.name))  # pylint: disable=protected-access
   curve = {"task": task.name, "inner_steps": steps, "seeds": seeds, "methods": methods, "points": []}
   import learned_update

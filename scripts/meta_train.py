@@ -5,6 +5,13 @@ r"""Meta-train the unsupervised update rule; resumes from --workdir automaticall
   python -m scripts.meta_train --config=configs/paper.py --workdir=runs/paper --ray_address=auto
   python -m scripts.meta_train --config=configs/local.py --workdir=runs/finetune \
       --config.learner.init_theta=checkpoints/local --config.learner.learning_rates="(3e-4,1e-4,2e-5)"
+
+Every setting is a config field (`--config.<section>.<field>=value`); --ray_address is an
+alias of `workers.ray_address` (an explicit --config.workers.ray_address wins). The config
+is checked at start, before Ray is started or --workdir is created: a bad value exits with
+status 2 naming the field, its value and what is allowed, and leaves the workdir untouched.
+--workdir, --max_minutes and --no_progress are run control (where, how long this session
+runs, what it prints), not settings of the run: a resumed run may use other values.
 """
 from absl import app, flags
 from ml_collections import config_flags
@@ -13,30 +20,20 @@ from scripts import common
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/local.py", "Config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics.jsonl and the θ export.")
-_RAY_ADDRESS = flags.DEFINE_string("ray_address", None, "Join this Ray cluster ('auto' or host:port).")
+common.define_aliases(("ray_address",))
 _MAX_MINUTES = flags.DEFINE_float("max_minutes", None, "Stop (with a checkpoint) after this long.")
 _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "No progress line on stderr.")
 
 
 def main(argv):
   del argv
-  cfg = _CONFIG.value
   if not _WORKDIR.value:
     common.fail("--workdir is required (checkpoints, metrics.jsonl and theta/ go there)")
-  if _RAY_ADDRESS.value is not None:
-    cfg.workers.ray_address = _RAY_ADDRESS.value
-  if cfg.learner.num_updates < 1 or cfg.learner.batch_size < 1:
-    common.fail(f"learner.num_updates and learner.batch_size must be >= 1, got "
-                f"{cfg.learner.num_updates} and {cfg.learner.batch_size}")
-  from meta_objective import ridge  # importing JAX is fine; running it before Ray is not
-  mo = cfg.meta_objective
-  if mo.loss not in ridge.LOSSES:
-    common.fail(f"meta_objective.loss must be one of {ridge.LOSSES}, got {mo.loss!r}")
-  if mo.get("targets", ridge.TARGETS[0]) not in ridge.TARGETS:
-    common.fail(f"meta_objective.targets must be one of {ridge.TARGETS}, got {mo.targets!r}")
+  cfg = common.apply_aliases(_CONFIG.value, ("ray_address",))
+  common.validate(cfg, common.META_TRAIN_SECTIONS)  # imports JAX (fine), runs none of it
   # Ray must be up before this process runs any JAX.
   from distributed import pools, trainer
-  if cfg.workers.num_workers > 0 and cfg.workers.get("mode", "ray") == "ray":
+  if cfg.workers.num_workers > 0 and cfg.workers.mode == "ray":
     pools.init_ray(cfg)
   from distributed import checkpoint
   from learned_update import ExportError, export

@@ -4,7 +4,8 @@ r"""Architecture / activation / permutation sweeps of the evaluation (spec §7, 
       --task=tiny_mnist --inner_steps=1000 --seeds=3
   PYTHONPATH=. python -m scripts.sweep --sweep=width --values=64,256,1024 --theta=random
 
-Every flag of scripts.evaluate applies (methods default here: learned,random_init). For
+Every flag and config field of scripts.evaluate applies (methods default here:
+learned,random_init, unless --methods or --config.evaluation.methods says otherwise). For
 each value the base model's field is set (width v: 4 hidden layers of v units; depth d:
 d hidden layers of 128; activation; permute_inputs true/false) and the full protocol of
 evaluation/runner.py runs. Writes <out_dir>/<value>/results.* per value plus
@@ -17,32 +18,34 @@ import os
 from absl import app, flags, logging
 
 from evaluation import outputs, plots, runner, sweeps
+from scripts import common
 from scripts import evaluate as cli
 
 _SWEEP = flags.DEFINE_enum("sweep", None, list(sweeps.SWEEPS), "What to sweep.")
 _VALUES = flags.DEFINE_list("values", None, "Sweep values (default: evaluation.sweeps.SWEEPS).")
-flags.FLAGS.set_default("methods", ["learned", "random_init"])
+# Below --methods and --config.evaluation.methods: a sweep of every baseline takes hours.
+SCRIPT_DEFAULTS = {"evaluation.methods": ("learned", "random_init")}
 
 
 def main(argv):
   del argv
   if _SWEEP.value is None:
-    cli._fail(f"--sweep is required: one of {', '.join(sweeps.SWEEPS)}")
-  base_cfg, task, methods, theta_fn, seeds, every = cli.setup()
+    common.fail(f"--sweep is required: one of {', '.join(sweeps.SWEEPS)}")
+  base_cfg, task, methods, theta_fn, seeds, every = cli.setup(SCRIPT_DEFAULTS)
   values = _VALUES.value or list(sweeps.SWEEPS[_SWEEP.value][1])
   try:
     cfgs = {v: sweeps.sweep_config(base_cfg, _SWEEP.value, v) for v in values}
   except ValueError as e:
-    cli._fail(str(e))
+    common.fail(str(e))
   out_dir = cli._OUT.value or os.path.join("runs", "sweep", f"{task.name}_{_SWEEP.value}")
-  steps = cli._STEPS.value
+  steps, theta = int(base_cfg.evaluation.inner_steps), base_cfg.evaluation.theta
   summary = {"task": task.name, "sweep": _SWEEP.value, "values": values, "methods": methods,
-             "inner_steps": steps, "theta": cli._THETA.value, "seeds": seeds, "final": {}}
+             "inner_steps": steps, "theta": theta, "seeds": seeds, "final": {}}
   for v, cfg in cfgs.items():
     logging.info("sweep %s = %s", _SWEEP.value, v)
     result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
                                    log=lambda s: logging.info("%s", s))
-    result["theta"] = cli._THETA.value
+    result["theta"] = theta
     outputs.write_outputs(result, os.path.join(out_dir, str(v)))
     summary["final"][v] = result["final"]
   os.makedirs(out_dir, exist_ok=True)

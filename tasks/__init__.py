@@ -15,12 +15,11 @@ from tasks.eval_tasks import EVAL_TASKS
 from tasks.eval_tasks import EvalTask
 from tasks.eval_tasks import make_eval_task
 from tasks.meta_train import MetaTrainTask
-from tasks.meta_train import default_task_config
 from tasks.meta_train import sample_layer_widths
 from tasks.meta_train import sample_meta_train_task
 
 __all__ = [
     "DataError", "resolve_data_dir", "resolve_cache_dir", "DATASETS", "Dataset", "load_dataset",
     "load_raw", "EVAL_TASKS", "EvalTask", "make_eval_task", "MetaTrainTask",
-    "default_task_config", "sample_layer_widths", "sample_meta_train_task",
+    "sample_layer_widths", "sample_meta_train_task",
 ]

@@ -32,6 +32,7 @@ import numpy as np
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 NUM_AUGMENT_TARGETS = 4
 AUGMENT_TARGET_NAMES = ("shift_x", "shift_y", "rotation", "noise_std")
+RESIZE_METHODS = ("area", "bilinear")
 
 
 @functools.lru_cache(maxsize=64)
@@ -53,7 +54,7 @@ def resize_matrix(n_in: int, n_out: int, method: str) -> np.ndarray:
         a[k, j] = max(0.0, min(stop, j + 1) - max(start, j))
     a /= a.sum(axis=1, keepdims=True)
   else:
-    raise ValueError(f"unknown resize method {method!r} (bilinear | area)")
+    raise ValueError(f"unknown resize method {method!r}; expected one of {RESIZE_METHODS}")
   a.setflags(write=False)
   return a.astype(np.float32)
 

@@ -5,13 +5,16 @@ A task is sampled from an explicit ``np.random.Generator`` in this order: data s
 the data set's class count), the class subset (uniform without replacement, sorted),
 the base-model architecture, the pixel permutation. Same generator state -> same task.
 
-Data sets (``datasets``; default the paper's three): ``imagenet`` = the 160 Tiny-ImageNet
+Every setting comes from the config's ``task`` section (configs/paper.py holds the values;
+"paper.py" below); ``validate_config`` checks it once at start, before any data is loaded.
+
+Data sets (``datasets``; paper.py: the paper's three): ``imagenet`` = the 160 Tiny-ImageNet
 meta-training classes (the 40 held-out "ImageNet test" classes are never used here),
 ``alphabet`` (rendered fonts, 62 classes), ``cifar10`` (train split); ``omniglot``,
 ``mnist`` and ``fashion_mnist`` (train splits) may be added to the mixture.
 
-Inputs: every image is resized to ``image_size`` x ``image_size`` (default 16) with area
-averaging; with ``greyscale=True`` (default) colour images are converted to BT.601 luma
+Inputs: every image is resized to ``image_size`` x ``image_size`` (paper.py: 16) with area
+averaging; with ``greyscale=True`` (paper.py) colour images are converted to BT.601 luma
 first, so every input has 16*16 = 256 features; with ``greyscale=False`` colour inputs
 keep 3 channels (768 features; grey sets stay 256). Values are in [0, 1] before
 augmentation. Inputs are returned flattened in row-major (h, w[, c]) order and *not*
@@ -24,7 +27,7 @@ labelled part (``round(labelled_fraction * n)``, at least 1, at most n - 1) and 
 unlabelled part (the rest). ``unlabelled_batches`` only draws from the unlabelled part of
 the task's classes (epoch-wise without replacement); ``labelled_batches`` only from the
 labelled part, so the meta-objective is evaluated on examples the inner loop never
-trained on. Defaults: Tiny-ImageNet 50/class -> 20 labelled + 30 unlabelled; CIFAR-10
+trained on. paper.py (0.4): Tiny-ImageNet 50/class -> 20 labelled + 30 unlabelled; CIFAR-10
 5,000/class -> 2,000 + 3,000; Alphabet (#fonts/class) -> 40% + 60%. Batches a and b of a
 step take 2 x samples_per_class distinct labelled examples per class when the labelled
 part has that many; otherwise a and b are drawn independently without replacement (they
@@ -35,11 +38,11 @@ Augmentation (``augment=True``): per example, shift, rotation and additive Gauss
 (``tasks.image_ops``), on both streams. The labelled targets are the one-hot label in
 {0, 1} followed by the 4 regression targets ``[dx/max_shift, dy/max_shift,
 angle/max_rotation, noise_std/max_noise]`` (``num_regression_targets = 4``; 0 when
-``augment=False``). Defaults: max_shift 2 px (of 16), max_rotation 15 degrees,
+``augment=False``). paper.py: max_shift 2 px (of 16), max_rotation 15 degrees,
 max_noise 0.1 (std, pixel range [0, 1]).
 
 Architecture (``layer_widths`` = hidden widths then ``top_width``): depth ~ uniform
-{depth_min..depth_max} hidden layers (2..5), width log-uniform in [width_min, width_max]
+{depth_min..depth_max} hidden layers (paper.py: 2..5), width log-uniform in [width_min, width_max]
 (64..512), one width for all hidden layers unless ``per_layer_widths``; with
 ``width_grid = G > 0`` the width is uniform over G log-spaced integers
 ``round(geomspace(width_min, width_max, G))`` (a discrete log-uniform; fewer distinct
@@ -49,7 +52,6 @@ rounded to an integer. The top layer is always ``top_width`` (32).
 from __future__ import annotations
 
 import dataclasses
-import types
 import zlib
 
 import numpy as np
@@ -59,9 +61,9 @@ from tasks import datasets as ds
 from tasks import image_ops
 from tasks import sampling
 from util import memo
+from util.config_check import Section
 
 SOURCE_VERSION = 1   # of the meta-training preprocessing (disk-cache key)
-PAPER_META_TRAIN_DATASETS = ("imagenet", "alphabet", "cifar10")
 META_TRAIN_SOURCES = {
     # name -> (load_dataset name, split)
     "imagenet": ("imagenet", "train"),
@@ -71,43 +73,6 @@ META_TRAIN_SOURCES = {
     "mnist": ("mnist", "train"),
     "fashion_mnist": ("fashion_mnist", "train"),
 }
-
-_DEFAULTS = dict(
-    datasets=PAPER_META_TRAIN_DATASETS,
-    dataset_weights=(1.0, 1.0, 1.0),
-    image_size=16,
-    greyscale=True,
-    resize_method="area",
-    num_classes_choices=(10,),
-    samples_per_class=10,
-    depth_min=2,
-    depth_max=5,
-    width_min=64,
-    width_max=512,
-    top_width=32,
-    per_layer_widths=False,
-    width_grid=8,
-    augment=True,
-    max_shift=2.0,
-    max_rotation=15.0,
-    max_noise=0.1,
-    labelled_fraction=0.4,
-    split_seed=0,
-)
-
-
-def default_task_config():
-  """ml_collections.ConfigDict (or SimpleNamespace if ml_collections is missing) of defaults."""
-  try:
-    import ml_collections  # pylint: disable=g-import-not-at-top
-    return ml_collections.ConfigDict(dict(_DEFAULTS))
-  except ImportError:
-    return types.SimpleNamespace(**_DEFAULTS)
-
-
-def _get(cfg, name):
-  return getattr(cfg, name, _DEFAULTS[name]) if cfg is not None else _DEFAULTS[name]
-
 
 # --------------------------------------------------------------------- data sources
 
@@ -170,41 +135,40 @@ def _meta_train_source(name, image_size, greyscale, resize_method, labelled_frac
   return MetaTrainSource(name, x, y, len(class_names), class_names, labelled, unlabelled)
 
 
-def meta_train_source(name: str, cfg=None, data_dir=None, cache_dir=None) -> MetaTrainSource:
-  """Preprocessed data set for meta-training (memoised per process)."""
+def meta_train_source(name: str, cfg, data_dir=None, cache_dir=None) -> MetaTrainSource:
+  """Preprocessed data set for meta-training (memoised per process); `cfg`: the task section."""
   if name not in META_TRAIN_SOURCES:
     raise ValueError(f"unknown meta-training data set {name!r}; known: {tuple(META_TRAIN_SOURCES)}")
   dname = META_TRAIN_SOURCES[name][0]
   data_dir = str(dd.resolve_data_dir(data_dir)) if ds.raw_files(dname) else None
   cache_dir = str(dd.resolve_cache_dir(cache_dir))
-  return _meta_train_source(name, int(_get(cfg, "image_size")), bool(_get(cfg, "greyscale")),
-                              str(_get(cfg, "resize_method")),
-                              float(_get(cfg, "labelled_fraction")), int(_get(cfg, "split_seed")),
-                              data_dir, cache_dir)
+  return _meta_train_source(name, int(cfg.image_size), bool(cfg.greyscale),
+                            str(cfg.resize_method), float(cfg.labelled_fraction),
+                            int(cfg.split_seed), data_dir, cache_dir)
 
 
 # ------------------------------------------------------------------- architectures
 
 
-def width_grid_values(cfg=None) -> np.ndarray:
-  g = int(_get(cfg, "width_grid"))
-  lo, hi = int(_get(cfg, "width_min")), int(_get(cfg, "width_max"))
+def width_grid_values(cfg) -> np.ndarray:
+  g = int(cfg.width_grid)
+  lo, hi = int(cfg.width_min), int(cfg.width_max)
   return np.unique(np.round(np.geomspace(lo, hi, g)).astype(np.int64))
 
 
-def sample_layer_widths(rng: np.random.Generator, cfg=None) -> tuple[int, ...]:
+def sample_layer_widths(rng: np.random.Generator, cfg) -> tuple[int, ...]:
   """Hidden widths (depth_min..depth_max layers, log-uniform widths), then top_width."""
-  depth = int(rng.integers(int(_get(cfg, "depth_min")), int(_get(cfg, "depth_max")) + 1))
-  n = depth if _get(cfg, "per_layer_widths") else 1
-  if int(_get(cfg, "width_grid")) > 0:
+  depth = int(rng.integers(int(cfg.depth_min), int(cfg.depth_max) + 1))
+  n = depth if cfg.per_layer_widths else 1
+  if int(cfg.width_grid) > 0:
     grid = width_grid_values(cfg)
     widths = grid[rng.integers(0, len(grid), size=n)]
   else:
-    lo, hi = np.log(float(_get(cfg, "width_min"))), np.log(float(_get(cfg, "width_max")))
+    lo, hi = np.log(float(cfg.width_min)), np.log(float(cfg.width_max))
     widths = np.round(np.exp(rng.uniform(lo, hi, size=n))).astype(np.int64)
   if n == 1:
     widths = np.repeat(widths, depth)
-  return tuple(int(w) for w in widths) + (int(_get(cfg, "top_width")),)
+  return tuple(int(w) for w in widths) + (int(cfg.top_width),)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -323,28 +287,60 @@ class MetaTrainTask:
             labels.astype(np.int32))
 
 
-def sample_meta_train_task(rng: np.random.Generator, cfg=None, data_dir=None,
+def sample_meta_train_task(rng: np.random.Generator, cfg, data_dir=None,
                            cache_dir=None) -> MetaTrainTask:
-  """Draws a task (see module docstring). ``cfg``: default_task_config()-like object."""
+  """Draws a task (see module docstring). ``cfg``: the config's task section."""
   if not isinstance(rng, np.random.Generator):
     raise TypeError("rng must be a np.random.Generator")
-  names = tuple(_get(cfg, "datasets"))
-  weights = np.asarray(_get(cfg, "dataset_weights"), np.float64)
+  names = tuple(cfg.datasets)
+  weights = np.asarray(cfg.dataset_weights, np.float64)
   if len(weights) != len(names) or np.any(weights < 0) or weights.sum() <= 0:
     raise ValueError(f"dataset_weights {tuple(weights)} do not fit datasets {names}")
   data_dir = data_dir if data_dir is not None else getattr(cfg, "data_dir", None)
   name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
   source = meta_train_source(name, cfg, data_dir, cache_dir)
-  choices = tuple(_get(cfg, "num_classes_choices"))
+  choices = tuple(cfg.num_classes_choices)
   num_classes = min(int(choices[int(rng.integers(0, len(choices)))]), source.num_classes)
   classes = np.sort(rng.choice(source.num_classes, size=num_classes, replace=False))
   widths = sample_layer_widths(rng, cfg)
   permutation = rng.permutation(source.input_dim).astype(np.int32)
-  augment = bool(_get(cfg, "augment"))
+  augment = bool(cfg.augment)
   return MetaTrainTask(
       dataset=name, classes=classes, permutation=permutation, layer_widths=widths,
       input_dim=source.input_dim, num_classes=num_classes,
       num_regression_targets=image_ops.NUM_AUGMENT_TARGETS if augment else 0,
-      samples_per_class=int(_get(cfg, "samples_per_class")), augment=augment,
-      max_shift=float(_get(cfg, "max_shift")), max_rotation=float(_get(cfg, "max_rotation")),
-      max_noise=float(_get(cfg, "max_noise")), source=source)
+      samples_per_class=int(cfg.samples_per_class), augment=augment,
+      max_shift=float(cfg.max_shift), max_rotation=float(cfg.max_rotation),
+      max_noise=float(cfg.max_noise), source=source)
+
+
+# -------------------------------------------------------------------------- config
+
+
+def validate_config(task_cfg) -> None:
+  """Checks the `task` section (raises util.config_check.ConfigError) before any data is loaded.
+
+  A bad value would otherwise surface only in a worker, after the run has started.
+  """
+  s = Section(task_cfg, "task")
+  names = s.subset("datasets", tuple(META_TRAIN_SOURCES))
+  s.weights("dataset_weights", length=len(names))
+  s.int_at_least("image_size", 2)
+  s.boolean("greyscale")
+  s.one_of("resize_method", image_ops.RESIZE_METHODS)
+  s.ints("num_classes_choices", 2)
+  s.int_at_least("samples_per_class", 1)
+  s.int_at_least("depth_min", 1)
+  s.int_at_least("depth_max", 1)
+  s.ordered("depth_min", "depth_max")
+  s.int_at_least("width_min", 1)
+  s.int_at_least("width_max", 1)
+  s.ordered("width_min", "width_max")
+  s.int_at_least("top_width", 1)
+  s.boolean("per_layer_widths")
+  s.int_at_least("width_grid", 0)
+  s.boolean("augment")
+  for name in ("max_shift", "max_rotation", "max_noise"):
+    s.number(name, lo=0.0)
+  s.number("labelled_fraction", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+  s.int_at_least("split_seed", 0)

@@ -7,10 +7,16 @@ from ml_collections import ConfigDict
 import base_models
 from base_models import baselines as bl
 from base_models.baselines import protonet
+from configs import paper
 from evaluation import runner
 
 BASE = ConfigDict(dict(hidden_widths=(32,), top_width=8, activation="relu", permute_inputs=True,
                        w_init_std=0.01, b_init_std=0.1, bn_epsilon=1e-6))
+
+
+def _settings():
+  """A fresh `baselines` section of configs/paper.py (the one source of its values)."""
+  return paper.get_config().baselines
 
 
 def _blobs(rng, counts, dim, spread, centres=None):
@@ -33,7 +39,7 @@ def test_registry_names_order_and_unknown_name():
   assert bl.key_name("protonet_permuted") == "protonet" and bl.key_name("vae") == "vae"
   with pytest.raises(ValueError, match="unknown baseline"):
     bl.make_baseline("telepathy", jax.random.PRNGKey(0), _state(), 64, BASE,
-                     bl.default_baseline_config(), data_sample=np.zeros((4, 64), np.float32))
+                     _settings(), data_sample=np.zeros((4, 64), np.float32))
 
 
 # ----------------------------------------------------------------------------- unsupervised
@@ -44,7 +50,7 @@ def test_vae_elbo_improves():
   idx = rng.integers(0, 4, size=(150, 32))
   flips = rng.random((150, 32, 64)) < 0.05
   data = (protos[idx] ^ flips).astype(np.float32)
-  vae = bl.VAE(jax.random.PRNGKey(1), _state(), 64, BASE, bl.default_baseline_config().vae, data[0])
+  vae = bl.VAE(jax.random.PRNGKey(1), _state(), 64, BASE, _settings().vae, data[0])
   assert vae.likelihood == "bernoulli"
   vae.advance(data[:75])
   vae.advance(data[75:])
@@ -58,7 +64,7 @@ def test_supervised_fits_its_few_labels():
   rng = np.random.default_rng(3)
   x, y = _blobs(rng, (10,) * 5, 64, 1.0)[:2]
   sup = bl.Supervised(jax.random.PRNGKey(0), _state(), BASE,
-                      bl.default_baseline_config().supervised, x, y, 5)
+                      _settings().supervised, x, y, 5)
   assert sup.train_accuracy >= 0.95 and 0 < sup.steps <= 2000
   assert sup.losses[-1] < sup.losses[0]
 
@@ -70,7 +76,7 @@ def test_hebbian_oja_finds_principal_subspace():
   x = (rng.normal(size=(400, 16, 20)) * scales) @ basis.T
   cfg = ConfigDict(dict(BASE.to_dict(), hidden_widths=(), top_width=3))
   state = base_models.init(jax.random.PRNGKey(0), 20, (3,), cfg, permutation=np.arange(20))
-  heb = bl.Hebbian(state, cfg, bl.default_baseline_config().hebbian)
+  heb = bl.Hebbian(state, cfg, _settings().hebbian)
   heb.advance(x.astype(np.float32))
   w = np.asarray(heb.state["layers"][0]["w"])
   q = np.linalg.qr(w)[0]
@@ -83,7 +89,7 @@ def test_contrastive_and_pca_train():
   x, _, _ = _blobs(rng, (64,) * 4, 64, 0.3)
   stream = x[rng.permutation(len(x))].reshape(8, 32, 64)
   c = bl.Contrastive(jax.random.PRNGKey(0), _state(), BASE,
-                     bl.default_baseline_config().contrastive, stream[0])
+                     _settings().contrastive, stream[0])
   for _ in range(5):
     c.advance(stream)
   assert np.mean(c.loss_history[-5:]) < np.mean(c.loss_history[:5])
@@ -100,7 +106,7 @@ def test_contrastive_and_pca_train():
 # ----------------------------------------------------------------------------- protonet (references)
 
 def _protonet_cfg(**kw):
-  cfg = bl.default_baseline_config()
+  cfg = _settings()
   cfg.protonet.update(kw)
   return cfg
 

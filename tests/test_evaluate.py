@@ -9,6 +9,7 @@ import sys
 import zlib
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -62,8 +63,8 @@ def test_cli_random_theta_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (("--task=no_such_task",), "unknown task"),
-    (("--methods=learned,telepathy",), "unknown methods"),
+    (("--task=no_such_task",), "evaluation.task = 'no_such_task'"),
+    (("--methods=learned,telepathy",), "evaluation.methods = ('learned', 'telepathy')"),
     (("--theta=/nonexistent/theta_dir",), "theta.npz not found"),
 ])
 def test_cli_bad_input_exits_2(args, needle):
@@ -85,7 +86,7 @@ def test_random_theta_zero_steps_learned_equals_random_init(tiny_cfg):
   from tasks import eval_tasks
   import learned_update
   task = eval_tasks.make_eval_task("two_moons")
-  cfg = runner.config_with_defaults(tiny_cfg)
+  cfg = ml_collections.ConfigDict(tiny_cfg.to_dict())  # the fixture is shared by the session
   cfg.evaluation.max_test = 300
   theta_fn = lambda seed: learned_update.init_theta(jax.random.PRNGKey(seed), cfg.rule)
   result = runner.run_evaluation(task, cfg, ["learned", "random_init"], 0, 1, [0, 1], theta_fn)

@@ -193,7 +193,7 @@ def test_cli_two_moons_writes_its_files(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (("--task=no_such_task",), "unknown task"),
+    (("--task=no_such_task",), "config field evaluation.task = 'no_such_task'"),
     (("--task=two_moons", "--theta=/nonexistent/theta_dir"), "theta.npz not found"),
 ])
 def test_cli_bad_input_exits_2(args, needle):

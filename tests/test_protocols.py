@@ -6,9 +6,11 @@ import pathlib
 import subprocess
 import sys
 
+import ml_collections
 import numpy as np
 import pytest
 
+from configs import paper
 from evaluation import outputs, protocols, runner
 from tasks import eval_tasks
 
@@ -37,7 +39,7 @@ def blob_task():
 # ----------------------------------------------------------------------------- label subsets
 
 def test_labelled_subsets_linear_probe_all_or_capped(blob_task):
-  cfg = protocols.default_evaluation_config()
+  cfg = paper.get_config().evaluation
   cfg.protocol = "linear_probe"
   cfg.probe_max_train = 10_000
   full = protocols.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))
@@ -48,7 +50,7 @@ def test_labelled_subsets_linear_probe_all_or_capped(blob_task):
 
 
 def test_labelled_subsets_semi_supervised_stratified_and_nested(blob_task):
-  cfg = protocols.default_evaluation_config()
+  cfg = paper.get_config().evaluation
   cfg.protocol = "semi_supervised"
   subsets = protocols.labelled_subsets(blob_task.y_train, cfg, np.random.default_rng(0))
   assert list(subsets) == ["@1%", "@10%"]
@@ -64,7 +66,7 @@ def test_labelled_subsets_semi_supervised_stratified_and_nested(blob_task):
 
 def _run(task, cfg, protocol, methods, monkeypatch, **ecfg):
   """run_evaluation with a spy on the readouts: returns (result, [labels of every fit])."""
-  cfg = runner.config_with_defaults(cfg)
+  cfg = ml_collections.ConfigDict(cfg.to_dict())  # the fixture is shared by the session
   cfg.evaluation.update(dict(protocol=protocol, **ecfg))
   fits = []
   real = protocols.readout_accuracies
@@ -134,10 +136,11 @@ def test_cli_protonets_semi_supervised(tmp_path):
   assert info["protonet"]["episodes"] == 2
 
 
-@pytest.mark.parametrize("args,needle", [
-    (("--label_fractions=0,0.1",), "--label_fractions"),
-    (("--label_fractions=0.1,0.10",), "--label_fractions"),
-    (("--probe_max_train=0",), "--probe_max_train"),
+@pytest.mark.parametrize("args,needle", [   # the flags alias fields: the message names the field
+    (("--label_fractions=0,0.1",), "config field evaluation.label_fractions = (0.0, 0.1)"),
+    (("--label_fractions=0.1,0.10",), "config field evaluation.label_fractions = (0.1, 0.1)"),
+    (("--label_fractions=0.1,x",), "--label_fractions: comma-separated numbers"),
+    (("--probe_max_train=0",), "config field evaluation.probe_max_train = 0"),
 ])
 def test_cli_bad_protocol_settings_exit_2(args, needle):
   proc = _run_cli(*args, timeout=120)

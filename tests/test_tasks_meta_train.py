@@ -7,12 +7,14 @@ import pytest
 from scipy import stats
 
 import tasks
+from configs import paper
 from tasks import data_dir as dd
 from tasks import meta_train as mt
 
 
 def _cfg(**kw):
-  cfg = tasks.default_task_config()
+  """paper.py's task section (the one source of its values) with `kw` changed."""
+  cfg = paper.get_config().task
   for k, v in kw.items():
     setattr(cfg, k, v)
   return cfg
@@ -22,8 +24,8 @@ def _task(seed, **kw):
   return tasks.sample_meta_train_task(np.random.default_rng(seed), _cfg(**kw))
 
 
-def test_default_config_fields():
-  cfg = tasks.default_task_config()
+def test_paper_config_fields():
+  cfg = _cfg()
   assert tuple(cfg.datasets) == ("imagenet", "alphabet", "cifar10")
   assert cfg.image_size == 16 and cfg.greyscale and cfg.samples_per_class == 10
   assert (cfg.depth_min, cfg.depth_max, cfg.width_min, cfg.width_max, cfg.top_width) == (

@@ -25,6 +25,18 @@ def _is_int(v) -> bool:
   return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _within(v, lo, hi, lo_open: bool, hi_open: bool) -> bool:
+  return ((lo is None or (v > lo if lo_open else v >= lo))
+          and (hi is None or (v < hi if hi_open else v <= hi)))
+
+
+def _bounds_text(lo, hi, lo_open: bool, hi_open: bool) -> str:
+  """The bounds as text for a message (" > 0 and <= 1"); "" when there are none."""
+  parts = ([] if lo is None else [f"{'>' if lo_open else '>='} {lo}"]) + (
+      [] if hi is None else [f"{'<' if hi_open else '<='} {hi}"])
+  return (" " + " and ".join(parts)) if parts else ""
+
+
 class Section:
   """Checks on one config section (an ml_collections.ConfigDict or anything with `.get`)."""
 
@@ -44,15 +56,11 @@ class Section:
     return v
 
   def number(self, name: str, lo: float | None = None, hi: float | None = None,
-             lo_open: bool = False) -> float:
-    """A finite number in [lo, hi] (or (lo, hi] with `lo_open`)."""
+             lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite number in [lo, hi] (`lo_open` / `hi_open` exclude that bound)."""
     v = self.value(name)
-    ok = _is_number(v) and math.isfinite(v)
-    ok = ok and (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
-    if not ok:
-      low = "" if lo is None else f"{'>' if lo_open else '>='} {lo}"
-      high = "" if hi is None else f"<= {hi}"
-      self.fail(name, "a finite number " + " and ".join(s for s in (low, high) if s))
+    if not (_is_number(v) and math.isfinite(v) and _within(v, lo, hi, lo_open, hi_open)):
+      self.fail(name, "a finite number" + _bounds_text(lo, hi, lo_open, hi_open))
     return float(v)
 
   def positive(self, name: str) -> float:
@@ -80,18 +88,25 @@ class Section:
     return tuple(v)
 
   def numbers(self, name: str, lo: float | None = None, lo_open: bool = False, min_len: int = 1,
-              increasing: bool = False, hi: float | None = None) -> tuple:
+              increasing: bool = False, hi: float | None = None, hi_open: bool = False) -> tuple:
     v = self.value(name)
     ok = isinstance(v, (list, tuple)) and len(v) >= min_len
-    ok = ok and all(_is_number(x) and math.isfinite(x) and (lo is None or (x > lo if lo_open else x >= lo))
-                    and (hi is None or x <= hi) for x in v)
+    ok = ok and all(_is_number(x) and math.isfinite(x) and _within(x, lo, hi, lo_open, hi_open)
+                    for x in v)
     ok = ok and (not increasing or all(a < b for a, b in zip(v, v[1:])))
     if not ok:
-      bound = "" if lo is None else f" {'>' if lo_open else '>='} {lo}"
-      bound += "" if hi is None else f" and <= {hi}"
       order = ", strictly increasing" if increasing else ""
-      self.fail(name, f"a sequence of at least {min_len} finite numbers{bound}{order}")
+      self.fail(name, f"a sequence of at least {min_len} finite numbers"
+                f"{_bounds_text(lo, hi, lo_open, hi_open)}{order}")
     return tuple(float(x) for x in v)
+
+  def subset(self, name: str, choices: Sequence) -> tuple:
+    """A non-empty sequence of distinct entries of `choices` (e.g. methods, data sets)."""
+    v = self.value(name)
+    ok = isinstance(v, (list, tuple)) and len(v) >= 1 and all(x in tuple(choices) for x in v)
+    if not (ok and len(set(v)) == len(v)):
+      self.fail(name, f"a non-empty sequence of distinct entries of {tuple(choices)}")
+    return tuple(v)
 
   def weights(self, name: str, length: int | None = None) -> tuple:
     """Non-negative, finite, not all zero (and `length` long if given)."""

@@ -15,7 +15,7 @@ Each baseline starts from the evaluator's shared initial base-model state and is
 through `advance` / `features` / `diagnostics` (`mlp_baseline.py`). `REGISTRY` maps each
 name to its class; a new baseline is one module plus one entry there. Its PRNG key comes
 from its `key_name` (evaluation/runner.py), so adding one changes no other's numbers.
-Settings live in `cfg.baselines` (`default_baseline_config`).
+Settings live in `cfg.baselines` (values: configs/paper.py; checks: `settings.validate_config`).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from base_models.baselines.hebbian import Hebbian
 from base_models.baselines.mlp_baseline import BaselineInputs, MLPBaseline, RandomInit
 from base_models.baselines.pca import PCA
 from base_models.baselines.protonet import PermutedProtoNet, ProtoNet
-from base_models.baselines.settings import default_baseline_config
+from base_models.baselines.settings import validate_config
 from base_models.baselines.supervised import Supervised
 from base_models.baselines.vae import VAE
 
@@ -58,4 +58,4 @@ def make_baseline(name: str, key, state: dict, input_dim: int, base_cfg, bcfg, *
 
 __all__ = ["BASELINES", "REGISTRY", "BaselineInputs", "Contrastive", "Hebbian", "MLPBaseline",
            "PCA", "PermutedProtoNet", "ProtoNet", "RandomInit", "Supervised", "VAE",
-           "default_baseline_config", "key_name", "make_baseline"]
+           "key_name", "make_baseline", "validate_config"]

@@ -1,40 +1,42 @@
-"""Baseline hyper-parameters, `cfg.baselines` (spec §6: the paper's were in an unavailable
-appendix, so every value here is [ours])."""
+"""Checks of the baseline settings, `cfg.baselines` (values: configs/paper.py, all [ours]).
+
+The section is validated once at start, so a bad value stops the evaluation before any
+method has run, instead of failing inside one baseline after the others have finished.
+"""
 from __future__ import annotations
 
-import ml_collections
+from util.config_check import ConfigError, Section
+
+# One per trained baseline (protonet_permuted uses protonet's; random_init and pca have none).
+SECTIONS = ("vae", "supervised", "contrastive", "hebbian", "protonet")
 
 
-def default_baseline_config() -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(
-      vae=dict(
-          learning_rate=1e-3,      # Adam (brief)
-          latent_dim=0,            # 0: base_model.top_width
-          likelihood="auto",       # auto: bernoulli if the data lie in [0, 1], else gaussian
-          kl_weight=1.0,           # plain ELBO
-          decoder_init_scale=1.0,  # decoder weights ~ N(0, scale²/fan_in)
-      ),
-      supervised=dict(
-          learning_rate=1e-3,      # Adam, full batch on the support set
-          max_steps=2_000,
-          check_every=50,          # steps between checks of the training accuracy
-          target_accuracy=1.0,     # stop once reached
-      ),
-      contrastive=dict(
-          learning_rate=1e-3,      # Adam
-          temperature=0.5,         # NT-Xent τ
-          noise_std=0.2,           # additive noise, in units of the data's global std
-          dropout_rate=0.2,        # probability of zeroing an input feature per view
-          projection_width=0,      # 0: base_model.top_width (hidden and output of the head)
-      ),
-      hebbian=dict(
-          learning_rate=0.2,       # Oja η on unit-mean-square inputs (stable for η < 1)
-      ),
-      protonet=dict(               # also used by protonet_permuted
-          learning_rate=1e-3,      # Adam
-          n_way=5,                 # classes per training episode (capped at the task's classes)
-          k_shot=10,               # support per class: the evaluator's support_per_class
-          n_query=15,              # queries per class (Snell et al.)
-          steps_per_inner_step=1,  # episodes (Adam steps) per unlabelled minibatch of the stream
-      ),
-  ))
+def _section(bcfg, name: str) -> Section:
+  if name not in bcfg:
+    raise ConfigError(f"baselines.{name}", None, "a section of settings (configs/paper.py)")
+  return Section(bcfg[name], f"baselines.{name}")
+
+
+def validate_config(bcfg) -> None:
+  """Checks the `baselines` section (raises util.config_check.ConfigError)."""
+  from base_models.baselines.vae import LIKELIHOODS  # pylint: disable=g-import-not-at-top
+  for name in SECTIONS:
+    _section(bcfg, name).positive("learning_rate")
+  vae = _section(bcfg, "vae")
+  vae.int_at_least("latent_dim", 0)                     # 0: base_model.top_width
+  vae.one_of("likelihood", LIKELIHOODS)
+  vae.number("kl_weight", lo=0.0)
+  vae.positive("decoder_init_scale")
+  supervised = _section(bcfg, "supervised")
+  supervised.int_at_least("max_steps", 0)
+  supervised.int_at_least("check_every", 1)
+  supervised.number("target_accuracy", lo=0.0, hi=1.0)
+  contrastive = _section(bcfg, "contrastive")
+  contrastive.positive("temperature")
+  contrastive.number("noise_std", lo=0.0)
+  contrastive.number("dropout_rate", lo=0.0, hi=1.0, hi_open=True)
+  contrastive.int_at_least("projection_width", 0)     # 0: base_model.top_width
+  protonet = _section(bcfg, "protonet")
+  protonet.int_at_least("n_way", 2)                     # capped at the task's classes
+  for name in ("k_shot", "n_query", "steps_per_inner_step"):
+    protonet.int_at_least(name, 1)

@@ -1,0 +1,42 @@
+"""Checks of the evaluation settings, `cfg.evaluation` (values: configs/paper.py).
+
+scripts.evaluate and the scripts sharing its setup (sweep, heldout_curve, demo,
+feature_figures) validate the section once at start, so a typo stops the run before a
+task is loaded or a method trained, with the field, its value and what is allowed.
+"""
+from __future__ import annotations
+
+from util.config_check import Section
+
+
+def validate_config(ecfg) -> None:
+  """Checks the `evaluation` section (raises util.config_check.ConfigError)."""
+  # pylint: disable=g-import-not-at-top  (runner imports JAX; the constants are what we need)
+  from evaluation import protocols, runner
+  from tasks import eval_tasks
+  s = Section(ecfg, "evaluation")
+  s.one_of("task", eval_tasks.EVAL_TASKS)
+  theta = s.value("theta")
+  if not isinstance(theta, str) or not theta:
+    s.fail("theta", "'random' or a θ export directory")
+  s.int_at_least("inner_steps", 0)
+  s.int_at_least("eval_every", 0)   # 0: max(1, inner_steps // 5)
+  s.int_at_least("seeds", 1)
+  s.subset("methods", runner.METHODS)
+  s.int_at_least("support_per_class", 1)
+  s.int_at_least("max_test", 1)
+  s.int_at_least("test_chunk", 1)
+  s.positive("logistic_c")
+  s.one_of("protocol", protocols.PROTOCOLS)
+  for name in ("n_way", "k_shot", "n_query", "episodes"):
+    s.int_at_least(name, 1)
+  s.int_at_least("probe_max_train", 1)
+  fractions = s.numbers("label_fractions", lo=0.0, lo_open=True, hi=1.0)
+  labels = [protocols.fraction_label(f) for f in fractions]
+  if len(set(labels)) < len(labels):
+    s.fail("label_fractions", "distinct fractions in (0, 1] (as percentages to 6 digits)")
+
+
+def eval_every(ecfg) -> int:
+  """Steps between readouts: `eval_every`, or max(1, inner_steps // 5) when it is 0."""
+  return int(ecfg.eval_every) or max(1, int(ecfg.inner_steps) // 5)
