@@ -10,6 +10,7 @@ The state is a plain pytree:
     {"layers": ({"w": [n_in, n_out], "b": [n_out], "v": [n_in, n_out]}, ...),
      "perm": int32 [input_dim]}
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -21,23 +22,22 @@ import numpy as np
 from util.config_check import Section
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": jax.nn.relu,
-    "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.2),
-    "silu": jax.nn.silu,
-    "swish": jax.nn.silu,
-    "tanh": jnp.tanh,
-    "sigmoid": jax.nn.sigmoid,
-    "elu": jax.nn.elu,
-    "softplus": jax.nn.softplus,
-    "step": lambda z: (z > 0).astype(z.dtype),
-    "identity": lambda z: z,
+  "relu": jax.nn.relu,
+  "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.2),
+  "silu": jax.nn.silu,
+  "swish": jax.nn.silu,
+  "tanh": jnp.tanh,
+  "sigmoid": jax.nn.sigmoid,
+  "elu": jax.nn.elu,
+  "softplus": jax.nn.softplus,
+  "step": lambda z: (z > 0).astype(z.dtype),
+  "identity": lambda z: z,
 }
 
 
 def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
   if name not in ACTIVATIONS:
-    raise ValueError(
-        f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+    raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
   return ACTIVATIONS[name]
 
 
@@ -46,8 +46,13 @@ def layer_widths(cfg) -> tuple[int, ...]:
   return tuple(int(w) for w in cfg.hidden_widths) + (int(cfg.top_width),)
 
 
-def init(key: jax.Array, input_dim: int, widths: Sequence[int], cfg,
-         permutation: np.ndarray | jax.Array | None = None) -> dict:
+def init(
+  key: jax.Array,
+  input_dim: int,
+  widths: Sequence[int],
+  cfg,
+  permutation: np.ndarray | jax.Array | None = None,
+) -> dict:
   """A freshly initialised base model.
 
   Args:
@@ -61,8 +66,7 @@ def init(key: jax.Array, input_dim: int, widths: Sequence[int], cfg,
     raise ValueError(f"bad base-model shape: input_dim={input_dim}, widths={tuple(widths)}")
   key_perm, key = jax.random.split(key)
   if permutation is None:
-    permutation = (jax.random.permutation(key_perm, input_dim) if cfg.permute_inputs
-                   else jnp.arange(input_dim))
+    permutation = jax.random.permutation(key_perm, input_dim) if cfg.permute_inputs else jnp.arange(input_dim)
   permutation = jnp.asarray(permutation, jnp.int32)
   if permutation.shape != (input_dim,):
     raise ValueError(f"permutation has shape {permutation.shape}, expected ({input_dim},)")
@@ -71,11 +75,13 @@ def init(key: jax.Array, input_dim: int, widths: Sequence[int], cfg,
   for width in widths:
     key, kw, kb, kv = jax.random.split(key, 4)
     shape = (fan_in, int(width))
-    layers.append({
+    layers.append(
+      {
         "w": cfg.w_init_std * jax.random.truncated_normal(kw, -2.0, 2.0, shape),
         "b": cfg.b_init_std * jax.random.truncated_normal(kb, -2.0, 2.0, (int(width),)),
         "v": cfg.w_init_std * jax.random.truncated_normal(kv, -2.0, 2.0, shape),
-    })
+      }
+    )
     fan_in = int(width)
   return {"layers": tuple(layers), "perm": permutation}
 

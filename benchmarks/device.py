@@ -4,6 +4,7 @@ The fraction of peak is the rule's FLOP rate over a float32 matmul rate measured
 process (`matmul_peak`), not a datasheet number; memory is XLA's (elsewhere), the device's
 own counters where the backend has them, and the process's peak resident set size.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,10 +34,16 @@ def device_memory_stats() -> dict | None:
 def device_info() -> dict:
   dev = jax.devices()[0]
   cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-  return {"platform": dev.platform, "device_kind": dev.device_kind, "num_devices": jax.device_count(),
-          "cpu_cores": cores, "machine": platform.machine(), "jax": jax.__version__,
-          "jaxlib": jaxlib.__version__,
-          "memory_stats_available": device_memory_stats() is not None}
+  return {
+    "platform": dev.platform,
+    "device_kind": dev.device_kind,
+    "num_devices": jax.device_count(),
+    "cpu_cores": cores,
+    "machine": platform.machine(),
+    "jax": jax.__version__,
+    "jaxlib": jaxlib.__version__,
+    "memory_stats_available": device_memory_stats() is not None,
+  }
 
 
 def max_rss_bytes() -> int | None:
@@ -61,12 +68,20 @@ def matmul_peak(n: int | None = None, repeats: int = 5) -> dict:
   compiled = jax.jit(jnp.matmul).lower(a, b).compile()
   jax.block_until_ready(compiled(a, b))
   best = xla.time_call(compiled, (a, b), min_calls=repeats, max_calls=repeats)
-  flops = 2.0 * n ** 3
+  flops = 2.0 * n**3
   # For the bfloat16 study: bf16 operands, float32 accumulation (AMX / tensor cores where present).
   a16, b16 = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
   low = jax.jit(lambda x, y: jnp.matmul(x, y, preferred_element_type=jnp.float32)).lower(a16, b16).compile()
   jax.block_until_ready(low(a16, b16))
   best16 = xla.time_call(low, (a16, b16), min_calls=repeats, max_calls=repeats)
-  return {"n": n, "dtype": "float32", "precision": "default", "repeats": repeats, "best_sec": best,
-          "flops": flops, "xla_flops": xla.flops_of(compiled), "gflops_per_sec": flops / best / 1e9,
-          "bfloat16_f32_accumulate_gflops_per_sec": flops / best16 / 1e9}
+  return {
+    "n": n,
+    "dtype": "float32",
+    "precision": "default",
+    "repeats": repeats,
+    "best_sec": best,
+    "flops": flops,
+    "xla_flops": xla.flops_of(compiled),
+    "gflops_per_sec": flops / best / 1e9,
+    "bfloat16_f32_accumulate_gflops_per_sec": flops / best16 / 1e9,
+  }

@@ -21,6 +21,7 @@
 Meta-gradient timings at a k that was not compiled (to keep the benchmark short) carry
 `"measured": false` and the method used (`extrapolate`).
 """
+
 from __future__ import annotations
 
 import time
@@ -28,7 +29,8 @@ import time
 import numpy as np
 
 import base_models
-from benchmarks import device, flops, shapes as shapes_lib, xla
+from benchmarks import device, flops, xla
+from benchmarks import shapes as shapes_lib
 from learned_update import unroll
 
 # Unroll lengths reported; which are measured (compiled and timed) is set per config.
@@ -36,9 +38,18 @@ REPORT_KS = (5, 20, 50)
 QUICK_REPORT_KS = (2, 5)
 
 
-def bench_config(cfg, shapes: dict, measure_ks=(5,), memory_ks=(), peak_gflops: float | None = None,
-                 counted_once: bool = True, compile_threads: int = 2, compiler_options=None,
-                 cold_compile: bool = True, log=print) -> dict:
+def bench_config(
+  cfg,
+  shapes: dict,
+  measure_ks=(5,),
+  memory_ks=(),
+  peak_gflops: float | None = None,
+  counted_once: bool = True,
+  compile_threads: int = 2,
+  compiler_options=None,
+  cold_compile: bool = True,
+  log=print,
+) -> dict:
   """Rates, compile seconds, FLOPs and memory of one config's rule at `shapes`.
 
   `compiler_options` apply to the timed executables (None: XLA's defaults). The first k
@@ -51,8 +62,14 @@ def bench_config(cfg, shapes: dict, measure_ks=(5,), memory_ks=(), peak_gflops: 
   fns = unroll.make_unroll_fns(cfg)
   num_classes = shapes["num_classes"]
   units = (shapes["input_dim"],) + tuple(base_models.layer_widths(cfg.base_model))
-  out = {"shapes": shapes_lib.describe(cfg, shapes), "compile_sec": {}, "lower_sec": {},
-         "compile_cache_hits": {}, "memory": {}, "meta_grad": {}}
+  out = {
+    "shapes": shapes_lib.describe(cfg, shapes),
+    "compile_sec": {},
+    "lower_sec": {},
+    "compile_cache_hits": {},
+    "memory": {},
+    "meta_grad": {},
+  }
 
   def record(name, compiled, sec, hits):
     out["compile_sec"][name], out["compile_cache_hits"][name] = sec, hits
@@ -83,8 +100,12 @@ def bench_config(cfg, shapes: dict, measure_ks=(5,), memory_ks=(), peak_gflops: 
   record(f"meta_grad_k{k0}", compiled, sec, hits)
   timed = {k0: compiled}
   xla_mg_step = xla.flops_of(compiled) / (1 if counted_once else k0)
-  out["compile"] = {"apply_rule_sec": out["compile_sec"]["apply_rule"], "meta_grad_sec": sec, "k": k0,
-                    "cold": bool(cold_compile) or not (hits or out["compile_cache_hits"]["apply_rule"])}
+  out["compile"] = {
+    "apply_rule_sec": out["compile_sec"]["apply_rule"],
+    "meta_grad_sec": sec,
+    "k": k0,
+    "cold": bool(cold_compile) or not (hits or out["compile_cache_hits"]["apply_rule"]),
+  }
   log(f"  meta_gradient k={k0}: compiled in {sec:.1f} s")
 
   # Everything else compiles in threads: the other measured ks (timed, `compiler_options`)
@@ -105,8 +126,10 @@ def bench_config(cfg, shapes: dict, measure_ks=(5,), memory_ks=(), peak_gflops: 
   if jobs:
     t = time.perf_counter()
     results = xla.compile_many(jobs, compile_threads)
-    log(f"  {len(jobs)} more executables compiled in {time.perf_counter() - t:.0f} s "
-        f"({compile_threads} threads)")
+    log(
+      f"  {len(jobs)} more executables compiled in {time.perf_counter() - t:.0f} s "
+      f"({compile_threads} threads)"
+    )
   else:
     results = []
   memory_only, memory_hits = {}, 0
@@ -129,18 +152,23 @@ def bench_config(cfg, shapes: dict, measure_ks=(5,), memory_ks=(), peak_gflops: 
 
   # FLOPs: XLA against the formula (per step; a meta-gradient is k steps).
   step = flops.rule_step_flops(cfg.rule, shapes["batch"], units)
-  evaluation = flops.evaluation_flops(cfg.meta_objective, units, num_classes,
-                                      num_classes + shapes["num_regression"])
+  evaluation = flops.evaluation_flops(
+    cfg.meta_objective, units, num_classes, num_classes + shapes["num_regression"]
+  )
   passes = flops.meta_grad_passes(cfg.rule)
   formula_mg_step = passes * (step["total"] + evaluation["total"])
   out["flops"] = {
-      "xla_per_inner_step": xla_step, "formula_per_inner_step": step["total"],
-      "ratio_inner_step": xla_step / step["total"],
-      "xla_per_meta_grad_step": xla_mg_step, "formula_per_meta_grad_step": formula_mg_step,
-      "ratio_meta_grad": xla_mg_step / formula_mg_step, "formula_passes_per_meta_grad_step": passes,
-      "formula_inner_step_parts": step, "formula_evaluation_parts": evaluation,
-      "h_network_share": step["compute_h"] / step["total"],
-      "loop_body_counted_once": counted_once,
+    "xla_per_inner_step": xla_step,
+    "formula_per_inner_step": step["total"],
+    "ratio_inner_step": xla_step / step["total"],
+    "xla_per_meta_grad_step": xla_mg_step,
+    "formula_per_meta_grad_step": formula_mg_step,
+    "ratio_meta_grad": xla_mg_step / formula_mg_step,
+    "formula_passes_per_meta_grad_step": passes,
+    "formula_inner_step_parts": step,
+    "formula_evaluation_parts": evaluation,
+    "h_network_share": step["compute_h"] / step["total"],
+    "loop_body_counted_once": counted_once,
   }
   for k, v in out["meta_grad"].items():
     v["xla_flops"], v["formula_flops"] = xla_mg_step * int(k), formula_mg_step * int(k)
@@ -177,9 +205,11 @@ def memory_vs_k(cfg, timed_memory: dict, memory_only: dict, memory_ks, measure_k
       for k in extra:
         result[key][str(k)] = int(round(intercept + slope * k))
     result["extrapolated_ks"] = extra
-  result["method"] = ("XLA memory_analysis of meta_gradient: argument + output + temp - alias bytes "
-                      "(memory-only executables at LLVM -O0, same buffer assignment); "
-                      "extrapolated_ks from the affine fit over measured_ks")
+  result["method"] = (
+    "XLA memory_analysis of meta_gradient: argument + output + temp - alias bytes "
+    "(memory-only executables at LLVM -O0, same buffer assignment); "
+    "extrapolated_ks from the affine fit over measured_ks"
+  )
   return result
 
 

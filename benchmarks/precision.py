@@ -5,6 +5,7 @@ The h network's convolutions are most of the rule's FLOPs (`benchmarks.flops`), 
 meta-gradient with each dtype on the same θ, state and batches, and sets the low-precision
 meta-gradient's error against the sampling noise between two float32 batch streams.
 """
+
 from __future__ import annotations
 
 import time
@@ -12,7 +13,8 @@ import time
 import jax
 import numpy as np
 
-from benchmarks import shapes as shapes_lib, xla
+from benchmarks import shapes as shapes_lib
+from benchmarks import xla
 from learned_update import unroll
 
 H_DTYPES = ("float32", "bfloat16")
@@ -26,8 +28,9 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
   return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
 
 
-def h_dtype_study(cfg, shapes: dict, k: int = 5, dtypes=H_DTYPES, compiler_options=None,
-                  compile_threads: int = 2, log=print) -> dict:
+def h_dtype_study(
+  cfg, shapes: dict, k: int = 5, dtypes=H_DTYPES, compiler_options=None, compile_threads: int = 2, log=print
+) -> dict:
   """Speed of the rule and of a meta-gradient with the h network in each dtype, and the error.
 
   Every dtype runs on the same θ, base model and batches. The error of a low-precision
@@ -45,8 +48,12 @@ def h_dtype_study(cfg, shapes: dict, k: int = 5, dtypes=H_DTYPES, compiler_optio
     c.rule.h_dtype = dtype
     fns[dtype] = unroll.make_unroll_fns(c)
     jobs.append((xla.lower(fns[dtype].apply_rule, theta, state, batches["unlabelled"])[0], compiler_options))
-    jobs.append((xla.lower(fns[dtype].meta_gradient, theta, state, batches, num_classes=num_classes)[0],
-                 compiler_options))
+    jobs.append(
+      (
+        xla.lower(fns[dtype].meta_gradient, theta, state, batches, num_classes=num_classes)[0],
+        compiler_options,
+      )
+    )
   t = time.perf_counter()
   compiled = [c for c, _, _ in xla.compile_many(jobs, compile_threads)]
   log(f"  {len(jobs)} executables compiled in {time.perf_counter() - t:.0f} s")
@@ -58,22 +65,37 @@ def h_dtype_study(cfg, shapes: dict, k: int = 5, dtypes=H_DTYPES, compiler_optio
     mg_sec = xla.time_call(meta_grad, (theta, state, batches), min_calls=1, max_calls=2)
     loss, _, _, grads = meta_grad(theta, state, batches)
     g = _flat(grads)
-    row = {"sec_per_inner_step": step_sec, "sec_per_meta_grad": mg_sec, "meta_loss": float(loss),
-           "grad_norm": float(np.linalg.norm(g)), "finite": bool(np.all(np.isfinite(g)))}
+    row = {
+      "sec_per_inner_step": step_sec,
+      "sec_per_meta_grad": mg_sec,
+      "meta_loss": float(loss),
+      "grad_norm": float(np.linalg.norm(g)),
+      "finite": bool(np.all(np.isfinite(g))),
+    }
     if reference is None:
       reference = {"g": g, "row": row}
       g_other = _flat(meta_grad(theta, state, other)[3])
       row["sampling_cosine"] = _cosine(g, g_other)
     else:
       ref = reference["row"]
-      row.update({
+      row.update(
+        {
           "speedup_inner_step": ref["sec_per_inner_step"] / step_sec,
           "speedup_meta_grad": ref["sec_per_meta_grad"] / mg_sec,
           "grad_cosine_to_float32": _cosine(g, reference["g"]),
-          "grad_rel_error": float(np.linalg.norm(g - reference["g"]) / (np.linalg.norm(reference["g"]) + 1e-30)),
-          "meta_loss_abs_diff": abs(float(loss) - ref["meta_loss"])})
+          "grad_rel_error": float(
+            np.linalg.norm(g - reference["g"]) / (np.linalg.norm(reference["g"]) + 1e-30)
+          ),
+          "meta_loss_abs_diff": abs(float(loss) - ref["meta_loss"]),
+        }
+      )
     out["dtypes"][dtype] = row
-    log(f"  h_dtype {dtype}: {step_sec * 1e3:.1f} ms/inner step, {mg_sec:.2f} s/meta-grad (k={k})"
-        + (f", grad cosine to float32 {row['grad_cosine_to_float32']:.4f}" if "grad_cosine_to_float32" in row
-           else f", sampling cosine {row['sampling_cosine']:.3f}"))
+    log(
+      f"  h_dtype {dtype}: {step_sec * 1e3:.1f} ms/inner step, {mg_sec:.2f} s/meta-grad (k={k})"
+      + (
+        f", grad cosine to float32 {row['grad_cosine_to_float32']:.4f}"
+        if "grad_cosine_to_float32" in row
+        else f", sampling cosine {row['sampling_cosine']:.3f}"
+      )
+    )
   return out

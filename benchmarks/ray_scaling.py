@@ -10,6 +10,7 @@ from a driver whose JAX runtime has not started threads yet): `ray_scaling` star
 first, and `benchmarks.run.run_benchmark` calls `ray_scaling` before anything else.
 Importing JAX is harmless; running it is not.
 """
+
 from __future__ import annotations
 
 import time
@@ -18,7 +19,8 @@ import jax
 import numpy as np
 
 from benchmarks import shapes as shapes_lib
-from distributed import learner as learner_lib, pools
+from distributed import learner as learner_lib
+from distributed import pools
 from learned_update import rule
 
 RAY_WORKER_COUNTS = (1, 2)
@@ -31,10 +33,17 @@ def start_ray(num_cpus: int) -> bool:
   (e.g. a meta-training run's), whatever RAY_ADDRESS or /tmp/ray say.
   """
   import ray  # pylint: disable=import-outside-toplevel  # slow to import; only this part needs it
+
   if ray.is_initialized():
     return False
-  ray.init(address="local", num_cpus=int(num_cpus), include_dashboard=False,
-           object_store_memory=1 << 30, log_to_driver=False, namespace="meta_unsup_benchmark")
+  ray.init(
+    address="local",
+    num_cpus=int(num_cpus),
+    include_dashboard=False,
+    object_store_memory=1 << 30,
+    log_to_driver=False,
+    namespace="meta_unsup_benchmark",
+  )
   return True
 
 
@@ -47,17 +56,31 @@ def ray_task_config(base_module: str = "configs.local"):
   cfg = shapes_lib.load_config(base_module)
   t = cfg.task
   dataset = "omniglot" if "omniglot" in tuple(t.datasets) else tuple(t.datasets)[0]
-  cfg.task.update(dict(datasets=(dataset,), dataset_weights=(1.0,), depth_min=int(t.depth_max),
-                       width_min=int(t.width_max), width_grid=1,
-                       num_classes_choices=(int(max(t.num_classes_choices)),)))
+  cfg.task.update(
+    dict(
+      datasets=(dataset,),
+      dataset_weights=(1.0,),
+      depth_min=int(t.depth_max),
+      width_min=int(t.width_max),
+      width_grid=1,
+      num_classes_choices=(int(max(t.num_classes_choices)),),
+    )
+  )
   cfg.unroll.lengths = (int(tuple(cfg.unroll.lengths)[0]),)
-  cfg.workers.update(dict(num_workers=max(RAY_WORKER_COUNTS), mode="ray", ray_address="",
-                          cpus_per_worker=1))
+  cfg.workers.update(dict(num_workers=max(RAY_WORKER_COUNTS), mode="ray", ray_address="", cpus_per_worker=1))
   return cfg
 
 
-def ray_scaling(cfg, worker_counts=RAY_WORKER_COUNTS, measure_sec: float = 15.0, min_results: int = 4,
-                warmup_results: int = 1, deadline_sec: float = 900.0, seed: int = 0, log=print) -> dict:
+def ray_scaling(
+  cfg,
+  worker_counts=RAY_WORKER_COUNTS,
+  measure_sec: float = 15.0,
+  min_results: int = 4,
+  warmup_results: int = 1,
+  deadline_sec: float = 900.0,
+  seed: int = 0,
+  log=print,
+) -> dict:
   """Meta-gradients per second of RayPool with 1 and 2 pinned actors, and the learner's share.
 
   Starts Ray (`start_ray`) unless it is initialised: call it before this process runs any
@@ -81,17 +104,23 @@ def ray_scaling(cfg, worker_counts=RAY_WORKER_COUNTS, measure_sec: float = 15.0,
     theta = jax.tree_util.tree_map(np.asarray, rule.init_theta(jax.random.PRNGKey(seed), cfg.rule))
     learner = learner_lib.Learner(cfg.learner, theta)
     t = cfg.task
-    out = {"workers": {}, "task": {"datasets": list(t.datasets), "image_size": int(t.image_size),
-                                   "layer_widths": [int(t.width_max)] * int(t.depth_max)
-                                   + [int(cfg.base_model.top_width)],
-                                   "num_classes": list(t.num_classes_choices),
-                                   "k": list(cfg.unroll.lengths),
-                                   "inner_batch_size": int(cfg.unroll.inner_batch_size),
-                                   "compute_h_size": int(cfg.rule.compute_h_size)},
-           "learner_batch_size": int(cfg.learner.batch_size)}
+    out = {
+      "workers": {},
+      "task": {
+        "datasets": list(t.datasets),
+        "image_size": int(t.image_size),
+        "layer_widths": [int(t.width_max)] * int(t.depth_max) + [int(cfg.base_model.top_width)],
+        "num_classes": list(t.num_classes_choices),
+        "k": list(cfg.unroll.lengths),
+        "inner_batch_size": int(cfg.unroll.inner_batch_size),
+        "compute_h_size": int(cfg.rule.compute_h_size),
+      },
+      "learner_batch_size": int(cfg.learner.batch_size),
+    }
     for n in worker_counts:
-      out["workers"][str(n)] = _ray_run(cfg, learner, n, seed, measure_sec, min_results,
-                                        warmup_results, deadline_sec, log)
+      out["workers"][str(n)] = _ray_run(
+        cfg, learner, n, seed, measure_sec, min_results, warmup_results, deadline_sec, log
+      )
   finally:
     if started:
       ray.shutdown()
@@ -105,16 +134,27 @@ def ray_scaling(cfg, worker_counts=RAY_WORKER_COUNTS, measure_sec: float = 15.0,
   return out
 
 
-def _ray_run(cfg, learner, n: int, seed: int, measure_sec: float, min_results: int,
-             warmup_results: int, deadline_sec: float, log) -> dict:
+def _ray_run(
+  cfg,
+  learner,
+  n: int,
+  seed: int,
+  measure_sec: float,
+  min_results: int,
+  warmup_results: int,
+  deadline_sec: float,
+  log,
+) -> dict:
   t_start = time.perf_counter()
   pool = pools.RayPool(cfg, seed, n, poll_sec=0.05)
   try:
     delivered = {i: 0 for i in range(n)}
     while min(delivered.values()) < warmup_results or learner.step < 1:
       if time.perf_counter() - t_start > deadline_sec:
-        raise RuntimeError(f"Ray warm-up with {n} worker(s): no steady state after {deadline_sec:.0f} s "
-                           f"(results per worker {delivered}, learner step {learner.step})")
+        raise RuntimeError(
+          f"Ray warm-up with {n} worker(s): no steady state after {deadline_sec:.0f} s "
+          f"(results per worker {delivered}, learner step {learner.step})"
+        )
       for r in pool.results(learner.theta, learner.step):
         delivered[r["worker_id"]] += 1
         learner.accept(r)
@@ -142,12 +182,21 @@ def _ray_run(cfg, learner, n: int, seed: int, measure_sec: float, min_results: i
     window = arrivals[-1] - arrivals[0]
     rate = (len(arrivals) - 1) / window if window > 0 else None
     median = float(np.median(seconds))
-    log(f"  {n} worker(s): {rate or float('nan'):.3f} meta-grads/s ({len(arrivals)} results, "
-        f"warm-up incl. compile {warm_sec:.0f} s)")
-    return {"meta_grads_per_sec": rate, "results": len(arrivals), "window_sec": window,
-            "warmup_sec": warm_sec, "worker_sec_per_meta_grad": median,
-            "parallel_efficiency": rate * median / n if rate else None,
-            "learner_updates": updates, "learner_apply_sec": apply_sec,
-            "learner_share": apply_sec / wall, "restarts": pool.restarts}
+    log(
+      f"  {n} worker(s): {rate or float('nan'):.3f} meta-grads/s ({len(arrivals)} results, "
+      f"warm-up incl. compile {warm_sec:.0f} s)"
+    )
+    return {
+      "meta_grads_per_sec": rate,
+      "results": len(arrivals),
+      "window_sec": window,
+      "warmup_sec": warm_sec,
+      "worker_sec_per_meta_grad": median,
+      "parallel_efficiency": rate * median / n if rate else None,
+      "learner_updates": updates,
+      "learner_apply_sec": apply_sec,
+      "learner_share": apply_sec / wall,
+      "restarts": pool.restarts,
+    }
   finally:
     pool.close()

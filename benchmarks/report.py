@@ -4,6 +4,7 @@ Only what a reader compares at a glance: rates, the two compiles that ran alone,
 against the formula, fraction of peak, memory, the scaling table, the bfloat16 study
 and Ray's throughput.
 """
+
 from __future__ import annotations
 
 
@@ -21,10 +22,12 @@ def _mib(x):
 def format_report(result: dict) -> str:
   """A human-readable summary of `run_benchmark`'s result."""
   d = result["device"]
-  lines = [f"device: {d['platform']} ({d['device_kind']}), {d['cpu_cores']} cores, jax {d['jax']}; "
-           f"matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s (float32 "
-           f"{result['matmul_peak']['n']}x{result['matmul_peak']['n']}; bfloat16 operands "
-           f"{result['matmul_peak_bf16_gflops']:.1f})"]
+  lines = [
+    f"device: {d['platform']} ({d['device_kind']}), {d['cpu_cores']} cores, jax {d['jax']}; "
+    f"matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s (float32 "
+    f"{result['matmul_peak']['n']}x{result['matmul_peak']['n']}; bfloat16 operands "
+    f"{result['matmul_peak_bf16_gflops']:.1f})"
+  ]
   if result.get("compiler_options"):
     lines.append(f"compiler options {result['compiler_options']}: timings are not representative")
   lines.append("")
@@ -43,65 +46,105 @@ def format_report(result: dict) -> str:
   def compile_cell(r, name):
     return f"{r['compile_sec'][name]:.1f}" + (" (cache)" if r["compile_cache_hits"][name] else "")
 
-  row("input / widths / batch / h size", lambda r: f"{r['shapes']['input_dim']} / "
+  row(
+    "input / widths / batch / h size",
+    lambda r: (
+      f"{r['shapes']['input_dim']} / "
       f"{_widths(r['shapes']['layer_widths'])} / {r['shapes']['inner_batch_size']} / "
-      f"{r['shapes']['compute_h_size']}")
+      f"{r['shapes']['compute_h_size']}"
+    ),
+  )
   row("inner steps / s (rule only)", lambda r: f"{r['inner_steps_per_sec']:.2f}")
   ks = sorted({int(k) for r in result["configs"].values() for k in r["meta_grad"]})
   for k in ks:
-    row(f"meta-grads / s, k={k}", lambda r, k=k: f"{r['meta_grad'][str(k)]['meta_grads_per_sec']:.3f}"
-        + ("" if r["meta_grad"][str(k)]["measured"] else " (extr.)"))
+    row(
+      f"meta-grads / s, k={k}",
+      lambda r, k=k: (
+        f"{r['meta_grad'][str(k)]['meta_grads_per_sec']:.3f}"
+        + ("" if r["meta_grad"][str(k)]["measured"] else " (extr.)")
+      ),
+    )
   # Only the two compiles that ran alone: the others shared the cores (compile_sec in the JSON).
   row("compile s: apply_rule", lambda r: compile_cell(r, "apply_rule"))
-  row("compile s: meta-gradient", lambda r: compile_cell(r, f"meta_grad_k{r['compile']['k']}")
-      + f" (k={r['compile']['k']})")
+  row(
+    "compile s: meta-gradient",
+    lambda r: compile_cell(r, f"meta_grad_k{r['compile']['k']}") + f" (k={r['compile']['k']})",
+  )
   row("GFLOP / inner step (XLA)", lambda r: f"{r['flops']['xla_per_inner_step'] / 1e9:.3f}")
-  row("  formula, XLA/formula", lambda r: f"{r['flops']['formula_per_inner_step'] / 1e9:.3f}, "
-      f"{r['flops']['ratio_inner_step']:.2f}")
+  row(
+    "  formula, XLA/formula",
+    lambda r: f"{r['flops']['formula_per_inner_step'] / 1e9:.3f}, {r['flops']['ratio_inner_step']:.2f}",
+  )
   row("  h network share (formula)", lambda r: f"{r['flops']['h_network_share']:.0%}")
   row("GFLOP / meta-grad step (XLA)", lambda r: f"{r['flops']['xla_per_meta_grad_step'] / 1e9:.3f}")
-  row("  formula, XLA/formula", lambda r: f"{r['flops']['formula_per_meta_grad_step'] / 1e9:.3f}, "
-      f"{r['flops']['ratio_meta_grad']:.2f}")
-  row("GFLOP/s inner step (of peak)", lambda r: f"{r['gflops_per_sec_inner_step']:.1f} "
-      f"({r['fraction_of_peak_inner_step']:.0%})")
-  row("GFLOP/s meta-grad (of peak)", lambda r: f"{r['gflops_per_sec_meta_grad']:.1f} "
-      f"({r['fraction_of_peak']:.0%})")
+  row(
+    "  formula, XLA/formula",
+    lambda r: f"{r['flops']['formula_per_meta_grad_step'] / 1e9:.3f}, {r['flops']['ratio_meta_grad']:.2f}",
+  )
+  row(
+    "GFLOP/s inner step (of peak)",
+    lambda r: f"{r['gflops_per_sec_inner_step']:.1f} ({r['fraction_of_peak_inner_step']:.0%})",
+  )
+  row(
+    "GFLOP/s meta-grad (of peak)",
+    lambda r: f"{r['gflops_per_sec_meta_grad']:.1f} ({r['fraction_of_peak']:.0%})",
+  )
   row("peak memory (XLA), max", lambda r: _mib(r["peak_memory_bytes"]))
-  mem_ks = sorted({int(k) for r in result["configs"].values()
-                   for k in r.get("memory_vs_k", {}).get("checkpoint", {})})
+  mem_ks = sorted(
+    {int(k) for r in result["configs"].values() for k in r.get("memory_vs_k", {}).get("checkpoint", {})}
+  )
   for k in mem_ks:
-    row(f"memory k={k}: ckpt / no ckpt", lambda r, k=k: f"{_mib(r['memory_vs_k']['checkpoint'][str(k)])} / "
+    row(
+      f"memory k={k}: ckpt / no ckpt",
+      lambda r, k=k: (
+        f"{_mib(r['memory_vs_k']['checkpoint'][str(k)])} / "
         f"{_mib(r['memory_vs_k']['no_checkpoint'][str(k)])}"
-        + (" (extr.)" if k in r["memory_vs_k"].get("extrapolated_ks", []) else ""))
+        + (" (extr.)" if k in r["memory_vs_k"].get("extrapolated_ks", []) else "")
+      ),
+    )
   s = result.get("scaling")
   if s:
-    lines += ["", f"time per inner step (rule only, k={s['k']}), base batch {s['base']['batch']}, "
-              f"width {s['base']['width']} x{s['hidden_layers']}, input {s['base']['input_dim']}, "
-              f"compute_h_size {s['rule']['compute_h_size']}:"]
+    lines += [
+      "",
+      f"time per inner step (rule only, k={s['k']}), base batch {s['base']['batch']}, "
+      f"width {s['base']['width']} x{s['hidden_layers']}, input {s['base']['input_dim']}, "
+      f"compute_h_size {s['rule']['compute_h_size']}:",
+    ]
     for axis in ("batch", "width", "input_dim"):
-      cells = ", ".join(f"{r[axis]}: {r['sec_per_inner_step'] * 1e3:.1f} ms (x{r['time_vs_base']:.2f}; "
-                        f"flops x{r['formula_flops_vs_base']:.2f})" for r in s[axis])
+      cells = ", ".join(
+        f"{r[axis]}: {r['sec_per_inner_step'] * 1e3:.1f} ms (x{r['time_vs_base']:.2f}; "
+        f"flops x{r['formula_flops_vs_base']:.2f})"
+        for r in s[axis]
+      )
       lines.append(f"  {axis:9s} {cells}")
   h = result.get("h_dtype")
   if h:
     ref = h["dtypes"]["float32"]
-    lines += ["", f"h network in bfloat16 vs float32 (k={h['k']}; float32 sampling cosine between two "
-              f"batches {ref['sampling_cosine']:.3f}):"]
+    lines += [
+      "",
+      f"h network in bfloat16 vs float32 (k={h['k']}; float32 sampling cosine between two "
+      f"batches {ref['sampling_cosine']:.3f}):",
+    ]
     for dtype, r in h["dtypes"].items():
       if dtype == "float32":
         continue
-      lines.append(f"  {dtype}: inner step x{r['speedup_inner_step']:.2f}, meta-gradient "
-                   f"x{r['speedup_meta_grad']:.2f} speed; meta-gradient cosine to float32 "
-                   f"{r['grad_cosine_to_float32']:.4f}, relative error {r['grad_rel_error']:.3f}")
+      lines.append(
+        f"  {dtype}: inner step x{r['speedup_inner_step']:.2f}, meta-gradient "
+        f"x{r['speedup_meta_grad']:.2f} speed; meta-gradient cosine to float32 "
+        f"{r['grad_cosine_to_float32']:.4f}, relative error {r['grad_rel_error']:.3f}"
+      )
   ray = result.get("ray", {})
   if not ray.get("skipped"):
     w = ray["workers"]
     fmt = lambda x, spec: "-" if x is None else format(x, spec)
-    lines += ["", "Ray (RayPool, pinned actors, after warm-up): " + ", ".join(
-        f"{n} worker(s) {fmt(v['meta_grads_per_sec'], '.3f')} meta-grads/s" for n, v in w.items())
-        + f"; 2/1 = {fmt(ray['ray_scaling_2_over_1'], '.2f')}; learner share {ray['learner_share']:.1%}",
-        "  parallel efficiency (rate x median worker s per gradient / workers): " + ", ".join(
-            f"{n}: {fmt(v['parallel_efficiency'], '.2f')}" for n, v in w.items())]
+    lines += [
+      "",
+      "Ray (RayPool, pinned actors, after warm-up): "
+      + ", ".join(f"{n} worker(s) {fmt(v['meta_grads_per_sec'], '.3f')} meta-grads/s" for n, v in w.items())
+      + f"; 2/1 = {fmt(ray['ray_scaling_2_over_1'], '.2f')}; learner share {ray['learner_share']:.1%}",
+      "  parallel efficiency (rate x median worker s per gradient / workers): "
+      + ", ".join(f"{n}: {fmt(v['parallel_efficiency'], '.2f')}" for n, v in w.items()),
+    ]
   sections = ", ".join(f"{n} {v:.0f} s" for n, v in result.get("section_sec", {}).items())
   lines.append(f"wall time {result['wall_sec']:.0f} s ({sections})")
   return "\n".join(lines)

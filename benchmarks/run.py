@@ -4,13 +4,15 @@ Order matters: Ray first, before this process runs any JAX computation (see
 `benchmarks.ray_scaling`), then the matmul peak, each config, the scaling table and the
 h network precision study. `section_sec` gives the wall seconds of each part.
 """
+
 from __future__ import annotations
 
 import time
 
 import jax
 
-from benchmarks import device, meta_gradient, precision, ray_scaling, scaling, shapes as shapes_lib, xla
+from benchmarks import device, meta_gradient, precision, ray_scaling, scaling, xla
+from benchmarks import shapes as shapes_lib
 from learned_update import export
 
 # shapes: "tiny_mnist" = 196 inputs and the config's evaluated base model (paper);
@@ -18,19 +20,25 @@ from learned_update import export
 # Paper: one meta-gradient at k=5 takes ~10 s on 2 cores, so its k=20/50 are
 # extrapolated with the growth in k measured on `local` (same code, smaller h network).
 CONFIG_SPECS = {
-    "paper": dict(module="configs.paper", shapes="tiny_mnist", measure_ks=(5,), memory_ks=()),
-    "local": dict(module="configs.local", shapes="meta_train", measure_ks=(5, 20), memory_ks=(5, 20)),
+  "paper": dict(module="configs.paper", shapes="tiny_mnist", measure_ks=(5,), memory_ks=()),
+  "local": dict(module="configs.local", shapes="meta_train", measure_ks=(5, 20), memory_ks=(5, 20)),
 }
 QUICK_SPECS = {
-    "tiny": dict(module="configs.tiny", shapes="meta_train", measure_ks=(2,), memory_ks=(2,)),
+  "tiny": dict(module="configs.tiny", shapes="meta_train", measure_ks=(2,), memory_ks=(2,)),
 }
 # The config whose shapes the scaling table varies (and whose rule the Ray workers run).
 SCALING_CONFIG, QUICK_SCALING_CONFIG = "local", "tiny"
 
 
-def run_benchmark(config_names=("paper", "local"), quick: bool = False, skip_ray: bool = False,
-                  compile_cache: bool = True, cold_compile: bool = True, compile_threads: int = 2,
-                  log=print) -> dict:
+def run_benchmark(
+  config_names=("paper", "local"),
+  quick: bool = False,
+  skip_ray: bool = False,
+  compile_cache: bool = True,
+  cold_compile: bool = True,
+  compile_threads: int = 2,
+  log=print,
+) -> dict:
   """The whole benchmark: Ray first (before any JAX), then peak, configs and scaling.
 
   quick: configs/tiny.py shapes, every executable at FAST_COMPILE (tests; the rates then
@@ -47,9 +55,12 @@ def run_benchmark(config_names=("paper", "local"), quick: bool = False, skip_ray
     log("Ray scaling (the config's rule on one fixed task shape):")
     t = time.perf_counter()
     module = QUICK_SPECS[scaled]["module"] if quick else CONFIG_SPECS[scaled]["module"]
-    result["ray"] = ray_scaling.ray_scaling(ray_scaling.ray_task_config(module),
-                                            measure_sec=4.0 if quick else 15.0,
-                                            min_results=3 if quick else 4, log=log)
+    result["ray"] = ray_scaling.ray_scaling(
+      ray_scaling.ray_task_config(module),
+      measure_sec=4.0 if quick else 15.0,
+      min_results=3 if quick else 4,
+      log=log,
+    )
     result["section_sec"]["ray"] = time.perf_counter() - t
   result["ray_scaling_2_over_1"] = result["ray"].get("ray_scaling_2_over_1")
   result["learner_share"] = result["ray"].get("learner_share")
@@ -62,13 +73,16 @@ def run_benchmark(config_names=("paper", "local"), quick: bool = False, skip_ray
   result["compile_cache"] = bool(jax.config.jax_enable_compilation_cache)
   result["cold_compile"] = bool(cold_compile)
   result["device"] = device.device_info()
-  peak = device.matmul_peak(1024 if quick and result["device"]["platform"] == "cpu" else None,
-                            repeats=3 if quick else 5)
+  peak = device.matmul_peak(
+    1024 if quick and result["device"]["platform"] == "cpu" else None, repeats=3 if quick else 5
+  )
   result["matmul_peak"] = peak
   result["matmul_peak_gflops"] = peak["gflops_per_sec"]
   result["matmul_peak_bf16_gflops"] = peak["bfloat16_f32_accumulate_gflops_per_sec"]
-  log(f"matmul peak: {peak['gflops_per_sec']:.1f} GFLOP/s (float32 {peak['n']}^2, best of {peak['repeats']}); "
-      f"bfloat16 operands, float32 accumulation: {result['matmul_peak_bf16_gflops']:.1f} GFLOP/s")
+  log(
+    f"matmul peak: {peak['gflops_per_sec']:.1f} GFLOP/s (float32 {peak['n']}^2, best of {peak['repeats']}); "
+    f"bfloat16 operands, float32 accumulation: {result['matmul_peak_bf16_gflops']:.1f} GFLOP/s"
+  )
   counted_once = xla.loop_body_counted_once()
   options = xla.FAST_COMPILE if quick else None
   result["compiler_options"] = options or {}
@@ -78,14 +92,26 @@ def run_benchmark(config_names=("paper", "local"), quick: bool = False, skip_ray
     t = time.perf_counter()
     cfg = shapes_lib.load_config(spec["module"])
     shapes[name] = shapes_lib.bench_shapes(cfg, spec["shapes"])
-    log(f"config {name} ({spec['module']}, input {shapes[name]['input_dim']}, "
-        f"widths {shapes[name]['hidden_widths']}, batch {shapes[name]['batch']}):")
+    log(
+      f"config {name} ({spec['module']}, input {shapes[name]['input_dim']}, "
+      f"widths {shapes[name]['hidden_widths']}, batch {shapes[name]['batch']}):"
+    )
     result["configs"][name] = meta_gradient.bench_config(
-        cfg, shapes[name], spec["measure_ks"], spec["memory_ks"], peak["gflops_per_sec"],
-        counted_once, compile_threads, options, cold_compile, log)
+      cfg,
+      shapes[name],
+      spec["measure_ks"],
+      spec["memory_ks"],
+      peak["gflops_per_sec"],
+      counted_once,
+      compile_threads,
+      options,
+      cold_compile,
+      log,
+    )
     result["section_sec"][name] = time.perf_counter() - t
-  meta_gradient.extrapolate(result["configs"],
-                            meta_gradient.QUICK_REPORT_KS if quick else meta_gradient.REPORT_KS)
+  meta_gradient.extrapolate(
+    result["configs"], meta_gradient.QUICK_REPORT_KS if quick else meta_gradient.REPORT_KS
+  )
 
   log("scaling of time per inner step:")
   t = time.perf_counter()
@@ -97,20 +123,36 @@ def run_benchmark(config_names=("paper", "local"), quick: bool = False, skip_ray
     r = result["configs"][scaled]
     key = (base_shapes["batch"], base_shapes["hidden_widths"][0], base_shapes["input_dim"])
     if len(set(base_shapes["hidden_widths"])) == 1:
-      known[key] = {"sec_per_inner_step": r["sec_per_inner_step"], "xla_flops": r["flops"]["xla_per_inner_step"]}
-  result["scaling"] = scaling.scaling_table(base_cfg, base_shapes, k=spec["measure_ks"][0], quick=quick,
-                                            known=known, compile_threads=compile_threads,
-                                            compiler_options=options, log=log)
+      known[key] = {
+        "sec_per_inner_step": r["sec_per_inner_step"],
+        "xla_flops": r["flops"]["xla_per_inner_step"],
+      }
+  result["scaling"] = scaling.scaling_table(
+    base_cfg,
+    base_shapes,
+    k=spec["measure_ks"][0],
+    quick=quick,
+    known=known,
+    compile_threads=compile_threads,
+    compiler_options=options,
+    log=log,
+  )
   result["section_sec"]["scaling"] = time.perf_counter() - t
 
   log(f"h network precision ({scaled} shapes):")
   t = time.perf_counter()
-  result["h_dtype"] = precision.h_dtype_study(base_cfg, base_shapes, k=spec["measure_ks"][0],
-                                              compiler_options=options, compile_threads=compile_threads,
-                                              log=log)
+  result["h_dtype"] = precision.h_dtype_study(
+    base_cfg,
+    base_shapes,
+    k=spec["measure_ks"][0],
+    compiler_options=options,
+    compile_threads=compile_threads,
+    log=log,
+  )
   low = result["h_dtype"]["dtypes"]["bfloat16"]
-  result["bfloat16_h"] = {k: low[k] for k in ("speedup_inner_step", "speedup_meta_grad",
-                                               "grad_cosine_to_float32", "grad_rel_error")}
+  result["bfloat16_h"] = {
+    k: low[k] for k in ("speedup_inner_step", "speedup_meta_grad", "grad_cosine_to_float32", "grad_rel_error")
+  }
   result["section_sec"]["h_dtype"] = time.perf_counter() - t
 
   result["fraction_of_peak"] = {n: r.get("fraction_of_peak") for n, r in result["configs"].items()}

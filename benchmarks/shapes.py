@@ -10,6 +10,7 @@ which task a sampler happened to draw:
 
 Targets have the task's regression columns.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -42,9 +43,14 @@ def bench_shapes(cfg, kind: str) -> dict:
     source = "largest task of the config's meta-training distribution (depth_max x width_max)"
   else:
     raise ValueError(f"unknown shapes {kind!r}; expected 'tiny_mnist' or 'meta_train'")
-  return {"input_dim": input_dim, "hidden_widths": hidden, "batch": int(cfg.unroll.inner_batch_size),
-          "num_classes": int(max(t.num_classes_choices)),
-          "num_regression": image_ops.NUM_AUGMENT_TARGETS if t.augment else 0, "source": source}
+  return {
+    "input_dim": input_dim,
+    "hidden_widths": hidden,
+    "batch": int(cfg.unroll.inner_batch_size),
+    "num_classes": int(max(t.num_classes_choices)),
+    "num_regression": image_ops.NUM_AUGMENT_TARGETS if t.augment else 0,
+    "source": source,
+  }
 
 
 def shaped_config(cfg, shapes: dict):
@@ -58,19 +64,31 @@ def shaped_config(cfg, shapes: dict):
 def inputs(cfg, shapes: dict, k: int, seed: int = 0):
   """(θ, base model state, k steps of synthetic batches) on the device, for `cfg` at `shapes`."""
   theta = rule.init_theta(jax.random.PRNGKey(seed), cfg.rule)
-  state = base_models.init(jax.random.PRNGKey(seed + 1), shapes["input_dim"],
-                           base_models.layer_widths(cfg.base_model), cfg.base_model)
-  batches = synthetic.synthetic_batches(cfg, np.random.default_rng(seed), k, shapes["input_dim"],
-                                        shapes["num_classes"], shapes["num_regression"])
+  state = base_models.init(
+    jax.random.PRNGKey(seed + 1),
+    shapes["input_dim"],
+    base_models.layer_widths(cfg.base_model),
+    cfg.base_model,
+  )
+  batches = synthetic.synthetic_batches(
+    cfg, np.random.default_rng(seed), k, shapes["input_dim"], shapes["num_classes"], shapes["num_regression"]
+  )
   return jax.device_put((theta, state, batches))
 
 
 def describe(cfg, shapes: dict) -> dict:
   """The shapes and rule settings a figure was measured at, for the JSON."""
-  return {"input_dim": shapes["input_dim"], "layer_widths": list(base_models.layer_widths(cfg.base_model)),
-          "inner_batch_size": int(cfg.unroll.inner_batch_size), "source": shapes["source"],
-          "compute_h_size": int(cfg.rule.compute_h_size), "top_delta_size": int(cfg.rule.top_delta_size),
-          "num_evaluations": int(cfg.meta_objective.num_evaluations),
-          "samples_per_class": int(cfg.meta_objective.samples_per_class),
-          "num_classes": shapes["num_classes"], "num_regression_targets": shapes["num_regression"],
-          "checkpoint_unroll": bool(cfg.rule.checkpoint_unroll), "h_dtype": str(cfg.rule.h_dtype)}
+  return {
+    "input_dim": shapes["input_dim"],
+    "layer_widths": list(base_models.layer_widths(cfg.base_model)),
+    "inner_batch_size": int(cfg.unroll.inner_batch_size),
+    "source": shapes["source"],
+    "compute_h_size": int(cfg.rule.compute_h_size),
+    "top_delta_size": int(cfg.rule.top_delta_size),
+    "num_evaluations": int(cfg.meta_objective.num_evaluations),
+    "samples_per_class": int(cfg.meta_objective.samples_per_class),
+    "num_classes": shapes["num_classes"],
+    "num_regression_targets": shapes["num_regression"],
+    "checkpoint_unroll": bool(cfg.rule.checkpoint_unroll),
+    "h_dtype": str(cfg.rule.h_dtype),
+  }

@@ -4,6 +4,7 @@ Timed calls go to ahead-of-time compiled executables (`lower` then `compile_one`
 never include compilation; FLOPs and bytes come from XLA's own `cost_analysis()` and
 `memory_analysis()` of the same executables, so they are deterministic and backend-neutral.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -63,10 +64,11 @@ def memory_of(compiled) -> dict:
   m = compiled.memory_analysis()
   if m is None:
     return {"peak_bytes": None}
-  out = {f"{name}_bytes": int(getattr(m, f"{name}_size_in_bytes", 0))
-         for name in ("argument", "output", "alias", "temp", "generated_code")}
-  out["peak_bytes"] = (out["argument_bytes"] + out["output_bytes"] + out["temp_bytes"]
-                       - out["alias_bytes"])
+  out = {
+    f"{name}_bytes": int(getattr(m, f"{name}_size_in_bytes", 0))
+    for name in ("argument", "output", "alias", "temp", "generated_code")
+  }
+  out["peak_bytes"] = out["argument_bytes"] + out["output_bytes"] + out["temp_bytes"] - out["alias_bytes"]
   return out
 
 
@@ -135,6 +137,7 @@ def loop_body_counted_once() -> bool:
   def flops(n):
     def f(x):
       return jax.lax.scan(lambda c, _: (c @ x, None), x, None, length=n)[0]
+
     return flops_of(jax.jit(f).lower(jnp.ones((32, 32), jnp.float32)).compile())
 
   one, four = flops(1), flops(4)

@@ -49,7 +49,8 @@ def get_config():
       anti_collapse_scale=1.0 / 7.0,          # [C] ΔW -= ŵ/7
       inner_lr=1e-4,                          # [C][P3] fixed inner step, P <- (1-lr)P - lr ΔP
       identical_updates=True,                 # [C] V gets exactly W's update; False: own readouts
-      h_dtype="float32",                      # [ours] operand dtype of the h network's convs (bfloat16: mixed precision, float32 accumulation)
+      h_dtype="float32",                      # [ours] operand dtype of the h network's convs
+                                              # (bfloat16: mixed precision, float32 accumulation)
       checkpoint_unroll=True,                 # [ours] jax.checkpoint on the unroll body
   ))
 
@@ -97,7 +98,8 @@ def get_config():
       mode="ray",                             # "ray" (actors) or "inprocess" (no Ray: debugging, tests)
       ray_address="",                         # "" = start a local Ray; "auto" or host:port = join a cluster
       cpus_per_worker=1,                      # [ours] one pinned core per actor
-      jax_platforms="cpu",                    # [ours] actors compute on CPU cores ("" = JAX's choice, e.g. one GPU each)
+      jax_platforms="cpu",                    # [ours] actors compute on CPU cores
+                                              # ("" = JAX's choice, e.g. one GPU each)
       result_timeout_sec=600.0,               # [ours] a worker silent this long is restarted
       max_consecutive_errors=3,               # [ours] a worker that raises starts over on a fresh task;
                                               # the run stops (exit 2) once every worker raised the

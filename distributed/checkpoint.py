@@ -23,6 +23,7 @@ is about to replace it), and pruning counts only readable checkpoints, so it nev
 deletes the last valid one. Old `.pkl` checkpoints are converted by
 `python -m scripts.convert_checkpoints` (`distributed.legacy_checkpoint`).
 """
+
 from __future__ import annotations
 
 import io
@@ -58,8 +59,9 @@ def checkpoint_name(step: int) -> str:
 
 
 def theta_signature(theta) -> list[tuple[str, tuple[int, ...]]]:
-  return [(jax.tree_util.keystr(p), tuple(np.shape(l)))
-          for p, l in jax.tree_util.tree_leaves_with_path(theta)]
+  return [
+    (jax.tree_util.keystr(p), tuple(np.shape(l))) for p, l in jax.tree_util.tree_leaves_with_path(theta)
+  ]
 
 
 def _signature_tuples(signature) -> list[tuple[str, tuple[int, ...]]] | None:
@@ -107,15 +109,18 @@ def unflatten(template, flat: Mapping[str, Any], what: str):
   missing = [n for n in names if n not in flat]
   extra = sorted(set(flat) - set(names))
   if missing or extra:
-    raise CheckpointError(f"{what} does not match this code's structure: missing {missing[:5]}"
-                          f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
-                          f"{'...' if len(extra) > 5 else ''}")
+    raise CheckpointError(
+      f"{what} does not match this code's structure: missing {missing[:5]}"
+      f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
+      f"{'...' if len(extra) > 5 else ''}"
+    )
   leaves = []
   for name, (_, leaf) in zip(names, pairs):
     value = np.asarray(flat[name])
     if value.shape != tuple(np.shape(leaf)):
-      raise CheckpointError(f"{what} leaf {name!r} has shape {value.shape}, "
-                            f"this code expects {tuple(np.shape(leaf))}")
+      raise CheckpointError(
+        f"{what} leaf {name!r} has shape {value.shape}, this code expects {tuple(np.shape(leaf))}"
+      )
     leaves.append(value)
   return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
 
@@ -148,8 +153,10 @@ def _split(obj, prefix: str, arrays: dict) -> Any:
     return obj.item()
   if obj is None or isinstance(obj, (bool, int, float, str)):
     return obj
-  raise CheckpointError(f"checkpoint field {prefix} holds a {type(obj).__name__}: only dicts, "
-                        "lists, numbers, strings and arrays are stored (no pickled objects)")
+  raise CheckpointError(
+    f"checkpoint field {prefix} holds a {type(obj).__name__}: only dicts, "
+    "lists, numbers, strings and arrays are stored (no pickled objects)"
+  )
 
 
 def _join(obj, arrays: Mapping[str, np.ndarray]) -> Any:
@@ -187,16 +194,18 @@ def decode(data: bytes, where: str = "checkpoint") -> dict:
       if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{where}: {META_KEY} does not describe a {FORMAT} file")
       if meta.get("version") != VERSION:
-        raise CheckpointError(f"{where} has format version {meta.get('version')}, "
-                              f"this code reads version {VERSION}")
+        raise CheckpointError(
+          f"{where} has format version {meta.get('version')}, this code reads version {VERSION}"
+        )
       arrays = {k: z[k] for k in z.files if k != META_KEY}
     payload = _join(meta["payload"], arrays)
   except CheckpointError:
     raise
-  except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError,
-          TypeError) as e:
-    raise CheckpointError(f"cannot read {where}: {type(e).__name__}: {e} "
-                          "(truncated or corrupt; expected a .npz written by this project)") from e
+  except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError, TypeError) as e:
+    raise CheckpointError(
+      f"cannot read {where}: {type(e).__name__}: {e} "
+      "(truncated or corrupt; expected a .npz written by this project)"
+    ) from e
   if not isinstance(payload, dict) or "step" not in payload:
     raise CheckpointError(f"{where}: the payload has no step")
   return payload
@@ -210,8 +219,9 @@ def list_checkpoints(workdir) -> list[pathlib.Path]:
   workdir = pathlib.Path(workdir)
   if not workdir.is_dir():
     return []
-  return sorted((p for p in workdir.iterdir() if _NAME.match(p.name)),
-                key=lambda p: int(_NAME.match(p.name).group(1)))
+  return sorted(
+    (p for p in workdir.iterdir() if _NAME.match(p.name)), key=lambda p: int(_NAME.match(p.name).group(1))
+  )
 
 
 def load_path(path) -> dict:
@@ -241,8 +251,9 @@ def save(workdir, payload: Mapping, keep: int) -> pathlib.Path:
   if path.exists() and not is_readable(path):
     aside = path.with_name(path.name + ".corrupt")
     os.replace(path, aside)
-    _log.warning("unreadable checkpoint %s moved aside to %s (a new checkpoint of its step "
-                 "replaces it)", path, aside)
+    _log.warning(
+      "unreadable checkpoint %s moved aside to %s (a new checkpoint of its step replaces it)", path, aside
+    )
   files.atomic_write_bytes(path, data)
   kept = 0
   for old in reversed(list_checkpoints(workdir)):
@@ -263,13 +274,15 @@ def load_latest(workdir, expected_signature=None) -> dict | None:
   """
   paths = list_checkpoints(workdir)
   if not paths:
-    legacy = sorted(p.name for p in pathlib.Path(workdir).glob("checkpoint_*.pkl")
-                    if LEGACY_NAME.match(p.name))
+    legacy = sorted(
+      p.name for p in pathlib.Path(workdir).glob("checkpoint_*.pkl") if LEGACY_NAME.match(p.name)
+    )
     if legacy:  # starting afresh beside them would silently discard a run
       raise CheckpointError(
-          f"{workdir} holds old pickle checkpoints ({', '.join(legacy[-3:])}) and none in the "
-          f"current format: convert them first with "
-          f"`python -m scripts.convert_checkpoints --workdir={workdir}`")
+        f"{workdir} holds old pickle checkpoints ({', '.join(legacy[-3:])}) and none in the "
+        f"current format: convert them first with "
+        f"`python -m scripts.convert_checkpoints --workdir={workdir}`"
+      )
     return None
   errors = []
   for path in reversed(paths):
@@ -281,16 +294,18 @@ def load_latest(workdir, expected_signature=None) -> dict | None:
       continue
     break
   else:
-    raise CheckpointError(f"no readable checkpoint in {workdir}: {'; '.join(errors)}. "
-                          "Move the files aside to start afresh.")
+    raise CheckpointError(
+      f"no readable checkpoint in {workdir}: {'; '.join(errors)}. Move the files aside to start afresh."
+    )
   ours = _signature_tuples(expected_signature)
   theirs = _signature_tuples(payload.get("theta_signature"))
   if ours is not None and theirs != ours:
     theirs_d, ours_d = dict(theirs or []), dict(ours)
     diff = sorted(k for k in set(theirs_d) | set(ours_d) if theirs_d.get(k) != ours_d.get(k))
     raise CheckpointError(
-        f"{path} holds a θ of another architecture (first differences: {diff[:3]}); "
-        "use a new --workdir or the config that wrote it. Nothing was overwritten.")
+      f"{path} holds a θ of another architecture (first differences: {diff[:3]}); "
+      "use a new --workdir or the config that wrote it. Nothing was overwritten."
+    )
   payload["path"] = str(path)
   return payload
 
@@ -298,6 +313,7 @@ def load_latest(workdir, expected_signature=None) -> dict | None:
 def theta_from_payload(payload: Mapping):
   """θ of a loaded checkpoint as the pytree its own config's rule builds (for exports)."""
   from learned_update import export, rule  # pylint: disable=g-import-not-at-top
+
   cfg = export.config_from_json(payload["config_json"])
   template = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), cfg.rule))
   where = payload.get("path", "checkpoint")

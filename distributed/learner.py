@@ -8,6 +8,7 @@ norm `learner.clip_norm`, and applied with Adam on a piecewise-constant schedule
 (configs/paper.py: the paper's 3e-4 → 1e-4 → 2e-5 at 0.5 and 0.75). An average that is
 still non-finite is skipped and counted, never applied.
 """
+
 from __future__ import annotations
 
 import jax
@@ -28,9 +29,9 @@ def learning_rate_schedule(cfg) -> optax.Schedule:
 
 def make_optimizer(cfg) -> optax.GradientTransformation:
   return optax.chain(
-      optax.clip_by_global_norm(cfg.clip_norm),
-      optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
-      optax.scale_by_learning_rate(learning_rate_schedule(cfg)),
+    optax.clip_by_global_norm(cfg.clip_norm),
+    optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
+    optax.scale_by_learning_rate(learning_rate_schedule(cfg)),
   )
 
 
@@ -69,11 +70,14 @@ class Learner:
 
   def apply(self) -> dict:
     """Averages the first B buffered gradients and updates θ; returns the update's stats."""
-    batch, self.buffer = self.buffer[: self.cfg.batch_size], self.buffer[self.cfg.batch_size:]
+    batch, self.buffer = self.buffer[: self.cfg.batch_size], self.buffer[self.cfg.batch_size :]
     mean = jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *[r["grads"] for r in batch])
     norm = trees.global_norm(mean)
-    stats = {"grad_norm": norm, "lr": float(learning_rate_schedule(self.cfg)(self.step)),
-             "staleness": float(np.mean([self.step - r["theta_version"] for r in batch]))}
+    stats = {
+      "grad_norm": norm,
+      "lr": float(learning_rate_schedule(self.cfg)(self.step)),
+      "staleness": float(np.mean([self.step - r["theta_version"] for r in batch])),
+    }
     if not np.isfinite(norm):
       self.counters["skipped_updates"] += 1
       stats["skipped"] = True
@@ -93,14 +97,19 @@ class Learner:
   # Checkpointing: arrays keyed by path and plain numbers (`distributed.checkpoint` stores
   # them without pickle); the structures are rebuilt from this code's templates on load.
   def get_state(self) -> dict:
-    return {"theta": checkpoint.flatten(self.theta),
-            "opt_state": checkpoint.flatten(self.opt_state), "step": int(self.step), "counters": {k: int(v) for k, v in self.counters.items()}}
+    return {
+      "theta": checkpoint.flatten(self.theta),
+      "opt_state": checkpoint.flatten(self.opt_state),
+      "step": int(self.step),
+      "counters": {k: int(v) for k, v in self.counters.items()},
+    }
 
   def set_state(self, saved: dict) -> None:
     """Restores a `get_state`; CheckpointError names a leaf of another name or shape."""
     theta = checkpoint.unflatten(self.theta, saved["theta"], what="checkpointed θ")
-    opt_state = checkpoint.unflatten(jax.eval_shape(self.optimizer.init, theta),
-                                     saved["opt_state"], what="checkpointed optimiser state")
+    opt_state = checkpoint.unflatten(
+      jax.eval_shape(self.optimizer.init, theta), saved["opt_state"], what="checkpointed optimiser state"
+    )
     self.theta = jax.tree_util.tree_map(np.asarray, theta)
     self.opt_state = jax.tree_util.tree_map(np.asarray, opt_state)
     self.step = int(saved["step"])

@@ -13,6 +13,7 @@ reads pickles; everything else reads `.npz` with `allow_pickle=False`.
 Each `.pkl` is converted beside itself, the result is re-read and checked (θ rebuilt
 from its config, leaf by leaf equal to the pickle's), and only then the `.pkl` is removed.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,10 +29,14 @@ from util import files
 
 # (module, name) pairs an old checkpoint may name, NumPy's across its 1.x/2.x module moves.
 _NUMPY_GLOBALS = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+  ("numpy", "ndarray"),
+  ("numpy", "dtype"),
+  ("numpy.core.multiarray", "_reconstruct"),
+  ("numpy._core.multiarray", "_reconstruct"),
+  ("numpy.core.multiarray", "scalar"),
+  ("numpy._core.multiarray", "scalar"),
+  ("numpy.core.numeric", "_frombuffer"),
+  ("numpy._core.numeric", "_frombuffer"),
 }
 
 
@@ -49,14 +54,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
       return super().find_class(module, name)
     if module.split(".")[0] == "optax" and name.endswith("State"):
       import optax  # pylint: disable=g-import-not-at-top
+
       cls = getattr(optax, name, None)
       if isinstance(cls, type) and issubclass(cls, tuple):  # optax's state namedtuples
         return cls
     if (module, name) == ("tasks.meta_train", "_rebuild_task"):
       return _task_description
     raise pickle.UnpicklingError(
-        f"refusing to load global {module}.{name}: not one an old checkpoint of this project "
-        "uses (this converter is only for the project's own checkpoints)")
+      f"refusing to load global {module}.{name}: not one an old checkpoint of this project "
+      "uses (this converter is only for the project's own checkpoints)"
+    )
 
 
 def read_legacy(path) -> dict:
@@ -65,20 +72,26 @@ def read_legacy(path) -> dict:
   try:
     return _RestrictedUnpickler(io.BytesIO(data)).load()
   except Exception as e:  # pylint: disable=broad-except  (any unpickling failure: name the file)
-    raise checkpoint.CheckpointError(
-        f"cannot read old checkpoint {path}: {type(e).__name__}: {e}") from e
+    raise checkpoint.CheckpointError(f"cannot read old checkpoint {path}: {type(e).__name__}: {e}") from e
 
 
 def _worker_state(old: dict) -> dict:
   task = old.get("task")
   if task is not None:
-    task = {**task, "classes": np.asarray(task["classes"]),
-            "permutation": np.asarray(task["permutation"]),
-            "layer_widths": [int(w) for w in task["layer_widths"]]}
-  return {"rng": old["rng"], "task": task,
-          "state": None if old.get("state") is None else checkpoint.flatten(old["state"]),
-          "steps_done": int(old["steps_done"]), "horizon": int(old["horizon"]),
-          "tasks_started": int(old["tasks_started"])}
+    task = {
+      **task,
+      "classes": np.asarray(task["classes"]),
+      "permutation": np.asarray(task["permutation"]),
+      "layer_widths": [int(w) for w in task["layer_widths"]],
+    }
+  return {
+    "rng": old["rng"],
+    "task": task,
+    "state": None if old.get("state") is None else checkpoint.flatten(old["state"]),
+    "steps_done": int(old["steps_done"]),
+    "horizon": int(old["horizon"]),
+    "tasks_started": int(old["tasks_started"]),
+  }
 
 
 def convert_payload(old: dict) -> dict:
@@ -87,15 +100,19 @@ def convert_payload(old: dict) -> dict:
   pool = old.get("pool")
   if pool is not None:
     pool = {"workers": [_worker_state(w) for w in pool["workers"]], "next": int(pool["next"])}
-  return {"step": int(old["step"]),
-          "learner": {"theta": checkpoint.flatten(learner["theta"]),
-                      "opt_state": checkpoint.flatten(learner["opt_state"]),
-                      "step": int(learner["step"]),
-                      "counters": {k: int(v) for k, v in learner["counters"].items()}},
-          "pool": pool,
-          "theta_signature": [[n, list(s)] for n, s in old["theta_signature"]],
-          "config_json": old["config_json"],
-          "elapsed_sec": float(old.get("elapsed_sec", 0.0))}
+  return {
+    "step": int(old["step"]),
+    "learner": {
+      "theta": checkpoint.flatten(learner["theta"]),
+      "opt_state": checkpoint.flatten(learner["opt_state"]),
+      "step": int(learner["step"]),
+      "counters": {k: int(v) for k, v in learner["counters"].items()},
+    },
+    "pool": pool,
+    "theta_signature": [[n, list(s)] for n, s in old["theta_signature"]],
+    "config_json": old["config_json"],
+    "elapsed_sec": float(old.get("elapsed_sec", 0.0)),
+  }
 
 
 def _same(a, b) -> bool:
@@ -128,15 +145,21 @@ def convert_file(path, remove: bool = True) -> dict:
       raise checkpoint.CheckpointError(f"{out} does not read back as written")
     theta, _ = checkpoint.theta_from_payload({**back, "path": str(out)})
     old_theta = old["learner"]["theta"]
-    if (jax.tree_util.tree_structure(theta) != jax.tree_util.tree_structure(old_theta)
-        or not all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(theta),
-                                                        jax.tree_util.tree_leaves(old_theta)))):
+    if jax.tree_util.tree_structure(theta) != jax.tree_util.tree_structure(old_theta) or not all(
+      np.array_equal(a, b)
+      for a, b in zip(jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(old_theta))
+    ):
       raise checkpoint.CheckpointError(f"{out}: θ rebuilt from its config differs from {path}'s")
   except BaseException:
     out.unlink(missing_ok=True)
     raise
-  result = {"from": str(path), "to": str(out), "step": new["step"],
-            "bytes_before": path.stat().st_size, "bytes_after": out.stat().st_size}
+  result = {
+    "from": str(path),
+    "to": str(out),
+    "step": new["step"],
+    "bytes_before": path.stat().st_size,
+    "bytes_after": out.stat().st_size,
+  }
   if remove:
     path.unlink()
   return result

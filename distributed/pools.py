@@ -12,6 +12,7 @@ costs that worker its task, not the run: it is logged (type and message), counte
 raised the same error `workers.max_consecutive_errors` times in a row (a configuration or
 data error that no fresh task will fix) does the pool raise `WorkerConfigError`.
 """
+
 from __future__ import annotations
 
 import collections
@@ -46,18 +47,21 @@ class ErrorTracker:
   def failed(self, worker_id: int, type_name: str, message: str) -> None:
     """Logs and counts one error; raises WorkerConfigError when every worker is stuck on it."""
     self.count += 1
-    logging.warning("worker %d raised %s: %s (it starts over on a fresh task)",
-                    worker_id, type_name, message)
+    logging.warning("worker %d raised %s: %s (it starts over on a fresh task)", worker_id, type_name, message)
     error = (type_name, message)
     previous, length = self._streaks.get(worker_id, (None, 0))
     self._streaks[worker_id] = (error, length + 1 if previous == error else 1)
     n = self.max_consecutive
-    if n > 0 and len(self._streaks) >= self.num_workers and all(
-        e == error and k >= n for e, k in self._streaks.values()):
+    if (
+      n > 0
+      and len(self._streaks) >= self.num_workers
+      and all(e == error and k >= n for e, k in self._streaks.values())
+    ):
       raise WorkerConfigError(
-          f"every worker ({self.num_workers}) raised the same error {n} times in a row "
-          f"(workers.max_consecutive_errors={n}), a configuration or data error: "
-          f"{type_name}: {message}")
+        f"every worker ({self.num_workers}) raised the same error {n} times in a row "
+        f"(workers.max_consecutive_errors={n}), a configuration or data error: "
+        f"{type_name}: {message}"
+      )
 
 
 def _error_tracker(cfg, num_workers: int) -> ErrorTracker:
@@ -107,20 +111,25 @@ class InProcessPool:
 def init_ray(cfg) -> None:
   """Starts or joins Ray before this process runs any JAX computation."""
   import ray
+
   if ray.is_initialized():
     return
   address = cfg.workers.ray_address or None
   if address:
     ray.init(address=address, include_dashboard=False)
   else:
-    ray.init(num_cpus=max(1, cfg.workers.num_workers) * cfg.workers.cpus_per_worker,
-             include_dashboard=False, object_store_memory=1 << 30,
-             log_to_driver=False)
+    ray.init(
+      num_cpus=max(1, cfg.workers.num_workers) * cfg.workers.cpus_per_worker,
+      include_dashboard=False,
+      object_store_memory=1 << 30,
+      log_to_driver=False,
+    )
 
 
 def _describe_task_error(error) -> tuple[str, str]:
   """(type name, message) of the exception raised in the actor, without the remote traceback."""
   import ray
+
   cause = getattr(error, "cause", None)
   if cause is None or isinstance(cause, ray.exceptions.RayError):
     # No original exception (e.g. an unpicklable one): its text carries the traceback.
@@ -136,8 +145,9 @@ def _actor_class():
   class GradientActor:
     """One TaskWorker in its own process, pinned to one core before JAX is imported."""
 
-    def __init__(self, cfg_json: str, seed: int, worker_id: int, pin: bool, jax_platforms: str,
-                 incarnation: int = 0):
+    def __init__(
+      self, cfg_json: str, seed: int, worker_id: int, pin: bool, jax_platforms: str, incarnation: int = 0
+    ):
       if pin and hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cores[worker_id % len(cores)]})
@@ -145,6 +155,7 @@ def _actor_class():
         # Before any backend starts: on a GPU machine every actor would otherwise claim the
         # GPU and pre-allocate most of its memory.
         import jax
+
         jax.config.update("jax_platforms", jax_platforms)
       # An error here is re-raised by each call: a failed constructor would otherwise kill
       # the actor with only a traceback, and the pool could not tell it from a crash.
@@ -167,6 +178,7 @@ class RayPool:
 
   def __init__(self, cfg, seed: int, num_workers: int, poll_sec: float = 1.0):
     import ray
+
     self.ray = ray
     self.cfg_json = cfg.to_json()
     self.seed = seed
@@ -177,7 +189,7 @@ class RayPool:
     worker_lib.parse_fault_injection(cfg.workers.get("fault_injection", ""))  # fail here, not in actors
     self.actor_cls = _actor_class().options(num_cpus=cfg.workers.cpus_per_worker)
     self.actors = {}
-    self.in_flight = {}   # ObjectRef -> (worker_id, submitted_at)
+    self.in_flight = {}  # ObjectRef -> (worker_id, submitted_at)
     self.restarts = 0
     self.errors = _error_tracker(cfg, num_workers)
     self._generation = 0
@@ -193,8 +205,9 @@ class RayPool:
     self._generation += 1
     incarnation = self._incarnations[worker_id]
     self._incarnations[worker_id] += 1
-    self.actors[worker_id] = self.actor_cls.remote(self.cfg_json, seed, worker_id, self.pin,
-                                                   self.jax_platforms, incarnation)
+    self.actors[worker_id] = self.actor_cls.remote(
+      self.cfg_json, seed, worker_id, self.pin, self.jax_platforms, incarnation
+    )
 
   @property
   def worker_errors(self) -> int:

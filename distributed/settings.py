@@ -5,6 +5,7 @@ created: a bad schedule or worker setting would otherwise fail after the first c
 or inside a remote actor. One home for these sections' checks (the learner and pools
 modules stay about running them).
 """
+
 from __future__ import annotations
 
 from util.config_check import Section
@@ -18,12 +19,13 @@ def validate_learner(learner_cfg) -> None:
   s.int_at_least("batch_size", 1)
   s.int_at_least("num_updates", 1)
   # Fractions of num_updates, so raising num_updates stretches the schedule.
-  bounds = s.numbers("lr_boundaries", lo=0.0, hi=1.0, lo_open=True, hi_open=True, min_len=0,
-                     increasing=True)
+  bounds = s.numbers("lr_boundaries", lo=0.0, hi=1.0, lo_open=True, hi_open=True, min_len=0, increasing=True)
   rates = s.numbers("learning_rates", lo=0.0, lo_open=True)
   if len(rates) != len(bounds) + 1:
-    s.fail("learning_rates", f"{len(bounds) + 1} finite numbers > 0: one more than "
-           f"learner.lr_boundaries = {bounds}")
+    s.fail(
+      "learning_rates",
+      f"{len(bounds) + 1} finite numbers > 0: one more than learner.lr_boundaries = {bounds}",
+    )
   s.positive("clip_norm")
   s.number("adam_b1", lo=0.0, hi=1.0, hi_open=True)
   s.number("adam_b2", lo=0.0, hi=1.0, hi_open=True)
@@ -31,7 +33,7 @@ def validate_learner(learner_cfg) -> None:
   s.int_at_least("max_staleness", 0)
   s.int_at_least("checkpoint_every", 1)
   s.int_at_least("keep_checkpoints", 1)
-  s.int_at_least("snapshot_every", 0)   # 0: no snapshots
+  s.int_at_least("snapshot_every", 0)  # 0: no snapshots
   if not isinstance(s.value("init_theta"), str):
     s.fail("init_theta", "a θ export directory, or '' (start from init_theta(seed))")
 
@@ -39,7 +41,7 @@ def validate_learner(learner_cfg) -> None:
 def validate_workers(workers_cfg) -> None:
   """Checks the `workers` section (raises util.config_check.ConfigError)."""
   s = Section(workers_cfg, "workers")
-  s.int_at_least("num_workers", 0)      # 0: one in-process worker
+  s.int_at_least("num_workers", 0)  # 0: one in-process worker
   s.one_of("mode", WORKER_MODES)
   if not isinstance(s.value("ray_address"), str):
     s.fail("ray_address", "'' (start a local Ray), 'auto' or host:port")
@@ -47,10 +49,10 @@ def validate_workers(workers_cfg) -> None:
   if not isinstance(s.value("jax_platforms"), str):
     s.fail("jax_platforms", "a JAX_PLATFORMS value such as 'cpu', or '' (JAX's choice)")
   s.positive("result_timeout_sec")
-  s.int_at_least("max_consecutive_errors", 0)   # 0: never stop on repeated errors
+  s.int_at_least("max_consecutive_errors", 0)  # 0: never stop on repeated errors
   from distributed import worker  # pylint: disable=g-import-not-at-top  (imports JAX)
+
   try:
     worker.parse_fault_injection(s.value("fault_injection"))
   except ValueError:
-    s.fail("fault_injection", f"'' (off), or one of {worker.FAULT_MODES} optionally followed "
-           "by ':worker=N'")
+    s.fail("fault_injection", f"'' (off), or one of {worker.FAULT_MODES} optionally followed by ':worker=N'")

@@ -7,6 +7,7 @@ snapshot every `learner.snapshot_every` updates to `workdir/snapshots/step_<step
 one JSON line per update to `workdir/metrics.jsonl`, and exports θ (θ-only, with its
 config and a training summary) to `workdir/theta/`.
 """
+
 from __future__ import annotations
 
 import collections
@@ -19,7 +20,8 @@ import time
 import jax
 import numpy as np
 
-from distributed import checkpoint, learner as learner_lib, pools
+from distributed import checkpoint, pools
+from distributed import learner as learner_lib
 from learned_update import export, rule
 from util import files
 
@@ -71,8 +73,13 @@ class Progress:
     eta_text = _format_seconds(eta) if np.isfinite(eta) else "?"
     frac = step / max(self.total, 1)
     bar = "#" * int(20 * frac) + "-" * (20 - int(20 * frac))
-    print(f"\r[{bar}] {step}/{self.total} updates  meta-loss {meta_loss:.4f}  "
-          f"{rate * 60:.1f} upd/min  ETA {eta_text}", end="", file=sys.stderr, flush=True)
+    print(
+      f"\r[{bar}] {step}/{self.total} updates  meta-loss {meta_loss:.4f}  "
+      f"{rate * 60:.1f} upd/min  ETA {eta_text}",
+      end="",
+      file=sys.stderr,
+      flush=True,
+    )
 
 
 def make_pool(cfg):
@@ -82,8 +89,9 @@ def make_pool(cfg):
   return pools.RayPool(cfg, cfg.seed, n)
 
 
-def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = None,
-               stop_at_step: int | None = None) -> dict:
+def meta_train(
+  cfg, workdir, progress: bool = True, max_seconds: float | None = None, stop_at_step: int | None = None
+) -> dict:
   """Runs (or resumes) meta-training; returns the final summary dict.
 
   `max_seconds` and `stop_at_step` end the run early with a checkpoint, as SIGTERM does
@@ -108,16 +116,22 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
     except (checkpoint.CheckpointError, KeyError, TypeError, ValueError) as e:
       pool.close()
       raise checkpoint.CheckpointError(
-          f"cannot resume from {saved['path']}: {type(e).__name__}: {e}. Nothing was "
-          "overwritten; use a new --workdir or the code and config that wrote it.") from e
+        f"cannot resume from {saved['path']}: {type(e).__name__}: {e}. Nothing was "
+        "overwritten; use a new --workdir or the code and config that wrote it."
+      ) from e
     resumed_from = int(saved["step"])
     elapsed_before = float(saved.get("elapsed_sec", 0.0))
   export.atomic_write_bytes(workdir / "config.json", cfg.to_json_best_effort(indent=2).encode())
 
   def save_checkpoint():
-    payload = {"step": learner.step, "learner": learner.get_state(), "pool": pool.get_state(),
-               "theta_signature": signature, "config_json": cfg.to_json_best_effort(),
-               "elapsed_sec": elapsed_before + (time.monotonic() - t_start)}
+    payload = {
+      "step": learner.step,
+      "learner": learner.get_state(),
+      "pool": pool.get_state(),
+      "theta_signature": signature,
+      "config_json": cfg.to_json_best_effort(),
+      "elapsed_sec": elapsed_before + (time.monotonic() - t_start),
+    }
     return checkpoint.save(workdir, payload, keep=cfg.learner.keep_checkpoints)
 
   bar = Progress(cfg.learner.num_updates, learner.step, enabled=progress)
@@ -153,16 +167,22 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
         dt = max(now - window["t"], 1e-9)
         last_loss = float(np.mean(losses))
         record = {
-            "step": learner.step, "meta_loss": last_loss,
-            "meta_loss_per_dataset": {k: float(np.mean(v)) for k, v in per_dataset.items()},
-            "accuracy": float(np.mean(accuracies)),
-            "grad_norm": stats["grad_norm"], "theta_norm": stats["theta_norm"], "lr": stats["lr"],
-            "staleness": stats["staleness"],
-            "skipped_updates": learner.counters["skipped_updates"],
-            "stale_dropped": learner.counters["stale"], "nonfinite_dropped": learner.counters["nonfinite"],
-            "worker_restarts": pool.restarts, "worker_errors": pool.worker_errors,
-            "meta_grads_per_sec": window["grads"] / dt, "inner_steps_per_sec": window["inner_steps"] / dt,
-            "elapsed_sec": elapsed_before + (now - t_start),
+          "step": learner.step,
+          "meta_loss": last_loss,
+          "meta_loss_per_dataset": {k: float(np.mean(v)) for k, v in per_dataset.items()},
+          "accuracy": float(np.mean(accuracies)),
+          "grad_norm": stats["grad_norm"],
+          "theta_norm": stats["theta_norm"],
+          "lr": stats["lr"],
+          "staleness": stats["staleness"],
+          "skipped_updates": learner.counters["skipped_updates"],
+          "stale_dropped": learner.counters["stale"],
+          "nonfinite_dropped": learner.counters["nonfinite"],
+          "worker_restarts": pool.restarts,
+          "worker_errors": pool.worker_errors,
+          "meta_grads_per_sec": window["grads"] / dt,
+          "inner_steps_per_sec": window["inner_steps"] / dt,
+          "elapsed_sec": elapsed_before + (now - t_start),
         }
         metrics_file.write(files.dumps(record) + "\n")  # strict: a NaN loss is written null
         metrics_file.flush()
@@ -174,10 +194,17 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
           save_checkpoint()
         if snapshot_every and learner.step % snapshot_every == 0:
           # θ-only, kept forever: the held-out curve of a run is evaluated from these.
-          state = {"step": learner.step, "learner": {"counters": learner.counters},
-                   "elapsed_sec": elapsed_before + (now - t_start)}
-          export.save_theta(workdir / "snapshots" / f"step_{learner.step:08d}", learner.theta, cfg,
-                            training_summary(workdir, state))
+          state = {
+            "step": learner.step,
+            "learner": {"counters": learner.counters},
+            "elapsed_sec": elapsed_before + (now - t_start),
+          }
+          export.save_theta(
+            workdir / "snapshots" / f"step_{learner.step:08d}",
+            learner.theta,
+            cfg,
+            training_summary(workdir, state),
+          )
   except KeyboardInterrupt:
     print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
   except pools.WorkerConfigError:
@@ -191,11 +218,18 @@ def meta_train(cfg, workdir, progress: bool = True, max_seconds: float | None = 
     print(file=sys.stderr)
   path = save_checkpoint()
   elapsed = elapsed_before + (time.monotonic() - t_start)
-  summary = {"step": learner.step, "meta_loss": last_loss, "resumed_from": resumed_from,
-             "meta_grads": total_grads, "hours": elapsed / 3600.0,
-             "meta_grads_per_sec": total_grads / max(time.monotonic() - t_start, 1e-9),
-             "checkpoint": str(path), **{k: v for k, v in learner.counters.items()},
-             "worker_restarts": pool.restarts, "worker_errors": pool.worker_errors}
+  summary = {
+    "step": learner.step,
+    "meta_loss": last_loss,
+    "resumed_from": resumed_from,
+    "meta_grads": total_grads,
+    "hours": elapsed / 3600.0,
+    "meta_grads_per_sec": total_grads / max(time.monotonic() - t_start, 1e-9),
+    "checkpoint": str(path),
+    **{k: v for k, v in learner.counters.items()},
+    "worker_restarts": pool.restarts,
+    "worker_errors": pool.worker_errors,
+  }
   export.save_theta(workdir / "theta", learner.theta, cfg, summary)
   return summary
 
@@ -207,8 +241,7 @@ def initial_theta_from_export(directory, template):
   `learner.learning_rates` continues a run at a lower learning rate.
   """
   theta, _, _ = export.load_theta(directory)
-  return export.unflatten_like(template, export.flatten_tree(theta),
-                               what=f"learner.init_theta={directory}")
+  return export.unflatten_like(template, export.flatten_tree(theta), what=f"learner.init_theta={directory}")
 
 
 def training_summary(workdir, payload: dict) -> dict:
@@ -227,12 +260,14 @@ def training_summary(workdir, payload: dict) -> dict:
   # null: a non-finite loss (strict JSON); old files may hold NaN, which json.loads reads.
   last = [r["meta_loss"] for r in records[-10:] if r["meta_loss"] is not None]
   first = [r["meta_loss"] for r in records[:10] if r["meta_loss"] is not None]
-  return {"updates": step,
-          "meta_grads": int(counters["accepted"] + counters["stale"] + counters["nonfinite"]),
-          "hours": float(payload.get("elapsed_sec", 0.0)) / 3600.0,
-          "final_meta_loss": float(np.mean(last)) if last else None,
-          "first_meta_loss": float(np.mean(first)) if first else None,
-          **{k: int(v) for k, v in counters.items()}}
+  return {
+    "updates": step,
+    "meta_grads": int(counters["accepted"] + counters["stale"] + counters["nonfinite"]),
+    "hours": float(payload.get("elapsed_sec", 0.0)) / 3600.0,
+    "final_meta_loss": float(np.mean(last)) if last else None,
+    "first_meta_loss": float(np.mean(first)) if first else None,
+    **{k: int(v) for k, v in counters.items()},
+  }
 
 
 def export_checkpoint(workdir, out_dir, step: int | None = None) -> dict:
@@ -249,8 +284,9 @@ def export_checkpoint(workdir, out_dir, step: int | None = None) -> dict:
       payload = {**checkpoint.load_path(path), "path": str(path)}
   if payload is None:
     raise checkpoint.CheckpointError(
-        f"no checkpoint{'' if step is None else f' of step {step}'} in {workdir} "
-        f"(expected files named {checkpoint.checkpoint_name(0).replace('0', '#')})")
+      f"no checkpoint{'' if step is None else f' of step {step}'} in {workdir} "
+      f"(expected files named {checkpoint.checkpoint_name(0).replace('0', '#')})"
+    )
   theta, cfg = checkpoint.theta_from_payload(payload)
   summary = {"checkpoint": pathlib.Path(payload["path"]).name, **training_summary(workdir, payload)}
   export.save_theta(out_dir, theta, cfg, summary)

@@ -13,6 +13,7 @@ exception in a call is the pool's to handle: it replaces the worker (Ray) or `re
 onto a fresh task.
 `workers.fault_injection` (tests only) makes workers raise on purpose to exercise that path.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,7 +25,6 @@ import base_models
 from distributed import checkpoint
 from learned_update import export, unroll
 from tasks import meta_train
-
 
 FAULT_MODES = ("raise_once", "raise_always")
 
@@ -82,9 +82,12 @@ class TaskWorker:
     cfg = self.cfg
     self.task = meta_train.sample_meta_train_task(self.rng, cfg.task, data_dir=cfg.data_dir or None)
     key = jax.random.PRNGKey(int(self.rng.integers(0, 2**31 - 1)))
-    self.state = jax.tree_util.tree_map(np.asarray, base_models.init(
-        key, self.task.input_dim, self.task.layer_widths, cfg.base_model,
-        permutation=self.task.permutation))
+    self.state = jax.tree_util.tree_map(
+      np.asarray,
+      base_models.init(
+        key, self.task.input_dim, self.task.layer_widths, cfg.base_model, permutation=self.task.permutation
+      ),
+    )
     self.steps_done = 0
     self.horizon = sample_horizon(self.rng, cfg.unroll)
     self.tasks_started += 1
@@ -93,10 +96,12 @@ class TaskWorker:
     n = self.cfg.meta_objective.num_evaluations
     unlabelled = self.task.unlabelled_batches(self.rng, k, self.cfg.unroll.inner_batch_size)
     x, targets, labels = self.task.labelled_batches(self.rng, k * n)
-    return {"unlabelled": unlabelled,
-            "x": x.reshape((k, n) + x.shape[1:]),
-            "targets": targets.reshape((k, n) + targets.shape[1:]),
-            "labels": labels.reshape((k, n) + labels.shape[1:])}
+    return {
+      "unlabelled": unlabelled,
+      "x": x.reshape((k, n) + x.shape[1:]),
+      "targets": targets.reshape((k, n) + targets.shape[1:]),
+      "labels": labels.reshape((k, n) + labels.shape[1:]),
+    }
 
   def compute_gradient(self, theta, theta_version: int) -> dict:
     """One truncated unroll with `theta`; returns NumPy gradient, loss and metrics."""
@@ -108,7 +113,8 @@ class TaskWorker:
     k = int(lengths[int(self.rng.integers(0, len(lengths)))])
     batches = self._batches(k)
     loss, metrics, new_state, grads = self.fns.meta_gradient(
-        theta, self.state, batches, num_classes=self.task.num_classes)
+      theta, self.state, batches, num_classes=self.task.num_classes
+    )
     new_state = jax.tree_util.tree_map(np.asarray, new_state)
     state_finite = all(np.all(np.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(new_state))
     self.steps_done += k
@@ -117,16 +123,16 @@ class TaskWorker:
     else:
       self.steps_done = self.horizon  # the base model diverged: draw a new task next call
     return {
-        "grads": jax.tree_util.tree_map(np.asarray, grads),
-        "loss": float(loss),
-        "metrics": {name: float(v) for name, v in metrics.items()},
-        "theta_version": int(theta_version),
-        "dataset": self.task.dataset,
-        "inner_steps": k,
-        "task_step": self.steps_done,
-        "worker_id": self.worker_id,
-        "seconds": time.perf_counter() - start,
-        "backend": jax.default_backend(),
+      "grads": jax.tree_util.tree_map(np.asarray, grads),
+      "loss": float(loss),
+      "metrics": {name: float(v) for name, v in metrics.items()},
+      "theta_version": int(theta_version),
+      "dataset": self.task.dataset,
+      "inner_steps": k,
+      "task_step": self.steps_done,
+      "worker_id": self.worker_id,
+      "seconds": time.perf_counter() - start,
+      "backend": jax.default_backend(),
     }
 
   def _maybe_inject_fault(self) -> None:
@@ -154,11 +160,14 @@ class TaskWorker:
   # Exact resume of in-process runs: the whole worker state goes into the checkpoint, as
   # plain values and arrays (the task as its description, the base model's leaves by path).
   def get_state(self) -> dict:
-    return {"rng": self.rng.bit_generator.state,
-            "task": None if self.task is None else self.task.to_dict(),
-            "state": None if self.state is None else checkpoint.flatten(self.state),
-            "steps_done": int(self.steps_done), "horizon": int(self.horizon),
-            "tasks_started": int(self.tasks_started)}
+    return {
+      "rng": self.rng.bit_generator.state,
+      "task": None if self.task is None else self.task.to_dict(),
+      "state": None if self.state is None else checkpoint.flatten(self.state),
+      "steps_done": int(self.steps_done),
+      "horizon": int(self.horizon),
+      "tasks_started": int(self.tasks_started),
+    }
 
   def set_state(self, saved: dict) -> None:
     """Restores a `get_state`: the task's images come from its (re-loaded) source, the
@@ -166,17 +175,25 @@ class TaskWorker:
     task, state = None, None
     if saved["task"] is not None:
       desc = saved["task"]
-      source = meta_train.meta_train_source(desc["dataset"], self.cfg.task,
-                                            data_dir=self.cfg.data_dir or None)
+      source = meta_train.meta_train_source(
+        desc["dataset"], self.cfg.task, data_dir=self.cfg.data_dir or None
+      )
       try:
         task = meta_train.MetaTrainTask.from_dict(desc, source)
       except ValueError as e:
         raise checkpoint.CheckpointError(f"worker {self.worker_id}'s task: {e}") from e
-      template = jax.eval_shape(lambda: base_models.init(
-          jax.random.PRNGKey(0), task.input_dim, task.layer_widths, self.cfg.base_model,
-          permutation=task.permutation))
-      state = checkpoint.unflatten(template, saved["state"],
-                                   what=f"worker {self.worker_id}'s base-model state")
+      template = jax.eval_shape(
+        lambda: base_models.init(
+          jax.random.PRNGKey(0),
+          task.input_dim,
+          task.layer_widths,
+          self.cfg.base_model,
+          permutation=task.permutation,
+        )
+      )
+      state = checkpoint.unflatten(
+        template, saved["state"], what=f"worker {self.worker_id}'s base-model state"
+      )
     self.rng.bit_generator.state = saved["rng"]
     self.task, self.state = task, state
     self.steps_done, self.horizon = int(saved["steps_done"]), int(saved["horizon"])

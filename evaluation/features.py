@@ -11,6 +11,7 @@ unlabelled stream `default_rng([s, 0])`), and compared with that same network un
   * two-moons: the 2-D test points coloured by the features' first principal component,
     and the features' 2-D PCA coloured by class.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,7 +56,7 @@ def tile_fields(fields, side: int, ncols: int, pad: int = 1) -> np.ndarray:
   for i, f in enumerate(fields):
     scale = np.max(np.abs(f))
     r, c = pad + (i // ncols) * step, pad + (i % ncols) * step
-    grid[r:r + side, c:c + side] = f / scale if scale > 0 else f
+    grid[r : r + side, c : c + side] = f / scale if scale > 0 else f
   return grid
 
 
@@ -89,15 +90,15 @@ def pca_project(features, k: int = 2) -> np.ndarray:
   f = f - f.mean(axis=0, keepdims=True)
   _, _, vt = np.linalg.svd(f, full_matrices=False)
   proj = f @ vt[:k].T
-  return np.pad(proj, ((0, 0), (0, k - proj.shape[1])))   # fewer than k feature dims
+  return np.pad(proj, ((0, 0), (0, k - proj.shape[1])))  # fewer than k feature dims
 
 
-def trained_runners(task, cfg, theta_fn: Callable, inner_steps: int, seed: int,
-                    chunk: int = 250) -> dict:
+def trained_runners(task, cfg, theta_fn: Callable, inner_steps: int, seed: int, chunk: int = 250) -> dict:
   """{"random_init": untrained network, "learned": the same network after N rule steps}."""
   base_cfg = cfg.base_model
-  state = base_models.init(runner.seed_keys(seed)["base"], task.input_dim,
-                           base_models.layer_widths(base_cfg), base_cfg)
+  state = base_models.init(
+    runner.seed_keys(seed)["base"], task.input_dim, base_models.layer_widths(base_cfg), base_cfg
+  )
   learned = LearnedRule(theta_fn(seed), state, cfg)
   rng = np.random.default_rng([seed, 0])
   batch = int(cfg.unroll.inner_batch_size)
@@ -110,16 +111,25 @@ def trained_runners(task, cfg, theta_fn: Callable, inner_steps: int, seed: int,
   return {"random_init": bl.RandomInit(state, base_cfg), "learned": learned}
 
 
-def feature_figures(task, cfg, theta_fn: Callable, inner_steps: int, seed: int, out_dir,
-                    max_test: int = 2000, num_fields: int = 64) -> dict:
+def feature_figures(
+  task,
+  cfg,
+  theta_fn: Callable,
+  inner_steps: int,
+  seed: int,
+  out_dir,
+  max_test: int = 2000,
+  num_fields: int = 64,
+) -> dict:
   """Writes the Fig. 6 panels for one task into out_dir; returns files and key numbers."""
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   runners = trained_runners(task, cfg, theta_fn, inner_steps, seed)
   x_test, y_test = task.test_set(int(max_test))
   chunk = int(cfg.evaluation.test_chunk)
-  feats = {m: np.nan_to_num(protocols.batched_features(r.features, x_test, chunk))
-           for m, r in runners.items()}
+  feats = {
+    m: np.nan_to_num(protocols.batched_features(r.features, x_test, chunk)) for m, r in runners.items()
+  }
   spectra = {m: pca_spectrum(f) for m, f in feats.items()}
   ranks = {m: effective_rank(s) for m, s in spectra.items()}
   files = {}
@@ -130,16 +140,26 @@ def feature_figures(task, cfg, theta_fn: Callable, inner_steps: int, seed: int, 
       fields = receptive_fields(r.state["layers"][0]["w"], r.state["perm"])[:num_fields]
       grids[m] = tile_fields(fields, side, ncols=min(8, len(fields)))
     files["receptive_fields"] = plots.plot_receptive_fields(
-        grids, out_dir / "fig6_receptive_fields.png",
-        f"{task.name}: first-layer receptive fields after {inner_steps} steps (seed {seed})")
+      grids,
+      out_dir / "fig6_receptive_fields.png",
+      f"{task.name}: first-layer receptive fields after {inner_steps} steps (seed {seed})",
+    )
   if task.name == "two_moons":
     files["two_moons"] = plots.plot_two_moons(
-        x_test, y_test, {m: pca_project(f, 2) for m, f in feats.items()},
-        out_dir / "fig6_two_moons.png")
+      x_test, y_test, {m: pca_project(f, 2) for m, f in feats.items()}, out_dir / "fig6_two_moons.png"
+    )
   files["pca_spectrum"] = plots.plot_spectra(
-      spectra, ranks, out_dir / "fig6_pca_spectrum.png",
-      f"{task.name}: top-layer feature PCA ({len(y_test)} test examples)")
-  return {"task": task.name, "inner_steps": int(inner_steps), "seed": int(seed), "files": files,
-          "effective_rank": ranks,
-          "top_component": {m: float(s[0]) for m, s in spectra.items()},
-          "spectrum": {m: s.tolist() for m, s in spectra.items()}}
+    spectra,
+    ranks,
+    out_dir / "fig6_pca_spectrum.png",
+    f"{task.name}: top-layer feature PCA ({len(y_test)} test examples)",
+  )
+  return {
+    "task": task.name,
+    "inner_steps": int(inner_steps),
+    "seed": int(seed),
+    "files": files,
+    "effective_rank": ranks,
+    "top_component": {m: float(s[0]) for m, s in spectra.items()},
+    "spectrum": {m: s.tolist() for m, s in spectra.items()},
+  }

@@ -3,6 +3,7 @@
 `LearnedRule` has the baselines' interface (base_models/baselines/mlp_baseline.py), so the
 runner drives it in lockstep with them on the same unlabelled stream.
 """
+
 from __future__ import annotations
 
 import jax
@@ -15,6 +16,7 @@ from base_models.baselines import MLPBaseline
 
 class LearnedRule(MLPBaseline):
   """The base model trained by applying θ's UnsupervisedUpdate on the unlabelled stream."""
+
   name = "learned"
 
   def __init__(self, theta, state: dict, cfg):

@@ -3,6 +3,7 @@
 Several runs of one task (e.g. the baselines with an untrained θ, then a shipped θ) are
 merged into one table column, each learned row named by its θ (`merge_results`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,7 @@ from evaluation.protocols import READOUTS
 from evaluation.runner import METHODS
 from util.files import atomic_write_bytes, atomic_write_json
 
-CSV_FIELDS = ("task", "protocol", "method", "step", "readout", "mean", "sem", "ci95", "n_seeds",
-              "values")
+CSV_FIELDS = ("task", "protocol", "method", "step", "readout", "mean", "sem", "ci95", "n_seeds", "values")
 
 
 def results_csv(result: dict) -> str:
@@ -25,9 +25,14 @@ def results_csv(result: dict) -> str:
   w = csv.DictWriter(text, CSV_FIELDS)
   w.writeheader()
   for row in result["rows"]:
-    w.writerow({"task": result["task"], "protocol": result["protocol"], **{
-        k: ("" if row[k] is None else row[k]) for k in CSV_FIELDS[2:9]},
-        "values": ";".join(f"{v:.6g}" for v in row["values"])})
+    w.writerow(
+      {
+        "task": result["task"],
+        "protocol": result["protocol"],
+        **{k: ("" if row[k] is None else row[k]) for k in CSV_FIELDS[2:9]},
+        "values": ";".join(f"{v:.6g}" for v in row["values"]),
+      }
+    )
   return text.getvalue()
 
 
@@ -35,8 +40,7 @@ def write_outputs(result: dict, out_dir) -> dict[str, str]:
   """results.csv, results.json (strict JSON) and accuracy.png in out_dir; returns their paths."""
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
-  paths = {"csv": out_dir / "results.csv", "json": out_dir / "results.json",
-           "png": out_dir / "accuracy.png"}
+  paths = {"csv": out_dir / "results.csv", "json": out_dir / "results.json", "png": out_dir / "accuracy.png"}
   atomic_write_bytes(paths["csv"], results_csv(result).encode())
   atomic_write_json(paths["json"], result)
   plots.plot_result(result, paths["png"])
@@ -44,6 +48,7 @@ def write_outputs(result: dict, out_dir) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- merged runs
+
 
 def _learned_label(result: dict) -> str:
   theta = result.get("theta")
@@ -83,10 +88,11 @@ def known_methods(merged: Sequence[dict]) -> list[str]:
 
 # ----------------------------------------------------------------------------- Markdown
 
+
 def _cell(entry) -> str:
   if not entry or entry.get("mean") is None:
     return "—"
-  if entry.get("sem") is None:   # one seed: no standard error
+  if entry.get("sem") is None:  # one seed: no standard error
     return f"{entry['mean']:.3f}"
   return f"{entry['mean']:.3f} ± {entry['sem']:.3f}"
 
@@ -100,8 +106,9 @@ def results_markdown(results: Sequence[dict]) -> str:
   readouts = list(dict.fromkeys(x for r in results for x in r["readouts"]))
   names = [r["task"] for r in results]
   # The same task at several step counts: say which column is which.
-  cols = [f"{r['task']} ({r['inner_steps']} steps)" if names.count(r["task"]) > 1 else r["task"]
-          for r in results]
+  cols = [
+    f"{r['task']} ({r['inner_steps']} steps)" if names.count(r["task"]) > 1 else r["task"] for r in results
+  ]
   out = []
   for readout in readouts:
     out.append(f"### {readout} readout: final test accuracy (mean ± s.e. over seeds)\n")

@@ -5,6 +5,7 @@ No other module imports matplotlib: analysis and result files are computed elsew
 handed in, so that the numbers can be tested without drawing anything. matplotlib is
 imported on the first plot, with the file-only Agg backend.
 """
+
 from __future__ import annotations
 
 import collections
@@ -20,8 +21,10 @@ METHOD_LABELS = {"random_init": "random init", "learned": "learned θ"}
 
 def _pyplot():
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   return plt
 
 
@@ -31,6 +34,7 @@ def _label(method: str) -> str:
 
 # ----------------------------------------------------------------------------- evaluation results
 
+
 def plot_result(result: dict, path) -> None:
   """Accuracy against inner steps (± s.e.m., or 95% CI when episodic), one panel per readout."""
   plt = _pyplot()
@@ -38,8 +42,10 @@ def plot_result(result: dict, path) -> None:
   fig, axes = plt.subplots(1, len(readouts), figsize=(5.5 * len(readouts), 4), squeeze=False)
   for ax, r in zip(axes[0], readouts):
     for m in result["methods"]:
-      rows = sorted((row for row in result["rows"] if row["method"] == m and row["readout"] == r),
-                    key=lambda row: row["step"])
+      rows = sorted(
+        (row for row in result["rows"] if row["method"] == m and row["readout"] == r),
+        key=lambda row: row["step"],
+      )
       steps = [row["step"] for row in rows]
       mean = np.array([row["mean"] for row in rows])
       err_key = "ci95" if result["protocol"] == "episodic" else "sem"
@@ -57,8 +63,9 @@ def plot_result(result: dict, path) -> None:
   plt.close(fig)
 
 
-def plot_final_accuracy(x, finals: Sequence[dict], methods, path, xlabel: str, ylabel: str,
-                        title: str, categorical: bool = False) -> None:
+def plot_final_accuracy(
+  x, finals: Sequence[dict], methods, path, xlabel: str, ylabel: str, title: str, categorical: bool = False
+) -> None:
   """Final accuracy (± s.e.m.) against x, one line per method, one panel per readout.
 
   finals[i] is the `final` summary ({method: {readout: {mean, sem}}}) of the run at x[i].
@@ -87,18 +94,30 @@ def plot_final_accuracy(x, finals: Sequence[dict], methods, path, xlabel: str, y
 def plot_sweep(sweep_result: dict, path) -> None:
   """Final accuracy vs sweep value (Fig. 5), one line per method, one panel per readout."""
   values = sweep_result["values"]
-  plot_final_accuracy(values, [sweep_result["final"][v] for v in values], sweep_result["methods"], path,
-                      sweep_result["sweep"], f"test accuracy after {sweep_result['inner_steps']} steps",
-                      f"{sweep_result['task']}: {sweep_result['sweep']} sweep, ± s.e.m.", categorical=True)
+  plot_final_accuracy(
+    values,
+    [sweep_result["final"][v] for v in values],
+    sweep_result["methods"],
+    path,
+    sweep_result["sweep"],
+    f"test accuracy after {sweep_result['inner_steps']} steps",
+    f"{sweep_result['task']}: {sweep_result['sweep']} sweep, ± s.e.m.",
+    categorical=True,
+  )
 
 
 def plot_curve(curve: dict, path) -> None:
   """Final few-shot accuracy (± s.e.m.) of θ snapshots against meta-training updates."""
   points = curve["points"]
-  plot_final_accuracy([p["updates"] for p in points], [p["final"] for p in points], curve["methods"], path,
-                      "meta-training updates of θ (0: untrained)",
-                      f"test accuracy after {curve['inner_steps']} inner steps",
-                      f"{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.")
+  plot_final_accuracy(
+    [p["updates"] for p in points],
+    [p["final"] for p in points],
+    curve["methods"],
+    path,
+    "meta-training updates of θ (0: untrained)",
+    f"test accuracy after {curve['inner_steps']} inner steps",
+    f"{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.",
+  )
 
 
 def plot_final_bars(results: Sequence[dict], methods: Sequence[str], path) -> str:
@@ -109,15 +128,22 @@ def plot_final_bars(results: Sequence[dict], methods: Sequence[str], path) -> st
   plt = _pyplot()
   readouts = list(dict.fromkeys(r for res in results for r in res.get("readouts", LEGACY_READOUTS)))
   tasks = [f"{r['task']}\n({r['inner_steps']} steps)" for r in results]
-  fig, axes = plt.subplots(1, len(readouts), figsize=(1.5 + 1.6 * len(results) * len(readouts)
-                                                      + 3, 4), squeeze=False)
+  fig, axes = plt.subplots(
+    1, len(readouts), figsize=(1.5 + 1.6 * len(results) * len(readouts) + 3, 4), squeeze=False
+  )
   width = 0.8 / max(1, len(methods))
   for ax, readout in zip(axes[0], readouts):
     for j, m in enumerate(methods):
       mean = [r["final"].get(m, {}).get(readout, {}).get("mean", np.nan) for r in results]
       err = [r["final"].get(m, {}).get(readout, {}).get("sem") or 0.0 for r in results]
-      ax.bar(np.arange(len(results)) + (j - (len(methods) - 1) / 2) * width, mean, width,
-             yerr=err, capsize=2, label=m)
+      ax.bar(
+        np.arange(len(results)) + (j - (len(methods) - 1) / 2) * width,
+        mean,
+        width,
+        yerr=err,
+        capsize=2,
+        label=m,
+      )
     ax.set_xticks(range(len(results)), tasks, fontsize=8)
     ax.set_ylabel(f"few-shot test accuracy ({readout})")
     ax.set_ylim(0, 1)
@@ -131,6 +157,7 @@ def plot_final_bars(results: Sequence[dict], methods: Sequence[str], path) -> st
 
 
 # ----------------------------------------------------------------------------- Fig. 6 features
+
 
 def plot_receptive_fields(grids: dict, path, title: str) -> str:
   """One panel per method: its tiled first-layer filters (NaN gaps drawn grey)."""
@@ -177,9 +204,14 @@ def plot_spectra(spectra: dict, effective_ranks: dict, path, title: str) -> str:
   fig, ax = plt.subplots(figsize=(6, 4))
   for m, s in spectra.items():
     s = np.asarray(s)
-    keep = s > 0   # log scale: exact zeros (rank deficiency) cannot be drawn
-    ax.semilogy(np.arange(1, len(s) + 1)[keep], s[keep], marker="o", ms=3,
-                label=f"{_label(m)} (effective rank {effective_ranks[m]:.1f})")
+    keep = s > 0  # log scale: exact zeros (rank deficiency) cannot be drawn
+    ax.semilogy(
+      np.arange(1, len(s) + 1)[keep],
+      s[keep],
+      marker="o",
+      ms=3,
+      label=f"{_label(m)} (effective rank {effective_ranks[m]:.1f})",
+    )
   ax.set(xlabel="principal component", ylabel="explained variance ratio", title=title)
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
@@ -190,6 +222,7 @@ def plot_spectra(spectra: dict, effective_ranks: dict, path, title: str) -> str:
 
 
 # ----------------------------------------------------------------------------- Fig. 3 training
+
 
 def rolling_mean(values, window: int) -> np.ndarray:
   """Running mean over the last `window` values (fewer at the start)."""
@@ -208,8 +241,7 @@ def per_dataset_series(records: list[dict]) -> dict[str, tuple[np.ndarray, np.nd
   for r in records:
     for name, v in r.get("meta_loss_per_dataset", {}).items():
       per[name].append((r["step"], r.get("elapsed_sec", 0.0) / 3600, v))
-  return {name: tuple(np.array(c, np.float64) for c in zip(*pts))
-          for name, pts in sorted(per.items())}
+  return {name: tuple(np.array(c, np.float64) for c in zip(*pts)) for name, pts in sorted(per.items())}
 
 
 def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> dict:
@@ -233,8 +265,9 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
     ax.plot(x, rolling_mean(loss, smooth), color="k", label="all")
     for name, (s, h, v) in per.items():
       ax.plot(s if col == 0 else h, rolling_mean(v, smooth), label=name)
-    ax.set(xlabel=xlabel, ylabel="meta-loss (train tasks)",
-           title=f"meta-objective (running mean of {smooth})")
+    ax.set(
+      xlabel=xlabel, ylabel="meta-loss (train tasks)", title=f"meta-objective (running mean of {smooth})"
+    )
     ax.legend(fontsize=8)
     ax = axes[1, col]
     ax.plot(x, acc, alpha=0.25, color="C0")
@@ -255,6 +288,10 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
   out.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(out, dpi=110)
   plt.close(fig)
-  return {"updates": int(steps[-1]), "hours": float(hours[-1]),
-          "meta_loss_first": float(records[0]["meta_loss"]),
-          "meta_loss_last": float(records[-1]["meta_loss"]), "datasets": list(per)}
+  return {
+    "updates": int(steps[-1]),
+    "hours": float(hours[-1]),
+    "meta_loss_first": float(records[0]["meta_loss"]),
+    "meta_loss_last": float(records[-1]["meta_loss"]),
+    "datasets": list(per),
+  }

@@ -24,6 +24,7 @@ test features, and the labelled features of linear_probe / semi_supervised, from
 over near-equal chunks of at least `test_chunk` examples (`np.array_split` into
 ⌊N/test_chunk⌋ parts), so no chunk is tiny.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -44,9 +45,16 @@ def batched_features(features_fn: Callable, x: np.ndarray, min_chunk: int) -> np
   return np.concatenate([np.asarray(features_fn(c)) for c in np.array_split(x, parts)], axis=0)
 
 
-def readout_accuracies(f_support, y_support, f_test, y_test, num_classes: int,
-                       ridge_lambda: float = 0.1, logistic_c: float = 1.0,
-                       readouts: Sequence[str] = READOUTS) -> dict[str, float]:
+def readout_accuracies(
+  f_support,
+  y_support,
+  f_test,
+  y_test,
+  num_classes: int,
+  ridge_lambda: float = 0.1,
+  logistic_c: float = 1.0,
+  readouts: Sequence[str] = READOUTS,
+) -> dict[str, float]:
   """Test accuracy of each readout fitted on the support features."""
   out = {}
   f_support = np.nan_to_num(np.asarray(f_support, np.float64))
@@ -55,8 +63,9 @@ def readout_accuracies(f_support, y_support, f_test, y_test, num_classes: int,
     if r == "ridge":
       out[r] = ridge_accuracy(f_support, y_support, f_test, y_test, num_classes, ridge_lambda)
     elif r == "logistic":
-      out[r] = LogisticRegression(c=logistic_c).fit(f_support, y_support, num_classes).accuracy(
-          f_test, y_test)
+      out[r] = (
+        LogisticRegression(c=logistic_c).fit(f_support, y_support, num_classes).accuracy(f_test, y_test)
+      )
     else:
       raise ValueError(f"unknown readout {r!r}; expected one of {READOUTS}")
   return out
@@ -74,19 +83,33 @@ def sample_episode(task, rng: np.random.Generator, n_way: int, k_shot: int, n_qu
     ys.append(np.full(k_shot, new))
     yq.append(np.full(n_query, new))
   ps, pq = rng.permutation(n_way * k_shot), rng.permutation(n_way * n_query)
-  return (np.concatenate(xs)[ps], np.concatenate(ys)[ps].astype(np.int32),
-          np.concatenate(xq)[pq], np.concatenate(yq)[pq].astype(np.int32))
+  return (
+    np.concatenate(xs)[ps],
+    np.concatenate(ys)[ps].astype(np.int32),
+    np.concatenate(xq)[pq],
+    np.concatenate(yq)[pq].astype(np.int32),
+  )
 
 
-def episodic_accuracies(features_fn: Callable, task, rng: np.random.Generator, n_way: int,
-                        k_shot: int, n_query: int, episodes: int, ridge_lambda: float = 0.1,
-                        logistic_c: float = 1.0, readouts: Sequence[str] = READOUTS):
+def episodic_accuracies(
+  features_fn: Callable,
+  task,
+  rng: np.random.Generator,
+  n_way: int,
+  k_shot: int,
+  n_query: int,
+  episodes: int,
+  ridge_lambda: float = 0.1,
+  logistic_c: float = 1.0,
+  readouts: Sequence[str] = READOUTS,
+):
   """Per-episode accuracies {readout: [episodes]}; support and queries each take one BN pass."""
   acc = {r: [] for r in readouts}
   for _ in range(episodes):
     x_s, y_s, x_q, y_q = sample_episode(task, rng, n_way, k_shot, n_query)
-    res = readout_accuracies(features_fn(x_s), y_s, features_fn(x_q), y_q, n_way, ridge_lambda,
-                             logistic_c, readouts)
+    res = readout_accuracies(
+      features_fn(x_s), y_s, features_fn(x_q), y_q, n_way, ridge_lambda, logistic_c, readouts
+    )
     for r in readouts:
       acc[r].append(res[r])
   return acc
@@ -123,7 +146,8 @@ def labelled_subsets(y_train: np.ndarray, ecfg, rng: np.random.Generator) -> dic
     if not fractions or any(not 0.0 < f <= 1.0 for f in fractions) or len(set(names)) < len(names):
       raise ValueError(f"label_fractions must be distinct values in (0, 1], got {fractions}")
     orders = [rng.permutation(np.flatnonzero(y_train == c)) for c in np.unique(y_train)]
-    return {f"@{name}": np.sort(np.concatenate(
-        [order[:max(1, int(round(f * len(order))))] for order in orders]))
-            for f, name in zip(fractions, names)}
+    return {
+      f"@{name}": np.sort(np.concatenate([order[: max(1, int(round(f * len(order))))] for order in orders]))
+      for f, name in zip(fractions, names)
+    }
   raise ValueError(f"protocol {ecfg.protocol!r} fits its readouts on no labelled subsets")

@@ -18,6 +18,7 @@ Aggregation over seeds: stats.py. `per_seed_info[seed]["num_labels"]` records, p
 readout, how many labelled examples it was fitted on (per episode for the episodic
 protocol), and per method what it reports about its own training (`diagnostics`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,17 +56,21 @@ def method_key(seed_key, name: str):
 def seed_keys(seed: int) -> dict:
   """{"theta", "base", <baseline>...}: the PRNG keys of one seed (module docstring)."""
   root = jax.random.PRNGKey(seed)
-  return {"theta": root, "base": jax.random.fold_in(root, 1),
-          **{m: method_key(root, bl.key_name(m)) for m in bl.BASELINES}}
+  return {
+    "theta": root,
+    "base": jax.random.fold_in(root, 1),
+    **{m: method_key(root, bl.key_name(m)) for m in bl.BASELINES},
+  }
 
 
 @dataclasses.dataclass
 class LabelledData:
   """One seed's labelled examples, the same for every method so that comparisons are paired."""
-  support: tuple                  # (x, y): the fewshot support set
-  test: tuple                     # (x, y): the fixed test subset
-  pool: tuple | None = None       # linear_probe / semi_supervised: (x, y) of all their subsets
-  positions: dict | None = None   # readout-name suffix -> that subset's positions in the pool
+
+  support: tuple  # (x, y): the fewshot support set
+  test: tuple  # (x, y): the fixed test subset
+  pool: tuple | None = None  # linear_probe / semi_supervised: (x, y) of all their subsets
+  positions: dict | None = None  # readout-name suffix -> that subset's positions in the pool
 
   def num_labels(self, ecfg) -> dict:
     """{readout name: labelled examples it is fitted on} (per episode when episodic)."""
@@ -96,35 +101,52 @@ def score(features_fn: Callable, task, cfg, data: LabelledData, seed: int, point
   num_classes, chunk = task.num_classes, int(ecfg.test_chunk)
   if ecfg.protocol == "episodic":
     return protocols.episodic_accuracies(
-        features_fn, task, np.random.default_rng([seed, 2, point]), int(ecfg.n_way),
-        int(ecfg.k_shot), int(ecfg.n_query), int(ecfg.episodes), ridge_lambda, logistic_c)
+      features_fn,
+      task,
+      np.random.default_rng([seed, 2, point]),
+      int(ecfg.n_way),
+      int(ecfg.k_shot),
+      int(ecfg.n_query),
+      int(ecfg.episodes),
+      ridge_lambda,
+      logistic_c,
+    )
   x_test, y_test = data.test
   f_test = protocols.batched_features(features_fn, x_test, chunk)
   if ecfg.protocol == "fewshot":
-    return protocols.readout_accuracies(features_fn(data.support[0]), data.support[1], f_test,
-                                        y_test, num_classes, ridge_lambda, logistic_c)
+    return protocols.readout_accuracies(
+      features_fn(data.support[0]), data.support[1], f_test, y_test, num_classes, ridge_lambda, logistic_c
+    )
   x_pool, y_pool = data.pool
   f_pool = protocols.batched_features(features_fn, x_pool, chunk)
   out = {}
   for sfx, pos in data.positions.items():
-    fitted = protocols.readout_accuracies(f_pool[pos], y_pool[pos], f_test, y_test, num_classes,
-                                          ridge_lambda, logistic_c)
+    fitted = protocols.readout_accuracies(
+      f_pool[pos], y_pool[pos], f_test, y_test, num_classes, ridge_lambda, logistic_c
+    )
     out.update({r + sfx: acc for r, acc in fitted.items()})
   return out
 
 
-def evaluate_seed(task, cfg, seed: int, methods: Sequence[str], points: Sequence[int],
-                  theta_fn: Callable | None = None, log: Callable[[str], None] = lambda s: None,
-                  test_set=None) -> stats.SeedResult:
+def evaluate_seed(
+  task,
+  cfg,
+  seed: int,
+  methods: Sequence[str],
+  points: Sequence[int],
+  theta_fn: Callable | None = None,
+  log: Callable[[str], None] = lambda s: None,
+  test_set=None,
+) -> stats.SeedResult:
   """Runs every method on seed `seed` and scores it at every point."""
   ecfg = cfg.evaluation
   keys = seed_keys(seed)
   base_cfg = cfg.base_model
-  state = base_models.init(keys["base"], task.input_dim, base_models.layer_widths(base_cfg),
-                           base_cfg)
+  state = base_models.init(keys["base"], task.input_dim, base_models.layer_widths(base_cfg), base_cfg)
   rng_stream = np.random.default_rng([seed, 0])
-  data = labelled_data(task, ecfg, seed,
-                       test_set if test_set is not None else task.test_set(int(ecfg.max_test)))
+  data = labelled_data(
+    task, ecfg, seed, test_set if test_set is not None else task.test_set(int(ecfg.max_test))
+  )
   batch = int(cfg.unroll.inner_batch_size)
   first_chunk = task.unlabelled_batches(np.random.default_rng([seed, 3]), 1, batch)
   data_sample = first_chunk.reshape(-1, task.input_dim)
@@ -138,10 +160,18 @@ def evaluate_seed(task, cfg, seed: int, methods: Sequence[str], points: Sequence
         raise ValueError("method 'learned' needs θ")
       runners[m] = LearnedRule(theta_fn(seed), state, cfg)
     else:
-      runners[m] = bl.make_baseline(m, keys[m], state, task.input_dim, base_cfg, cfg.baselines,
-                                    data_sample=data_sample, support=data.support,
-                                    num_classes=task.num_classes,
-                                    labelled=(task.x_train, task.y_train))
+      runners[m] = bl.make_baseline(
+        m,
+        keys[m],
+        state,
+        task.input_dim,
+        base_cfg,
+        cfg.baselines,
+        data_sample=data_sample,
+        support=data.support,
+        num_classes=task.num_classes,
+        labelled=(task.x_train, task.y_train),
+      )
     seconds[m] += time.time() - t0
 
   readouts = protocols.readout_names(ecfg)
@@ -159,17 +189,25 @@ def evaluate_seed(task, cfg, seed: int, methods: Sequence[str], points: Sequence
         accuracy[m][r].append(res[r])
       seconds[m] += time.time() - t0
     done = point
-    log(f"seed {seed} step {point} ({'/'.join(readouts)}): " + ", ".join(
-        f"{m} " + "/".join(f"{np.mean(accuracy[m][r][-1]):.3f}" for r in readouts)
-        for m in methods))
+    log(
+      f"seed {seed} step {point} ({'/'.join(readouts)}): "
+      + ", ".join(f"{m} " + "/".join(f"{np.mean(accuracy[m][r][-1]):.3f}" for r in readouts) for m in methods)
+    )
   info = {"num_labels": data.num_labels(ecfg)}
   info.update({m: d for m, runner in runners.items() if (d := runner.diagnostics())})
   return stats.SeedResult(seed, accuracy, seconds, info)
 
 
-def run_evaluation(task, cfg, methods: Sequence[str], inner_steps: int, eval_every: int,
-                   seeds: Sequence[int], theta_fn: Callable | None = None,
-                   log: Callable[[str], None] = lambda s: None) -> dict:
+def run_evaluation(
+  task,
+  cfg,
+  methods: Sequence[str],
+  inner_steps: int,
+  eval_every: int,
+  seeds: Sequence[int],
+  theta_fn: Callable | None = None,
+  log: Callable[[str], None] = lambda s: None,
+) -> dict:
   """The whole protocol; returns a JSON-serialisable result (rows, per-seed info, timings).
 
   `cfg` is a whole config (configs/paper.py); its `evaluation` and `baselines` sections
@@ -184,15 +222,22 @@ def run_evaluation(task, cfg, methods: Sequence[str], inner_steps: int, eval_eve
   points = eval_points(inner_steps, eval_every)
   test_set = task.test_set(int(cfg.evaluation.max_test))
   t0 = time.time()
-  seed_results = [evaluate_seed(task, cfg, s, methods, points, theta_fn, log, test_set)
-                  for s in seeds]
+  seed_results = [evaluate_seed(task, cfg, s, methods, points, theta_fn, log, test_set) for s in seeds]
   rows = stats.aggregate(seed_results, methods, points, protocol)
   seconds = {m: sum(sr.seconds[m] for sr in seed_results) for m in methods}
-  return {"task": task.name, "inner_steps": int(inner_steps), "eval_every": int(eval_every),
-          "points": points, "seeds": [int(s) for s in seeds], "methods": list(methods),
-          "protocol": protocol, "readouts": list(protocols.readout_names(cfg.evaluation)),
-          "num_test": int(len(test_set[1])),
-          "rows": rows, "final": stats.final_summary(rows, methods, inner_steps),
-          "seconds": {"total": time.time() - t0, "per_method": seconds},
-          "per_seed_info": {str(sr.seed): sr.info for sr in seed_results},
-          "config": json.loads(cfg.to_json_best_effort())}
+  return {
+    "task": task.name,
+    "inner_steps": int(inner_steps),
+    "eval_every": int(eval_every),
+    "points": points,
+    "seeds": [int(s) for s in seeds],
+    "methods": list(methods),
+    "protocol": protocol,
+    "readouts": list(protocols.readout_names(cfg.evaluation)),
+    "num_test": int(len(test_set[1])),
+    "rows": rows,
+    "final": stats.final_summary(rows, methods, inner_steps),
+    "seconds": {"total": time.time() - t0, "per_method": seconds},
+    "per_seed_info": {str(sr.seed): sr.info for sr in seed_results},
+    "config": json.loads(cfg.to_json_best_effort()),
+  }

@@ -4,6 +4,7 @@ scripts.evaluate and the scripts sharing its setup (sweep, heldout_curve, demo,
 feature_figures) validate the section once at start, so a typo stops the run before a
 task is loaded or a method trained, with the field, its value and what is allowed.
 """
+
 from __future__ import annotations
 
 from util.config_check import Section
@@ -14,13 +15,14 @@ def validate_config(ecfg) -> None:
   # pylint: disable=g-import-not-at-top  (runner imports JAX; the constants are what we need)
   from evaluation import protocols, runner
   from tasks import eval_tasks
+
   s = Section(ecfg, "evaluation")
   s.one_of("task", eval_tasks.EVAL_TASKS)
   theta = s.value("theta")
   if not isinstance(theta, str) or not theta:
     s.fail("theta", "'random' or a θ export directory")
   s.int_at_least("inner_steps", 0)
-  s.int_at_least("eval_every", 0)   # 0: max(1, inner_steps // 5)
+  s.int_at_least("eval_every", 0)  # 0: max(1, inner_steps // 5)
   s.int_at_least("seeds", 1)
   s.subset("methods", runner.METHODS)
   s.int_at_least("support_per_class", 1)

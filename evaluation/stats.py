@@ -5,6 +5,7 @@ ddof=1, /√S; undefined — None — for one seed); `ci95` = 1.96·sem. Episodi
 the row pools all S·E episode accuracies: mean and the normal 95% interval
 1.96·std(ddof=1)/√(S·E); `sem` stays the seed-level standard error of the per-seed means.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,8 +58,18 @@ def aggregate(seed_results: Sequence[SeedResult], methods, points, protocol="few
         else:
           mean, sem = mean_sem(per_seed)
           ci = None if sem is None else Z95 * sem
-        rows.append({"method": m, "step": int(step), "readout": r, "mean": mean, "sem": sem,
-                     "ci95": ci, "n_seeds": len(per_seed), "values": [float(v) for v in per_seed]})
+        rows.append(
+          {
+            "method": m,
+            "step": int(step),
+            "readout": r,
+            "mean": mean,
+            "sem": sem,
+            "ci95": ci,
+            "n_seeds": len(per_seed),
+            "values": [float(v) for v in per_seed],
+          }
+        )
   return rows
 
 
@@ -66,6 +77,9 @@ def final_summary(rows, methods, inner_steps) -> dict:
   """{method: {readout: {mean, sem}}} at the last step: what tables and bar plots show."""
   out = {}
   for m in methods:
-    out[m] = {row["readout"]: {"mean": row["mean"], "sem": row["sem"]}
-              for row in rows if row["method"] == m and row["step"] == inner_steps}
+    out[m] = {
+      row["readout"]: {"mean": row["mean"], "sem": row["sem"]}
+      for row in rows
+      if row["method"] == m and row["step"] == inner_steps
+    }
   return out

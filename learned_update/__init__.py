@@ -1,9 +1,27 @@
 """θ, the learned UnsupervisedUpdate, and truncated unrolls with meta-gradients."""
+
 from learned_update.export import ExportError, configure_jax, load_theta, save_theta
-from learned_update.rule import (apply_updates, compute_updates, init_theta, inner_step, param_count,
-                                 theta_param_count_formula)
+from learned_update.rule import (
+  apply_updates,
+  compute_updates,
+  init_theta,
+  inner_step,
+  param_count,
+  theta_param_count_formula,
+)
 from learned_update.unroll import UnrollFns, make_unroll_fns
 
-__all__ = ["ExportError", "UnrollFns", "apply_updates", "compute_updates", "configure_jax",
-           "init_theta", "inner_step", "load_theta", "make_unroll_fns", "param_count", "save_theta",
-           "theta_param_count_formula"]
+__all__ = [
+  "ExportError",
+  "UnrollFns",
+  "apply_updates",
+  "compute_updates",
+  "configure_jax",
+  "init_theta",
+  "inner_step",
+  "load_theta",
+  "make_unroll_fns",
+  "param_count",
+  "save_theta",
+  "theta_param_count_formula",
+]

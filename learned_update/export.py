@@ -10,6 +10,7 @@ summary.json that is not a JSON object, or a θ whose leaves do not match the co
 rule raises ExportError naming the file, what is wrong and what was expected, never a
 bare zipfile / JSON error.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,8 @@ class ExportError(Exception):
 def configure_jax(cache_dir: str | None = None) -> None:
   """Persistent compilation cache: the unroll takes tens of seconds to compile."""
   cache_dir = cache_dir or os.environ.get(
-      "META_UNSUP_JAX_CACHE", os.path.expanduser("~/.cache/meta_unsup/jax"))
+    "META_UNSUP_JAX_CACHE", os.path.expanduser("~/.cache/meta_unsup/jax")
+  )
   os.makedirs(cache_dir, exist_ok=True)
   jax.config.update("jax_compilation_cache_dir", cache_dir)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
@@ -42,8 +44,9 @@ def configure_jax(cache_dir: str | None = None) -> None:
 
 
 def flatten_tree(tree) -> dict[str, np.ndarray]:
-  return {jax.tree_util.keystr(path): np.asarray(leaf)
-          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+  return {
+    jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+  }
 
 
 def unflatten_like(template, flat: dict[str, np.ndarray], what: str = "θ"):
@@ -52,15 +55,19 @@ def unflatten_like(template, flat: dict[str, np.ndarray], what: str = "θ"):
   missing = sorted(set(paths) - set(flat))
   extra = sorted(set(flat) - set(paths))
   if missing or extra:
-    raise ExportError(f"{what} does not match the config's architecture: "
-                      f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-                      f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}")
+    raise ExportError(
+      f"{what} does not match the config's architecture: "
+      f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+      f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
+    )
   leaves = []
-  for (path, leaf) in jax.tree_util.tree_leaves_with_path(template):
+  for path, leaf in jax.tree_util.tree_leaves_with_path(template):
     value = flat[jax.tree_util.keystr(path)]
     if value.shape != np.shape(leaf):
-      raise ExportError(f"{what} leaf {jax.tree_util.keystr(path)} has shape {value.shape}, "
-                        f"the config expects {np.shape(leaf)}")
+      raise ExportError(
+        f"{what} leaf {jax.tree_util.keystr(path)} has shape {value.shape}, "
+        f"the config expects {np.shape(leaf)}"
+      )
     leaves.append(value)
   return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
 
@@ -88,11 +95,11 @@ def _read_json_object(path, what: str) -> dict:
   try:
     obj = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
   except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
-    raise ExportError(f"cannot read {path}: {type(e).__name__}: {e}; {what} must be a JSON object "
-                      f"({_EXPECTED})") from e
+    raise ExportError(
+      f"cannot read {path}: {type(e).__name__}: {e}; {what} must be a JSON object ({_EXPECTED})"
+    ) from e
   if not isinstance(obj, dict):
-    raise ExportError(f"{path} holds a JSON {type(obj).__name__}; {what} must be a JSON object "
-                      f"({_EXPECTED})")
+    raise ExportError(f"{path} holds a JSON {type(obj).__name__}; {what} must be a JSON object ({_EXPECTED})")
   return obj
 
 
@@ -108,9 +115,11 @@ def _read_theta_npz(path) -> dict[str, np.ndarray]:
     with data:
       return {k: data[k] for k in data.files}
   except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError) as e:
-    raise ExportError(f"cannot read {path}: {type(e).__name__}: {e}; expected an .npz archive of "
-                      f"θ's leaves keyed by pytree path, complete and without pickled objects "
-                      f"({_EXPECTED}; a truncated or partial copy reads like this)") from e
+    raise ExportError(
+      f"cannot read {path}: {type(e).__name__}: {e}; expected an .npz archive of "
+      f"θ's leaves keyed by pytree path, complete and without pickled objects "
+      f"({_EXPECTED}; a truncated or partial copy reads like this)"
+    ) from e
 
 
 def _tuples(obj):
@@ -127,14 +136,18 @@ def load_theta(directory):
   directory = pathlib.Path(directory)
   for name in ("theta.npz", "config.json"):
     if not (directory / name).is_file():
-      raise ExportError(f"{directory / name} not found: a θ export holds theta.npz and config.json "
-                        "(written by scripts.meta_train or learned_update.export.save_theta)")
+      raise ExportError(
+        f"{directory / name} not found: a θ export holds theta.npz and config.json "
+        "(written by scripts.meta_train or learned_update.export.save_theta)"
+      )
   cfg = load_config_json(directory / "config.json")
   try:
     template = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), cfg.rule))
   except (AttributeError, KeyError, TypeError, ValueError) as e:
-    raise ExportError(f"{directory / 'config.json'} does not describe a rule this code builds "
-                      f"({type(e).__name__}: {e}); {_EXPECTED}") from e
+    raise ExportError(
+      f"{directory / 'config.json'} does not describe a rule this code builds "
+      f"({type(e).__name__}: {e}); {_EXPECTED}"
+    ) from e
   flat = _read_theta_npz(directory / "theta.npz")
   theta = unflatten_like(template, flat, what=f"θ in {directory / 'theta.npz'}")
   summary_path = directory / "summary.json"
@@ -144,8 +157,10 @@ def load_theta(directory):
 
 def theta_group_paths(theta) -> list[str]:
   """Every θ leaf as a slash path ("forward/merge/w"): the names `splice_theta` groups match."""
+
   def slash(path):
     return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
   return [slash(p) for p, _ in jax.tree_util.tree_leaves_with_path(theta)]
 
 
@@ -159,15 +174,20 @@ def splice_theta(base, donor, groups) -> tuple[dict, list[str]]:
   shapes = [np.shape(l) for l in jax.tree_util.tree_leaves(base)]
   if theta_group_paths(donor) != names or [np.shape(l) for l in jax.tree_util.tree_leaves(donor)] != shapes:
     raise ExportError("the two θ have different architectures: splice θ of one rule config")
+
   def under(name, group):
     return name == group or name.startswith(group.rstrip("/") + "/")
+
   for group in groups:
     if not any(under(n, group) for n in names):
       tops = sorted({n.split("/")[0] for n in names})
-      raise ExportError(f"no θ leaf under {group!r}: groups are slash paths below one of {tops} "
-                        "(e.g. 'forward/merge')")
+      raise ExportError(
+        f"no θ leaf under {group!r}: groups are slash paths below one of {tops} (e.g. 'forward/merge')"
+      )
   taken = [n for n in names if any(under(n, g) for g in groups)]
   from_donor = set(taken)
-  leaves = [np.asarray(d if name in from_donor else b)
-            for name, b, d in zip(names, jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(donor))]
+  leaves = [
+    np.asarray(d if name in from_donor else b)
+    for name, b, d in zip(names, jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(donor))
+  ]
   return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(base), leaves), taken

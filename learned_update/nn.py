@@ -6,6 +6,7 @@ are stored as [kernel, in, out]. Tensors inside the rule are laid out
 [units, batch, channels]; a "batch-axis" convolution runs along axis 1 and a
 "unit-axis" convolution along axis 0, with SAME zero padding (as TF's SAME).
 """
+
 from __future__ import annotations
 
 import jax
@@ -18,13 +19,17 @@ def _truncated_normal(key, shape, std):
 
 
 def init_linear(key, n_in: int, n_out: int) -> dict:
-  return {"w": _truncated_normal(key, (n_in, n_out), 1.0 / np.sqrt(n_in)),
-          "b": jnp.zeros((n_out,), jnp.float32)}
+  return {
+    "w": _truncated_normal(key, (n_in, n_out), 1.0 / np.sqrt(n_in)),
+    "b": jnp.zeros((n_out,), jnp.float32),
+  }
 
 
 def init_conv(key, kernel: int, n_in: int, n_out: int) -> dict:
-  return {"w": _truncated_normal(key, (kernel, n_in, n_out), 1.0 / np.sqrt(kernel * n_in)),
-          "b": jnp.zeros((n_out,), jnp.float32)}
+  return {
+    "w": _truncated_normal(key, (kernel, n_in, n_out), 1.0 / np.sqrt(kernel * n_in)),
+    "b": jnp.zeros((n_out,), jnp.float32),
+  }
 
 
 def init_bn(channels: int) -> dict:
@@ -69,8 +74,13 @@ def conv1d_reference(params: dict, x: jax.Array, axis: int) -> jax.Array:
   """`lax.conv_general_dilated` version of `conv1d` (the tests' reference)."""
   moved = jnp.moveaxis(x, axis, 1)  # [other, length, C]
   out = jax.lax.conv_general_dilated(
-      moved, params["w"].astype(x.dtype), window_strides=(1,), padding="SAME",
-      dimension_numbers=("NWC", "WIO", "NWC"), precision=jax.lax.Precision.HIGHEST)
+    moved,
+    params["w"].astype(x.dtype),
+    window_strides=(1,),
+    padding="SAME",
+    dimension_numbers=("NWC", "WIO", "NWC"),
+    precision=jax.lax.Precision.HIGHEST,
+  )
   return jnp.moveaxis(out + params["b"].astype(x.dtype), 1, axis)
 
 

@@ -10,6 +10,7 @@ One application of the rule to a base model:
 
 Tensors inside the rule are [units, batch, channels]. θ is a plain dict pytree.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,28 +24,56 @@ from util.config_check import Section
 
 # The 15 low-rank readouts Linear(h → num_grad_channels). "_top" readouts act on
 # the first h argument of a low-rank product, "_bottom" ones on the second.
-LOW_RANK_TERMS = ("weight_readout_0", "weight_readout_rbf", "weight_readout_1",
-                  "lin_upper_symm", "lin_lower_symm", "sqr_upper_symm", "sqr_lower_symm")
+LOW_RANK_TERMS = (
+  "weight_readout_0",
+  "weight_readout_rbf",
+  "weight_readout_1",
+  "lin_upper_symm",
+  "lin_lower_symm",
+  "sqr_upper_symm",
+  "sqr_lower_symm",
+)
 PSD_TERMS = ("lin_upper_psd",)
-READOUT_NAMES = tuple(sorted([f"{n}_top" for n in LOW_RANK_TERMS + PSD_TERMS]
-                             + [f"{n}_bottom" for n in LOW_RANK_TERMS]))
+READOUT_NAMES = tuple(
+  sorted([f"{n}_top" for n in LOW_RANK_TERMS + PSD_TERMS] + [f"{n}_bottom" for n in LOW_RANK_TERMS])
+)
 # The 12 ΔW terms, in the sorted order the released merge stacks them in.
-WEIGHT_TERMS = tuple(sorted([
-    "w_base", "large_decay", "decorr_x", "hebb", "0_order", "rbf", "1_order",
-    "lin_upper_symm", "lin_upper_psd", "lin_lower_symm", "sqr_upper_symm", "sqr_lower_symm"]))
+WEIGHT_TERMS = tuple(
+  sorted(
+    [
+      "w_base",
+      "large_decay",
+      "decorr_x",
+      "hebb",
+      "0_order",
+      "rbf",
+      "1_order",
+      "lin_upper_symm",
+      "lin_upper_psd",
+      "lin_lower_symm",
+      "sqr_upper_symm",
+      "sqr_lower_symm",
+    ]
+  )
+)
 NUM_STAT_CHANNELS = 8  # 4 statistics of incoming + 4 of outgoing weights
 NUM_UNIT_FEATURES = 4  # x, z, sin(unit id), cos(unit id)
 
 
 # --------------------------------------------------------------------------- θ
 
+
 def _init_weight_change(key, cfg) -> dict:
   keys = jax.random.split(key, len(READOUT_NAMES))
   return {
-      "readouts": {name: nn.init_linear(k, cfg.compute_h_size, cfg.num_grad_channels)
-                   for name, k in zip(READOUT_NAMES, keys)},
-      "merge": {"w": jnp.full((len(WEIGHT_TERMS),), cfg.mixing_init, jnp.float32),
-                "b": jnp.zeros((), jnp.float32)},
+    "readouts": {
+      name: nn.init_linear(k, cfg.compute_h_size, cfg.num_grad_channels)
+      for name, k in zip(READOUT_NAMES, keys)
+    },
+    "merge": {
+      "w": jnp.full((len(WEIGHT_TERMS),), cfg.mixing_init, jnp.float32),
+      "b": jnp.zeros((), jnp.float32),
+    },
   }
 
 
@@ -53,33 +82,42 @@ def init_theta(key: jax.Array, cfg) -> dict:
   k = iter(jax.random.split(key, 16))
   n_top, hs, td = cfg.top_width, cfg.compute_h_size, cfg.top_delta_size
   top_delta = {
-      "conv_in": nn.init_conv(next(k), cfg.top_delta_kernel, 1, td), "bn_in": nn.init_bn(td),
-      "mix": [{"conv": nn.init_conv(kk, cfg.kernel_size, n_top, n_top), "bn": nn.init_bn(n_top)}
-              for kk in jax.random.split(next(k), 2)],
-      "layers": [{"conv": nn.init_conv(kk, cfg.kernel_size, td, td), "bn": nn.init_bn(td)}
-                 for kk in jax.random.split(next(k), cfg.top_delta_layers)],
-      "out": nn.init_conv(next(k), cfg.kernel_size, td, cfg.delta_dim),
+    "conv_in": nn.init_conv(next(k), cfg.top_delta_kernel, 1, td),
+    "bn_in": nn.init_bn(td),
+    "mix": [
+      {"conv": nn.init_conv(kk, cfg.kernel_size, n_top, n_top), "bn": nn.init_bn(n_top)}
+      for kk in jax.random.split(next(k), 2)
+    ],
+    "layers": [
+      {"conv": nn.init_conv(kk, cfg.kernel_size, td, td), "bn": nn.init_bn(td)}
+      for kk in jax.random.split(next(k), cfg.top_delta_layers)
+    ],
+    "out": nn.init_conv(next(k), cfg.kernel_size, td, cfg.delta_dim),
   }
   n_in_channels = NUM_STAT_CHANNELS + 1 + NUM_UNIT_FEATURES + cfg.delta_dim
 
   def block(kk, c_in):
     k1, k2, k3 = jax.random.split(kk, 3)
-    return {"conv": nn.init_conv(k1, cfg.kernel_size, c_in, hs), "bn": nn.init_bn(hs),
-            "unit_convs": [{"conv": nn.init_conv(k2, cfg.kernel_size, hs, hs), "bn": nn.init_bn(hs)},
-                           {"conv": nn.init_conv(k3, cfg.kernel_size, hs, hs), "bn": nn.init_bn(hs)}]}
+    return {
+      "conv": nn.init_conv(k1, cfg.kernel_size, c_in, hs),
+      "bn": nn.init_bn(hs),
+      "unit_convs": [
+        {"conv": nn.init_conv(k2, cfg.kernel_size, hs, hs), "bn": nn.init_bn(hs)},
+        {"conv": nn.init_conv(k3, cfg.kernel_size, hs, hs), "bn": nn.init_bn(hs)},
+      ],
+    }
 
   block_keys = jax.random.split(next(k), 1 + cfg.compute_h_layers)
   compute_h = {
-      "bn_in": nn.init_bn(NUM_UNIT_FEATURES + cfg.delta_dim),
-      "blocks": [block(block_keys[0], n_in_channels)]
-                + [block(kk, hs) for kk in block_keys[1:]],
+    "bn_in": nn.init_bn(NUM_UNIT_FEATURES + cfg.delta_dim),
+    "blocks": [block(block_keys[0], n_in_channels)] + [block(kk, hs) for kk in block_keys[1:]],
   }
   theta = {
-      "top_delta": top_delta,
-      "compute_h": compute_h,
-      "to_delta": nn.init_linear(next(k), hs, cfg.delta_dim),
-      "bias_readout": nn.init_linear(next(k), hs, 1),
-      "forward": _init_weight_change(next(k), cfg),
+    "top_delta": top_delta,
+    "compute_h": compute_h,
+    "to_delta": nn.init_linear(next(k), hs, cfg.delta_dim),
+    "bias_readout": nn.init_linear(next(k), hs, 1),
+    "forward": _init_weight_change(next(k), cfg),
   }
   if not cfg.identical_updates:
     theta["backward"] = _init_weight_change(next(k), cfg)
@@ -91,15 +129,28 @@ def theta_param_count_formula(cfg) -> dict[str, int]:
   conv = lambda k, i, o: k * i * o + o
   lin = lambda i, o: i * o + o
   n_top, hs, td, kk = cfg.top_width, cfg.compute_h_size, cfg.top_delta_size, cfg.kernel_size
-  top = (conv(cfg.top_delta_kernel, 1, td) + td + 2 * (conv(kk, n_top, n_top) + n_top)
-         + cfg.top_delta_layers * (conv(kk, td, td) + td) + conv(kk, td, cfg.delta_dim))
+  top = (
+    conv(cfg.top_delta_kernel, 1, td)
+    + td
+    + 2 * (conv(kk, n_top, n_top) + n_top)
+    + cfg.top_delta_layers * (conv(kk, td, td) + td)
+    + conv(kk, td, cfg.delta_dim)
+  )
   c_in = NUM_STAT_CHANNELS + 1 + NUM_UNIT_FEATURES + cfg.delta_dim
   unit = 2 * (conv(kk, hs, hs) + hs)
-  h = (NUM_UNIT_FEATURES + cfg.delta_dim) + (conv(kk, c_in, hs) + hs + unit) \
-      + cfg.compute_h_layers * (conv(kk, hs, hs) + hs + unit)
+  h = (
+    (NUM_UNIT_FEATURES + cfg.delta_dim)
+    + (conv(kk, c_in, hs) + hs + unit)
+    + cfg.compute_h_layers * (conv(kk, hs, hs) + hs + unit)
+  )
   change = len(READOUT_NAMES) * lin(hs, cfg.num_grad_channels) + len(WEIGHT_TERMS) + 1
-  counts = {"top_delta": top, "compute_h": h, "to_delta": lin(hs, cfg.delta_dim),
-            "bias_readout": lin(hs, 1), "forward": change}
+  counts = {
+    "top_delta": top,
+    "compute_h": h,
+    "to_delta": lin(hs, cfg.delta_dim),
+    "bias_readout": lin(hs, 1),
+    "forward": change,
+  }
   if not cfg.identical_updates:
     counts["backward"] = change
   return counts
@@ -111,6 +162,7 @@ def param_count(tree) -> int:
 
 # ------------------------------------------------------------------ sub-networks
 
+
 def _conv_bn_relu(p, x, axis, eps, operand_dtype=None):
   return jax.nn.relu(nn.batch_norm(p["bn"], nn.conv1d(p["conv"], x, axis, operand_dtype), eps))
 
@@ -118,12 +170,12 @@ def _conv_bn_relu(p, x, axis, eps, operand_dtype=None):
 def top_delta(theta_td: dict, x_top: jax.Array, cfg) -> jax.Array:
   """The learned top-down signal from the top features [batch, n_top] → [n_top, batch, delta_dim]."""
   eps = cfg.theta_bn_epsilon
-  act = x_top.T[:, :, None]                                     # [n_top, B, 1]
+  act = x_top.T[:, :, None]  # [n_top, B, 1]
   act = jax.nn.relu(nn.batch_norm(theta_td["bn_in"], nn.conv1d(theta_td["conv_in"], act, 1), eps))
-  act = jnp.transpose(act, (2, 1, 0))                           # [td, B, n_top]: mixes top units
+  act = jnp.transpose(act, (2, 1, 0))  # [td, B, n_top]: mixes top units
   for p in theta_td["mix"]:
     act = _conv_bn_relu(p, act, 1, eps)
-  act = jnp.transpose(act, (2, 1, 0))                           # [n_top, B, td]
+  act = jnp.transpose(act, (2, 1, 0))  # [n_top, B, td]
   for p in theta_td["layers"]:
     act = _conv_bn_relu(p, act, 1, eps)
   return nn.conv1d(theta_td["out"], act, 1)
@@ -135,8 +187,12 @@ def weight_stats(w: jax.Array | None, axis: int) -> list[jax.Array]:
     return []
   mean = jnp.mean(w, axis=axis)
   var = jnp.mean(jnp.square(w - jnp.expand_dims(mean, axis)), axis=axis)
-  return [jnp.mean(jnp.abs(w), axis=axis), jnp.sqrt(jnp.mean(jnp.square(w), axis=axis) + 1e-6),
-          mean, jnp.sqrt(var + 1e-8)]
+  return [
+    jnp.mean(jnp.abs(w), axis=axis),
+    jnp.sqrt(jnp.mean(jnp.square(w), axis=axis) + 1e-6),
+    mean,
+    jnp.sqrt(var + 1e-8),
+  ]
 
 
 def compute_h(theta_h: dict, x, z, d, bias, w_bot, w_top, cfg) -> jax.Array:
@@ -151,22 +207,33 @@ def compute_h(theta_h: dict, x, z, d, bias, w_bot, w_top, cfg) -> jax.Array:
   eps = cfg.theta_bn_epsilon
   batch, units = x.shape
   unit_id = jnp.linspace(0.0, 4.0 * math.pi, units)
-  per_unit = jnp.stack([x.T, z.T,
-                        jnp.broadcast_to(jnp.sin(unit_id)[:, None], (units, batch)),
-                        jnp.broadcast_to(jnp.cos(unit_id)[:, None], (units, batch))], axis=-1)
+  per_unit = jnp.stack(
+    [
+      x.T,
+      z.T,
+      jnp.broadcast_to(jnp.sin(unit_id)[:, None], (units, batch)),
+      jnp.broadcast_to(jnp.cos(unit_id)[:, None], (units, batch)),
+    ],
+    axis=-1,
+  )
   act = nn.batch_norm(theta_h["bn_in"], jnp.concatenate([per_unit, d], axis=-1), eps)
   stats = weight_stats(w_bot, 0) + weight_stats(w_top, 1)
   if w_bot is None or w_top is None:  # edge layer: duplicate the one matrix's statistics
     stats = stats + stats
-  stats = jnp.stack(stats, axis=-1)                            # [units, 8]
+  stats = jnp.stack(stats, axis=-1)  # [units, 8]
   stats = stats * jax.lax.rsqrt(jnp.mean(jnp.square(stats)) + 1e-6)
-  act = jnp.concatenate([
+  act = jnp.concatenate(
+    [
       jnp.broadcast_to(stats[:, None, :], (units, batch, NUM_STAT_CHANNELS)),
-      jnp.broadcast_to(bias[:, None, None], (units, batch, 1)), act], axis=-1)
+      jnp.broadcast_to(bias[:, None, None], (units, batch, 1)),
+      act,
+    ],
+    axis=-1,
+  )
   # h_dtype: the convolutions' operand precision; accumulation and everything else stay float32.
   operands = jnp.dtype(cfg.h_dtype)
   for block in theta_h["blocks"]:
-    act = _conv_bn_relu(block, act, 1, eps, operands)          # along the batch axis
+    act = _conv_bn_relu(block, act, 1, eps, operands)  # along the batch axis
     residual = act
     for p in block["unit_convs"]:
       residual = _conv_bn_relu(p, residual, 0, eps, operands)  # along the unit axis
@@ -192,7 +259,7 @@ def _readouts(theta_change: dict, h: jax.Array) -> dict[str, jax.Array]:
   out = h @ w + b
   units, batch, _ = h.shape
   c = out.shape[-1] // len(names)
-  return {n: out[..., i * c:(i + 1) * c].reshape(units, batch * c) for i, n in enumerate(names)}
+  return {n: out[..., i * c : (i + 1) * c].reshape(units, batch * c) for i, n in enumerate(names)}
 
 
 def _low_rank(r_bottom: jax.Array, r_top: jax.Array, batch: int, channels: int) -> jax.Array:
@@ -261,6 +328,7 @@ def bias_change(theta: dict, upper_h: jax.Array) -> jax.Array:
 
 # ------------------------------------------------------------------ the update
 
+
 def compute_hidden_states(theta, state, zs, xs, cfg) -> list[jax.Array]:
   """h^l for l = 0..L (index = layer), propagating the learned error top-down."""
   layers = state["layers"]
@@ -289,14 +357,19 @@ def compute_updates(theta: dict, state: dict, inputs: jax.Array, cfg, base_cfg) 
   hs = compute_hidden_states(theta, state, zs, xs, cfg)
   batch = inputs.shape[0]
   channels = cfg.num_grad_channels
-  readouts = {name: [_readouts(theta[name], h) for h in hs]
-              for name in (("forward",) if cfg.identical_updates else ("forward", "backward"))}
+  readouts = {
+    name: [_readouts(theta[name], h) for h in hs]
+    for name in (("forward",) if cfg.identical_updates else ("forward", "backward"))
+  }
   changes = []
   for l, layer in enumerate(state["layers"], start=1):
-    def change_for(name, w):
-      terms = weight_change_terms(w, readouts[name][l], readouts[name][l - 1],
-                                  xs[l], xs[l - 1], batch, channels)
+
+    def change_for(name, w, l=l):
+      terms = weight_change_terms(
+        w, readouts[name][l], readouts[name][l - 1], xs[l], xs[l - 1], batch, channels
+      )
       return merge_weight_change(theta[name], terms, cfg)
+
     dw = change_for("forward", layer["w"])
     dv = dw if cfg.identical_updates else change_for("backward", layer["v"])
     changes.append({"w": dw, "v": dv, "b": bias_change(theta, hs[l])})
@@ -305,8 +378,10 @@ def compute_updates(theta: dict, state: dict, inputs: jax.Array, cfg, base_cfg) 
 
 def apply_updates(state: dict, changes: list[dict], lr: float) -> dict:
   """P ← (1 − lr)·P − lr·ΔP: a fixed step with built-in decay (released optimiser)."""
-  layers = tuple({k: (1.0 - lr) * layer[k] - lr * change[k] for k in ("w", "b", "v")}
-                 for layer, change in zip(state["layers"], changes))
+  layers = tuple(
+    {k: (1.0 - lr) * layer[k] - lr * change[k] for k in ("w", "b", "v")}
+    for layer, change in zip(state["layers"], changes)
+  )
   return {"layers": layers, "perm": state["perm"]}
 
 
@@ -321,8 +396,15 @@ H_DTYPES = ("float32", "bfloat16")
 def validate_config(rule_cfg) -> None:
   """Checks the `rule` section (raises util.config_check.ConfigError)."""
   s = Section(rule_cfg, "rule")
-  for name in ("top_width", "top_delta_size", "top_delta_kernel", "kernel_size", "compute_h_size",
-               "delta_dim", "num_grad_channels"):
+  for name in (
+    "top_width",
+    "top_delta_size",
+    "top_delta_kernel",
+    "kernel_size",
+    "compute_h_size",
+    "delta_dim",
+    "num_grad_channels",
+  ):
     s.int_at_least(name, 1)
   s.int_at_least("top_delta_layers", 0)
   s.int_at_least("compute_h_layers", 0)

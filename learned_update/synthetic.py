@@ -4,13 +4,21 @@ Tests, `scripts.inspect_rule` and the benchmark exercise the rule at chosen shap
 batches have the same keys, shapes and class-balanced a/b halves as the meta-training tasks,
 so the unroll compiles and runs exactly as it does on real data.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def synthetic_batches(cfg, rng: np.random.Generator, k: int, input_dim: int, num_classes: int,
-                      num_regression: int = 0, fill: float | None = None) -> dict:
+def synthetic_batches(
+  cfg,
+  rng: np.random.Generator,
+  k: int,
+  input_dim: int,
+  num_classes: int,
+  num_regression: int = 0,
+  fill: float | None = None,
+) -> dict:
   """Random inputs in the layout of `learned_update.unroll` (class-balanced a/b halves).
 
   fill: every pixel that value instead of uniform noise (deterministic inputs for tests).
@@ -29,5 +37,9 @@ def synthetic_batches(cfg, rng: np.random.Generator, k: int, input_dim: int, num
   else:
     unlabelled = np.full((k, bsz, input_dim), fill, np.float32)
     x = np.full(shape_x, fill, np.float32)
-  return {"unlabelled": unlabelled, "x": x,
-          "targets": np.concatenate([onehot, regression], axis=-1), "labels": labels}
+  return {
+    "unlabelled": unlabelled,
+    "x": x,
+    "targets": np.concatenate([onehot, regression], axis=-1),
+    "labels": labels,
+  }

@@ -13,6 +13,7 @@ Batches for an unroll of k steps (NumPy or jax arrays):
   targets:    [k, n, 2K, T]      one-hot (first num_classes columns) + regression targets
   labels:     [k, n, 2K]
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,10 +33,11 @@ REDUCTIONS = ridge.REDUCTIONS
 @dataclasses.dataclass(frozen=True)
 class UnrollFns:
   """Jit-compiled functions closed over one config (retraced per shape)."""
+
   meta_gradient: Callable  # (theta, state, batches, num_classes) -> (loss, metrics, new_state, grads)
-  unroll_loss: Callable    # same as meta_gradient without the gradient: (loss, metrics, new_state)
-  apply_rule: Callable     # (theta, state, unlabelled [k, B, D]) -> new_state
-  evaluate: Callable       # (state, x, targets, labels, num_classes) -> (loss, stats) at one state
+  unroll_loss: Callable  # same as meta_gradient without the gradient: (loss, metrics, new_state)
+  apply_rule: Callable  # (theta, state, unlabelled [k, B, D]) -> new_state
+  evaluate: Callable  # (state, x, targets, labels, num_classes) -> (loss, stats) at one state
 
 
 _CACHE: dict[str, UnrollFns] = {}
@@ -57,8 +59,10 @@ def _build_unroll_fns(cfg) -> UnrollFns:
   if mo_cfg.reduction not in REDUCTIONS:
     raise ValueError(f"meta_objective.reduction={mo_cfg.reduction!r}; expected one of {REDUCTIONS}")
   if rule_cfg.top_width != base_cfg.top_width:
-    raise ValueError(f"rule.top_width={rule_cfg.top_width} must equal base_model.top_width="
-                     f"{base_cfg.top_width}: the top-delta network mixes densely across top units")
+    raise ValueError(
+      f"rule.top_width={rule_cfg.top_width} must equal base_model.top_width="
+      f"{base_cfg.top_width}: the top-delta network mixes densely across top units"
+    )
 
   def step(theta, state, unlabelled):
     return rule.inner_step(theta, state, unlabelled, rule_cfg, base_cfg)
@@ -80,13 +84,18 @@ def _build_unroll_fns(cfg) -> UnrollFns:
     inputs = {k: batches[k] for k in ("unlabelled", "x", "targets", "labels")}
     final_state, (losses, stats) = jax.lax.scan(body, state, inputs)
     total = jnp.mean(losses) if mo_cfg.reduction == "mean" else jnp.sum(losses)
-    metrics = {"meta_loss": jnp.mean(losses), "meta_loss_last": losses[-1],
-               "accuracy": jnp.mean(stats["accuracy"]), "accuracy_last": stats["accuracy"][-1]}
+    metrics = {
+      "meta_loss": jnp.mean(losses),
+      "meta_loss_last": losses[-1],
+      "accuracy": jnp.mean(stats["accuracy"]),
+      "accuracy_last": stats["accuracy"][-1],
+    }
     return total, (metrics, final_state)
 
   def meta_gradient(theta, state, batches, num_classes):
     (loss, (metrics, new_state)), grads = jax.value_and_grad(unroll_loss, has_aux=True)(
-        theta, state, batches, num_classes)
+      theta, state, batches, num_classes
+    )
     return loss, metrics, new_state, grads
 
   def forward_only(theta, state, batches, num_classes):
@@ -96,13 +105,14 @@ def _build_unroll_fns(cfg) -> UnrollFns:
   def apply_rule(theta, state, unlabelled):
     def body(carry, x):
       return step(theta, carry, x), None
+
     return jax.lax.scan(body, state, unlabelled)[0]
 
   return UnrollFns(
-      meta_gradient=jax.jit(meta_gradient, static_argnames=("num_classes",)),
-      unroll_loss=jax.jit(forward_only, static_argnames=("num_classes",)),
-      apply_rule=jax.jit(apply_rule),
-      evaluate=jax.jit(evaluate, static_argnames=("num_classes",)),
+    meta_gradient=jax.jit(meta_gradient, static_argnames=("num_classes",)),
+    unroll_loss=jax.jit(forward_only, static_argnames=("num_classes",)),
+    apply_rule=jax.jit(apply_rule),
+    evaluate=jax.jit(evaluate, static_argnames=("num_classes",)),
   )
 
 
@@ -119,5 +129,6 @@ def validate_config(unroll_cfg) -> None:
 def validate_compatible(cfg) -> None:
   """Cross-section constraints of the unroll: the top-delta net mixes the base model's top units."""
   if cfg.rule.top_width != cfg.base_model.top_width:
-    raise ConfigError("rule.top_width", cfg.rule.top_width,
-                      f"base_model.top_width = {cfg.base_model.top_width}")
+    raise ConfigError(
+      "rule.top_width", cfg.rule.top_width, f"base_model.top_width = {cfg.base_model.top_width}"
+    )

@@ -1,6 +1,24 @@
 """Few-shot readouts: the differentiable ridge meta-objective and evaluation readouts."""
-from meta_objective.logistic import LogisticRegression, ridge_accuracy
-from meta_objective.ridge import LOSSES, TARGETS, center_targets, meta_objective, predict, ridge_loss, solve_ridge
 
-__all__ = ["TARGETS", "LOSSES", "LogisticRegression", "center_targets", "meta_objective", "predict",
-           "ridge_accuracy", "ridge_loss", "solve_ridge"]
+from meta_objective.logistic import LogisticRegression, ridge_accuracy
+from meta_objective.ridge import (
+  LOSSES,
+  TARGETS,
+  center_targets,
+  meta_objective,
+  predict,
+  ridge_loss,
+  solve_ridge,
+)
+
+__all__ = [
+  "TARGETS",
+  "LOSSES",
+  "LogisticRegression",
+  "center_targets",
+  "meta_objective",
+  "predict",
+  "ridge_accuracy",
+  "ridge_loss",
+  "solve_ridge",
+]

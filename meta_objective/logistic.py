@@ -6,6 +6,7 @@ per class. This is the same model (L2-penalised softmax regression, penalty
 L-BFGS (scipy) so the project needs no scikit-learn. Features are standardised
 with the support set's statistics first, which makes C comparable across models.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,7 @@ def _softmax_xent(params, x, y_onehot, c):
   n, f = x.shape
   k = y_onehot.shape[1]
   w = params[: f * k].reshape(f, k)
-  b = params[f * k:]
+  b = params[f * k :]
   logits = x @ w + b
   logits = logits - logits.max(axis=1, keepdims=True)
   log_z = np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -46,10 +47,16 @@ class LogisticRegression:
     onehot = np.eye(self.num_classes)[y]
     f = xs.shape[1]
     init = np.zeros(f * self.num_classes + self.num_classes)
-    result = scipy.optimize.minimize(_softmax_xent, init, args=(xs, onehot, self.c), jac=True,
-                                     method="L-BFGS-B", options={"maxiter": self.max_iter})
+    result = scipy.optimize.minimize(
+      _softmax_xent,
+      init,
+      args=(xs, onehot, self.c),
+      jac=True,
+      method="L-BFGS-B",
+      options={"maxiter": self.max_iter},
+    )
     self.w = result.x[: f * self.num_classes].reshape(f, self.num_classes)
-    self.b = result.x[f * self.num_classes:]
+    self.b = result.x[f * self.num_classes :]
     return self
 
   def logits(self, x: np.ndarray) -> np.ndarray:
@@ -62,8 +69,9 @@ class LogisticRegression:
     return float(np.mean(self.predict(x) == np.asarray(y)))
 
 
-def ridge_accuracy(features_support, labels_support, features_test, labels_test, num_classes,
-                   ridge_lambda: float = 0.1) -> float:
+def ridge_accuracy(
+  features_support, labels_support, features_test, labels_test, num_classes, ridge_lambda: float = 0.1
+) -> float:
   """Accuracy of the meta-objective's ridge readout (one-hot targets), in float64 NumPy."""
   fs = np.asarray(features_support, np.float64)
   a = np.concatenate([fs, np.ones((fs.shape[0], 1))], axis=1)

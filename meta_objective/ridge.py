@@ -19,6 +19,7 @@ Loss variants (config `meta_objective.loss`):
   "cosine"   — the paper's CosDist: mean over rows of 1 − cos(ŷ_b, y_b).
   "released" — the released code: Σ‖ŷ_b/‖ŷ_b‖ − y_b‖²/K + λ‖w‖²/K.
 """
+
 from __future__ import annotations
 
 import jax
@@ -112,7 +113,6 @@ def meta_objective(features_fn, x, targets, labels, num_classes: int, cfg):
 
   losses, stats = jax.vmap(one)(x, targets, labels)
   return jnp.mean(losses), jax.tree_util.tree_map(jnp.mean, stats)
-
 
 
 def validate_config(mo_cfg) -> None:

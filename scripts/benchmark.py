@@ -8,6 +8,7 @@ Prints a table, then one JSON object as the last stdout line; the same JSON goes
 Runs unchanged on a GPU when JAX has CUDA (the Ray workers stay on CPU cores).
 What is measured and how: the `benchmarks` package (one module per part).
 """
+
 import pathlib
 
 from absl import app, flags
@@ -16,28 +17,41 @@ from benchmarks import report, run
 from scripts import common
 from util import files
 
-_CONFIGS = flags.DEFINE_list("configs", ["paper", "local"],
-                             f"Configs to measure, of {sorted(run.CONFIG_SPECS)}.")
+_CONFIGS = flags.DEFINE_list(
+  "configs", ["paper", "local"], f"Configs to measure, of {sorted(run.CONFIG_SPECS)}."
+)
 _OUT = flags.DEFINE_string("out", "runs/benchmark/benchmark.json", "Where to write the JSON.")
-_QUICK = flags.DEFINE_bool("quick", False, "configs/tiny.py shapes and -O0 code instead of --configs: "
-                           "checks the plumbing in ~1-2 min, the rates mean nothing.")
+_QUICK = flags.DEFINE_bool(
+  "quick",
+  False,
+  "configs/tiny.py shapes and -O0 code instead of --configs: "
+  "checks the plumbing in ~1-2 min, the rates mean nothing.",
+)
 _SKIP_RAY = flags.DEFINE_bool("skip_ray", False, "Skip the Ray scaling measurement.")
 _COMPILE_CACHE = flags.DEFINE_bool(
-    "compile_cache", True, "Persistent compilation cache for the executables whose compile time is "
-    "not reported (compile_cache_hits in the JSON say where it served one).")
+  "compile_cache",
+  True,
+  "Persistent compilation cache for the executables whose compile time is "
+  "not reported (compile_cache_hits in the JSON say where it served one).",
+)
 _COLD_COMPILE = flags.DEFINE_bool(
-    "cold_compile", True, "Compile the executables whose compile time is reported (apply_rule, first "
-    "meta-gradient) without the persistent cache, so their seconds are cold figures.")
-_COMPILE_THREADS = flags.DEFINE_integer("compile_threads", 2,
-                                        "Threads for the other compiles (memory against k, scaling, ...).")
+  "cold_compile",
+  True,
+  "Compile the executables whose compile time is reported (apply_rule, first "
+  "meta-gradient) without the persistent cache, so their seconds are cold figures.",
+)
+_COMPILE_THREADS = flags.DEFINE_integer(
+  "compile_threads", 2, "Threads for the other compiles (memory against k, scaling, ...)."
+)
 
 
 def main(argv):
   del argv
   unknown = [n for n in _CONFIGS.value if n not in run.CONFIG_SPECS]
   if unknown or not _CONFIGS.value:
-    common.fail(f"--configs={','.join(_CONFIGS.value)}: expected a comma-separated subset of "
-                f"{sorted(run.CONFIG_SPECS)}")
+    common.fail(
+      f"--configs={','.join(_CONFIGS.value)}: expected a comma-separated subset of {sorted(run.CONFIG_SPECS)}"
+    )
   if _COMPILE_THREADS.value < 1:
     common.fail(f"--compile_threads must be >= 1, got {_COMPILE_THREADS.value}")
   out = pathlib.Path(_OUT.value)
@@ -46,9 +60,14 @@ def main(argv):
   except OSError as e:
     common.fail(f"cannot create the folder of --out={out}: {e}")
   # Nothing here may run JAX before run_benchmark has started Ray.
-  result = run.run_benchmark(tuple(_CONFIGS.value), quick=_QUICK.value, skip_ray=_SKIP_RAY.value,
-                             compile_cache=_COMPILE_CACHE.value, cold_compile=_COLD_COMPILE.value,
-                             compile_threads=_COMPILE_THREADS.value)
+  result = run.run_benchmark(
+    tuple(_CONFIGS.value),
+    quick=_QUICK.value,
+    skip_ray=_SKIP_RAY.value,
+    compile_cache=_COMPILE_CACHE.value,
+    cold_compile=_COLD_COMPILE.value,
+    compile_threads=_COMPILE_THREADS.value,
+  )
   result["out"] = str(out)
   print(report.format_report(result), flush=True)
   files.atomic_write_bytes(out, (files.dumps(result, indent=2, sort_keys=True) + "\n").encode())

@@ -1,5 +1,6 @@
 """What every entry point shares: one JSON line at the end, clear errors with exit status 2,
 the flags that alias config fields, and the config check at start."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,6 @@ from util import files
 from util.config_check import ConfigError
 
 _data_dir.define_data_dir_flag()  # --data_dir for every entry point
-
-_plain = files.json_safe  # plain JSON types (scripts.benchmark writes its file with it)
 
 
 def emit_json(obj: dict) -> None:
@@ -50,8 +49,7 @@ def _episodic(value) -> tuple:
   try:
     n_way, k_shot, n_query, episodes = (int(v) for v in value)
   except ValueError as e:
-    raise ValueError(f"four integers n_way,k_shot,n_query,episodes are expected, got {value}"
-                     ) from e
+    raise ValueError(f"four integers n_way,k_shot,n_query,episodes are expected, got {value}") from e
   return n_way, k_shot, n_query, episodes
 
 
@@ -65,6 +63,7 @@ def _fractions(value) -> tuple:
 @dataclasses.dataclass(frozen=True)
 class Alias:
   """A flag that sets config fields: `parse` maps its value to one value per field."""
+
   fields: tuple[str, ...]
   define: Callable
   help: str
@@ -72,38 +71,63 @@ class Alias:
 
 
 ALIASES = {
-    "theta": Alias(("evaluation.theta",), flags.DEFINE_string, "θ export directory, or 'random'."),
-    "task": Alias(("evaluation.task",), flags.DEFINE_string,
-                  "Evaluation task (tasks.eval_tasks.EVAL_TASKS)."),
-    "inner_steps": Alias(("evaluation.inner_steps",), flags.DEFINE_integer,
-                         "Unlabelled minibatches per run (N)."),
-    "eval_every": Alias(("evaluation.eval_every",), flags.DEFINE_integer,
-                        "Steps between readouts (M); 0: max(1, N // 5)."),
-    "seeds": Alias(("evaluation.seeds",), flags.DEFINE_integer, "Seeds cfg.seed, cfg.seed+1, ..."),
-    "methods": Alias(("evaluation.methods",), flags.DEFINE_list,
-                     "Comma-separated subset of evaluation.runner.METHODS.", _strings),
-    "max_test": Alias(("evaluation.max_test",), flags.DEFINE_integer,
-                      "Test examples scored (fixed subset)."),
-    "support_per_class": Alias(("evaluation.support_per_class",), flags.DEFINE_integer,
-                               "Labelled examples per class (fewshot)."),
-    "protocol": Alias(("evaluation.protocol",), flags.DEFINE_string,
-                      "fewshot | episodic | linear_probe | semi_supervised."),
-    "episodic": Alias(("evaluation.n_way", "evaluation.k_shot", "evaluation.n_query",
-                       "evaluation.episodes"), flags.DEFINE_list,
-                      "n_way,k_shot,n_query,episodes of --protocol=episodic.", _episodic),
-    "probe_max_train": Alias(("evaluation.probe_max_train",), flags.DEFINE_integer,
-                             "linear_probe: labelled train examples, at most."),
-    "label_fractions": Alias(("evaluation.label_fractions",), flags.DEFINE_list,
-                             "semi_supervised: fractions of each class's train labels.",
-                             _fractions),
-    "seed": Alias(("seed",), flags.DEFINE_integer, "Seed (base model, θ for 'random', stream)."),
-    "ray_address": Alias(("workers.ray_address",), flags.DEFINE_string,
-                         "Join this Ray cluster ('auto' or host:port)."),
+  "theta": Alias(("evaluation.theta",), flags.DEFINE_string, "θ export directory, or 'random'."),
+  "task": Alias(("evaluation.task",), flags.DEFINE_string, "Evaluation task (tasks.eval_tasks.EVAL_TASKS)."),
+  "inner_steps": Alias(
+    ("evaluation.inner_steps",), flags.DEFINE_integer, "Unlabelled minibatches per run (N)."
+  ),
+  "eval_every": Alias(
+    ("evaluation.eval_every",), flags.DEFINE_integer, "Steps between readouts (M); 0: max(1, N // 5)."
+  ),
+  "seeds": Alias(("evaluation.seeds",), flags.DEFINE_integer, "Seeds cfg.seed, cfg.seed+1, ..."),
+  "methods": Alias(
+    ("evaluation.methods",),
+    flags.DEFINE_list,
+    "Comma-separated subset of evaluation.runner.METHODS.",
+    _strings,
+  ),
+  "max_test": Alias(("evaluation.max_test",), flags.DEFINE_integer, "Test examples scored (fixed subset)."),
+  "support_per_class": Alias(
+    ("evaluation.support_per_class",), flags.DEFINE_integer, "Labelled examples per class (fewshot)."
+  ),
+  "protocol": Alias(
+    ("evaluation.protocol",), flags.DEFINE_string, "fewshot | episodic | linear_probe | semi_supervised."
+  ),
+  "episodic": Alias(
+    ("evaluation.n_way", "evaluation.k_shot", "evaluation.n_query", "evaluation.episodes"),
+    flags.DEFINE_list,
+    "n_way,k_shot,n_query,episodes of --protocol=episodic.",
+    _episodic,
+  ),
+  "probe_max_train": Alias(
+    ("evaluation.probe_max_train",), flags.DEFINE_integer, "linear_probe: labelled train examples, at most."
+  ),
+  "label_fractions": Alias(
+    ("evaluation.label_fractions",),
+    flags.DEFINE_list,
+    "semi_supervised: fractions of each class's train labels.",
+    _fractions,
+  ),
+  "seed": Alias(("seed",), flags.DEFINE_integer, "Seed (base model, θ for 'random', stream)."),
+  "ray_address": Alias(
+    ("workers.ray_address",), flags.DEFINE_string, "Join this Ray cluster ('auto' or host:port)."
+  ),
 }
 # scripts.evaluate and the scripts sharing its setup (sweep, heldout_curve).
-EVALUATION_ALIASES = ("theta", "task", "inner_steps", "eval_every", "seeds", "methods", "max_test",
-                      "support_per_class", "protocol", "episodic", "probe_max_train",
-                      "label_fractions")
+EVALUATION_ALIASES = (
+  "theta",
+  "task",
+  "inner_steps",
+  "eval_every",
+  "seeds",
+  "methods",
+  "max_test",
+  "support_per_class",
+  "protocol",
+  "episodic",
+  "probe_max_train",
+  "label_fractions",
+)
 
 
 def define_aliases(names: Sequence[str]) -> None:
@@ -125,8 +149,9 @@ def _set_field(cfg, field: str, value) -> None:
   node[leaf] = tuple(value) if isinstance(value, list) else value
 
 
-def apply_aliases(cfg, aliases: Sequence[str], script_defaults: dict | None = None,
-                  config_flag: str = "config"):
+def apply_aliases(
+  cfg, aliases: Sequence[str], script_defaults: dict | None = None, config_flag: str = "config"
+):
   """Applies the script's defaults ({field: value}) and the given alias flags to `cfg` in place.
 
   Neither touches a field overridden explicitly with --config.<field> (see the precedence
@@ -145,8 +170,13 @@ def apply_aliases(cfg, aliases: Sequence[str], script_defaults: dict | None = No
       fail(f"--{name}: {e}")
     for field, v in zip(alias.fields, values):
       if field in explicit:
-        logging.warning("--%s is ignored for %s: --config.%s=%r was given explicitly and wins",
-                        name, field, field, explicit[field])
+        logging.warning(
+          "--%s is ignored for %s: --config.%s=%r was given explicitly and wins",
+          name,
+          field,
+          field,
+          explicit[field],
+        )
       else:
         updates[field] = v
   for field, value in updates.items():
@@ -161,10 +191,25 @@ def apply_aliases(cfg, aliases: Sequence[str], script_defaults: dict | None = No
 
 # ----------------------------------------------------------------------- validation at start
 
-META_TRAIN_SECTIONS = ("base_model", "rule", "unroll", "compatible", "meta_objective", "task",
-                       "learner", "workers")
-EVALUATION_SECTIONS = ("base_model", "rule", "unroll", "compatible", "meta_objective",
-                       "evaluation", "baselines")
+META_TRAIN_SECTIONS = (
+  "base_model",
+  "rule",
+  "unroll",
+  "compatible",
+  "meta_objective",
+  "task",
+  "learner",
+  "workers",
+)
+EVALUATION_SECTIONS = (
+  "base_model",
+  "rule",
+  "unroll",
+  "compatible",
+  "meta_objective",
+  "evaluation",
+  "baselines",
+)
 
 
 def _validators() -> dict:
@@ -177,17 +222,18 @@ def _validators() -> dict:
   from learned_update import rule, unroll
   from meta_objective import ridge
   from tasks import meta_train
+
   return {
-      "base_model": lambda c: mlp.validate_config(c.base_model),
-      "rule": lambda c: rule.validate_config(c.rule),
-      "unroll": lambda c: unroll.validate_config(c.unroll),
-      "compatible": unroll.validate_compatible,        # across rule and base_model
-      "meta_objective": lambda c: ridge.validate_config(c.meta_objective),
-      "task": lambda c: meta_train.validate_config(c.task),
-      "learner": lambda c: distributed_settings.validate_learner(c.learner),
-      "workers": lambda c: distributed_settings.validate_workers(c.workers),
-      "evaluation": lambda c: evaluation_settings.validate_config(c.evaluation),
-      "baselines": lambda c: baseline_settings.validate_config(c.baselines),
+    "base_model": lambda c: mlp.validate_config(c.base_model),
+    "rule": lambda c: rule.validate_config(c.rule),
+    "unroll": lambda c: unroll.validate_config(c.unroll),
+    "compatible": unroll.validate_compatible,  # across rule and base_model
+    "meta_objective": lambda c: ridge.validate_config(c.meta_objective),
+    "task": lambda c: meta_train.validate_config(c.task),
+    "learner": lambda c: distributed_settings.validate_learner(c.learner),
+    "workers": lambda c: distributed_settings.validate_workers(c.workers),
+    "evaluation": lambda c: evaluation_settings.validate_config(c.evaluation),
+    "baselines": lambda c: baseline_settings.validate_config(c.baselines),
   }
 
 

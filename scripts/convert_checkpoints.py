@@ -8,6 +8,7 @@ Each `.pkl` becomes `checkpoint_<step>.npz` beside it (verified by re-reading it
 execute code: use this only on this project's own old checkpoints (see
 `distributed.legacy_checkpoint`). Last stdout line: the conversions as one JSON object.
 """
+
 from absl import app, flags
 
 from scripts import common
@@ -19,9 +20,9 @@ _KEEP_PKL = flags.DEFINE_bool("keep_pkl", False, "Keep the .pkl files after conv
 def main(argv):
   del argv
   if not _WORKDIR.value:
-    common.fail("--workdir (a meta-training workdir holding checkpoint_<step>.pkl files) "
-                "is required")
+    common.fail("--workdir (a meta-training workdir holding checkpoint_<step>.pkl files) is required")
   from distributed import checkpoint, legacy_checkpoint
+
   try:
     done = legacy_checkpoint.convert_workdir(_WORKDIR.value, remove=not _KEEP_PKL.value)
   except checkpoint.CheckpointError as e:

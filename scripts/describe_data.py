@@ -9,17 +9,17 @@ only the configured cache folder ($META_UNSUP_CACHE_DIR or ~/.cache/meta_unsup) 
 the cold column is null. The last stdout line is one JSON object: {"datasets": {...}}.
 A DataError (missing or corrupt raw file) prints a message to stderr and exits with 2.
 """
+
 from __future__ import annotations
 
 import shutil
 import tempfile
 import time
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
-from tasks import data_dir as dd
 from scripts import common
+from tasks import data_dir as dd
 from tasks import datasets as ds
 
 flags.DEFINE_list("datasets", list(ds.DATASETS), "Data sets to describe.")
@@ -50,15 +50,15 @@ def describe(name: str, data_dir, cold: bool) -> dict:
   first = next(iter(splits.values()))
   raw = ds.raw_files(name)
   info = {
-      "splits": {s: int(len(d.y)) for s, d in splits.items()},
-      "examples": int(sum(len(d.y) for s, d in splits.items() if s != "all")),
-      "shape": list(first.x.shape[1:]),
-      "dtype_stored": str(first.x.dtype),
-      "num_classes": {s: int(d.num_classes) for s, d in splits.items()},
-      "checksum": "verified" if raw else "synthetic",
-      "raw_files": raw,
-      "load_seconds_cold": None if cold_s is None else round(cold_s, 3),
-      "load_seconds_cached": round(cached_s, 3),
+    "splits": {s: int(len(d.y)) for s, d in splits.items()},
+    "examples": int(sum(len(d.y) for s, d in splits.items() if s != "all")),
+    "shape": list(first.x.shape[1:]),
+    "dtype_stored": str(first.x.dtype),
+    "num_classes": {s: int(d.num_classes) for s, d in splits.items()},
+    "checksum": "verified" if raw else "synthetic",
+    "raw_files": raw,
+    "load_seconds_cold": None if cold_s is None else round(cold_s, 3),
+    "load_seconds_cached": round(cached_s, 3),
   }
   if name == "alphabet":
     info["num_fonts"] = len(first.extra["font_names"])
@@ -74,8 +74,10 @@ def main(argv):
   try:
     data_dir = dd.resolve_data_dir(FLAGS.data_dir)
     print(f"data directory: {data_dir}")
-    print(f"cache directory: {dd.resolve_cache_dir()}" + (" (cold loads: fresh temp folders)"
-                                                          if FLAGS.cold else ""))
+    print(
+      f"cache directory: {dd.resolve_cache_dir()}"
+      + (" (cold loads: fresh temp folders)" if FLAGS.cold else "")
+    )
     out = {}
     for name in FLAGS.datasets:
       info = describe(name, str(data_dir), FLAGS.cold)
@@ -84,9 +86,12 @@ def main(argv):
       classes = ", ".join(f"{s} {n}" for s, n in info["num_classes"].items())
       cold = "-" if info["load_seconds_cold"] is None else f"{info['load_seconds_cold']:.2f}s"
       extra = f"; {info['num_fonts']} fonts" if "num_fonts" in info else ""
-      print(f"{name:14s} examples {info['examples']:6d} ({splits}); shape "
-            f"{tuple(info['shape'])}; classes ({classes}); checksum {info['checksum']}; "
-            f"load cold {cold}, cached {info['load_seconds_cached']:.2f}s{extra}", flush=True)
+      print(
+        f"{name:14s} examples {info['examples']:6d} ({splits}); shape "
+        f"{tuple(info['shape'])}; classes ({classes}); checksum {info['checksum']}; "
+        f"load cold {cold}, cached {info['load_seconds_cached']:.2f}s{extra}",
+        flush=True,
+      )
   except dd.DataError as e:
     common.fail(str(e))
   common.emit_json({"data_dir": str(data_dir), "datasets": out})

@@ -38,7 +38,7 @@ runs/eval/<task>); the last stdout line is one JSON object with the final accura
 method. Bad input (a config value outside what is allowed, unknown task / method /
 protocol, missing θ) exits with status 2 and names the field.
 """
-import json
+
 import os
 
 from absl import app, flags, logging
@@ -49,9 +49,11 @@ from evaluation import settings as evaluation_settings
 from scripts import common
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CONFIG = config_flags.DEFINE_config_file("config", os.path.join(_ROOT, "configs", "local.py"),
-                                          "Config: rule, base model, inner batch, evaluation, "
-                                          "baselines.")
+_CONFIG = config_flags.DEFINE_config_file(
+  "config",
+  os.path.join(_ROOT, "configs", "local.py"),
+  "Config: rule, base model, inner batch, evaluation, baselines.",
+)
 _OUT = flags.DEFINE_string("out_dir", None, "Output directory (default runs/eval/<task>).")
 common.define_aliases(common.EVALUATION_ALIASES)
 
@@ -85,8 +87,10 @@ def setup(script_defaults: dict | None = None, theta: str | None = None):
   except (DataError, ValueError, OSError) as e:
     common.fail(f"cannot load task {ecfg.task!r}: {e}")
   if ecfg.protocol == "episodic" and ecfg.n_way > task.num_classes:
-    common.fail(f"config field evaluation.n_way = {ecfg.n_way} is not allowed: expected at most "
-                f"{task.name}'s {task.num_classes} classes")
+    common.fail(
+      f"config field evaluation.n_way = {ecfg.n_way} is not allowed: expected at most "
+      f"{task.name}'s {task.num_classes} classes"
+    )
   seeds = [int(cfg.seed) + i for i in range(int(ecfg.seeds))]
   return cfg, task, list(ecfg.methods), theta_fn, seeds, evaluation_settings.eval_every(ecfg)
 
@@ -95,17 +99,37 @@ def main(argv):
   del argv
   cfg, task, methods, theta_fn, seeds, every = setup()
   steps, theta = int(cfg.evaluation.inner_steps), cfg.evaluation.theta
-  logging.info("task %s, methods %s, %d steps (every %d), seeds %s, theta %s", task.name,
-               methods, steps, every, seeds, theta)
-  result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
-                                 log=lambda s: logging.info("%s", s))
+  logging.info(
+    "task %s, methods %s, %d steps (every %d), seeds %s, theta %s",
+    task.name,
+    methods,
+    steps,
+    every,
+    seeds,
+    theta,
+  )
+  result = runner.run_evaluation(
+    task, cfg, methods, steps, every, seeds, theta_fn, log=lambda s: logging.info("%s", s)
+  )
   result["theta"] = theta
   out_dir = _OUT.value or os.path.join("runs", "eval", task.name)
   paths = outputs.write_outputs(result, out_dir)
-  logging.info("wrote %s; %.1f s (per method: %s)", paths, result["seconds"]["total"],
-               {m: round(s, 1) for m, s in result["seconds"]["per_method"].items()})
-  print(json.dumps({"task": task.name, "inner_steps": steps, "theta": theta,
-                    "seeds": len(seeds), "final": result["final"], "out_dir": out_dir}))
+  logging.info(
+    "wrote %s; %.1f s (per method: %s)",
+    paths,
+    result["seconds"]["total"],
+    {m: round(s, 1) for m, s in result["seconds"]["per_method"].items()},
+  )
+  common.emit_json(
+    {
+      "task": task.name,
+      "inner_steps": steps,
+      "theta": theta,
+      "seeds": len(seeds),
+      "final": result["final"],
+      "out_dir": out_dir,
+    }
+  )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ The export is what `scripts.evaluate --theta=DIR` reads. Without --step the newe
 checkpoint is used (an unreadable newer one is skipped with a warning naming it); θ is rebuilt
 from the checkpoint's own config. Last stdout line: the summary as one JSON object.
 """
+
 from absl import app, flags
 
 from scripts import common
@@ -21,6 +22,7 @@ def main(argv):
   if not _WORKDIR.value or not _OUT.value:
     common.fail("--workdir (a meta-training workdir) and --out (export directory) are required")
   from distributed import checkpoint, trainer
+
   try:
     summary = trainer.export_checkpoint(_WORKDIR.value, _OUT.value, _STEP.value)
   except checkpoint.CheckpointError as e:

@@ -14,17 +14,19 @@ Settings are config fields as in scripts.evaluate: --theta, --task, --inner_step
 --max_test alias `cfg.evaluation.*`, --seed aliases `cfg.seed` (an explicit --config.<field>
 wins). --num_fields and --out_dir only shape the drawing and where it goes.
 """
-import json
+
 import os
 
 from absl import app, flags
 from ml_collections import config_flags
 
 from scripts import common
+from util import files
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CONFIG = config_flags.DEFINE_config_file("config", os.path.join(_ROOT, "configs", "local.py"),
-                                          "Base config (rule, base model, inner batch).")
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", os.path.join(_ROOT, "configs", "local.py"), "Base config (rule, base model, inner batch)."
+)
 _ALIASES = ("theta", "task", "inner_steps", "max_test", "seed")
 common.define_aliases(_ALIASES)
 _OUT = flags.DEFINE_string("out_dir", None, "Output directory (default runs/figures/<task>).")
@@ -34,16 +36,20 @@ _FIELDS = flags.DEFINE_integer("num_fields", 64, "First-layer units drawn per ne
 def main(argv):
   del argv
   from tasks import DataError, eval_tasks
+
   cfg = common.apply_aliases(_CONFIG.value, _ALIASES)
   common.validate(cfg, common.EVALUATION_SECTIONS)
   ecfg = cfg.evaluation
   if ecfg.max_test < 2:  # a PCA of one example has no spectrum
-    common.fail(f"config field evaluation.max_test = {ecfg.max_test} is not allowed: expected an "
-                "integer >= 2 (the feature PCA)")
+    common.fail(
+      f"config field evaluation.max_test = {ecfg.max_test} is not allowed: expected an "
+      "integer >= 2 (the feature PCA)"
+    )
   if _FIELDS.value < 1:
     common.fail(f"--num_fields={_FIELDS.value}: expected an integer >= 1")
   import learned_update
   from evaluation import features, learned_rule
+
   learned_update.configure_jax()
   try:
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
@@ -56,15 +62,19 @@ def main(argv):
   except (DataError, ValueError, OSError) as e:
     common.fail(f"cannot load task {ecfg.task!r}: {e}")
   out_dir = _OUT.value or os.path.join("runs", "figures", task.name)
-  summary = features.feature_figures(task, cfg, theta_fn, int(ecfg.inner_steps), int(cfg.seed),
-                                     out_dir, int(ecfg.max_test), _FIELDS.value)
+  summary = features.feature_figures(
+    task, cfg, theta_fn, int(ecfg.inner_steps), int(cfg.seed), out_dir, int(ecfg.max_test), _FIELDS.value
+  )
   summary["theta"] = ecfg.theta
   path = os.path.join(out_dir, "fig6_summary.json")
-  with open(path, "w") as f:
-    json.dump(summary, f, indent=2)
+  files.atomic_write_json(path, summary)
   summary["files"]["summary"] = path
-  common.emit_json({k: summary[k] for k in ("task", "theta", "inner_steps", "seed", "files",
-                                            "effective_rank", "top_component")})
+  common.emit_json(
+    {
+      k: summary[k]
+      for k in ("task", "theta", "inner_steps", "seed", "files", "effective_rank", "top_component")
+    }
+  )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ update count of an export comes from its summary.json. Writes <out_dir>/curve.js
 curve.png (final accuracy ± s.e. against updates; default runs/curve/<task>); the last
 stdout line is one JSON object with the curve.
 """
+
 import json
 import os
 import pathlib
@@ -24,6 +25,7 @@ from ml_collections import config_flags
 from evaluation import learned_rule, outputs, plots, runner
 from scripts import common
 from scripts import evaluate as cli
+from util import files
 
 _SNAPSHOTS = flags.DEFINE_string("snapshots", None, "A folder of θ exports (step_<N>/ from meta-training).")
 _THETAS = flags.DEFINE_list("thetas", [], "More θ export directories.")
@@ -58,38 +60,46 @@ def main(argv):
     common.fail("nothing to evaluate: give --snapshots and/or --thetas (θ export directories)")
   # setup() checks the first export; its rule is also the untrained θ's architecture.
   base_cfg, task, methods, _, seeds, every = cli.setup(
-      SCRIPT_DEFAULTS, theta=str(dirs[0]) if dirs else "random")
+    SCRIPT_DEFAULTS, theta=str(dirs[0]) if dirs else "random"
+  )
   overrides = config_flags.get_override_values(flags.FLAGS["config"])
   points = [("untrained", "random", 0)] if _UNTRAINED.value else []
   for d in dirs:
     n = updates_of(d)
     if n is None:
-      common.fail(f"{d}: its summary.json gives no 'updates' (a θ export written by meta-training "
-                  f"or scripts.export_theta is expected)")
+      common.fail(
+        f"{d}: its summary.json gives no 'updates' (a θ export written by meta-training "
+        f"or scripts.export_theta is expected)"
+      )
     points.append((d.name, str(d), n))
   steps = int(base_cfg.evaluation.inner_steps)
   out_dir = pathlib.Path(cli._OUT.value or os.path.join("runs", "curve", task.name))  # pylint: disable=protected-access
   curve = {"task": task.name, "inner_steps": steps, "seeds": seeds, "methods": methods, "points": []}
   import learned_update
-  from learned_update import export
+
   for name, theta_arg, updates in points:
     try:
       theta_fn, cfg = learned_rule.resolve_theta(theta_arg, base_cfg, overrides)
     except learned_update.ExportError as e:
       common.fail(str(e))
     logging.info("θ %s (%d updates)", name, updates)
-    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
-                                   log=lambda s: logging.info("%s", s))
+    result = runner.run_evaluation(
+      task, cfg, methods, steps, every, seeds, theta_fn, log=lambda s: logging.info("%s", s)
+    )
     result["theta"] = theta_arg
     outputs.write_outputs(result, out_dir / name)
-    curve["points"].append({"name": name, "theta": theta_arg, "updates": updates,
-                            "final": result["final"]})
+    curve["points"].append({"name": name, "theta": theta_arg, "updates": updates, "final": result["final"]})
   curve["points"].sort(key=lambda p: p["updates"])
   out_dir.mkdir(parents=True, exist_ok=True)
-  export.atomic_write_bytes(out_dir / "curve.json", json.dumps(curve, indent=2).encode())
+  files.atomic_write_json(out_dir / "curve.json", curve)
   plots.plot_curve(curve, out_dir / "curve.png")
-  common.emit_json({"task": task.name, "out_dir": str(out_dir),
-                    "curve": [{"updates": p["updates"], "final": p["final"]} for p in curve["points"]]})
+  common.emit_json(
+    {
+      "task": task.name,
+      "out_dir": str(out_dir),
+      "curve": [{"updates": p["updates"], "final": p["final"]} for p in curve["points"]],
+    }
+  )
 
 
 if __name__ == "__main__":

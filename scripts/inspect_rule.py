@@ -1,8 +1,9 @@
 r"""θ's size per sub-network and the rule's speed at a config's shapes.
 
-  python -m scripts.inspect_rule --config=configs/paper.py
-  python -m scripts.inspect_rule --config=configs/local.py --input_dim=256
+python -m scripts.inspect_rule --config=configs/paper.py
+python -m scripts.inspect_rule --config=configs/local.py --input_dim=256
 """
+
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -26,13 +27,24 @@ def main(argv):
     print(f"theta.{name:<13} {count:>8,d} parameters")
   print(f"theta total         {sum(counts.values()):>8,d} (spec estimate for the released sizes: ~115,000)")
   widths = tuple(cfg.base_model.hidden_widths) + (cfg.base_model.top_width,)
-  print(f"timing: input {_INPUT_DIM.value}, widths {widths}, batch {cfg.unroll.inner_batch_size}, k={_K.value}")
+  print(
+    f"timing: input {_INPUT_DIM.value}, widths {widths}, batch {cfg.unroll.inner_batch_size}, k={_K.value}"
+  )
   m = rule_timing.measure_rule(cfg, _INPUT_DIM.value, k=_K.value)
-  print(f"  {m['sec_per_inner_step']:.4f} s per inner step, {m['sec_per_meta_grad']:.3f} s per meta-gradient"
-        f" (compile {m['compile_sec_meta_grad']:.0f} s); meta-gradient finite: {m['meta_grad_finite']}")
-  common.emit_json({"theta_params": sum(counts.values()), "theta_params_by_part": counts,
-                    "input_dim": _INPUT_DIM.value, "widths": widths,
-                    "inner_batch_size": cfg.unroll.inner_batch_size, **m})
+  print(
+    f"  {m['sec_per_inner_step']:.4f} s per inner step, {m['sec_per_meta_grad']:.3f} s per meta-gradient"
+    f" (compile {m['compile_sec_meta_grad']:.0f} s); meta-gradient finite: {m['meta_grad_finite']}"
+  )
+  common.emit_json(
+    {
+      "theta_params": sum(counts.values()),
+      "theta_params_by_part": counts,
+      "input_dim": _INPUT_DIM.value,
+      "widths": widths,
+      "inner_batch_size": cfg.unroll.inner_batch_size,
+      **m,
+    }
+  )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ steps, as scripts.evaluate's accuracy.png), and results.md (one Markdown table p
 methods × tasks, final accuracy mean ± s.e.). Sweep plots come from scripts.sweep; Fig. 6
 from scripts.feature_figures.
 """
+
 import json
 import os
 
@@ -35,12 +36,21 @@ def main(argv):
       common.fail(f"cannot read {path}: {e}")
   os.makedirs(_OUT.value, exist_ok=True)
   merged = outputs.merge_results(results)
-  written = [plots.plot_final_bars(merged, outputs.known_methods(merged),
-                                   os.path.join(_OUT.value, "fig4_final_accuracy.png"))]
+  written = [
+    plots.plot_final_bars(
+      merged, outputs.known_methods(merged), os.path.join(_OUT.value, "fig4_final_accuracy.png")
+    )
+  ]
   for r in results:
     # One plot per run: runs of one task (e.g. baselines, then a shipped θ) must not overwrite.
     theta = r.get("theta")
-    tag = "" if theta is None else "_untrained" if theta == "random" else "_" + os.path.basename(theta.rstrip("/"))
+    tag = (
+      ""
+      if theta is None
+      else "_untrained"
+      if theta == "random"
+      else "_" + os.path.basename(theta.rstrip("/"))
+    )
     path = os.path.join(_OUT.value, f"{r['task']}_curves{tag}.png")
     plots.plot_result(r, path)
     written.append(path)

@@ -13,6 +13,7 @@ status 2 naming the field, its value and what is allowed, and leaves the workdir
 --workdir, --max_minutes and --no_progress are run control (where, how long this session
 runs, what it prints), not settings of the run: a resumed run may use other values.
 """
+
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -33,17 +34,27 @@ def main(argv):
   common.validate(cfg, common.META_TRAIN_SECTIONS)  # imports JAX (fine), runs none of it
   # Ray must be up before this process runs any JAX.
   from distributed import pools, trainer
+
   if cfg.workers.num_workers > 0 and cfg.workers.mode == "ray":
     pools.init_ray(cfg)
   from distributed import checkpoint
   from learned_update import ExportError, export
   from tasks import DataError
+
   export.configure_jax()
   try:
-    summary = trainer.meta_train(cfg, _WORKDIR.value, progress=not _NO_PROGRESS.value,
-                                 max_seconds=None if _MAX_MINUTES.value is None else 60 * _MAX_MINUTES.value)
-  except (checkpoint.CheckpointError, DataError, ExportError,
-          pools.WorkerConfigError) as e:  # the message, not the (remote) traceback
+    summary = trainer.meta_train(
+      cfg,
+      _WORKDIR.value,
+      progress=not _NO_PROGRESS.value,
+      max_seconds=None if _MAX_MINUTES.value is None else 60 * _MAX_MINUTES.value,
+    )
+  except (
+    checkpoint.CheckpointError,
+    DataError,
+    ExportError,
+    pools.WorkerConfigError,
+  ) as e:  # the message, not the (remote) traceback
     common.fail(str(e))
   common.emit_json(summary)
 

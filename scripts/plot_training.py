@@ -1,7 +1,8 @@
 r"""Meta-training curves from a workdir's metrics.jsonl → PNG (the paper's Fig. 3 analogue).
 
-  python -m scripts.plot_training --workdir=runs/local
+python -m scripts.plot_training --workdir=runs/local
 """
+
 import json
 import pathlib
 

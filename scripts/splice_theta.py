@@ -8,6 +8,7 @@ Groups are slash paths into θ ("forward", "forward/merge", "compute_h"); evalua
 result (scripts.heldout_curve --thetas=...) tells which part of θ carries a change in
 held-out accuracy between two θ of one run. The export keeps --base's config and summary.
 """
+
 from absl import app, flags
 
 from scripts import common
@@ -23,6 +24,7 @@ def main(argv):
   if not (_BASE.value and _DONOR.value and _GROUPS.value and _OUT.value):
     common.fail("--base, --donor, --groups and --out are all required")
   from learned_update import ExportError, export
+
   try:
     base, cfg, summary = export.load_theta(_BASE.value)
     donor, _, _ = export.load_theta(_DONOR.value)
@@ -30,8 +32,12 @@ def main(argv):
   except ExportError as e:
     common.fail(str(e))
   summary = dict(summary or {})
-  summary["spliced"] = {"base": _BASE.value, "donor": _DONOR.value, "groups": _GROUPS.value,
-                        "leaves_from_donor": len(taken)}
+  summary["spliced"] = {
+    "base": _BASE.value,
+    "donor": _DONOR.value,
+    "groups": _GROUPS.value,
+    "leaves_from_donor": len(taken),
+  }
   export.save_theta(_OUT.value, theta, cfg, summary)
   common.emit_json({"out": _OUT.value, **summary["spliced"]})
 

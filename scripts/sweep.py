@@ -12,7 +12,7 @@ evaluation/runner.py runs. Writes <out_dir>/<value>/results.* per value plus
 <out_dir>/sweep.json and sweep.png (final accuracy vs value; default
 runs/sweep/<task>_<sweep>); the last stdout line is the JSON of final accuracies.
 """
-import json
+
 import os
 
 from absl import app, flags, logging
@@ -20,6 +20,7 @@ from absl import app, flags, logging
 from evaluation import outputs, plots, runner, sweeps
 from scripts import common
 from scripts import evaluate as cli
+from util import files
 
 _SWEEP = flags.DEFINE_enum("sweep", None, list(sweeps.SWEEPS), "What to sweep.")
 _VALUES = flags.DEFINE_list("values", None, "Sweep values (default: evaluation.sweeps.SWEEPS).")
@@ -39,20 +40,28 @@ def main(argv):
     common.fail(str(e))
   out_dir = cli._OUT.value or os.path.join("runs", "sweep", f"{task.name}_{_SWEEP.value}")
   steps, theta = int(base_cfg.evaluation.inner_steps), base_cfg.evaluation.theta
-  summary = {"task": task.name, "sweep": _SWEEP.value, "values": values, "methods": methods,
-             "inner_steps": steps, "theta": theta, "seeds": seeds, "final": {}}
+  summary = {
+    "task": task.name,
+    "sweep": _SWEEP.value,
+    "values": values,
+    "methods": methods,
+    "inner_steps": steps,
+    "theta": theta,
+    "seeds": seeds,
+    "final": {},
+  }
   for v, cfg in cfgs.items():
     logging.info("sweep %s = %s", _SWEEP.value, v)
-    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn,
-                                   log=lambda s: logging.info("%s", s))
+    result = runner.run_evaluation(
+      task, cfg, methods, steps, every, seeds, theta_fn, log=lambda s: logging.info("%s", s)
+    )
     result["theta"] = theta
     outputs.write_outputs(result, os.path.join(out_dir, str(v)))
     summary["final"][v] = result["final"]
   os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, "sweep.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  files.atomic_write_json(os.path.join(out_dir, "sweep.json"), summary)
   plots.plot_sweep(summary, os.path.join(out_dir, "sweep.png"))
-  print(json.dumps({k: summary[k] for k in ("task", "sweep", "inner_steps", "final")}))
+  common.emit_json({k: summary[k] for k in ("task", "sweep", "inner_steps", "final")})
 
 
 if __name__ == "__main__":

@@ -4,22 +4,24 @@ See the module docstrings: data_dir (directories, checksums, cache), datasets (r
 IMDB tokenisation, Tiny-ImageNet class split), alphabet (font rendering), image_ops (resize,
 grey, augmentation), meta_train (task distribution), eval_tasks (evaluation tasks).
 """
-from tasks.data_dir import DataError
-from tasks.data_dir import resolve_cache_dir
-from tasks.data_dir import resolve_data_dir
-from tasks.datasets import DATASETS
-from tasks.datasets import Dataset
-from tasks.datasets import load_dataset
-from tasks.datasets import load_raw
-from tasks.eval_tasks import EVAL_TASKS
-from tasks.eval_tasks import EvalTask
-from tasks.eval_tasks import make_eval_task
-from tasks.meta_train import MetaTrainTask
-from tasks.meta_train import sample_layer_widths
-from tasks.meta_train import sample_meta_train_task
+
+from tasks.data_dir import DataError, resolve_cache_dir, resolve_data_dir
+from tasks.datasets import DATASETS, Dataset, load_dataset, load_raw
+from tasks.eval_tasks import EVAL_TASKS, EvalTask, make_eval_task
+from tasks.meta_train import MetaTrainTask, sample_layer_widths, sample_meta_train_task
 
 __all__ = [
-    "DataError", "resolve_data_dir", "resolve_cache_dir", "DATASETS", "Dataset", "load_dataset",
-    "load_raw", "EVAL_TASKS", "EvalTask", "make_eval_task", "MetaTrainTask",
-    "sample_layer_widths", "sample_meta_train_task",
+  "DataError",
+  "resolve_data_dir",
+  "resolve_cache_dir",
+  "DATASETS",
+  "Dataset",
+  "load_dataset",
+  "load_raw",
+  "EVAL_TASKS",
+  "EvalTask",
+  "make_eval_task",
+  "MetaTrainTask",
+  "sample_layer_widths",
+  "sample_meta_train_task",
 ]

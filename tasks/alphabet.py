@@ -26,6 +26,7 @@ font's union box, downsampled with area averaging (Pillow BOX) and placed in the
 of a 32x32 uint8 canvas (MNIST-like 2 px margin). The result is cached, keyed by the font
 files' (path, size, mtime), the renderer version and the Pillow/FreeType versions.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -42,13 +43,26 @@ CHARACTERS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 FONT_DIRS_ENV = "META_UNSUP_FONT_DIRS"
 DEFAULT_FONT_DIRS = ("/usr/share/fonts",)
 RENDER_VERSION = 1
-RENDER_PX = 64          # glyph rendering size (px per em)
-BOX = 28                # glyph box in the output canvas
-CANVAS = 32             # output image size
+RENDER_PX = 64  # glyph rendering size (px per em)
+BOX = 28  # glyph box in the output canvas
+CANVAS = 32  # output image size
 MIN_MEDIAN_HEIGHT = 0.4  # median glyph height / box side below this: font rejected
-MIN_FONTS = 20          # fewer usable fonts than this is a DataError
-EXCLUDE_NAME_PARTS = ("symbol", "dingbat", "d050000l", "awesome", "icon", "emoji", "wingding",
-                      "ornament", "opensymbol", "glyphicons", "mathjax", "entypo", "zapf")
+MIN_FONTS = 20  # fewer usable fonts than this is a DataError
+EXCLUDE_NAME_PARTS = (
+  "symbol",
+  "dingbat",
+  "d050000l",
+  "awesome",
+  "icon",
+  "emoji",
+  "wingding",
+  "ornament",
+  "opensymbol",
+  "glyphicons",
+  "mathjax",
+  "entypo",
+  "zapf",
+)
 
 
 def font_dirs() -> tuple[str, ...]:
@@ -79,6 +93,7 @@ def find_fonts(dirs=None) -> list[pathlib.Path]:
 def _render_font(path: str):
   """Returns (uint8 [62, 32, 32], None) or (None, reason)."""
   from PIL import Image, ImageDraw, ImageFont  # pylint: disable=g-import-not-at-top
+
   try:
     font = ImageFont.truetype(path, RENDER_PX)
   except Exception as e:  # pylint: disable=broad-except
@@ -92,7 +107,7 @@ def _render_font(path: str):
     return im
 
   try:
-    notdef = np.asarray(draw("\U0010FFFF"))
+    notdef = np.asarray(draw("\U0010ffff"))
     ims, boxes = [], []
     for ch in CHARACTERS:
       im = draw(ch)
@@ -106,8 +121,12 @@ def _render_font(path: str):
     return None, f"render error ({type(e).__name__})"
   boxes = np.array(boxes, np.float64)
   # Glyphs touching the scratch canvas edge would be clipped: reject the font.
-  if boxes[:, 0].min() <= 0 or boxes[:, 1].min() <= 0 or boxes[:, 2].max() >= size or (
-      boxes[:, 3].max() >= size):
+  if (
+    boxes[:, 0].min() <= 0
+    or boxes[:, 1].min() <= 0
+    or boxes[:, 2].max() >= size
+    or (boxes[:, 3].max() >= size)
+  ):
     return None, "glyphs too large"
   y_top, y_bot = boxes[:, 1].min(), boxes[:, 3].max()
   side = max(y_bot - y_top, (boxes[:, 2] - boxes[:, 0]).max())
@@ -120,9 +139,9 @@ def _render_font(path: str):
     xc = (box[0] + box[2]) / 2.0
     crop = (xc - side / 2, yc - side / 2, xc + side / 2, yc + side / 2)
     small = im.resize((BOX, BOX), Image.Resampling.BOX, box=crop)
-    out[k, off:off + BOX, off:off + BOX] = np.asarray(small)
-  lower = out[10 + 26:]
-  upper = out[10:10 + 26]
+    out[k, off : off + BOX, off : off + BOX] = np.asarray(small)
+  lower = out[10 + 26 :]
+  upper = out[10 : 10 + 26]
   if sum(np.array_equal(a, b) for a, b in zip(lower, upper)) >= 5:
     return None, "caps only"
   return out, None
@@ -131,6 +150,7 @@ def _render_font(path: str):
 def _versions() -> dict[str, str]:
   import PIL  # pylint: disable=g-import-not-at-top
   from PIL import features  # pylint: disable=g-import-not-at-top
+
   return {"pillow": PIL.__version__, "freetype": str(features.version("freetype2"))}
 
 
@@ -154,7 +174,7 @@ def build(fonts: list[pathlib.Path], workers: int | None = None) -> dict[str, np
       with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as ex:
         results = list(ex.map(_render_font, paths, chunksize=16))
     except Exception:  # pylint: disable=broad-except
-      results = None   # e.g. no process support: render here
+      results = None  # e.g. no process support: render here
   if results is None:
     results = [_render_font(p) for p in paths]
   kept, names, seen, skipped = [], [], set(), {}
@@ -173,24 +193,39 @@ def build(fonts: list[pathlib.Path], workers: int | None = None) -> dict[str, np
   x = np.concatenate(kept, axis=0) if kept else np.zeros((0, CANVAS, CANVAS), np.uint8)
   y = np.tile(np.arange(len(CHARACTERS), dtype=np.int32), len(kept))
   font_of = np.repeat(np.arange(len(kept), dtype=np.int32), len(CHARACTERS))
-  return dict(x=x, y=y, font=font_of, font_names=np.array(names, dtype=str),
-              skipped=np.array(sorted(f"{k}: {v}" for k, v in skipped.items()), dtype=str))
+  return dict(
+    x=x,
+    y=y,
+    font=font_of,
+    font_names=np.array(names, dtype=str),
+    skipped=np.array(sorted(f"{k}: {v}" for k, v in skipped.items()), dtype=str),
+  )
 
 
 def _check_count(n: int, what: str) -> None:
   if n < MIN_FONTS:
     raise dd.DataError(
-        f"Alphabet: only {n} {what} found under {', '.join(font_dirs())} "
-        f"(need >= {MIN_FONTS}); run `bash scripts/install_fonts.sh` (Debian font packages) "
-        f"or set {FONT_DIRS_ENV}.")
+      f"Alphabet: only {n} {what} found under {', '.join(font_dirs())} "
+      f"(need >= {MIN_FONTS}); run `bash scripts/install_fonts.sh` (Debian font packages) "
+      f"or set {FONT_DIRS_ENV}."
+    )
 
 
 def cache_key_parts() -> tuple:
   """What the rendering depends on: renderer settings, library versions, font files (stat)."""
   fonts = find_fonts()
   _check_count(len(fonts), "font files")
-  return (RENDER_VERSION, RENDER_PX, BOX, CANVAS, CHARACTERS, EXCLUDE_NAME_PARTS,
-          MIN_MEDIAN_HEIGHT, _versions(), _font_stats(fonts))
+  return (
+    RENDER_VERSION,
+    RENDER_PX,
+    BOX,
+    CANVAS,
+    CHARACTERS,
+    EXCLUDE_NAME_PARTS,
+    MIN_MEDIAN_HEIGHT,
+    _versions(),
+    _font_stats(fonts),
+  )
 
 
 def load_arrays(cache_dir=None) -> dict[str, np.ndarray]:

@@ -21,6 +21,7 @@ as ``<name>-<key>.npz``; the key hashes the raw files' sha256, the preprocessing
 and parameters. Entries are written atomically (``util.files``) only after the whole array
 set was built, so a failed or interrupted build leaves no partial cache entry.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,9 +42,11 @@ DEFAULT_CACHE_DIR = "~/.cache/meta_unsup"
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 MANIFEST_PATH = pathlib.Path(__file__).resolve().parent / "manifest.json"
 
-_HINT = (f"Pass --data_dir or set {DATA_DIR_ENV} to the folder described in "
-         "shared/data/SOURCES.md (it holds mnist/, fashion_mnist/, imdb/, cifar10/, "
-         "omniglot/, tiny_imagenet/).")
+_HINT = (
+  f"Pass --data_dir or set {DATA_DIR_ENV} to the folder described in "
+  "shared/data/SOURCES.md (it holds mnist/, fashion_mnist/, imdb/, cifar10/, "
+  "omniglot/, tiny_imagenet/)."
+)
 
 
 class DataError(Exception):
@@ -83,10 +86,14 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> pathlib.Pat
 def define_data_dir_flag() -> None:
   """Defines absl flag ``--data_dir`` (default None: env / ../shared/data), if not defined yet."""
   from absl import flags  # pylint: disable=g-import-not-at-top
+
   if "data_dir" not in flags.FLAGS:
-    flags.DEFINE_string("data_dir", None,
-                        f"Folder with the raw data sets (default: ${DATA_DIR_ENV}, "
-                        "else ../shared/data relative to the repository root or cwd).")
+    flags.DEFINE_string(
+      "data_dir",
+      None,
+      f"Folder with the raw data sets (default: ${DATA_DIR_ENV}, "
+      "else ../shared/data relative to the repository root or cwd).",
+    )
 
     # Exported at flag parsing, before main starts Ray or loads data, so that every loader
     # and every Ray worker (which inherits the environment) sees the same folder.
@@ -103,7 +110,7 @@ def define_data_dir_flag() -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ManifestEntry:
-  file: str        # path relative to the data directory, '/'-separated
+  file: str  # path relative to the data directory, '/'-separated
   sha256: str
   bytes: int
   origin: str
@@ -148,9 +155,15 @@ def _marker_path(cache_dir: pathlib.Path, path: pathlib.Path) -> pathlib.Path:
   return cache_dir / "verified" / (hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".json")
 
 
-def verify_file(path: str | os.PathLike, expected_sha256: str, *, what: str = "",
-                origin: str = "", expected_bytes: int | None = None,
-                cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
+def verify_file(
+  path: str | os.PathLike,
+  expected_sha256: str,
+  *,
+  what: str = "",
+  origin: str = "",
+  expected_bytes: int | None = None,
+  cache_dir: str | os.PathLike | None = None,
+) -> pathlib.Path:
   """Checks ``path`` against ``expected_sha256``; raises DataError naming file, checksum, origin."""
   path = pathlib.Path(path).absolute()
   detail = f"expected sha256 {expected_sha256}"
@@ -161,21 +174,27 @@ def verify_file(path: str | os.PathLike, expected_sha256: str, *, what: str = ""
   try:
     st = path.stat()
   except OSError as e:
-    raise DataError(f"{label}file {path} is missing or unreadable ({e.strerror}); {detail}.{where} "
-                    f"{_HINT}") from None
+    raise DataError(
+      f"{label}file {path} is missing or unreadable ({e.strerror}); {detail}.{where} {_HINT}"
+    ) from None
   key = (str(path), st.st_size, st.st_mtime_ns)
   with _lock:
     if _verified.get(key) == expected_sha256:
       return path
   if expected_bytes is not None and st.st_size != expected_bytes:
-    raise DataError(f"{label}file {path} is corrupt: {st.st_size} bytes; {detail}.{where} "
-                    "Replace it with an intact copy.")
+    raise DataError(
+      f"{label}file {path} is corrupt: {st.st_size} bytes; {detail}.{where} Replace it with an intact copy."
+    )
   cdir = resolve_cache_dir(cache_dir)
   marker = _marker_path(cdir, path)
   try:
     rec = json.loads(marker.read_text())
     if (rec.get("path"), rec.get("size"), rec.get("mtime_ns"), rec.get("sha256")) == (
-        key[0], key[1], key[2], expected_sha256):
+      key[0],
+      key[1],
+      key[2],
+      expected_sha256,
+    ):
       with _lock:
         _verified[key] = expected_sha256
       return path
@@ -186,25 +205,30 @@ def verify_file(path: str | os.PathLike, expected_sha256: str, *, what: str = ""
   except OSError as e:
     raise DataError(f"{label}file {path} is unreadable ({e}); {detail}.{where}") from None
   if actual != expected_sha256:
-    raise DataError(f"{label}file {path} is corrupt: sha256 {actual}; {detail}.{where} "
-                    "Replace it with an intact copy.")
+    raise DataError(
+      f"{label}file {path} is corrupt: sha256 {actual}; {detail}.{where} Replace it with an intact copy."
+    )
   with _lock:
     _verified[key] = expected_sha256
   try:
-    atomic_write_bytes(marker, json.dumps({"path": key[0], "size": key[1], "mtime_ns": key[2],
-                                           "sha256": expected_sha256}).encode())
+    atomic_write_bytes(
+      marker,
+      json.dumps({"path": key[0], "size": key[1], "mtime_ns": key[2], "sha256": expected_sha256}).encode(),
+    )
   except OSError:
     pass  # read-only cache: only the per-process memo applies
   return path
 
 
-def raw_file(data_dir: str | os.PathLike | None, rel: str,
-             cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
+def raw_file(
+  data_dir: str | os.PathLike | None, rel: str, cache_dir: str | os.PathLike | None = None
+) -> pathlib.Path:
   """Absolute path of manifest file ``rel`` in the data directory, after verifying it."""
   entry = manifest()[rel]
   base = resolve_data_dir(data_dir)
-  return verify_file(base / rel, entry.sha256, what=rel, origin=entry.origin,
-                     expected_bytes=entry.bytes, cache_dir=cache_dir)
+  return verify_file(
+    base / rel, entry.sha256, what=rel, origin=entry.origin, expected_bytes=entry.bytes, cache_dir=cache_dir
+  )
 
 
 # -------------------------------------------------------------------------- cache
@@ -214,8 +238,12 @@ def cache_key(*parts) -> str:
   return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def cached_arrays(name: str, key_parts: Iterable, build: Callable[[], Mapping[str, np.ndarray]],
-                  cache_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+def cached_arrays(
+  name: str,
+  key_parts: Iterable,
+  build: Callable[[], Mapping[str, np.ndarray]],
+  cache_dir: str | os.PathLike | None = None,
+) -> dict[str, np.ndarray]:
   """Loads ``<cache>/<name>-<key>.npz`` or builds it with ``build()`` and stores it atomically."""
   path = resolve_cache_dir(cache_dir) / f"{name}-{cache_key(name, *key_parts)}.npz"
   try:

@@ -40,6 +40,7 @@ Two-moons: per class n/2 points, t ~ U[0, pi]; class 0 = (cos t, sin t), class 1
 (1 - cos t, 1/2 - sin t), plus N(0, 0.1^2) noise per coordinate; seeds 0 (train) and 1
 (test); examples interleaved by class.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -59,49 +60,57 @@ import numpy as np
 from tasks import alphabet as alphabet_lib
 from tasks import data_dir as dd
 
-DATASETS = ("mnist", "fashion_mnist", "imdb", "cifar10", "omniglot", "imagenet", "alphabet",
-            "two_moons")
+DATASETS = ("mnist", "fashion_mnist", "imdb", "cifar10", "omniglot", "imagenet", "alphabet", "two_moons")
 SPLITS = {
-    "mnist": ("train", "test"),
-    "fashion_mnist": ("train", "test"),
-    "imdb": ("train", "test"),
-    "cifar10": ("train", "test"),
-    "omniglot": ("train",),
-    "imagenet": ("train", "test", "all"),
-    "alphabet": ("train",),
-    "two_moons": ("train", "test"),
+  "mnist": ("train", "test"),
+  "fashion_mnist": ("train", "test"),
+  "imdb": ("train", "test"),
+  "cifar10": ("train", "test"),
+  "omniglot": ("train",),
+  "imagenet": ("train", "test", "all"),
+  "alphabet": ("train",),
+  "two_moons": ("train", "test"),
 }
 SPLIT_ALIASES = {("imagenet", "heldout"): "test", ("imagenet", "meta_train"): "train"}
-PREPROCESS_VERSION = {"mnist": 1, "fashion_mnist": 1, "imdb": 1, "cifar10": 1, "omniglot": 1,
-                      "imagenet": 1}
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                   "truck")
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                         "Sneaker", "Bag", "Ankle boot")
+PREPROCESS_VERSION = {"mnist": 1, "fashion_mnist": 1, "imdb": 1, "cifar10": 1, "omniglot": 1, "imagenet": 1}
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+FASHION_MNIST_CLASSES = (
+  "T-shirt/top",
+  "Trouser",
+  "Pullover",
+  "Dress",
+  "Coat",
+  "Sandal",
+  "Shirt",
+  "Sneaker",
+  "Bag",
+  "Ankle boot",
+)
 IMDB_VOCAB_SIZE = 1000
 IMDB_CLASSES = ("negative", "positive")
-IMAGENET_HELDOUT_MOD = 5          # class i held out iff i % 5 == 4
+IMAGENET_HELDOUT_MOD = 5  # class i held out iff i % 5 == 4
 TWO_MOONS_SIZES = {"train": 2000, "test": 1000}
 TWO_MOONS_SEEDS = {"train": 0, "test": 1}
 TWO_MOONS_NOISE = 0.1
 
 _IDX_FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+  "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+  "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 _RAW_FILES = {
-    "mnist": [f"mnist/{f}" for pair in _IDX_FILES.values() for f in pair],
-    "fashion_mnist": [f"fashion_mnist/{f}" for pair in _IDX_FILES.values() for f in pair],
-    "imdb": ["imdb/imdb_reviews.jsonl.xz"],
-    "cifar10": ["cifar10/cifar10_jpeg.zip"],
-    "omniglot": ["omniglot/images_background_small1.zip", "omniglot/images_background_small2.zip"],
-    "imagenet": ["tiny_imagenet/tiny_imagenet_200_val.zip"],
+  "mnist": [f"mnist/{f}" for pair in _IDX_FILES.values() for f in pair],
+  "fashion_mnist": [f"fashion_mnist/{f}" for pair in _IDX_FILES.values() for f in pair],
+  "imdb": ["imdb/imdb_reviews.jsonl.xz"],
+  "cifar10": ["cifar10/cifar10_jpeg.zip"],
+  "omniglot": ["omniglot/images_background_small1.zip", "omniglot/images_background_small2.zip"],
+  "imagenet": ["tiny_imagenet/tiny_imagenet_200_val.zip"],
 }
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
   """One split of a data set. x: float32 in [0, 1] (two-moons: raw coordinates); y: int32."""
+
   name: str
   x: np.ndarray
   y: np.ndarray
@@ -116,13 +125,14 @@ class Dataset:
 @dataclasses.dataclass(frozen=True, eq=False)
 class RawDataset:
   """Like Dataset, but x as stored (uint8 images / IMDB features; float32 two-moons)."""
+
   name: str
   x: np.ndarray
   y: np.ndarray
   num_classes: int
   class_names: tuple[str, ...]
   split: str = "train"
-  scale: float = 255.0     # x / scale is in [0, 1] (1.0 for IMDB and two-moons)
+  scale: float = 255.0  # x / scale is in [0, 1] (1.0 for IMDB and two-moons)
   extra: dict = dataclasses.field(default_factory=dict)
 
   def as_float(self) -> Dataset:
@@ -149,7 +159,7 @@ def _read_idx(path: str, rel: str) -> np.ndarray:
     with gzip.open(path, "rb") as f:
       b = f.read()
     nd = b[3]
-    shape = tuple(int.from_bytes(b[4 + 4 * i:8 + 4 * i], "big") for i in range(nd))
+    shape = tuple(int.from_bytes(b[4 + 4 * i : 8 + 4 * i], "big") for i in range(nd))
     return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(shape).copy()
   except (OSError, ValueError, EOFError) as e:
     raise dd.DataError(f"{rel}: cannot decode IDX file {path} ({e})") from None
@@ -174,6 +184,7 @@ def tokenize(text: str) -> list[str]:
 
 def _build_imdb(paths: dict[str, str]) -> dict[str, np.ndarray]:
   import collections  # pylint: disable=g-import-not-at-top
+
   path = paths["imdb/imdb_reviews.jsonl.xz"]
   try:
     with lzma.open(path, "rt", encoding="utf-8", newline="\n") as f:
@@ -233,8 +244,7 @@ def _build_cifar10(paths: dict[str, str]) -> dict[str, np.ndarray]:
     for split in ("train", "test"):
       names = sorted(n for n in z.namelist() if n.startswith(split + "/") and n.endswith(".jpg"))
       out[f"x_{split}"] = _decode_images([z.read(n) for n in names], "RGB", rel)
-      out[f"y_{split}"] = np.array([CIFAR10_CLASSES.index(n.split("/")[1]) for n in names],
-                                   np.int32)
+      out[f"y_{split}"] = np.array([CIFAR10_CLASSES.index(n.split("/")[1]) for n in names], np.int32)
   return out
 
 
@@ -244,11 +254,11 @@ def _build_omniglot(paths: dict[str, str]) -> dict[str, np.ndarray]:
     with _open_zip(paths[rel], rel) as z:
       for n in z.namelist():
         if n.endswith(".png"):
-          members.setdefault(n.split("/", 1)[1], z.read(n))   # identical duplicates: keep one
+          members.setdefault(n.split("/", 1)[1], z.read(n))  # identical duplicates: keep one
   names = sorted(members)
   classes = sorted({"/".join(n.split("/")[:2]) for n in names})
   x = _decode_images([members[n] for n in names], "L", "omniglot")
-  x = (255 - x).astype(np.uint8)   # ink (black in the PNGs) -> 255
+  x = (255 - x).astype(np.uint8)  # ink (black in the PNGs) -> 255
   y = np.array([classes.index("/".join(n.split("/")[:2])) for n in names], np.int32)
   return {"x_train": x, "y_train": y, "classes": np.array(classes, dtype=str)}
 
@@ -258,10 +268,14 @@ def _build_imagenet(paths: dict[str, str]) -> dict[str, np.ndarray]:
   root = "tiny-imagenet-200/"
   with _open_zip(paths[rel], rel) as z:
     wnids = z.read(root + "wnids.txt").decode().split()
-    words = dict(line.split("\t", 1) for line in z.read(root + "words.txt").decode().splitlines()
-                 if "\t" in line)
-    ann = [line.split("\t") for line in z.read(root + "val/val_annotations.txt").decode()
-           .splitlines() if line.strip()]
+    words = dict(
+      line.split("\t", 1) for line in z.read(root + "words.txt").decode().splitlines() if "\t" in line
+    )
+    ann = [
+      line.split("\t")
+      for line in z.read(root + "val/val_annotations.txt").decode().splitlines()
+      if line.strip()
+    ]
     files = [a[0] for a in ann]
     x = _decode_images([z.read(root + "val/images/" + f) for f in files], "RGB", rel)
   y = np.array([wnids.index(a[1]) for a in ann], np.int32)
@@ -288,8 +302,8 @@ def two_moons(n: int, seed: int, noise: float = TWO_MOONS_NOISE) -> tuple[np.nda
   inner = np.stack([1.0 - np.cos(t[1]), 0.5 - np.sin(t[1])], 1)
   x = np.empty((n, 2))
   y = np.empty(n, np.int32)
-  x[0::2], y[0::2] = outer[:len(x[0::2])], 0
-  x[1::2], y[1::2] = inner[:len(x[1::2])], 1
+  x[0::2], y[0::2] = outer[: len(x[0::2])], 0
+  x[1::2], y[1::2] = inner[: len(x[1::2])], 1
   x += noise * rng.standard_normal(x.shape)
   return x.astype(np.float32), y
 
@@ -324,19 +338,27 @@ def _arrays(name: str, data_dir, cache_dir, memoize: bool = True) -> dict[str, n
   """All cached arrays of a data set (memoised per process unless memoize=False)."""
   if name not in DATASETS:
     raise ValueError(f"unknown data set {name!r}; known: {DATASETS}")
-  key = (name, str(dd.resolve_data_dir(data_dir)) if name in _RAW_FILES else None,
-         str(dd.resolve_cache_dir(cache_dir)))
+  key = (
+    name,
+    str(dd.resolve_data_dir(data_dir)) if name in _RAW_FILES else None,
+    str(dd.resolve_cache_dir(cache_dir)),
+  )
   with _memo_lock:
     if key in _memo:
       return _memo[key]
   if name in _RAW_FILES:
     paths = _verified_paths(name, data_dir, cache_dir)
-    builder = {"mnist": lambda p: _build_idx("mnist", p),
-               "fashion_mnist": lambda p: _build_idx("fashion_mnist", p),
-               "imdb": _build_imdb, "cifar10": _build_cifar10, "omniglot": _build_omniglot,
-               "imagenet": _build_imagenet}[name]
-    arrays = dd.cached_arrays(name, cache_identity(name, data_dir, cache_dir)[1:],
-                              lambda: builder(paths), cache_dir)
+    builder = {
+      "mnist": lambda p: _build_idx("mnist", p),
+      "fashion_mnist": lambda p: _build_idx("fashion_mnist", p),
+      "imdb": _build_imdb,
+      "cifar10": _build_cifar10,
+      "omniglot": _build_omniglot,
+      "imagenet": _build_imagenet,
+    }[name]
+    arrays = dd.cached_arrays(
+      name, cache_identity(name, data_dir, cache_dir)[1:], lambda: builder(paths), cache_dir
+    )
   elif name == "alphabet":
     arrays = alphabet_lib.load_arrays(cache_dir)
   else:
@@ -360,8 +382,9 @@ def _canonical_split(name: str, split: str) -> str:
   return split
 
 
-def load_raw(name: str, split: str = "train", data_dir=None, cache_dir=None,
-             memoize: bool = True) -> RawDataset:
+def load_raw(
+  name: str, split: str = "train", data_dir=None, cache_dir=None, memoize: bool = True
+) -> RawDataset:
   """A split as stored (uint8 images / features). Read-only arrays shared within a process.
 
   memoize=False: do not keep the decoded arrays in the per-process memo (for one-off
@@ -370,12 +393,23 @@ def load_raw(name: str, split: str = "train", data_dir=None, cache_dir=None,
   split = _canonical_split(name, split)
   a = _arrays(name, data_dir, cache_dir, memoize)
   if name in ("mnist", "fashion_mnist", "cifar10"):
-    names = {"mnist": tuple(str(i) for i in range(10)), "fashion_mnist": FASHION_MNIST_CLASSES,
-             "cifar10": CIFAR10_CLASSES}[name]
+    names = {
+      "mnist": tuple(str(i) for i in range(10)),
+      "fashion_mnist": FASHION_MNIST_CLASSES,
+      "cifar10": CIFAR10_CLASSES,
+    }[name]
     return RawDataset(name, a[f"x_{split}"], a[f"y_{split}"], 10, names, split)
   if name == "imdb":
-    return RawDataset(name, a[f"x_{split}"], a[f"y_{split}"], 2, IMDB_CLASSES, split, scale=1.0,
-                      extra={"vocab": tuple(a["vocab"].tolist()), "rating": a[f"rating_{split}"]})
+    return RawDataset(
+      name,
+      a[f"x_{split}"],
+      a[f"y_{split}"],
+      2,
+      IMDB_CLASSES,
+      split,
+      scale=1.0,
+      extra={"vocab": tuple(a["vocab"].tolist()), "rating": a[f"rating_{split}"]},
+    )
   if name == "omniglot":
     classes = tuple(a["classes"].tolist())
     return RawDataset(name, a["x_train"], a["y_train"], len(classes), classes, split)
@@ -394,15 +428,21 @@ def load_raw(name: str, split: str = "train", data_dir=None, cache_dir=None,
       x, y = a["x_all"][sel], remap[a["y_all"][sel]]
       x.setflags(write=False)
       y.setflags(write=False)
-    return RawDataset(name, x, y, len(keep), tuple(all_names[i] for i in keep), split,
-                      extra={"original_class": keep})
+    return RawDataset(
+      name, x, y, len(keep), tuple(all_names[i] for i in keep), split, extra={"original_class": keep}
+    )
   if name == "alphabet":
-    return RawDataset(name, a["x"], a["y"], len(alphabet_lib.CHARACTERS),
-                      tuple(alphabet_lib.CHARACTERS), split,
-                      extra={"font": a["font"], "font_names": tuple(a["font_names"].tolist())})
+    return RawDataset(
+      name,
+      a["x"],
+      a["y"],
+      len(alphabet_lib.CHARACTERS),
+      tuple(alphabet_lib.CHARACTERS),
+      split,
+      extra={"font": a["font"], "font_names": tuple(a["font_names"].tolist())},
+    )
   if name == "two_moons":
-    return RawDataset(name, a[f"x_{split}"], a[f"y_{split}"], 2, ("moon_0", "moon_1"), split,
-                      scale=1.0)
+    return RawDataset(name, a[f"x_{split}"], a[f"y_{split}"], 2, ("moon_0", "moon_1"), split, scale=1.0)
   raise ValueError(f"unknown data set {name!r}")
 
 

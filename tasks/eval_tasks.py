@@ -21,6 +21,7 @@ file-number order) as "train" and the last 10 as "test"; ``two_moons`` uses its 
 train (2,000) and test (1,000) draws. Inputs are flattened and not permuted (the base
 model permutes). ``test_set(max_examples)`` without an rng takes a fixed, seeded subset.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,18 +30,25 @@ import numpy as np
 
 from tasks import data_dir as dd
 from tasks import datasets as ds
-from tasks import image_ops
-from tasks import sampling
+from tasks import image_ops, sampling
 from util import memo
 
-EVAL_TASKS = ("tiny_mnist", "tiny_fashion_mnist", "mnist", "fashion_mnist", "imdb",
-              "imagenet_heldout", "two_moons")
-IMAGENET_HELDOUT_TRAIN_PER_CLASS = 40   # of 50 per class; the remaining 10 are the test part
+EVAL_TASKS = (
+  "tiny_mnist",
+  "tiny_fashion_mnist",
+  "mnist",
+  "fashion_mnist",
+  "imdb",
+  "imagenet_heldout",
+  "two_moons",
+)
+IMAGENET_HELDOUT_TRAIN_PER_CLASS = 40  # of 50 per class; the remaining 10 are the test part
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class EvalTask:
   """A fixed evaluation task; arrays are read-only float32 [N, input_dim] / int32 [N]."""
+
   name: str
   input_dim: int
   num_classes: int
@@ -55,16 +63,19 @@ class EvalTask:
     # Pickle by reference to the (cached) data, not by value.
     return (_make_cached, self.spec)
 
-  def unlabelled_batches(self, rng: np.random.Generator, num_steps: int,
-                         batch_size: int) -> np.ndarray:
+  def unlabelled_batches(self, rng: np.random.Generator, num_steps: int, batch_size: int) -> np.ndarray:
     """float32 [num_steps, batch_size, input_dim] from the train split (epoch-wise shuffles)."""
     idx = sampling.epoch_indices(rng, np.arange(len(self.x_train)), num_steps * batch_size)
     return self.x_train[idx].reshape(num_steps, batch_size, self.input_dim)
 
   def support_set(self, rng: np.random.Generator, samples_per_class: int):
     """Class-balanced labelled examples from the train split: (x [C*spc, D], y int32), shuffled."""
-    idx = np.concatenate([sampling.draw(rng, pool, samples_per_class)
-                          for pool in sampling.class_pools(self.y_train, self.num_classes)])
+    idx = np.concatenate(
+      [
+        sampling.draw(rng, pool, samples_per_class)
+        for pool in sampling.class_pools(self.y_train, self.num_classes)
+      ]
+    )
     idx = idx[rng.permutation(len(idx))]
     return self.x_train[idx], self.y_train[idx]
 
@@ -95,19 +106,19 @@ def _build(name: str, num_classes: int | None, data_dir, cache_dir) -> EvalTask:
   spec = (name, num_classes, data_dir, cache_dir)
   if name in ("tiny_mnist", "tiny_fashion_mnist", "mnist", "fashion_mnist"):
     dname = name.replace("tiny_", "")
-    tr, te = (ds.load_raw(dname, s, data_dir, cache_dir, memoize=False)
-              for s in ("train", "test"))
+    tr, te = (ds.load_raw(dname, s, data_dir, cache_dir, memoize=False) for s in ("train", "test"))
     if name.startswith("tiny_"):
       xs = [image_ops.resize(d.x, 14, "bilinear") / 255.0 for d in (tr, te)]
     else:
       xs = [d.x.astype(np.float32) / 255.0 for d in (tr, te)]
-    return EvalTask(name, xs[0][0].size, 10, tr.class_names, _flat(xs[0]), _ro(tr.y),
-                    _flat(xs[1]), _ro(te.y), spec)
+    return EvalTask(
+      name, xs[0][0].size, 10, tr.class_names, _flat(xs[0]), _ro(tr.y), _flat(xs[1]), _ro(te.y), spec
+    )
   if name == "imdb":
-    tr, te = (ds.load_raw("imdb", s, data_dir, cache_dir, memoize=False)
-              for s in ("train", "test"))
-    return EvalTask(name, tr.x.shape[1], 2, tr.class_names, _flat(tr.x), _ro(tr.y), _flat(te.x),
-                    _ro(te.y), spec)
+    tr, te = (ds.load_raw("imdb", s, data_dir, cache_dir, memoize=False) for s in ("train", "test"))
+    return EvalTask(
+      name, tr.x.shape[1], 2, tr.class_names, _flat(tr.x), _ro(tr.y), _flat(te.x), _ro(te.y), spec
+    )
   if name == "imagenet_heldout":
     raw = ds.load_raw("imagenet", "test", data_dir, cache_dir, memoize=False)
     c = 10 if num_classes is None else int(num_classes)
@@ -115,18 +126,26 @@ def _build(name: str, num_classes: int | None, data_dir, cache_dir) -> EvalTask:
       raise ValueError(f"imagenet_heldout: num_classes must be in [2, {raw.num_classes}]")
     tr_idx, te_idx = [], []
     for k in range(c):
-      idx = np.flatnonzero(raw.y == k)   # validation-file order within the class
+      idx = np.flatnonzero(raw.y == k)  # validation-file order within the class
       tr_idx.append(idx[:IMAGENET_HELDOUT_TRAIN_PER_CLASS])
       te_idx.append(idx[IMAGENET_HELDOUT_TRAIN_PER_CLASS:])
     tr_idx, te_idx = np.sort(np.concatenate(tr_idx)), np.sort(np.concatenate(te_idx))
     x = image_ops.resize(image_ops.to_grey(raw.x[np.concatenate([tr_idx, te_idx])]), 16, "area")
     x = np.clip(x / 255.0, 0.0, 1.0)
-    return EvalTask(name, 256, c, raw.class_names[:c], _flat(x[:len(tr_idx)]), _ro(raw.y[tr_idx]),
-                    _flat(x[len(tr_idx):]), _ro(raw.y[te_idx]), spec)
+    return EvalTask(
+      name,
+      256,
+      c,
+      raw.class_names[:c],
+      _flat(x[: len(tr_idx)]),
+      _ro(raw.y[tr_idx]),
+      _flat(x[len(tr_idx) :]),
+      _ro(raw.y[te_idx]),
+      spec,
+    )
   if name == "two_moons":
     tr, te = (ds.load_raw("two_moons", s) for s in ("train", "test"))
-    return EvalTask(name, 2, 2, tr.class_names, _flat(tr.x), _ro(tr.y), _flat(te.x), _ro(te.y),
-                    spec)
+    return EvalTask(name, 2, 2, tr.class_names, _flat(tr.x), _ro(tr.y), _flat(te.x), _ro(te.y), spec)
   raise ValueError(f"unknown evaluation task {name!r}; known: {EVAL_TASKS}")
 
 
@@ -135,8 +154,7 @@ def _make_cached(name, num_classes, data_dir, cache_dir) -> EvalTask:
   return _build(name, num_classes, data_dir, cache_dir)
 
 
-def make_eval_task(name: str, data_dir=None, cache_dir=None,
-                   num_classes: int | None = None) -> EvalTask:
+def make_eval_task(name: str, data_dir=None, cache_dir=None, num_classes: int | None = None) -> EvalTask:
   """The evaluation task ``name`` (memoised per process). See the module docstring."""
   if name not in EVAL_TASKS:
     raise ValueError(f"unknown evaluation task {name!r}; known: {EVAL_TASKS}")

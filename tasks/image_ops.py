@@ -23,6 +23,7 @@ U[-max_rotation, max_rotation]``, ``noise_std ~ U[0, max_noise]``. The regressio
 are ``[dx / max_shift, dy / max_shift, angle / max_rotation, noise_std / max_noise]``
 (each in [-1, 1], the last in [0, 1]; 0 where the maximum is 0).
 """
+
 from __future__ import annotations
 
 import functools
@@ -59,19 +60,20 @@ def resize_matrix(n_in: int, n_out: int, method: str) -> np.ndarray:
   return a.astype(np.float32)
 
 
-def resize(images: np.ndarray, size: int | tuple[int, int], method: str = "area",
-           chunk: int = 8192) -> np.ndarray:
+def resize(
+  images: np.ndarray, size: int | tuple[int, int], method: str = "area", chunk: int = 8192
+) -> np.ndarray:
   """Resizes [N, H, W] or [N, H, W, C] images (any numeric dtype) to float32 [N, h, w(, C)]."""
   h, w = (size, size) if isinstance(size, int) else size
   n, hi, wi = images.shape[:3]
   ah, aw = resize_matrix(hi, h, method), resize_matrix(wi, w, method)
   out = np.empty((n, h, w) + images.shape[3:], np.float32)
   for s in range(0, n, chunk):
-    x = images[s:s + chunk].astype(np.float32)
+    x = images[s : s + chunk].astype(np.float32)
     if x.ndim == 4:
-      out[s:s + chunk] = np.einsum("hi,nijc,wj->nhwc", ah, x, aw, optimize=True)
+      out[s : s + chunk] = np.einsum("hi,nijc,wj->nhwc", ah, x, aw, optimize=True)
     else:
-      out[s:s + chunk] = np.matmul(np.matmul(ah, x), aw.T)
+      out[s : s + chunk] = np.matmul(np.matmul(ah, x), aw.T)
   return out
 
 
@@ -82,8 +84,7 @@ def to_grey(images: np.ndarray) -> np.ndarray:
   return images.astype(np.float32)
 
 
-def affine_warp(images: np.ndarray, angle_deg: np.ndarray, dx: np.ndarray,
-                dy: np.ndarray) -> np.ndarray:
+def affine_warp(images: np.ndarray, angle_deg: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
   """Rotates each image about its centre by ``angle_deg`` (CCW) then shifts it by (dx, dy).
 
   images: [N, H, W] or [N, H, W, C]; parameters: [N]. Bilinear sampling, zeros outside.
@@ -94,8 +95,7 @@ def affine_warp(images: np.ndarray, angle_deg: np.ndarray, dx: np.ndarray,
   dx = np.asarray(dx, np.float64).reshape(n, 1, 1)
   dy = np.asarray(dy, np.float64).reshape(n, 1, 1)
   cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-  yo, xo = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
-                       indexing="ij")
+  yo, xo = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
   # Output (xo, yo) = R (xi - c) + c + shift with R = [[cos, sin], [-sin, cos]] in (x, y-down)
   # coordinates (CCW on screen). Invert: xi - c = R^T (xo - c - shift).
   u = xo[None] - cx - dx
@@ -112,8 +112,12 @@ def affine_warp(images: np.ndarray, angle_deg: np.ndarray, dx: np.ndarray,
   flat = flat.reshape((n * h * w,) + images.shape[3:])
   out = np.zeros(images.shape, np.float32)
   extra = (slice(None),) * 3 + (None,) * (images.ndim - 3)
-  for oy, ox, wgt in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx),
-                      (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
+  for oy, ox, wgt in (
+    (0, 0, (1 - wy) * (1 - wx)),
+    (0, 1, (1 - wy) * wx),
+    (1, 0, wy * (1 - wx)),
+    (1, 1, wy * wx),
+  ):
     yy, xx = y0 + oy, x0 + ox
     valid = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
     idx = base + np.clip(yy, 0, h - 1) * w + np.clip(xx, 0, w - 1)
@@ -121,27 +125,39 @@ def affine_warp(images: np.ndarray, angle_deg: np.ndarray, dx: np.ndarray,
   return out
 
 
-def sample_augmentation(rng: np.random.Generator, n: int, max_shift: float, max_rotation: float,
-                        max_noise: float) -> dict[str, np.ndarray]:
+def sample_augmentation(
+  rng: np.random.Generator, n: int, max_shift: float, max_rotation: float, max_noise: float
+) -> dict[str, np.ndarray]:
   """Draws per-example parameters (see module docstring)."""
   u = rng.uniform(-1.0, 1.0, size=(n, 3))
   noise = rng.uniform(0.0, 1.0, size=n)
-  return dict(dx=u[:, 0] * max_shift, dy=u[:, 1] * max_shift, angle=u[:, 2] * max_rotation,
-              noise_std=noise * max_noise)
+  return dict(
+    dx=u[:, 0] * max_shift, dy=u[:, 1] * max_shift, angle=u[:, 2] * max_rotation, noise_std=noise * max_noise
+  )
 
 
-def augmentation_targets(params: dict[str, np.ndarray], max_shift: float, max_rotation: float,
-                         max_noise: float) -> np.ndarray:
+def augmentation_targets(
+  params: dict[str, np.ndarray], max_shift: float, max_rotation: float, max_noise: float
+) -> np.ndarray:
   """float32 [N, 4]: (dx/max_shift, dy/max_shift, angle/max_rotation, noise_std/max_noise)."""
+
   def ratio(v, m):
     return v / m if m > 0 else np.zeros_like(v)
-  return np.stack([ratio(params["dx"], max_shift), ratio(params["dy"], max_shift),
-                   ratio(params["angle"], max_rotation), ratio(params["noise_std"], max_noise)],
-                  axis=1).astype(np.float32)
+
+  return np.stack(
+    [
+      ratio(params["dx"], max_shift),
+      ratio(params["dy"], max_shift),
+      ratio(params["angle"], max_rotation),
+      ratio(params["noise_std"], max_noise),
+    ],
+    axis=1,
+  ).astype(np.float32)
 
 
-def augment(rng: np.random.Generator, images: np.ndarray, max_shift: float, max_rotation: float,
-            max_noise: float) -> tuple[np.ndarray, np.ndarray]:
+def augment(
+  rng: np.random.Generator, images: np.ndarray, max_shift: float, max_rotation: float, max_noise: float
+) -> tuple[np.ndarray, np.ndarray]:
   """Random shift + rotation + additive noise. Returns (float32 images, float32 [N, 4] targets)."""
   n = images.shape[0]
   p = sample_augmentation(rng, n, max_shift, max_rotation, max_noise)

@@ -49,6 +49,7 @@ Architecture (``layer_widths`` = hidden widths then ``top_width``): depth ~ unif
 shapes -> fewer JAX recompilations), with ``width_grid = 0`` it is continuous and
 rounded to an integer. The top layer is always ``top_width`` (32).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,20 +59,19 @@ import numpy as np
 
 from tasks import data_dir as dd
 from tasks import datasets as ds
-from tasks import image_ops
-from tasks import sampling
+from tasks import image_ops, sampling
 from util import memo
 from util.config_check import Section
 
-SOURCE_VERSION = 1   # of the meta-training preprocessing (disk-cache key)
+SOURCE_VERSION = 1  # of the meta-training preprocessing (disk-cache key)
 META_TRAIN_SOURCES = {
-    # name -> (load_dataset name, split)
-    "imagenet": ("imagenet", "train"),
-    "alphabet": ("alphabet", "train"),
-    "cifar10": ("cifar10", "train"),
-    "omniglot": ("omniglot", "train"),
-    "mnist": ("mnist", "train"),
-    "fashion_mnist": ("fashion_mnist", "train"),
+  # name -> (load_dataset name, split)
+  "imagenet": ("imagenet", "train"),
+  "alphabet": ("alphabet", "train"),
+  "cifar10": ("cifar10", "train"),
+  "omniglot": ("omniglot", "train"),
+  "mnist": ("mnist", "train"),
+  "fashion_mnist": ("fashion_mnist", "train"),
 }
 
 # --------------------------------------------------------------------- data sources
@@ -80,12 +80,13 @@ META_TRAIN_SOURCES = {
 @dataclasses.dataclass(frozen=True, eq=False)
 class MetaTrainSource:
   """A data set preprocessed for meta-training, with its fixed per-class split."""
+
   name: str
-  x: np.ndarray                      # float32 [N, s, s] or [N, s, s, 3], in [0, 1]
-  y: np.ndarray                      # int32 [N]
+  x: np.ndarray  # float32 [N, s, s] or [N, s, s, 3], in [0, 1]
+  y: np.ndarray  # int32 [N]
   num_classes: int
   class_names: tuple[str, ...]
-  labelled: tuple[np.ndarray, ...]   # per class: indices into x
+  labelled: tuple[np.ndarray, ...]  # per class: indices into x
   unlabelled: tuple[np.ndarray, ...]
 
   @property
@@ -107,8 +108,9 @@ def split_per_class(y: np.ndarray, num_classes: int, labelled_fraction: float, s
 
 
 @memo.locked_lru_cache(maxsize=16)
-def _meta_train_source(name, image_size, greyscale, resize_method, labelled_fraction, split_seed,
-                       data_dir, cache_dir) -> MetaTrainSource:
+def _meta_train_source(
+  name, image_size, greyscale, resize_method, labelled_fraction, split_seed, data_dir, cache_dir
+) -> MetaTrainSource:
   if name not in META_TRAIN_SOURCES:
     raise ValueError(f"unknown meta-training data set {name!r}; known: {tuple(META_TRAIN_SOURCES)}")
   dname, split = META_TRAIN_SOURCES[name]
@@ -123,15 +125,22 @@ def _meta_train_source(name, image_size, greyscale, resize_method, labelled_frac
     np.clip(x, 0.0, 1.0, out=x)
     return {"x": x, "y": raw.y, "class_names": np.array(raw.class_names, dtype=str)}
 
-  key = (SOURCE_VERSION, split, image_size, greyscale, resize_method,
-         ds.cache_identity(dname, data_dir, cache_dir))
+  key = (
+    SOURCE_VERSION,
+    split,
+    image_size,
+    greyscale,
+    resize_method,
+    ds.cache_identity(dname, data_dir, cache_dir),
+  )
   a = dd.cached_arrays(f"meta_{name}", key, build, cache_dir)
   x, y = a["x"], a["y"]
   x.setflags(write=False)
   y.setflags(write=False)
   class_names = tuple(a["class_names"].tolist())
-  labelled, unlabelled = split_per_class(y, len(class_names), labelled_fraction,
-                                         [split_seed, zlib.crc32(name.encode())])
+  labelled, unlabelled = split_per_class(
+    y, len(class_names), labelled_fraction, [split_seed, zlib.crc32(name.encode())]
+  )
   return MetaTrainSource(name, x, y, len(class_names), class_names, labelled, unlabelled)
 
 
@@ -142,9 +151,16 @@ def meta_train_source(name: str, cfg, data_dir=None, cache_dir=None) -> MetaTrai
   dname = META_TRAIN_SOURCES[name][0]
   data_dir = str(dd.resolve_data_dir(data_dir)) if ds.raw_files(dname) else None
   cache_dir = str(dd.resolve_cache_dir(cache_dir))
-  return _meta_train_source(name, int(cfg.image_size), bool(cfg.greyscale),
-                            str(cfg.resize_method), float(cfg.labelled_fraction),
-                            int(cfg.split_seed), data_dir, cache_dir)
+  return _meta_train_source(
+    name,
+    int(cfg.image_size),
+    bool(cfg.greyscale),
+    str(cfg.resize_method),
+    float(cfg.labelled_fraction),
+    int(cfg.split_seed),
+    data_dir,
+    cache_dir,
+  )
 
 
 # ------------------------------------------------------------------- architectures
@@ -177,10 +193,11 @@ def sample_layer_widths(rng: np.random.Generator, cfg) -> tuple[int, ...]:
 @dataclasses.dataclass(frozen=True, eq=False)
 class MetaTrainTask:
   """One meta-training task. Inputs are flattened, augmented and NOT permuted."""
+
   dataset: str
-  classes: np.ndarray               # int64 [C]: class ids of the source data set
-  permutation: np.ndarray           # int32 [input_dim], a bijection (applied by the base model)
-  layer_widths: tuple[int, ...]     # hidden widths..., then top width
+  classes: np.ndarray  # int64 [C]: class ids of the source data set
+  permutation: np.ndarray  # int32 [input_dim], a bijection (applied by the base model)
+  layer_widths: tuple[int, ...]  # hidden widths..., then top width
   input_dim: int
   num_classes: int
   num_regression_targets: int
@@ -215,22 +232,38 @@ class MetaTrainTask:
     permutation = np.asarray(d["permutation"], np.int32)
     input_dim = int(d["input_dim"])
     if input_dim != source.input_dim:
-      raise ValueError(f"task input_dim {input_dim} but {source.name} now has {source.input_dim} "
-                       "features (another image_size / greyscale?)")
-    if (classes.ndim != 1 or len(classes) != int(d["num_classes"]) or len(classes) == 0
-        or classes.min() < 0 or classes.max() >= source.num_classes):
-      raise ValueError(f"task classes {classes.tolist()} do not fit {d['num_classes']} of "
-                       f"{source.name}'s {source.num_classes} classes")
-    if permutation.shape != (input_dim,) or not np.array_equal(np.sort(permutation),
-                                                                np.arange(input_dim)):
+      raise ValueError(
+        f"task input_dim {input_dim} but {source.name} now has {source.input_dim} "
+        "features (another image_size / greyscale?)"
+      )
+    if (
+      classes.ndim != 1
+      or len(classes) != int(d["num_classes"])
+      or len(classes) == 0
+      or classes.min() < 0
+      or classes.max() >= source.num_classes
+    ):
+      raise ValueError(
+        f"task classes {classes.tolist()} do not fit {d['num_classes']} of "
+        f"{source.name}'s {source.num_classes} classes"
+      )
+    if permutation.shape != (input_dim,) or not np.array_equal(np.sort(permutation), np.arange(input_dim)):
       raise ValueError(f"task permutation is not a permutation of {input_dim} features")
-    return cls(dataset=str(d["dataset"]), classes=classes, permutation=permutation,
-               layer_widths=tuple(int(w) for w in d["layer_widths"]), input_dim=input_dim,
-               num_classes=int(d["num_classes"]),
-               num_regression_targets=int(d["num_regression_targets"]),
-               samples_per_class=int(d["samples_per_class"]), augment=bool(d["augment"]),
-               max_shift=float(d["max_shift"]), max_rotation=float(d["max_rotation"]),
-               max_noise=float(d["max_noise"]), source=source)
+    return cls(
+      dataset=str(d["dataset"]),
+      classes=classes,
+      permutation=permutation,
+      layer_widths=tuple(int(w) for w in d["layer_widths"]),
+      input_dim=input_dim,
+      num_classes=int(d["num_classes"]),
+      num_regression_targets=int(d["num_regression_targets"]),
+      samples_per_class=int(d["samples_per_class"]),
+      augment=bool(d["augment"]),
+      max_shift=float(d["max_shift"]),
+      max_rotation=float(d["max_rotation"]),
+      max_noise=float(d["max_noise"]),
+      source=source,
+    )
 
   @property
   def class_names(self) -> tuple[str, ...]:
@@ -240,12 +273,10 @@ class MetaTrainTask:
     images = self.source.x[idx]
     targets = None
     if self.augment:
-      images, targets = image_ops.augment(rng, images, self.max_shift, self.max_rotation,
-                                          self.max_noise)
+      images, targets = image_ops.augment(rng, images, self.max_shift, self.max_rotation, self.max_noise)
     return images.reshape(len(idx), -1).astype(np.float32, copy=False), targets
 
-  def unlabelled_batches(self, rng: np.random.Generator, num_steps: int,
-                         batch_size: int) -> np.ndarray:
+  def unlabelled_batches(self, rng: np.random.Generator, num_steps: int, batch_size: int) -> np.ndarray:
     """float32 [num_steps, batch_size, input_dim] from the unlabelled part of the classes."""
     pool = np.concatenate([self.source.unlabelled[c] for c in self.classes])
     idx = sampling.epoch_indices(rng, pool, num_steps * batch_size)
@@ -266,15 +297,16 @@ class MetaTrainTask:
       pool = self.source.labelled[cls]
       n = len(pool)
       if n >= 2 * spc:
-        pick = np.argsort(rng.random((num_steps, n)), axis=1)[:, :2 * spc]
+        pick = np.argsort(rng.random((num_steps, n)), axis=1)[:, : 2 * spc]
         idx[:, :, j, :] = pool[pick].reshape(num_steps, 2, spc)
       elif n >= spc:
         pick = np.argsort(rng.random((num_steps, 2, n)), axis=2)[:, :, :spc]
         idx[:, :, j, :] = pool[pick]
       else:
         idx[:, :, j, :] = pool[rng.integers(0, n, size=(num_steps, 2, spc))]
-    labels = np.broadcast_to(np.arange(c, dtype=np.int32)[None, None, :, None],
-                             idx.shape).reshape(num_steps, 2, k)
+    labels = np.broadcast_to(np.arange(c, dtype=np.int32)[None, None, :, None], idx.shape).reshape(
+      num_steps, 2, k
+    )
     idx = idx.reshape(num_steps, 2, k)
     order = np.argsort(rng.random((num_steps, 2, k)), axis=2)
     idx = np.take_along_axis(idx, order, axis=2).reshape(num_steps, 2 * k)
@@ -282,13 +314,14 @@ class MetaTrainTask:
     x, reg = self._prepare(rng, idx.reshape(-1))
     onehot = np.eye(c, dtype=np.float32)[labels.reshape(-1)]
     targets = onehot if reg is None else np.concatenate([onehot, reg], axis=1)
-    return (x.reshape(num_steps, 2 * k, self.input_dim),
-            targets.reshape(num_steps, 2 * k, c + self.num_regression_targets),
-            labels.astype(np.int32))
+    return (
+      x.reshape(num_steps, 2 * k, self.input_dim),
+      targets.reshape(num_steps, 2 * k, c + self.num_regression_targets),
+      labels.astype(np.int32),
+    )
 
 
-def sample_meta_train_task(rng: np.random.Generator, cfg, data_dir=None,
-                           cache_dir=None) -> MetaTrainTask:
+def sample_meta_train_task(rng: np.random.Generator, cfg, data_dir=None, cache_dir=None) -> MetaTrainTask:
   """Draws a task (see module docstring). ``cfg``: the config's task section."""
   if not isinstance(rng, np.random.Generator):
     raise TypeError("rng must be a np.random.Generator")
@@ -306,12 +339,20 @@ def sample_meta_train_task(rng: np.random.Generator, cfg, data_dir=None,
   permutation = rng.permutation(source.input_dim).astype(np.int32)
   augment = bool(cfg.augment)
   return MetaTrainTask(
-      dataset=name, classes=classes, permutation=permutation, layer_widths=widths,
-      input_dim=source.input_dim, num_classes=num_classes,
-      num_regression_targets=image_ops.NUM_AUGMENT_TARGETS if augment else 0,
-      samples_per_class=int(cfg.samples_per_class), augment=augment,
-      max_shift=float(cfg.max_shift), max_rotation=float(cfg.max_rotation),
-      max_noise=float(cfg.max_noise), source=source)
+    dataset=name,
+    classes=classes,
+    permutation=permutation,
+    layer_widths=widths,
+    input_dim=source.input_dim,
+    num_classes=num_classes,
+    num_regression_targets=image_ops.NUM_AUGMENT_TARGETS if augment else 0,
+    samples_per_class=int(cfg.samples_per_class),
+    augment=augment,
+    max_shift=float(cfg.max_shift),
+    max_rotation=float(cfg.max_rotation),
+    max_noise=float(cfg.max_noise),
+    source=source,
+  )
 
 
 # -------------------------------------------------------------------------- config

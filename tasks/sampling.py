@@ -3,6 +3,7 @@
 Each function consumes its generator exactly as the code it replaced did, so results are
 unchanged: one place per sampling scheme.
 """
+
 from __future__ import annotations
 
 import numpy as np

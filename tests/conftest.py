@@ -1,4 +1,5 @@
 """Shared fixtures: a temporary data cache, and one tiny shape so the unroll compiles once."""
+
 import os
 import pathlib
 
@@ -16,8 +17,15 @@ TINY_REGRESSION = 1
 TINY_K = 2
 
 
-def tiny_batches(cfg, rng, k=TINY_K, input_dim=TINY_INPUT_DIM, num_classes=TINY_CLASSES,
-                 num_regression=TINY_REGRESSION, fill=None):
+def tiny_batches(
+  cfg,
+  rng,
+  k=TINY_K,
+  input_dim=TINY_INPUT_DIM,
+  num_classes=TINY_CLASSES,
+  num_regression=TINY_REGRESSION,
+  fill=None,
+):
   return synthetic.synthetic_batches(cfg, rng, k, input_dim, num_classes, num_regression, fill)
 
 
@@ -25,8 +33,10 @@ def tiny_batches(cfg, rng, k=TINY_K, input_dim=TINY_INPUT_DIM, num_classes=TINY_
 def data_cache_dir(tmp_path_factory):
   """One preprocessed-data cache for the session; META_UNSUP_TEST_CACHE_DIR keeps one across runs."""
   from tasks import data_dir as dd
+
   path = os.environ.get("META_UNSUP_TEST_CACHE_DIR") or str(
-      tmp_path_factory.getbasetemp() / "meta_unsup_cache")
+    tmp_path_factory.getbasetemp() / "meta_unsup_cache"
+  )
   with pytest.MonkeyPatch.context() as mp:
     mp.setenv(dd.CACHE_DIR_ENV, path)
     yield pathlib.Path(path)
@@ -35,17 +45,21 @@ def data_cache_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_cfg():
   from configs import tiny
+
   return tiny.get_config()
 
 
 @pytest.fixture(scope="session")
 def tiny_theta(tiny_cfg):
   from learned_update import rule
+
   return rule.init_theta(jax.random.PRNGKey(0), tiny_cfg.rule)
 
 
 @pytest.fixture(scope="session")
 def tiny_state(tiny_cfg):
   import base_models
-  return base_models.init(jax.random.PRNGKey(1), TINY_INPUT_DIM,
-                          base_models.layer_widths(tiny_cfg.base_model), tiny_cfg.base_model)
+
+  return base_models.init(
+    jax.random.PRNGKey(1), TINY_INPUT_DIM, base_models.layer_widths(tiny_cfg.base_model), tiny_cfg.base_model
+  )

@@ -1,4 +1,5 @@
 """Base model: shapes for many architectures, batch norm, permutation, initialisation."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,14 +8,24 @@ from ml_collections import ConfigDict
 
 import base_models
 
-CFG = ConfigDict(dict(hidden_widths=(128,) * 4, top_width=32, activation="relu",
-                      permute_inputs=True, w_init_std=0.01, b_init_std=0.1, bn_epsilon=1e-6))
+CFG = ConfigDict(
+  dict(
+    hidden_widths=(128,) * 4,
+    top_width=32,
+    activation="relu",
+    permute_inputs=True,
+    w_init_std=0.01,
+    b_init_std=0.1,
+    bn_epsilon=1e-6,
+  )
+)
 
 ARCHS = [(2, 1, 64), (3, 600, 196), (4, 37, 784), (5, 128, 1000), (2, 64, 196)]
 
 
-ARCH_ACTIVATION = ([arch + ("relu",) for arch in ARCHS]
-                   + [(2, 17, 64, a) for a in sorted(base_models.ACTIVATIONS) if a != "relu"])
+ARCH_ACTIVATION = [arch + ("relu",) for arch in ARCHS] + [
+  (2, 17, 64, a) for a in sorted(base_models.ACTIVATIONS) if a != "relu"
+]
 
 
 @pytest.mark.parametrize("depth,width,input_dim,activation", ARCH_ACTIVATION)

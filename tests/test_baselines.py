@@ -1,4 +1,5 @@
 """Baselines (base_models/baselines/): each learns what it should, and the registry by name."""
+
 import jax
 import numpy as np
 import pytest
@@ -10,8 +11,17 @@ from base_models.baselines import protonet
 from configs import paper
 from evaluation import runner
 
-BASE = ConfigDict(dict(hidden_widths=(32,), top_width=8, activation="relu", permute_inputs=True,
-                       w_init_std=0.01, b_init_std=0.1, bn_epsilon=1e-6))
+BASE = ConfigDict(
+  dict(
+    hidden_widths=(32,),
+    top_width=8,
+    activation="relu",
+    permute_inputs=True,
+    w_init_std=0.01,
+    b_init_std=0.1,
+    bn_epsilon=1e-6,
+  )
+)
 
 
 def _settings():
@@ -32,17 +42,34 @@ def _state(key=0, input_dim=64):
 
 # ----------------------------------------------------------------------------- registry
 
+
 def test_registry_names_order_and_unknown_name():
-  assert bl.BASELINES == ("random_init", "pca", "vae", "supervised", "contrastive", "hebbian",
-                          "protonet", "protonet_permuted")
+  assert bl.BASELINES == (
+    "random_init",
+    "pca",
+    "vae",
+    "supervised",
+    "contrastive",
+    "hebbian",
+    "protonet",
+    "protonet_permuted",
+  )
   assert all(cls.name == name for name, cls in bl.REGISTRY.items())
   assert bl.key_name("protonet_permuted") == "protonet" and bl.key_name("vae") == "vae"
   with pytest.raises(ValueError, match="unknown baseline"):
-    bl.make_baseline("telepathy", jax.random.PRNGKey(0), _state(), 64, BASE,
-                     _settings(), data_sample=np.zeros((4, 64), np.float32))
+    bl.make_baseline(
+      "telepathy",
+      jax.random.PRNGKey(0),
+      _state(),
+      64,
+      BASE,
+      _settings(),
+      data_sample=np.zeros((4, 64), np.float32),
+    )
 
 
 # ----------------------------------------------------------------------------- unsupervised
+
 
 def test_vae_elbo_improves():
   rng = np.random.default_rng(0)
@@ -63,8 +90,7 @@ def test_vae_elbo_improves():
 def test_supervised_fits_its_few_labels():
   rng = np.random.default_rng(3)
   x, y = _blobs(rng, (10,) * 5, 64, 1.0)[:2]
-  sup = bl.Supervised(jax.random.PRNGKey(0), _state(), BASE,
-                      _settings().supervised, x, y, 5)
+  sup = bl.Supervised(jax.random.PRNGKey(0), _state(), BASE, _settings().supervised, x, y, 5)
   assert sup.train_accuracy >= 0.95 and 0 < sup.steps <= 2000
   assert sup.losses[-1] < sup.losses[0]
 
@@ -80,7 +106,7 @@ def test_hebbian_oja_finds_principal_subspace():
   heb.advance(x.astype(np.float32))
   w = np.asarray(heb.state["layers"][0]["w"])
   q = np.linalg.qr(w)[0]
-  overlap = np.linalg.norm(basis[:, :3].T @ q) ** 2 / 3   # 1 = the top-3 subspace exactly
+  overlap = np.linalg.norm(basis[:, :3].T @ q) ** 2 / 3  # 1 = the top-3 subspace exactly
   assert overlap > 0.95, overlap
 
 
@@ -88,8 +114,7 @@ def test_contrastive_and_pca_train():
   rng = np.random.default_rng(5)
   x, _, _ = _blobs(rng, (64,) * 4, 64, 0.3)
   stream = x[rng.permutation(len(x))].reshape(8, 32, 64)
-  c = bl.Contrastive(jax.random.PRNGKey(0), _state(), BASE,
-                     _settings().contrastive, stream[0])
+  c = bl.Contrastive(jax.random.PRNGKey(0), _state(), BASE, _settings().contrastive, stream[0])
   for _ in range(5):
     c.advance(stream)
   assert np.mean(c.loss_history[-5:]) < np.mean(c.loss_history[:5])
@@ -105,6 +130,7 @@ def test_contrastive_and_pca_train():
 
 # ----------------------------------------------------------------------------- protonet (references)
 
+
 def _protonet_cfg(**kw):
   cfg = _settings()
   cfg.protonet.update(kw)
@@ -117,19 +143,27 @@ def test_episode_indices_are_class_major_distinct_classes_without_repeats():
   idx = protonet.episode_indices(np.random.default_rng(0), pools, 30, 4, 7)
   assert idx.shape == (30, 28) and idx.dtype == np.int32
   labels = y[idx].reshape(30, 4, 7)
-  assert np.all(labels == labels[:, :, :1])                       # one class per block
-  assert all(len(set(ep[:, 0])) == 4 for ep in labels)            # n_way distinct classes
-  assert all(len(set(row)) == 28 for row in idx)                  # no example twice
-  assert len(set(labels[:, :, 0].ravel())) == 6                   # every class gets drawn
+  assert np.all(labels == labels[:, :, :1])  # one class per block
+  assert all(len(set(ep[:, 0])) == 4 for ep in labels)  # n_way distinct classes
+  assert all(len(set(row)) == 28 for row in idx)  # no example twice
+  assert len(set(labels[:, :, 0].ravel())) == 6  # every class gets drawn
 
 
 def test_protonet_loss_falls_and_episode_accuracy_rises():
   rng = np.random.default_rng(1)
-  x, y, _ = _blobs(rng, (60,) * 5, 64, 4.0)   # overlapping enough that random init is far from 1
-  proto = bl.make_baseline("protonet", jax.random.PRNGKey(2), _state(), 64, BASE,
-                           _protonet_cfg(steps_per_inner_step=2), data_sample=x[:16],
-                           num_classes=5, labelled=(x, y))
-  proto.advance(np.zeros((25, 16, 64), np.float32))   # the stream only sets the step count
+  x, y, _ = _blobs(rng, (60,) * 5, 64, 4.0)  # overlapping enough that random init is far from 1
+  proto = bl.make_baseline(
+    "protonet",
+    jax.random.PRNGKey(2),
+    _state(),
+    64,
+    BASE,
+    _protonet_cfg(steps_per_inner_step=2),
+    data_sample=x[:16],
+    num_classes=5,
+    labelled=(x, y),
+  )
+  proto.advance(np.zeros((25, 16, 64), np.float32))  # the stream only sets the step count
   proto.advance(np.zeros((25, 16, 64), np.float32))
   loss, acc = np.asarray(proto.loss_history), np.asarray(proto.accuracy_history)
   assert loss.shape == acc.shape == (100,)
@@ -148,9 +182,12 @@ def test_protonet_permuted_is_the_same_network_on_permuted_inputs():
   keys = runner.seed_keys(0)
   np.testing.assert_array_equal(keys["protonet"], keys["protonet_permuted"])
   cfg = _protonet_cfg(n_way=3, k_shot=5, n_query=5)
-  nets = {m: bl.make_baseline(m, keys[m], _state(), 64, BASE, cfg, data_sample=x[:16],
-                              num_classes=4, labelled=(x, y))
-          for m in ("protonet", "protonet_permuted")}
+  nets = {
+    m: bl.make_baseline(
+      m, keys[m], _state(), 64, BASE, cfg, data_sample=x[:16], num_classes=4, labelled=(x, y)
+    )
+    for m in ("protonet", "protonet_permuted")
+  }
   for net in nets.values():
     net.advance(np.zeros((10, 16, 64), np.float32))
   plain, permuted = nets["protonet"], nets["protonet_permuted"]

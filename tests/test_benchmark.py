@@ -1,5 +1,6 @@
 """The benchmark end to end: --quick mode (configs/tiny.py shapes), full mode with compiles stubbed,
 one tiny Ray worker. Its formulas and extrapolations: test_benchmark_formulas.py."""
+
 import json
 
 import pytest
@@ -14,8 +15,9 @@ pytestmark = pytest.mark.slow
 def test_ray_scaling_with_one_tiny_worker():
   assert not ray.is_initialized()
   cfg = ray_scaling.ray_task_config("configs.tiny")
-  r = ray_scaling.ray_scaling(cfg, worker_counts=(1,), measure_sec=2.0, min_results=2,
-                              deadline_sec=600.0, log=lambda *a: None)
+  r = ray_scaling.ray_scaling(
+    cfg, worker_counts=(1,), measure_sec=2.0, min_results=2, deadline_sec=600.0, log=lambda *a: None
+  )
   assert not ray.is_initialized()  # its own instance, shut down
   w = r["workers"]["1"]
   assert w["meta_grads_per_sec"] > 0 and w["results"] >= 2 and w["restarts"] == 0
@@ -31,15 +33,25 @@ def quick_result():
 
 def test_quick_benchmark_has_every_key_and_sane_figures(quick_result):
   r = quick_result
-  for key in ("device", "matmul_peak_gflops", "configs", "scaling", "fraction_of_peak",
-              "ray_scaling_2_over_1", "learner_share", "compile_sec", "peak_memory_bytes",
-              "max_rss_bytes", "wall_sec"):
+  for key in (
+    "device",
+    "matmul_peak_gflops",
+    "configs",
+    "scaling",
+    "fraction_of_peak",
+    "ray_scaling_2_over_1",
+    "learner_share",
+    "compile_sec",
+    "peak_memory_bytes",
+    "max_rss_bytes",
+    "wall_sec",
+  ):
     assert key in r, key
   assert r["device"]["platform"] and r["device"]["device_kind"]
   assert r["matmul_peak_gflops"] > 0 and r["matmul_peak_bf16_gflops"] > 0
   assert r["compiler_options"] == xla.FAST_COMPILE
   json.loads(json.dumps(r))  # plain JSON
-  (name, c), = r["configs"].items()
+  ((name, c),) = r["configs"].items()
   assert name == "tiny"
   # The shapes come from configs/tiny.py's meta-training task distribution.
   assert c["shapes"]["input_dim"] == 64 and c["shapes"]["layer_widths"] == [24, 24, 8]
@@ -96,6 +108,7 @@ class _FakeExecutable:
     class M:
       argument_size_in_bytes, output_size_in_bytes, alias_size_in_bytes = 1000, 100, 0
       temp_size_in_bytes, generated_code_size_in_bytes = 10_000, 0
+
     return M()
 
 
@@ -105,15 +118,27 @@ def test_full_mode_plumbing_with_compilation_stubbed(monkeypatch):
   # the matmul peak (the quick test runs those, at tiny shapes, through the same code).
   monkeypatch.setattr(xla, "lower", lambda jitted, *args, **static: (None, 0.0))
   monkeypatch.setattr(xla, "compile_one", lambda lowered, options=None: (_FakeExecutable(), 0.5, 0))
-  monkeypatch.setattr(device, "matmul_peak", lambda n=None, repeats=5: {
-      "n": 8, "repeats": repeats, "gflops_per_sec": 100.0, "best_sec": 1.0,
-      "bfloat16_f32_accumulate_gflops_per_sec": 300.0})
+  monkeypatch.setattr(
+    device,
+    "matmul_peak",
+    lambda n=None, repeats=5: {
+      "n": 8,
+      "repeats": repeats,
+      "gflops_per_sec": 100.0,
+      "best_sec": 1.0,
+      "bfloat16_f32_accumulate_gflops_per_sec": 300.0,
+    },
+  )
   studied = []
 
   def fake_h_dtype_study(cfg, shapes, k, **kwargs):  # needs real gradients: the quick test runs it
     studied.append((shapes["input_dim"], k))
-    low = {"speedup_inner_step": 0.5, "speedup_meta_grad": 0.8, "grad_cosine_to_float32": 0.9,
-           "grad_rel_error": 0.4}
+    low = {
+      "speedup_inner_step": 0.5,
+      "speedup_meta_grad": 0.8,
+      "grad_cosine_to_float32": 0.9,
+      "grad_rel_error": 0.4,
+    }
     return {"k": k, "dtypes": {"float32": {"sampling_cosine": 0.1}, "bfloat16": low}}
 
   monkeypatch.setattr(precision, "h_dtype_study", fake_h_dtype_study)

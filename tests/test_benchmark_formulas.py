@@ -2,6 +2,7 @@
 
 No compilation here (fast); the end-to-end runs are in test_benchmark.py.
 """
+
 import numpy as np
 import pytest
 
@@ -11,9 +12,13 @@ from configs import local, paper
 
 def test_extrapolation_marks_unmeasured_k():
   per_step = {"xla_per_meta_grad_step": 1.0}
-  results = {"a": {"meta_grad": {"5": {"sec": 2.0, "measured": True},
-                                 "20": {"sec": 5.0, "measured": True}}, "flops": per_step},
-             "b": {"meta_grad": {"5": {"sec": 4.0, "measured": True}}, "flops": per_step}}
+  results = {
+    "a": {
+      "meta_grad": {"5": {"sec": 2.0, "measured": True}, "20": {"sec": 5.0, "measured": True}},
+      "flops": per_step,
+    },
+    "b": {"meta_grad": {"5": {"sec": 4.0, "measured": True}}, "flops": per_step},
+  }
   meta_gradient.extrapolate(results, (5, 20, 50))
   a50, b20 = results["a"]["meta_grad"]["50"], results["b"]["meta_grad"]["20"]
   assert not a50["measured"] and a50["sec"] == pytest.approx(11.0)  # 1 s + 0.2 s * k
@@ -45,7 +50,8 @@ def test_flop_formulas():
   # local's shapes: XLA's cost analysis gave 1.83 GFLOP per inner step (ratio ~1.08).
   lcfg = local.get_config()
   assert flops.rule_step_flops(lcfg.rule, 32, (256, 128, 128, 128, 128, 32))["total"] == pytest.approx(
-      1.70e9, rel=0.02)
+    1.70e9, rel=0.02
+  )
   ev = flops.evaluation_flops(lcfg.meta_objective, units, 10, 14)
   assert ev["features"] == 2 * 2 * 2 * 100 * (196 * 128 + 3 * 128 * 128 + 128 * 32)
 
@@ -56,7 +62,7 @@ def test_bench_shapes_follow_the_configs():
   cfg = local.get_config()
   l = shapes.bench_shapes(cfg, "meta_train")
   t = cfg.task
-  assert l["input_dim"] == t.image_size ** 2 and l["batch"] == cfg.unroll.inner_batch_size
+  assert l["input_dim"] == t.image_size**2 and l["batch"] == cfg.unroll.inner_batch_size
   assert l["hidden_widths"] == (t.width_max,) * t.depth_max
   axes = scaling.scaling_axes({"batch": l["batch"], "width": t.width_max, "input_dim": l["input_dim"]})
   assert axes["batch"] == (cfg.unroll.inner_batch_size, 2 * cfg.unroll.inner_batch_size)

@@ -1,4 +1,5 @@
 """Checkpoints: arrays + strict JSON (no pickle), corrupt-newest fallback, old-format conversion."""
+
 import json
 import logging
 import os
@@ -11,11 +12,12 @@ import jax
 import numpy as np
 import pytest
 
-from util import trees
-from distributed import checkpoint, learner as learner_lib, legacy_checkpoint, trainer
+from distributed import checkpoint, legacy_checkpoint, trainer
+from distributed import learner as learner_lib
 from distributed import worker as worker_lib
 from learned_update import rule
 from tasks import meta_train
+from util import trees
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 COMMITTED = sorted(ROOT.glob("checkpoints/*/checkpoint_*.npz"))
@@ -24,6 +26,7 @@ COMMITTED = sorted(ROOT.glob("checkpoints/*/checkpoint_*.npz"))
 def _strict(text):
   def bad(name):
     raise ValueError(f"{name} is not strict JSON")
+
   return json.loads(text, parse_constant=bad)
 
 
@@ -67,10 +70,14 @@ def _worker(cfg):
 
 def test_round_trip_is_bit_exact_and_the_file_holds_no_pickle(tiny_cfg, tmp_path):
   learner, worker = _learner(tiny_cfg), _worker(tiny_cfg)
-  payload = {"step": learner.step, "learner": learner.get_state(),
-             "pool": {"workers": [worker.get_state()], "next": 0},
-             "theta_signature": checkpoint.theta_signature(learner.theta),
-             "config_json": tiny_cfg.to_json_best_effort(), "elapsed_sec": 1.25}
+  payload = {
+    "step": learner.step,
+    "learner": learner.get_state(),
+    "pool": {"workers": [worker.get_state()], "next": 0},
+    "theta_signature": checkpoint.theta_signature(learner.theta),
+    "config_json": tiny_cfg.to_json_best_effort(),
+    "elapsed_sec": 1.25,
+  }
   path = checkpoint.save(tmp_path, payload, keep=2)
   assert path.name == "checkpoint_00000002.npz"
   with np.load(path, allow_pickle=False) as z:  # every member loads without pickle
@@ -91,8 +98,7 @@ def test_round_trip_is_bit_exact_and_the_file_holds_no_pickle(tiny_cfg, tmp_path
   # Structures rebuilt from code: the restored learner and worker continue identically.
   other = learner_lib.Learner(tiny_cfg.learner, rule.init_theta(jax.random.PRNGKey(9), tiny_cfg.rule))
   other.set_state(loaded["learner"])
-  assert (jax.tree_util.tree_structure(other.opt_state)
-          == jax.tree_util.tree_structure(learner.opt_state))
+  assert jax.tree_util.tree_structure(other.opt_state) == jax.tree_util.tree_structure(learner.opt_state)
   w2 = worker_lib.TaskWorker(tiny_cfg, seed=99)
   w2.set_state(loaded["pool"]["workers"][0])
   assert w2.rng.bit_generator.state == worker.rng.bit_generator.state
@@ -111,8 +117,7 @@ def test_round_trip_is_bit_exact_and_the_file_holds_no_pickle(tiny_cfg, tmp_path
 def test_a_checkpoint_loads_without_the_modules_that_wrote_it(tiny_cfg, tmp_path, monkeypatch):
   # A pickle names the classes and functions it was made from; this format names none.
   worker = _worker(tiny_cfg)
-  checkpoint.save(tmp_path, {"step": 1, "pool": {"workers": [worker.get_state()], "next": 0}},
-                  keep=1)
+  checkpoint.save(tmp_path, {"step": 1, "pool": {"workers": [worker.get_state()], "next": 0}}, keep=1)
   for name in ("tasks.meta_train", "tasks", "distributed.worker", "optax"):
     monkeypatch.setitem(sys.modules, name, None)  # importing any of them now fails
   loaded = checkpoint.load_latest(tmp_path)
@@ -167,8 +172,7 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_warning_and_is_kept(tmp_pat
   checkpoint.save(tmp_path, {"step": 3, "x": np.zeros(3)}, keep=1)  # replaces bad step 3 ...
   assert (tmp_path / "checkpoint_00000003.npz.corrupt").read_bytes() == bad_bytes  # ... kept aside
   names = sorted(p.name for p in tmp_path.iterdir())
-  assert names == ["checkpoint_00000003.npz", "checkpoint_00000003.npz.corrupt",
-                   "checkpoint_00000004.npz"]
+  assert names == ["checkpoint_00000003.npz", "checkpoint_00000003.npz.corrupt", "checkpoint_00000004.npz"]
   assert checkpoint.load_latest(tmp_path)["step"] == 3
 
   # Every checkpoint unreadable: an error, not a silent fresh start.
@@ -181,8 +185,7 @@ def test_pruning_never_deletes_the_last_valid_checkpoint(tmp_path):
   checkpoint.save(tmp_path, {"step": 1}, keep=1)
   (tmp_path / "checkpoint_00000009.npz").write_bytes(b"PK\x03\x04 truncated")
   checkpoint.save(tmp_path, {"step": 2}, keep=1)
-  assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_00000002.npz",
-                                                         "checkpoint_00000009.npz"]
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_00000002.npz", "checkpoint_00000009.npz"]
   assert checkpoint.load_latest(tmp_path)["step"] == 2
 
 
@@ -220,19 +223,37 @@ class _OldTask:
 def _old_pickle(tiny_cfg, monkeypatch) -> tuple[bytes, dict]:
   def _rebuild_task(fields, spec):
     raise AssertionError("the converter must not call the project's code")
+
   _rebuild_task.__module__, _rebuild_task.__qualname__ = "tasks.meta_train", "_rebuild_task"
   monkeypatch.setattr(meta_train, "_rebuild_task", _rebuild_task, raising=False)
   learner, worker = _learner(tiny_cfg, updates=1), _worker(tiny_cfg)
   fields = worker.task.to_dict()
   fields["layer_widths"] = tuple(fields["layer_widths"])
-  old = {"step": 1,
-         "learner": {"theta": learner.theta, "opt_state": learner.opt_state, "step": 1,
-                     "counters": dict(learner.counters)},
-         "pool": {"workers": [{"rng": worker.rng.bit_generator.state, "task": _OldTask(fields),
-                               "state": worker.state, "steps_done": 2, "horizon": worker.horizon,
-                               "tasks_started": 1}], "next": 0},
-         "theta_signature": checkpoint.theta_signature(learner.theta),
-         "config_json": tiny_cfg.to_json_best_effort(), "elapsed_sec": 3.5}
+  old = {
+    "step": 1,
+    "learner": {
+      "theta": learner.theta,
+      "opt_state": learner.opt_state,
+      "step": 1,
+      "counters": dict(learner.counters),
+    },
+    "pool": {
+      "workers": [
+        {
+          "rng": worker.rng.bit_generator.state,
+          "task": _OldTask(fields),
+          "state": worker.state,
+          "steps_done": 2,
+          "horizon": worker.horizon,
+          "tasks_started": 1,
+        }
+      ],
+      "next": 0,
+    },
+    "theta_signature": checkpoint.theta_signature(learner.theta),
+    "config_json": tiny_cfg.to_json_best_effort(),
+    "elapsed_sec": 3.5,
+  }
   return pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL), {"learner": learner, "worker": worker}
 
 
@@ -256,6 +277,7 @@ def test_converter_refuses_other_globals(tmp_path):
   class Evil:
     def __reduce__(self):
       return (os.system, ("echo pwned",))
+
   (tmp_path / "checkpoint_00000001.pkl").write_bytes(pickle.dumps({"step": 1, "x": Evil()}))
   with pytest.raises(checkpoint.CheckpointError, match="refusing to load global"):
     legacy_checkpoint.convert_workdir(tmp_path)
@@ -267,14 +289,26 @@ def test_converter_cli(tiny_cfg, tmp_path, monkeypatch):
   blob, _ = _old_pickle(tiny_cfg, monkeypatch)
   (tmp_path / "checkpoint_00000001.pkl").write_bytes(blob)
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  out = subprocess.run([sys.executable, "-m", "scripts.convert_checkpoints", f"--workdir={tmp_path}"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  out = subprocess.run(
+    [sys.executable, "-m", "scripts.convert_checkpoints", f"--workdir={tmp_path}"],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert out.returncode == 0, out.stderr[-2000:]
   result = json.loads(out.stdout.strip().splitlines()[-1])
   assert result["converted"][0]["to"].endswith("checkpoint_00000001.npz")
   assert checkpoint.load_latest(tmp_path)["step"] == 1
-  bad = subprocess.run([sys.executable, "-m", "scripts.convert_checkpoints"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
+  bad = subprocess.run(
+    [sys.executable, "-m", "scripts.convert_checkpoints"],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert bad.returncode == 2 and "--workdir" in bad.stderr
 
 
@@ -289,13 +323,11 @@ def test_no_old_pickle_checkpoints_are_committed():
 def test_every_committed_checkpoint_loads(path):
   payload = checkpoint.load_path(path)
   theta, cfg = checkpoint.theta_from_payload({**payload, "path": str(path)})
-  assert checkpoint.theta_signature(theta) == [tuple((n, tuple(s))) for n, s in
-                                               payload["theta_signature"]]
+  assert checkpoint.theta_signature(theta) == [tuple((n, tuple(s))) for n, s in payload["theta_signature"]]
   learner = learner_lib.Learner(cfg.learner, theta)
   learner.set_state(payload["learner"])  # the optimiser state fits optax's structure
   assert learner.step == payload["step"] and np.isfinite(trees.global_norm(learner.theta))
 
 
 def test_committed_checkpoints_exist():
-  assert {p.parent.name for p in COMMITTED} >= {"local_run", "local_labels_run",
-                                                "local_finetune_run"}
+  assert {p.parent.name for p in COMMITTED} >= {"local_run", "local_labels_run", "local_finetune_run"}

@@ -4,6 +4,7 @@ The config files hold every value (and import only ml_collections); a flag that 
 an alias of a field that an explicit --config.<field> beats; a bad value stops a script with
 exit status 2 naming the field, before anything is written.
 """
+
 import ast
 import json
 import math
@@ -23,8 +24,9 @@ CONFIGS = {"paper": paper, "local": local, "tiny": tiny}
 
 def _python(*args, timeout=300):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                        text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+  )
 
 
 def _raises(field, fn, *args):
@@ -36,6 +38,7 @@ def _raises(field, fn, *args):
 
 # ----------------------------------------------------------------------------- Section helpers
 
+
 def _s(**values):
   return Section(values, "sec")
 
@@ -44,17 +47,17 @@ def test_int_at_least_bound_passes_just_below_fails():
   assert _s(n=3).int_at_least("n", 3) == 3
   err = _raises("sec.n", _s(n=2).int_at_least, "n", 3)
   assert err.value == 2 and ">= 3" in err.allowed and "sec.n = 2" in str(err)
-  _raises("sec.n", _s(n=3.0).int_at_least, "n", 1)     # a float is not an integer
-  _raises("sec.n", _s(n=True).int_at_least, "n", 0)    # nor is a bool
+  _raises("sec.n", _s(n=3.0).int_at_least, "n", 1)  # a float is not an integer
+  _raises("sec.n", _s(n=True).int_at_least, "n", 0)  # nor is a bool
 
 
 def test_number_closed_and_open_bounds():
   assert _s(x=0.0).number("x", lo=0.0) == 0.0
   _raises("sec.x", _s(x=-1e-12).number, "x", 0.0)
-  _raises("sec.x", _s(x=0.0).number, "x", 0.0, None, True)          # lo_open
+  _raises("sec.x", _s(x=0.0).number, "x", 0.0, None, True)  # lo_open
   assert _s(x=1.0).number("x", hi=1.0) == 1.0
   _raises("sec.x", _s(x=1.0 + 1e-12).number, "x", None, 1.0)
-  _raises("sec.x", _s(x=1.0).number, "x", None, 1.0, False, True)   # hi_open
+  _raises("sec.x", _s(x=1.0).number, "x", None, 1.0, False, True)  # hi_open
   assert _s(x=0.999).number("x", lo=0.0, hi=1.0, lo_open=True, hi_open=True) == 0.999
   for bad in (math.nan, math.inf, "1.0", None):
     _raises("sec.x", _s(x=bad).number, "x")
@@ -76,7 +79,7 @@ def test_sequences_ints_numbers_weights_subset():
   _raises("sec.v", _s(v=(2, 2)).ints, "v", 1, True)
   assert _s(v=(0.5, 1.0)).numbers("v", lo=0.0, lo_open=True, hi=1.0) == (0.5, 1.0)
   _raises("sec.v", _s(v=(0.5, math.nan)).numbers, "v")
-  _raises("sec.v", _s(v=("(nan,1e-4)",)).numbers, "v")   # how --config parses "(nan,1e-4)"
+  _raises("sec.v", _s(v=("(nan,1e-4)",)).numbers, "v")  # how --config parses "(nan,1e-4)"
   assert _s(v=()).numbers("v", min_len=0) == ()
   assert _s(w=(0.0, 1.0)).weights("w", length=2) == (0.0, 1.0)
   _raises("sec.w", _s(w=(0.0, 0.0)).weights, "w")
@@ -95,9 +98,11 @@ def test_ordered_names_both_fields():
 
 # ----------------------------------------------------------------------------- the config files
 
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_every_shipped_config_validates(name):
   from scripts import common
+
   cfg = CONFIGS[name].get_config()
   common.check_config(cfg, common.META_TRAIN_SECTIONS)
   common.check_config(cfg, common.EVALUATION_SECTIONS)
@@ -114,6 +119,7 @@ def test_config_files_import_only_ml_collections_and_each_other():
 
 def test_paper_methods_are_every_method_in_table_order():
   from evaluation import runner
+
   assert tuple(paper.get_config().evaluation.methods) == runner.METHODS
 
 
@@ -122,31 +128,46 @@ def test_code_keeps_no_second_copy_of_the_defaults():
   import tasks
   from evaluation import protocols, runner
   from tasks import meta_train
-  for module, name in ((protocols, "default_evaluation_config"), (bl, "default_baseline_config"),
-                       (runner, "config_with_defaults"), (meta_train, "default_task_config"),
-                       (meta_train, "_DEFAULTS"), (tasks, "default_task_config")):
+
+  for module, name in (
+    (protocols, "default_evaluation_config"),
+    (bl, "default_baseline_config"),
+    (runner, "config_with_defaults"),
+    (meta_train, "default_task_config"),
+    (meta_train, "_DEFAULTS"),
+    (tasks, "default_task_config"),
+  ):
     assert not hasattr(module, name), (module.__name__, name)
 
 
 # ----------------------------------------------------------------------------- section validators
 
+
 def test_learner_validator():
   from distributed import settings
+
   cfg = paper.get_config().learner
   settings.validate_learner(cfg)
   cfg.learning_rates = (math.nan, 1e-4, 2e-5)
   _raises("learner.learning_rates", settings.validate_learner, cfg)
-  cfg.learning_rates = (3e-4, 1e-4)        # one fewer than boundaries + 1
+  cfg.learning_rates = (3e-4, 1e-4)  # one fewer than boundaries + 1
   err = _raises("learner.learning_rates", settings.validate_learner, cfg)
   assert "lr_boundaries" in err.allowed
   cfg = paper.get_config().learner
   cfg.lr_boundaries = (0.75, 0.5)
   _raises("learner.lr_boundaries", settings.validate_learner, cfg)
-  cfg.lr_boundaries = (0.5, 1.0)           # a boundary at the end is no boundary
+  cfg.lr_boundaries = (0.5, 1.0)  # a boundary at the end is no boundary
   _raises("learner.lr_boundaries", settings.validate_learner, cfg)
-  for field, bad in (("batch_size", 0), ("num_updates", 0), ("clip_norm", 0.0),
-                     ("adam_b2", 1.0), ("max_staleness", -1), ("checkpoint_every", 0),
-                     ("keep_checkpoints", 0), ("snapshot_every", -1)):
+  for field, bad in (
+    ("batch_size", 0),
+    ("num_updates", 0),
+    ("clip_norm", 0.0),
+    ("adam_b2", 1.0),
+    ("max_staleness", -1),
+    ("checkpoint_every", 0),
+    ("keep_checkpoints", 0),
+    ("snapshot_every", -1),
+  ):
     cfg = paper.get_config().learner
     cfg[field] = bad
     _raises(f"learner.{field}", settings.validate_learner, cfg)
@@ -154,9 +175,15 @@ def test_learner_validator():
 
 def test_workers_validator():
   from distributed import settings
-  for field, bad in (("num_workers", -1), ("mode", "threads"), ("cpus_per_worker", 0),
-                     ("result_timeout_sec", 0.0), ("max_consecutive_errors", -1),
-                     ("fault_injection", "raise_sometimes")):
+
+  for field, bad in (
+    ("num_workers", -1),
+    ("mode", "threads"),
+    ("cpus_per_worker", 0),
+    ("result_timeout_sec", 0.0),
+    ("max_consecutive_errors", -1),
+    ("fault_injection", "raise_sometimes"),
+  ):
     cfg = paper.get_config().workers
     settings.validate_workers(cfg)
     cfg[field] = bad
@@ -165,13 +192,24 @@ def test_workers_validator():
 
 def test_task_validator():
   from tasks import meta_train
+
   meta_train.validate_config(paper.get_config().task)
-  for field, bad in (("datasets", ()), ("datasets", ("nosuch",)), ("dataset_weights", (0.0,) * 3),
-                     ("dataset_weights", (1.0, 1.0)), ("image_size", 1),
-                     ("num_classes_choices", (1,)),
-                     ("depth_min", 6), ("width_min", 0), ("width_min", 513), ("width_grid", -1),
-                     ("labelled_fraction", 1.0), ("labelled_fraction", 0.0), ("max_noise", -0.1),
-                     ("resize_method", "nearest")):
+  for field, bad in (
+    ("datasets", ()),
+    ("datasets", ("nosuch",)),
+    ("dataset_weights", (0.0,) * 3),
+    ("dataset_weights", (1.0, 1.0)),
+    ("image_size", 1),
+    ("num_classes_choices", (1,)),
+    ("depth_min", 6),
+    ("width_min", 0),
+    ("width_min", 513),
+    ("width_grid", -1),
+    ("labelled_fraction", 1.0),
+    ("labelled_fraction", 0.0),
+    ("max_noise", -0.1),
+    ("resize_method", "nearest"),
+  ):
     cfg = paper.get_config().task
     cfg[field] = bad
     _raises(f"task.{field}", meta_train.validate_config, cfg)
@@ -180,20 +218,38 @@ def test_task_validator():
 def test_evaluation_and_baselines_validators():
   from base_models.baselines import settings as baseline_settings
   from evaluation import settings
+
   settings.validate_config(paper.get_config().evaluation)
-  for field, bad in (("protocol", "zero_shot"), ("support_per_class", 0), ("max_test", 0),
-                     ("inner_steps", -1), ("eval_every", -1), ("seeds", 0), ("methods", ()),
-                     ("methods", ("telepathy",)), ("n_way", 0), ("label_fractions", (0.1, 0.1)),
-                     ("label_fractions", (0.0,)), ("label_fractions", (1.5,)),
-                     ("probe_max_train", 0), ("test_chunk", 0), ("logistic_c", 0.0),
-                     ("task", "imagenet"), ("theta", "")):
+  for field, bad in (
+    ("protocol", "zero_shot"),
+    ("support_per_class", 0),
+    ("max_test", 0),
+    ("inner_steps", -1),
+    ("eval_every", -1),
+    ("seeds", 0),
+    ("methods", ()),
+    ("methods", ("telepathy",)),
+    ("n_way", 0),
+    ("label_fractions", (0.1, 0.1)),
+    ("label_fractions", (0.0,)),
+    ("label_fractions", (1.5,)),
+    ("probe_max_train", 0),
+    ("test_chunk", 0),
+    ("logistic_c", 0.0),
+    ("task", "imagenet"),
+    ("theta", ""),
+  ):
     cfg = paper.get_config().evaluation
     cfg[field] = bad
     _raises(f"evaluation.{field}", settings.validate_config, cfg)
   baseline_settings.validate_config(paper.get_config().baselines)
-  for section, field, bad in (("vae", "learning_rate", 0.0), ("vae", "likelihood", "poisson"),
-                              ("contrastive", "dropout_rate", 1.0), ("protonet", "n_way", 1),
-                              ("supervised", "check_every", 0)):
+  for section, field, bad in (
+    ("vae", "learning_rate", 0.0),
+    ("vae", "likelihood", "poisson"),
+    ("contrastive", "dropout_rate", 1.0),
+    ("protonet", "n_way", 1),
+    ("supervised", "check_every", 0),
+  ):
     cfg = paper.get_config().baselines
     cfg[section][field] = bad
     _raises(f"baselines.{section}.{field}", baseline_settings.validate_config, cfg)
@@ -201,20 +257,31 @@ def test_evaluation_and_baselines_validators():
 
 # ----------------------------------------------------------------------------- scripts at start
 
-@pytest.mark.parametrize("override,field", [
+
+@pytest.mark.parametrize(
+  "override,field",
+  [
     ("--config.unroll.lengths=(0,)", "unroll.lengths"),
     ("--config.rule.inner_lr=-1", "rule.inner_lr"),
     ("--config.learner.learning_rates=(nan,1e-4,2e-5)", "learner.learning_rates"),
     ("--config.task.datasets=('nosuch',)", "task.datasets"),
-    ("--config.unroll.horizon_min=9", "unroll.horizon_min"),        # tiny: horizon_max = 8
+    ("--config.unroll.horizon_min=9", "unroll.horizon_min"),  # tiny: horizon_max = 8
     ("--config.task.dataset_weights=(0.0,)", "task.dataset_weights"),
     ("--config.task.width_min=0", "task.width_min"),
     ("--config.base_model.hidden_widths=(0,)", "base_model.hidden_widths"),
-])
+  ],
+)
 def test_meta_train_bad_config_exits_2_before_the_workdir_exists(tmp_path, override, field):
   workdir = tmp_path / "run"
-  proc = _python("-m", "scripts.meta_train", "--config=configs/tiny.py", f"--workdir={workdir}",
-                 "--no_progress", override, timeout=120)
+  proc = _python(
+    "-m",
+    "scripts.meta_train",
+    "--config=configs/tiny.py",
+    f"--workdir={workdir}",
+    "--no_progress",
+    override,
+    timeout=120,
+  )
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
   assert f"config field {field} = " in proc.stderr and "expected" in proc.stderr, proc.stderr
   assert not workdir.exists()
@@ -222,23 +289,36 @@ def test_meta_train_bad_config_exits_2_before_the_workdir_exists(tmp_path, overr
 
 def _evaluate(tmp_path, *args):
   out = tmp_path / "eval"
-  proc = _python("-m", "scripts.evaluate", "--config=configs/tiny.py", "--task=two_moons",
-                 "--inner_steps=0", "--seeds=1", "--methods=random_init", "--max_test=100",
-                 f"--out_dir={out}", *args, timeout=300)
+  proc = _python(
+    "-m",
+    "scripts.evaluate",
+    "--config=configs/tiny.py",
+    "--task=two_moons",
+    "--inner_steps=0",
+    "--seeds=1",
+    "--methods=random_init",
+    "--max_test=100",
+    f"--out_dir={out}",
+    *args,
+    timeout=300,
+  )
   return proc, out
 
 
-@pytest.mark.parametrize("args,support", [
-    (("--config.evaluation.support_per_class=5",), 5),    # the override is honoured
-    (("--support_per_class=7",), 7),                       # the alias flag works
+@pytest.mark.parametrize(
+  "args,support",
+  [
+    (("--config.evaluation.support_per_class=5",), 5),  # the override is honoured
+    (("--support_per_class=7",), 7),  # the alias flag works
     (("--support_per_class=7", "--config.evaluation.support_per_class=5"), 5),  # config wins
-])
+  ],
+)
 def test_evaluate_support_per_class_from_config_or_alias(tmp_path, args, support):
   proc, out = _evaluate(tmp_path, *args)
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads((out / "results.json").read_text())
   assert result["config"]["evaluation"]["support_per_class"] == support
-  assert result["num_test"] == 100   # the --max_test alias
+  assert result["num_test"] == 100  # the --max_test alias
   # two_moons has 2 classes: the readouts were fitted on 2 * support labelled examples.
   assert result["per_seed_info"]["0"]["num_labels"]["ridge"] == 2 * support
   assert ("--support_per_class is ignored" in proc.stderr) == (len(args) == 2)
@@ -264,8 +344,10 @@ print({expr})
 
 def test_episodic_alias_sets_four_fields_and_an_explicit_field_wins():
   code = _ALIASES_OF.format(
-      script="evaluate", aliases="common.EVALUATION_ALIASES",
-      expr="[cfg.evaluation[k] for k in ('n_way', 'k_shot', 'n_query', 'episodes')]")
+    script="evaluate",
+    aliases="common.EVALUATION_ALIASES",
+    expr="[cfg.evaluation[k] for k in ('n_way', 'k_shot', 'n_query', 'episodes')]",
+  )
   proc = _python("-c", code, "--episodic=3,4,5,6", "--config.evaluation.k_shot=9", timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert proc.stdout.strip().splitlines()[-1] == "[3, 9, 5, 6]"
@@ -273,12 +355,12 @@ def test_episodic_alias_sets_four_fields_and_an_explicit_field_wins():
 
 
 def test_ray_address_alias_and_explicit_field():
-  code = _ALIASES_OF.format(script="meta_train", aliases="('ray_address',)",
-                            expr="repr(cfg.workers.ray_address)")
+  code = _ALIASES_OF.format(
+    script="meta_train", aliases="('ray_address',)", expr="repr(cfg.workers.ray_address)"
+  )
   proc = _python("-c", code, "--ray_address=auto", timeout=120)
   assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1] == "'auto'", proc.stderr
-  proc = _python("-c", code, "--ray_address=auto", "--config.workers.ray_address=head:6379",
-                 timeout=120)
+  proc = _python("-c", code, "--ray_address=auto", "--config.workers.ray_address=head:6379", timeout=120)
   assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1] == "'head:6379'", proc.stderr
-  proc = _python("-c", code, timeout=120)   # no alias: the config file's value
+  proc = _python("-c", code, timeout=120)  # no alias: the config file's value
   assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1] == "''", proc.stderr

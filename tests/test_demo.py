@@ -1,4 +1,5 @@
 """The README's main command (scripts.demo) on the shipped θ, shortened."""
+
 import json
 import os
 import pathlib
@@ -15,8 +16,14 @@ pytestmark = pytest.mark.slow
 
 def _run(*args, timeout=600):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  return subprocess.run([sys.executable, "-m", "scripts.demo", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, "-m", "scripts.demo", *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def test_demo_evaluates_the_shipped_theta():

@@ -1,5 +1,6 @@
 """The evaluation run (evaluation/runner.py, protocols.py, stats.py), the scripts.evaluate and
 scripts.heldout_curve entry points, and the sweep / curve plots. Baselines: test_baselines.py."""
+
 import csv
 import json
 import os
@@ -22,8 +23,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def _run_cli(*args, timeout=300):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  return subprocess.run([sys.executable, "-m", "scripts.evaluate", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, "-m", "scripts.evaluate", *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def _blobs(rng, num_classes, per_class, dim, spread=0.3):
@@ -34,12 +41,20 @@ def _blobs(rng, num_classes, per_class, dim, spread=0.3):
 
 # ----------------------------------------------------------------------------- end to end
 
+
 @pytest.mark.slow
 def test_cli_random_theta_end_to_end(tmp_path):
   out = tmp_path / "eval"
-  proc = _run_cli("--config=configs/tiny.py", "--theta=random", "--task=two_moons",
-                  "--inner_steps=4", "--eval_every=2", "--seeds=2", "--max_test=200",
-                  f"--out_dir={out}")
+  proc = _run_cli(
+    "--config=configs/tiny.py",
+    "--theta=random",
+    "--task=two_moons",
+    "--inner_steps=4",
+    "--eval_every=2",
+    "--seeds=2",
+    "--max_test=200",
+    f"--out_dir={out}",
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   final = json.loads(proc.stdout.strip().splitlines()[-1])
   assert final["task"] == "two_moons" and final["inner_steps"] == 4
@@ -51,7 +66,7 @@ def test_cli_random_theta_end_to_end(tmp_path):
   for name in ("results.csv", "results.json", "accuracy.png"):
     assert (out / name).stat().st_size > 0, name
   rows = list(csv.DictReader(open(out / "results.csv")))
-  assert len(rows) == len(runner.METHODS) * 3 * len(protocols.READOUTS)      # steps 0, 2, 4
+  assert len(rows) == len(runner.METHODS) * 3 * len(protocols.READOUTS)  # steps 0, 2, 4
   assert {int(r["step"]) for r in rows} == {0, 2, 4}
   result = json.loads((out / "results.json").read_text())
   assert result["points"] == [0, 2, 4] and result["num_test"] == 200
@@ -59,14 +74,17 @@ def test_cli_random_theta_end_to_end(tmp_path):
   step0 = {(r["method"], r["readout"]): r["values"] for r in rows if r["step"] == "0"}
   for m in ("learned", "vae", "contrastive", "hebbian"):
     assert step0[(m, "ridge")] == step0[("random_init", "ridge")]
-  assert (open(out / "accuracy.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n")
+  assert open(out / "accuracy.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("args,needle", [
+@pytest.mark.parametrize(
+  "args,needle",
+  [
     (("--task=no_such_task",), "evaluation.task = 'no_such_task'"),
     (("--methods=learned,telepathy",), "evaluation.methods = ('learned', 'telepathy')"),
     (("--theta=/nonexistent/theta_dir",), "theta.npz not found"),
-])
+  ],
+)
 def test_cli_bad_input_exits_2(args, needle):
   proc = _run_cli(*args, timeout=120)
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
@@ -76,15 +94,15 @@ def test_cli_bad_input_exits_2(args, needle):
 def test_cli_data_dir_flag_is_used_and_a_missing_file_exits_2(tmp_path):
   empty = tmp_path / "data"
   empty.mkdir()
-  proc = _run_cli("--task=tiny_mnist", "--inner_steps=1", "--seeds=1", f"--data_dir={empty}",
-                  timeout=120)
+  proc = _run_cli("--task=tiny_mnist", "--inner_steps=1", "--seeds=1", f"--data_dir={empty}", timeout=120)
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
   assert str(empty) in proc.stderr and "mnist" in proc.stderr
 
 
 def test_random_theta_zero_steps_learned_equals_random_init(tiny_cfg):
-  from tasks import eval_tasks
   import learned_update
+  from tasks import eval_tasks
+
   task = eval_tasks.make_eval_task("two_moons")
   cfg = ml_collections.ConfigDict(tiny_cfg.to_dict())  # the fixture is shared by the session
   cfg.evaluation.max_test = 300
@@ -96,8 +114,7 @@ def test_random_theta_zero_steps_learned_equals_random_init(tiny_cfg):
     a, b = rows[("learned", readout)], rows[("random_init", readout)]
     assert a["values"] == b["values"] and a["mean"] == b["mean"] and a["sem"] == b["sem"]
   # Different seeds give different networks (the equality above is not vacuous).
-  seed_state = [base_models.init(runner.seed_keys(s)["base"], 2, (24, 24, 8), cfg.base_model)
-                for s in (0, 1)]
+  seed_state = [base_models.init(runner.seed_keys(s)["base"], 2, (24, 24, 8), cfg.base_model) for s in (0, 1)]
   assert not np.allclose(seed_state[0]["layers"][0]["w"], seed_state[1]["layers"][0]["w"])
 
 
@@ -114,6 +131,7 @@ def test_seed_keys_come_from_names_not_positions():
 
 
 # ----------------------------------------------------------------------------- readouts, statistics
+
 
 def test_readouts_separable_features_near_perfect():
   rng = np.random.default_rng(0)
@@ -155,8 +173,9 @@ def test_mean_sem_and_ci95_match_direct_computation():
 def test_episodic_aggregate_pools_episodes_for_the_interval():
   rng = np.random.default_rng(2)
   episodes = [rng.uniform(0.3, 0.9, size=40).tolist() for _ in range(3)]
-  results = [stats.SeedResult(s, {"m": {"ridge": [e], "logistic": [e]}}, {}, {})
-             for s, e in enumerate(episodes)]
+  results = [
+    stats.SeedResult(s, {"m": {"ridge": [e], "logistic": [e]}}, {}, {}) for s, e in enumerate(episodes)
+  ]
   row = stats.aggregate(results, ["m"], [7], protocol="episodic")[0]
   pooled = np.concatenate(episodes)
   assert row["step"] == 7 and row["mean"] == pytest.approx(pooled.mean())
@@ -167,9 +186,10 @@ def test_episodic_aggregate_pools_episodes_for_the_interval():
 
 def test_episodes_are_n_way_k_shot_with_reindexed_labels():
   from tasks import eval_tasks
+
   task = eval_tasks.make_eval_task("two_moons")
 
-  class FourClass:   # two_moons relabelled into 4 classes by quadrant sign of x
+  class FourClass:  # two_moons relabelled into 4 classes by quadrant sign of x
     name, num_classes = "quad", 4
     x_train, x_test = task.x_train, task.x_test
     y_train = (task.y_train * 2 + (task.x_train[:, 0] > 0.5)).astype(np.int32)
@@ -185,13 +205,22 @@ def test_episodes_are_n_way_k_shot_with_reindexed_labels():
 @pytest.mark.slow
 def test_cli_exported_theta_uses_its_config_with_overrides(tmp_path, tiny_cfg, tiny_theta):
   import learned_update
+
   learned_update.save_theta(tmp_path / "theta", tiny_theta, tiny_cfg, {"updates": 0})
   out = tmp_path / "eval"
   # The base config is local.py (another rule size): θ's own config.json must win for the
   # rule, while the explicit base-model override must still apply.
-  proc = _run_cli(f"--theta={tmp_path / 'theta'}", "--task=two_moons", "--inner_steps=2",
-                  "--eval_every=2", "--seeds=1", "--max_test=200", "--methods=learned,random_init",
-                  "--config.base_model.hidden_widths=(16,)", f"--out_dir={out}")
+  proc = _run_cli(
+    f"--theta={tmp_path / 'theta'}",
+    "--task=two_moons",
+    "--inner_steps=2",
+    "--eval_every=2",
+    "--seeds=1",
+    "--max_test=200",
+    "--methods=learned,random_init",
+    "--config.base_model.hidden_widths=(16,)",
+    f"--out_dir={out}",
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   final = json.loads(proc.stdout.strip().splitlines()[-1])
   assert set(final["final"]) == {"learned", "random_init"}
@@ -203,21 +232,35 @@ def test_cli_exported_theta_uses_its_config_with_overrides(tmp_path, tiny_cfg, t
 
 def _run_curve_cli(*args, timeout=300):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  return subprocess.run([sys.executable, "-m", "scripts.heldout_curve", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, "-m", "scripts.heldout_curve", *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 @pytest.mark.slow
 def test_heldout_curve_evaluates_snapshots_in_update_order(tmp_path, tiny_cfg, tiny_theta):
   import learned_update
+
   snaps = tmp_path / "snapshots"
   other = jax.tree_util.tree_map(lambda x: 1.5 * x, tiny_theta)
   learned_update.save_theta(snaps / "step_00000004", other, tiny_cfg, {"updates": 4})
   learned_update.save_theta(snaps / "step_00000002", tiny_theta, tiny_cfg, {"updates": 2})
   (snaps / "not_an_export").mkdir()
   out = tmp_path / "curve"
-  proc = _run_curve_cli(f"--snapshots={snaps}", "--task=two_moons", "--inner_steps=2", "--eval_every=2",
-                        "--seeds=2", "--max_test=200", f"--out_dir={out}")
+  proc = _run_curve_cli(
+    f"--snapshots={snaps}",
+    "--task=two_moons",
+    "--inner_steps=2",
+    "--eval_every=2",
+    "--seeds=2",
+    "--max_test=200",
+    f"--out_dir={out}",
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   last = json.loads(proc.stdout.strip().splitlines()[-1])
   assert [p["updates"] for p in last["curve"]] == [0, 2, 4]
@@ -242,10 +285,25 @@ def test_heldout_curve_without_exports_exits_2(tmp_path):
 
 def test_sweep_and_curve_plots_write_pngs(tmp_path):
   final = lambda a: {"learned": {"ridge": {"mean": a, "sem": 0.01}, "logistic": {"mean": a, "sem": None}}}
-  plots.plot_sweep({"values": ["relu", "tanh"], "final": {"relu": final(0.4), "tanh": final(0.5)},
-                 "methods": ["learned"], "sweep": "activation", "inner_steps": 10, "task": "t"},
-                tmp_path / "sweep.png")
-  plots.plot_curve({"points": [{"updates": 0, "final": final(0.3)}, {"updates": 50, "final": final(0.4)}],
-                 "methods": ["learned"], "inner_steps": 10, "task": "t", "seeds": [0]},
-                tmp_path / "curve.png")
+  plots.plot_sweep(
+    {
+      "values": ["relu", "tanh"],
+      "final": {"relu": final(0.4), "tanh": final(0.5)},
+      "methods": ["learned"],
+      "sweep": "activation",
+      "inner_steps": 10,
+      "task": "t",
+    },
+    tmp_path / "sweep.png",
+  )
+  plots.plot_curve(
+    {
+      "points": [{"updates": 0, "final": final(0.3)}, {"updates": 50, "final": final(0.4)}],
+      "methods": ["learned"],
+      "inner_steps": 10,
+      "task": "t",
+      "seeds": [0],
+    },
+    tmp_path / "curve.png",
+  )
   assert (tmp_path / "sweep.png").stat().st_size > 0 and (tmp_path / "curve.png").stat().st_size > 0

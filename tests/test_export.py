@@ -1,4 +1,5 @@
 """θ exports: strict reading (ExportError for any damage), committed exports, splicing."""
+
 import json
 import os
 import pathlib
@@ -15,8 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _two_thetas(cfg):
-  return (rule.init_theta(jax.random.PRNGKey(0), cfg.rule),
-          rule.init_theta(jax.random.PRNGKey(1), cfg.rule))
+  return (rule.init_theta(jax.random.PRNGKey(0), cfg.rule), rule.init_theta(jax.random.PRNGKey(1), cfg.rule))
 
 
 def test_splice_takes_exactly_the_named_groups_from_the_donor(tiny_cfg):
@@ -44,8 +44,14 @@ def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_pa
   base, donor = _two_thetas(tiny_cfg)
   export.save_theta(tmp_path / "base", base, tiny_cfg, {"updates": 5})
   export.save_theta(tmp_path / "donor", donor, tiny_cfg, {"updates": 3})
-  cmd = [sys.executable, "-m", "scripts.splice_theta", f"--base={tmp_path / 'base'}",
-         f"--donor={tmp_path / 'donor'}", f"--out={tmp_path / 'out'}"]
+  cmd = [
+    sys.executable,
+    "-m",
+    "scripts.splice_theta",
+    f"--base={tmp_path / 'base'}",
+    f"--donor={tmp_path / 'donor'}",
+    f"--out={tmp_path / 'out'}",
+  ]
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
   out = subprocess.run(cmd + ["--groups=forward"], cwd=ROOT, env=env, capture_output=True, text=True)
   assert out.returncode == 0, out.stderr[-2000:]
@@ -79,7 +85,9 @@ def _damage(directory, name, data: bytes):
   (directory / name).write_bytes(data)
 
 
-@pytest.mark.parametrize("name,data,match", [
+@pytest.mark.parametrize(
+  "name,data,match",
+  [
     ("theta.npz", None, r"theta.npz: BadZipFile.*truncated or partial"),
     ("theta.npz", b"", r"theta.npz: .*expected an .npz archive"),
     ("theta.npz", b"garbage, not a zip", r"theta.npz: .*expected an .npz archive"),
@@ -89,7 +97,8 @@ def _damage(directory, name, data: bytes):
     ("config.json", b"{}", r"config.json does not describe a rule"),
     ("summary.json", b"{\"updates\": 3", r"summary.json: JSONDecodeError"),
     ("summary.json", b"null", r"summary.json holds a JSON NoneType"),
-])
+  ],
+)
 def test_a_damaged_export_raises_export_error(good_export, name, data, match):
   if data is None:  # a partial copy: the first half of the archive
     data = (good_export / name).read_bytes()[: (good_export / name).stat().st_size // 2]
@@ -113,10 +122,23 @@ def test_an_export_with_pickled_or_missing_leaves_raises_export_error(good_expor
 def test_evaluate_exits_2_on_a_truncated_export(good_export):
   data = (good_export / "theta.npz").read_bytes()
   _damage(good_export, "theta.npz", data[: len(data) // 2])
-  out = subprocess.run([sys.executable, "-m", "scripts.evaluate", f"--theta={good_export}",
-                        "--task=tiny_mnist", "--inner_steps=1", "--seeds=1", "--methods=learned"],
-                       cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True,
-                       text=True, timeout=600)
+  out = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "scripts.evaluate",
+      f"--theta={good_export}",
+      "--task=tiny_mnist",
+      "--inner_steps=1",
+      "--seeds=1",
+      "--methods=learned",
+    ],
+    cwd=ROOT,
+    env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert out.returncode == 2, out.stderr[-2000:]
   assert "theta.npz" in out.stderr and "BadZipFile" in out.stderr and "Traceback" not in out.stderr
 
@@ -133,12 +155,18 @@ def _committed_exports():
 
 def test_the_committed_exports_are_found():
   names = {str(p.relative_to(ROOT / "checkpoints")) for p in _committed_exports()}
-  assert {"local", "local_u236", "local_u1331", "local_run/snapshots/step_00001331",
-          "local_labels_run/theta"} <= names
+  assert {
+    "local",
+    "local_u236",
+    "local_u1331",
+    "local_run/snapshots/step_00001331",
+    "local_labels_run/theta",
+  } <= names
 
 
-@pytest.mark.parametrize("directory", _committed_exports(),
-                         ids=lambda p: str(p.relative_to(ROOT / "checkpoints")))
+@pytest.mark.parametrize(
+  "directory", _committed_exports(), ids=lambda p: str(p.relative_to(ROOT / "checkpoints"))
+)
 def test_every_committed_export_loads(directory):
   theta, cfg, summary = export.load_theta(directory)
   assert cfg.rule and all(np.all(np.isfinite(l)) for l in jax.tree_util.tree_leaves(theta))

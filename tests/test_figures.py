@@ -1,6 +1,7 @@
 """Figures: Fig. 6 analysis (evaluation/features.py, scripts.feature_figures), the Markdown
 results table (evaluation/outputs.py, scripts.make_figures) and the meta-training curves
 (evaluation/plots.py)."""
+
 import json
 import os
 import pathlib
@@ -27,6 +28,7 @@ def _images(rng, n, side):
 
 # ----------------------------------------------------------------------------- receptive fields
 
+
 def test_receptive_fields_undo_the_input_permutation():
   rng = np.random.default_rng(0)
   side, n = 6, 5
@@ -45,13 +47,14 @@ def test_receptive_fields_undo_the_input_permutation():
   assert grid.shape == (pad + 2 * (side + pad), pad + ncols * (side + pad))
   for i, im in enumerate(imgs):
     r, c = pad + (i // ncols) * (side + pad), pad + (i % ncols) * (side + pad)
-    np.testing.assert_allclose(grid[r:r + side, c:c + side], im)
+    np.testing.assert_allclose(grid[r : r + side, c : c + side], im)
   assert np.isnan(grid[0]).all() and np.isnan(grid[:, 0]).all()
 
 
 def test_receptive_fields_of_a_real_base_model_and_bad_shapes(tiny_cfg):
-  state = base_models.init(jax.random.PRNGKey(3), 16, base_models.layer_widths(tiny_cfg.base_model),
-                           tiny_cfg.base_model)
+  state = base_models.init(
+    jax.random.PRNGKey(3), 16, base_models.layer_widths(tiny_cfg.base_model), tiny_cfg.base_model
+  )
   w, perm = np.asarray(state["layers"][0]["w"]), np.asarray(state["perm"])
   assert not np.array_equal(perm, np.arange(16))
   fields = features.receptive_fields(w, perm)
@@ -67,6 +70,7 @@ def test_receptive_fields_of_a_real_base_model_and_bad_shapes(tiny_cfg):
 
 # ----------------------------------------------------------------------------- spectrum
 
+
 def test_pca_spectrum_sums_to_one_sorted_and_effective_rank():
   rng = np.random.default_rng(0)
   scales = np.array([0.1, 5.0, 1.0, 0.01, 2.0])
@@ -75,7 +79,7 @@ def test_pca_spectrum_sums_to_one_sorted_and_effective_rank():
   assert s.shape == (5,)
   assert abs(s.sum() - 1.0) < 1e-12
   assert np.all(np.diff(s) <= 0)
-  expected = np.sort(scales ** 2 / np.sum(scales ** 2))[::-1]
+  expected = np.sort(scales**2 / np.sum(scales**2))[::-1]
   np.testing.assert_allclose(s, expected, rtol=0.1, atol=1e-4)
   # One direction only → effective rank 1; isotropic → D.
   assert features.effective_rank([1.0, 0.0, 0.0]) == pytest.approx(1.0)
@@ -87,19 +91,28 @@ def test_pca_spectrum_sums_to_one_sorted_and_effective_rank():
 
 # ----------------------------------------------------------------------------- Markdown table
 
+
 def _result(task, final, readouts=("ridge", "logistic"), **kw):
   return {"task": task, "inner_steps": 100, "readouts": list(readouts), "final": final, **kw}
 
 
 def test_results_markdown_one_row_per_method_and_cell_text():
   results = [
-      _result("tiny_mnist", {
-          "learned": {"ridge": {"mean": 0.81234, "sem": 0.0123}, "logistic": {"mean": 0.8, "sem": None}},
-          "random_init": {"ridge": {"mean": 0.5, "sem": 0.01}, "logistic": {"mean": 0.49, "sem": 0.02}},
-          "pca": {"ridge": {"mean": 0.7, "sem": 0.004}, "logistic": {"mean": 0.71, "sem": 0.005}}}),
-      _result("imdb", {
-          "learned": {"ridge": {"mean": 0.55, "sem": 0.0051}, "logistic": {"mean": 0.56, "sem": 0.01}},
-          "random_init": {"ridge": {"mean": 0.52, "sem": 0.01}, "logistic": {"mean": 0.5, "sem": 0.01}}}),
+    _result(
+      "tiny_mnist",
+      {
+        "learned": {"ridge": {"mean": 0.81234, "sem": 0.0123}, "logistic": {"mean": 0.8, "sem": None}},
+        "random_init": {"ridge": {"mean": 0.5, "sem": 0.01}, "logistic": {"mean": 0.49, "sem": 0.02}},
+        "pca": {"ridge": {"mean": 0.7, "sem": 0.004}, "logistic": {"mean": 0.71, "sem": 0.005}},
+      },
+    ),
+    _result(
+      "imdb",
+      {
+        "learned": {"ridge": {"mean": 0.55, "sem": 0.0051}, "logistic": {"mean": 0.56, "sem": 0.01}},
+        "random_init": {"ridge": {"mean": 0.52, "sem": 0.01}, "logistic": {"mean": 0.5, "sem": 0.01}},
+      },
+    ),
   ]
   md = outputs.results_markdown(results)
   tables = {}
@@ -110,17 +123,20 @@ def test_results_markdown_one_row_per_method_and_cell_text():
   ridge = tables["ridge"]
   assert ridge[0] == "| method | tiny_mnist | imdb |"
   body = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in ridge[2:]}
-  assert list(body) == ["learned", "random_init", "pca"]   # one row per method, runner.METHODS order
+  assert list(body) == ["learned", "random_init", "pca"]  # one row per method, runner.METHODS order
   assert body["learned"] == ["0.812 ± 0.012", "0.550 ± 0.005"]
-  assert body["pca"] == ["0.700 ± 0.004", "—"]             # not run on imdb
+  assert body["pca"] == ["0.700 ± 0.004", "—"]  # not run on imdb
   logistic = {line.split("|")[1].strip(): line for line in tables["logistic"][2:]}
-  assert "| 0.800 |" in logistic["learned"]                 # one seed: no standard error
+  assert "| 0.800 |" in logistic["learned"]  # one seed: no standard error
   # Two runs of one task at the same step count share a column; each learned row names its θ
   # and a method in both keeps the first run's value.
-  other = {"learned": {"ridge": {"mean": 0.6, "sem": 0.01}},
-           "random_init": {"ridge": {"mean": 0.1, "sem": 0.01}}}
-  merged = outputs.results_markdown([_result("imdb", results[1]["final"], theta="random"),
-                                     _result("imdb", other, theta="runs/b/theta")])
+  other = {
+    "learned": {"ridge": {"mean": 0.6, "sem": 0.01}},
+    "random_init": {"ridge": {"mean": 0.1, "sem": 0.01}},
+  }
+  merged = outputs.results_markdown(
+    [_result("imdb", results[1]["final"], theta="random"), _result("imdb", other, theta="runs/b/theta")]
+  )
   assert "| method | imdb |" in merged
   assert "| learned (untrained θ) | 0.550 ± 0.005 |" in merged
   assert "| learned (runs/b/theta) | 0.600 ± 0.010 |" in merged
@@ -131,15 +147,25 @@ def test_results_markdown_one_row_per_method_and_cell_text():
 
 
 def test_make_figures_writes_results_md(tmp_path):
-  res = _result("two_moons", {"learned": {"ridge": {"mean": 0.9, "sem": 0.01}}}, readouts=("ridge",),
-                methods=["learned"], protocol="fewshot", seeds=[0, 1],
-                rows=[{"method": "learned", "step": s, "readout": "ridge", "mean": 0.9, "sem": 0.01}
-                      for s in (0, 100)])
+  res = _result(
+    "two_moons",
+    {"learned": {"ridge": {"mean": 0.9, "sem": 0.01}}},
+    readouts=("ridge",),
+    methods=["learned"],
+    protocol="fewshot",
+    seeds=[0, 1],
+    rows=[{"method": "learned", "step": s, "readout": "ridge", "mean": 0.9, "sem": 0.01} for s in (0, 100)],
+  )
   path = tmp_path / "results.json"
   path.write_text(json.dumps(res))
-  proc = subprocess.run([sys.executable, "-m", "scripts.make_figures", f"--results={path}",
-                         f"--out_dir={tmp_path / 'fig'}"], cwd=ROOT, capture_output=True, text=True,
-                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+  proc = subprocess.run(
+    [sys.executable, "-m", "scripts.make_figures", f"--results={path}", f"--out_dir={tmp_path / 'fig'}"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    timeout=120,
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   written = json.loads(proc.stdout.strip().splitlines()[-1])["figures"]
   md = tmp_path / "fig" / "results.md"
@@ -149,14 +175,16 @@ def test_make_figures_writes_results_md(tmp_path):
 
 # ----------------------------------------------------------------------------- Fig. 6 end to end
 
+
 def test_feature_figures_on_a_small_image_task(tmp_path, tiny_cfg, tiny_theta):
   # Zero rule steps: the rule's compilation is paid once, by the CLI test below.
   rng = np.random.default_rng(0)
-  x = rng.uniform(size=(300, 64)).astype(np.float32)     # 8×8 "images"
+  x = rng.uniform(size=(300, 64)).astype(np.float32)  # 8×8 "images"
   y = rng.integers(0, 3, size=300).astype(np.int32)
   task = eval_tasks.EvalTask("blobs8x8", 64, 3, ("a", "b", "c"), x[:200], y[:200], x[200:], y[200:])
-  out = features.feature_figures(task, tiny_cfg, lambda s: tiny_theta, 0, 0, tmp_path, max_test=100,
-                                num_fields=10)
+  out = features.feature_figures(
+    task, tiny_cfg, lambda s: tiny_theta, 0, 0, tmp_path, max_test=100, num_fields=10
+  )
   assert set(out["files"]) == {"receptive_fields", "pca_spectrum"}
   for f in out["files"].values():
     assert open(f, "rb").read(8) == PNG
@@ -171,15 +199,26 @@ def test_feature_figures_on_a_small_image_task(tmp_path, tiny_cfg, tiny_theta):
 
 
 def _run_cli(*args, timeout=300):
-  return subprocess.run([sys.executable, "-m", "scripts.feature_figures", *args], cwd=ROOT,
-                        env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
-                        timeout=timeout)
+  return subprocess.run(
+    [sys.executable, "-m", "scripts.feature_figures", *args],
+    cwd=ROOT,
+    env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def test_cli_two_moons_writes_its_files(tmp_path):
   out = tmp_path / "fig6"
-  proc = _run_cli("--config=configs/tiny.py", "--theta=random", "--task=two_moons", "--inner_steps=3",
-                  "--max_test=200", f"--out_dir={out}")
+  proc = _run_cli(
+    "--config=configs/tiny.py",
+    "--theta=random",
+    "--task=two_moons",
+    "--inner_steps=3",
+    "--max_test=200",
+    f"--out_dir={out}",
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   summary = json.loads(proc.stdout.strip().splitlines()[-1])
   assert set(summary["files"]) == {"two_moons", "pca_spectrum", "summary"}
@@ -192,10 +231,13 @@ def test_cli_two_moons_writes_its_files(tmp_path):
   assert saved["spectrum"]["learned"] != saved["spectrum"]["random_init"]
 
 
-@pytest.mark.parametrize("args,needle", [
+@pytest.mark.parametrize(
+  "args,needle",
+  [
     (("--task=no_such_task",), "config field evaluation.task = 'no_such_task'"),
     (("--task=two_moons", "--theta=/nonexistent/theta_dir"), "theta.npz not found"),
-])
+  ],
+)
 def test_cli_bad_input_exits_2(args, needle):
   proc = _run_cli(*args, timeout=120)
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
@@ -204,6 +246,7 @@ def test_cli_bad_input_exits_2(args, needle):
 
 # ----------------------------------------------------------------------------- Fig. 3
 
+
 def test_plot_training_per_dataset_running_means(tmp_path):
   rng = np.random.default_rng(0)
   records = []
@@ -211,11 +254,19 @@ def test_plot_training_per_dataset_running_means(tmp_path):
     # Each update sees two of three datasets, as a small learner batch does.
     names = [n for i, n in enumerate(("alphabet", "cifar10", "imagenet")) if (step + i) % 3]
     per = {n: float(0.7 - 0.001 * step + 0.01 * rng.normal()) for n in names}
-    records.append({"step": step, "meta_loss": float(np.mean(list(per.values()))),
-                    "meta_loss_per_dataset": per, "accuracy": 0.1 + 0.001 * step,
-                    "grad_norm": 1e-3, "meta_grads_per_sec": 0.5, "elapsed_sec": 60.0 * step,
-                    # Runs before the θ-norm metric lack it; a resumed one has it from then on.
-                    **({"theta_norm": 10.0 + step} if step > 20 else {})})
+    records.append(
+      {
+        "step": step,
+        "meta_loss": float(np.mean(list(per.values()))),
+        "meta_loss_per_dataset": per,
+        "accuracy": 0.1 + 0.001 * step,
+        "grad_norm": 1e-3,
+        "meta_grads_per_sec": 0.5,
+        "elapsed_sec": 60.0 * step,
+        # Runs before the θ-norm metric lack it; a resumed one has it from then on.
+        **({"theta_norm": 10.0 + step} if step > 20 else {}),
+      }
+    )
   series = plots.per_dataset_series(records)
   assert list(series) == ["alphabet", "cifar10", "imagenet"]
   s, h, v = series["alphabet"]

@@ -1,4 +1,5 @@
 """The central learner: averaging, clipping, schedule, stale and non-finite gradients."""
+
 import jax
 import numpy as np
 import optax
@@ -9,9 +10,19 @@ from distributed import learner as learner_lib
 
 
 def cfg(**overrides):
-  c = ConfigDict(dict(batch_size=3, num_updates=100, learning_rates=(3e-4, 1e-4, 2e-5),
-                      lr_boundaries=(0.5, 0.75), clip_norm=5.0, adam_b1=0.9, adam_b2=0.999,
-                      adam_eps=1e-8, max_staleness=2))
+  c = ConfigDict(
+    dict(
+      batch_size=3,
+      num_updates=100,
+      learning_rates=(3e-4, 1e-4, 2e-5),
+      lr_boundaries=(0.5, 0.75),
+      clip_norm=5.0,
+      adam_b1=0.9,
+      adam_b2=0.999,
+      adam_eps=1e-8,
+      max_staleness=2,
+    )
+  )
   c.update(overrides)
   return c
 
@@ -54,8 +65,8 @@ def test_stale_and_nonfinite_gradients_are_dropped_and_counted():
   for _ in range(3):  # advance to step 3
     learner.accept(result(rand_grads(rng), learner.step))
     learner.apply()
-  assert not learner.accept(result(rand_grads(rng), version=0))   # 3 updates old > 2
-  assert learner.accept(result(rand_grads(rng), version=1))       # 2 old: fine
+  assert not learner.accept(result(rand_grads(rng), version=0))  # 3 updates old > 2
+  assert learner.accept(result(rand_grads(rng), version=1))  # 2 old: fine
   bad = rand_grads(rng)
   bad["b"]["c"][1] = np.nan
   assert not learner.accept(result(bad, version=3))
@@ -98,5 +109,7 @@ def test_checkpoint_state_round_trip():
   for l in (learner, other):
     l.accept(result(g, l.step))
     l.apply()
-  for a, b in zip(jax.tree_util.tree_leaves(learner.get_state()), jax.tree_util.tree_leaves(other.get_state())):
+  for a, b in zip(
+    jax.tree_util.tree_leaves(learner.get_state()), jax.tree_util.tree_leaves(other.get_state())
+  ):
     np.testing.assert_array_equal(a, b)

@@ -1,4 +1,5 @@
 """Ridge meta-objective against a float64 reference; behaviour at its extremes; readouts."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,8 +10,9 @@ import meta_objective as mo
 
 
 def cfg(loss="cosine"):
-  return ConfigDict(dict(loss=loss, ridge_lambda=0.1, center_targets=True,
-                         normalize_predictions=True, num_evaluations=1))
+  return ConfigDict(
+    dict(loss=loss, ridge_lambda=0.1, center_targets=True, normalize_predictions=True, num_evaluations=1)
+  )
 
 
 def numpy_ridge(f, y, lam):
@@ -36,7 +38,7 @@ def test_centred_targets_have_zero_mean_and_unit_mean_row_norm():
   y = jax.nn.one_hot(jnp.arange(30) % 3, 3)
   c = mo.center_targets(y)
   assert abs(float(jnp.mean(c))) < 1e-6
-  np.testing.assert_allclose(jnp.mean(jnp.sum(c ** 2, 1)), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(jnp.mean(jnp.sum(c**2, 1)), 1.0, rtol=1e-5)
 
 
 def _batch(num_classes, spc, rng):
@@ -64,8 +66,7 @@ def test_near_chance_when_features_are_noise(loss):
     labels, targets = _batch(10, 10, rng)
     feats = rng.normal(size=(len(labels), 32)).astype(np.float32)
     k = len(labels) // 2
-    value, stats = mo.ridge_loss(feats[:k], targets[:k], feats[k:], targets[k:], labels[k:], 10,
-                                 cfg(loss))
+    value, stats = mo.ridge_loss(feats[:k], targets[:k], feats[k:], targets[k:], labels[k:], 10, cfg(loss))
     accs.append(float(stats["accuracy"]))
     values.append(float(value))
   assert np.mean(accs) < 0.2
@@ -129,17 +130,21 @@ def test_meta_objective_averages_evaluations():
   features_fn = lambda b: jnp.tanh(b @ jnp.ones((6, 4)) * jnp.arange(1, 5))
   value, _ = mo.meta_objective(features_fn, x, np.stack([targets] * 3), np.stack([labels] * 3), 3, cfg())
   k = len(labels) // 2
-  singles = [mo.ridge_loss(features_fn(xe)[:k], targets[:k], features_fn(xe)[k:], targets[k:],
-                           labels[k:], 3, cfg())[0] for xe in x]
+  singles = [
+    mo.ridge_loss(features_fn(xe)[:k], targets[:k], features_fn(xe)[k:], targets[k:], labels[k:], 3, cfg())[0]
+    for xe in x
+  ]
   np.testing.assert_allclose(value, np.mean(singles), rtol=1e-5)
 
 
 def test_gradient_is_finite_for_constant_features():
   labels, targets = _batch(3, 4, None)
   k = len(labels) // 2
+
   def f(scale):
     feats = jnp.zeros((len(labels), 5)) * scale
     return mo.ridge_loss(feats[:k], targets[:k], feats[k:], targets[k:], labels[k:], 3, cfg())[0]
+
   assert bool(jnp.isfinite(jax.grad(f)(1.0)))
 
 
@@ -152,6 +157,7 @@ def test_logistic_regression_readout():
   xt = centres[yt] + rng.normal(size=(200, 10))
   assert mo.LogisticRegression().fit(x, y, 4).accuracy(xt, yt) > 0.97
   assert mo.ridge_accuracy(x, y, xt, yt, 4) > 0.97
-  noise_acc = mo.LogisticRegression().fit(rng.normal(size=(40, 10)), y, 4).accuracy(
-      rng.normal(size=(200, 10)), yt)
+  noise_acc = (
+    mo.LogisticRegression().fit(rng.normal(size=(40, 10)), y, 4).accuracy(rng.normal(size=(200, 10)), yt)
+  )
   assert noise_acc < 0.45

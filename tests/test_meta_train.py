@@ -1,4 +1,5 @@
 """Meta-training end to end (in-process): exact resume, learning, refusal, CLI."""
+
 import json
 import subprocess
 import sys
@@ -8,10 +9,12 @@ import numpy as np
 import pytest
 
 import base_models
-from util import trees
-from distributed import checkpoint, learner as learner_lib, trainer, worker as worker_lib
+from distributed import checkpoint, trainer
+from distributed import learner as learner_lib
+from distributed import worker as worker_lib
 from learned_update import export, rule, unroll
 from tasks import meta_train
+from util import trees
 
 pytestmark = pytest.mark.slow
 
@@ -74,8 +77,9 @@ def test_workdir_with_another_theta_architecture_is_refused(tiny_cfg, tmp_path):
 
 def test_init_theta_starts_a_new_run_from_an_export_and_resume_ignores_it(tiny_cfg, tmp_path):
   cfg = tiny_cfg.copy_and_resolve_references()
-  start = jax.tree_util.tree_map(lambda x: np.asarray(x) + 0.5,
-                                 rule.init_theta(jax.random.PRNGKey(7), cfg.rule))
+  start = jax.tree_util.tree_map(
+    lambda x: np.asarray(x) + 0.5, rule.init_theta(jax.random.PRNGKey(7), cfg.rule)
+  )
   export.save_theta(tmp_path / "start", start, cfg)
   cfg.learner.init_theta = str(tmp_path / "start")
   cfg.learner.num_updates = 2
@@ -99,8 +103,9 @@ def test_init_theta_of_another_architecture_is_refused(tiny_cfg, tmp_path):
   cfg.learner.init_theta = str(tmp_path / "start")
   with pytest.raises(export.ExportError, match="learner.init_theta"):
     trainer.meta_train(cfg, tmp_path / "run", progress=False)
-  assert not (tmp_path / "run" / "metrics.jsonl").exists() or \
-      not (tmp_path / "run" / "metrics.jsonl").read_text()
+  assert (
+    not (tmp_path / "run" / "metrics.jsonl").exists() or not (tmp_path / "run" / "metrics.jsonl").read_text()
+  )
 
 
 def _held_out(cfg, num_tasks=6, k=4):
@@ -108,14 +113,20 @@ def _held_out(cfg, num_tasks=6, k=4):
   held = []
   for i in range(num_tasks):
     task = meta_train.sample_meta_train_task(rng, cfg.task)
-    state = base_models.init(jax.random.PRNGKey(100 + i), task.input_dim, task.layer_widths,
-                             cfg.base_model, permutation=task.permutation)
+    state = base_models.init(
+      jax.random.PRNGKey(100 + i),
+      task.input_dim,
+      task.layer_widths,
+      cfg.base_model,
+      permutation=task.permutation,
+    )
     worker = worker_lib.TaskWorker(cfg, seed=0)
     worker.task, worker.rng = task, rng
     held.append((task, state, worker._batches(k)))
   fns = unroll.make_unroll_fns(cfg)
-  return lambda theta: float(np.mean([fns.unroll_loss(theta, s, b, num_classes=t.num_classes)[0]
-                                      for t, s, b in held]))
+  return lambda theta: float(
+    np.mean([fns.unroll_loss(theta, s, b, num_classes=t.num_classes)[0] for t, s, b in held])
+  )
 
 
 def test_meta_training_lowers_the_held_out_meta_objective(tiny_cfg):
@@ -138,8 +149,15 @@ def test_meta_training_lowers_the_held_out_meta_objective(tiny_cfg):
 
 
 def test_cli_finishes_then_resumes_with_a_larger_budget(tmp_path):
-  cmd = [sys.executable, "-m", "scripts.meta_train", "--config=configs/tiny.py",
-         f"--workdir={tmp_path}", "--no_progress", "--config.learner.num_updates=2"]
+  cmd = [
+    sys.executable,
+    "-m",
+    "scripts.meta_train",
+    "--config=configs/tiny.py",
+    f"--workdir={tmp_path}",
+    "--no_progress",
+    "--config.learner.num_updates=2",
+  ]
   out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
   assert out.returncode == 0, out.stderr[-2000:]
   first = json.loads(out.stdout.strip().splitlines()[-1])
@@ -155,14 +173,28 @@ def test_cli_finishes_then_resumes_with_a_larger_budget(tmp_path):
 
 
 def test_cli_bad_input_exits_2(tmp_path):
-  out = subprocess.run([sys.executable, "-m", "scripts.meta_train", "--config=configs/tiny.py"],
-                       capture_output=True, text=True, timeout=300)
+  out = subprocess.run(
+    [sys.executable, "-m", "scripts.meta_train", "--config=configs/tiny.py"],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert out.returncode == 2 and "--workdir" in out.stderr
 
 
 def test_cli_unknown_meta_objective_targets_exit_2(tmp_path):
-  out = subprocess.run([sys.executable, "-m", "scripts.meta_train", "--config=configs/tiny.py",
-                        f"--workdir={tmp_path}", "--config.meta_objective.targets=augmentation"],
-                       capture_output=True, text=True, timeout=300)
+  out = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "scripts.meta_train",
+      "--config=configs/tiny.py",
+      f"--workdir={tmp_path}",
+      "--config.meta_objective.targets=augmentation",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert out.returncode == 2 and "meta_objective.targets" in out.stderr
   assert not any(tmp_path.iterdir())  # nothing written

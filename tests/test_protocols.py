@@ -1,5 +1,6 @@
 """The linear_probe / semi_supervised protocols (evaluation/protocols.py, runner.py,
 scripts.evaluate), with the protonet references they were added for."""
+
 import json
 import os
 import pathlib
@@ -38,6 +39,7 @@ def blob_task():
 
 # ----------------------------------------------------------------------------- label subsets
 
+
 def test_labelled_subsets_linear_probe_all_or_capped(blob_task):
   cfg = paper.get_config().evaluation
   cfg.protocol = "linear_probe"
@@ -64,6 +66,7 @@ def test_labelled_subsets_semi_supervised_stratified_and_nested(blob_task):
 
 # ----------------------------------------------------------------------------- end to end
 
+
 def _run(task, cfg, protocol, methods, monkeypatch, **ecfg):
   """run_evaluation with a spy on the readouts: returns (result, [labels of every fit])."""
   cfg = ml_collections.ConfigDict(cfg.to_dict())  # the fixture is shared by the session
@@ -82,10 +85,9 @@ def _run(task, cfg, protocol, methods, monkeypatch, **ecfg):
 
 def test_linear_probe_end_to_end(blob_task, tiny_cfg, monkeypatch):
   methods = ["random_init", "protonet", "protonet_permuted"]
-  result, fits = _run(blob_task, tiny_cfg, "linear_probe", methods, monkeypatch,
-                      probe_max_train=250)
+  result, fits = _run(blob_task, tiny_cfg, "linear_probe", methods, monkeypatch, probe_max_train=250)
   assert result["protocol"] == "linear_probe" and result["readouts"] == list(protocols.READOUTS)
-  assert len(fits) == 2 * 3 * len(methods)          # seeds × points × methods, one fit each
+  assert len(fits) == 2 * 3 * len(methods)  # seeds × points × methods, one fit each
   assert all(len(y) == 250 for y in fits)
   for seed in ("0", "1"):
     assert result["per_seed_info"][seed]["num_labels"] == {"ridge": 250, "logistic": 250}
@@ -93,7 +95,7 @@ def test_linear_probe_end_to_end(blob_task, tiny_cfg, monkeypatch):
   rows = {(r["method"], r["step"], r["readout"]): r for r in result["rows"]}
   assert len(rows) == len(methods) * 3 * 2
   assert all(0.0 <= r["mean"] <= 1.0 and r["sem"] is not None for r in rows.values())
-  for readout in protocols.READOUTS:   # one start for every method
+  for readout in protocols.READOUTS:  # one start for every method
     assert rows[("protonet", 0, readout)]["values"] == rows[("random_init", 0, readout)]["values"]
 
 
@@ -101,13 +103,16 @@ def test_semi_supervised_end_to_end(blob_task, tiny_cfg, monkeypatch, tmp_path):
   result, fits = _run(blob_task, tiny_cfg, "semi_supervised", ["random_init", "pca"], monkeypatch)
   names = ["ridge@1%", "logistic@1%", "ridge@10%", "logistic@10%"]
   assert result["readouts"] == names
-  assert len(fits) == 2 * 3 * 2 * 2                 # seeds × points × methods × fractions
-  assert sorted({tuple(np.bincount(y, minlength=3)) for y in fits}) == sorted(
-      {LABELS_1PCT, LABELS_10PCT})
+  assert len(fits) == 2 * 3 * 2 * 2  # seeds × points × methods × fractions
+  assert sorted({tuple(np.bincount(y, minlength=3)) for y in fits}) == sorted({LABELS_1PCT, LABELS_10PCT})
   assert sum(len(y) == 6 for y in fits) == sum(len(y) == 60 for y in fits) == 12
   for seed in ("0", "1"):
     assert result["per_seed_info"][seed]["num_labels"] == {
-        "ridge@1%": 6, "logistic@1%": 6, "ridge@10%": 60, "logistic@10%": 60}
+      "ridge@1%": 6,
+      "logistic@1%": 6,
+      "ridge@10%": 60,
+      "logistic@10%": 60,
+    }
   assert {r["readout"] for r in result["rows"]} == set(names)
   assert set(result["final"]["pca"]) == set(names)
   paths = outputs.write_outputs(result, tmp_path)
@@ -116,16 +121,30 @@ def test_semi_supervised_end_to_end(blob_task, tiny_cfg, monkeypatch, tmp_path):
 
 def _run_cli(*args, timeout=300):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  return subprocess.run([sys.executable, "-m", "scripts.evaluate", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, "-m", "scripts.evaluate", *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def test_cli_protonets_semi_supervised(tmp_path):
   out = tmp_path / "eval"
-  proc = _run_cli("--config=configs/tiny.py", "--task=two_moons", "--protocol=semi_supervised",
-                  "--methods=protonet,protonet_permuted", "--label_fractions=0.01,0.1",
-                  "--inner_steps=2", "--eval_every=2", "--seeds=1", "--max_test=200",
-                  f"--out_dir={out}")
+  proc = _run_cli(
+    "--config=configs/tiny.py",
+    "--task=two_moons",
+    "--protocol=semi_supervised",
+    "--methods=protonet,protonet_permuted",
+    "--label_fractions=0.01,0.1",
+    "--inner_steps=2",
+    "--eval_every=2",
+    "--seeds=1",
+    "--max_test=200",
+    f"--out_dir={out}",
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   final = json.loads(proc.stdout.strip().splitlines()[-1])["final"]
   assert set(final) == {"protonet", "protonet_permuted"}
@@ -136,12 +155,15 @@ def test_cli_protonets_semi_supervised(tmp_path):
   assert info["protonet"]["episodes"] == 2
 
 
-@pytest.mark.parametrize("args,needle", [   # the flags alias fields: the message names the field
+@pytest.mark.parametrize(
+  "args,needle",
+  [  # the flags alias fields: the message names the field
     (("--label_fractions=0,0.1",), "config field evaluation.label_fractions = (0.0, 0.1)"),
     (("--label_fractions=0.1,0.10",), "config field evaluation.label_fractions = (0.1, 0.1)"),
     (("--label_fractions=0.1,x",), "--label_fractions: comma-separated numbers"),
     (("--probe_max_train=0",), "config field evaluation.probe_max_train = 0"),
-])
+  ],
+)
 def test_cli_bad_protocol_settings_exit_2(args, needle):
   proc = _run_cli(*args, timeout=120)
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])

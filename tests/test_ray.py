@@ -1,4 +1,5 @@
 """Ray end to end: two pinned actors feed the learner; a killed or raising actor is replaced."""
+
 import json
 import time
 
@@ -13,6 +14,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def ray_cfg(tiny_cfg):
   import ray
+
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.workers.update(dict(num_workers=2, mode="ray", result_timeout_sec=600.0))
   ray.init(num_cpus=2, include_dashboard=False, object_store_memory=1 << 30, log_to_driver=False)
@@ -32,6 +34,7 @@ def test_meta_training_with_two_ray_workers(ray_cfg, tmp_path):
 
 def test_killed_worker_is_replaced_and_training_goes_on(ray_cfg):
   import ray
+
   pool = pools.RayPool(ray_cfg, seed=5, num_workers=2, poll_sec=0.5)
   try:
     theta = _theta(ray_cfg)
@@ -43,7 +46,7 @@ def test_killed_worker_is_replaced_and_training_goes_on(ray_cfg):
     after = []
     deadline = time.monotonic() + 600
     while 0 not in {r["worker_id"] for r in after} and time.monotonic() < deadline:
-      after += pool.results(theta, 0)   # worker 1 keeps delivering meanwhile
+      after += pool.results(theta, 0)  # worker 1 keeps delivering meanwhile
     assert pool.restarts >= 1
     assert all(np.isfinite(r["loss"]) for r in after)
     assert 0 in {r["worker_id"] for r in after}, "the replaced worker 0 never delivered"
@@ -83,5 +86,7 @@ def test_the_same_error_from_every_actor_stops_the_pool(ray_cfg):
 
 def _theta(cfg):
   import jax
+
   from learned_update import rule
+
   return jax.tree_util.tree_map(np.asarray, rule.init_theta(jax.random.PRNGKey(0), cfg.rule))

@@ -1,4 +1,5 @@
 """The learned update rule: conv equivalence, θ size, update invariants, robustness."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,8 +17,9 @@ def test_conv1d_matches_reference_values_and_gradients(axis, kernel):
   params = nn.init_conv(key, kernel, 6, 5)
   params["b"] = jax.random.normal(jax.random.PRNGKey(3), (5,))
   x = jax.random.normal(jax.random.PRNGKey(4), (7, 9, 6))
-  np.testing.assert_allclose(nn.conv1d(params, x, axis), nn.conv1d_reference(params, x, axis),
-                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+    nn.conv1d(params, x, axis), nn.conv1d_reference(params, x, axis), rtol=1e-4, atol=1e-5
+  )
   loss = lambda f: lambda p, x: jnp.sum(jnp.sin(f(p, x, axis)))
   g_fast = jax.grad(loss(nn.conv1d), argnums=(0, 1))(params, x)
   g_ref = jax.grad(loss(nn.conv1d_reference), argnums=(0, 1))(params, x)
@@ -34,8 +36,9 @@ def test_conv1d_bfloat16_operands_accumulate_in_float32(kernel):
   assert low.dtype == jnp.float32
   # = the float32 conv of the bf16-rounded operands (bf16 products are exact in float32).
   rounded = {"w": params["w"].astype(jnp.bfloat16).astype(jnp.float32), "b": params["b"]}
-  np.testing.assert_allclose(low, nn.conv1d(rounded, x.astype(jnp.bfloat16).astype(jnp.float32), 1),
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    low, nn.conv1d(rounded, x.astype(jnp.bfloat16).astype(jnp.float32), 1), rtol=1e-5, atol=1e-5
+  )
   loss = lambda dtype: lambda p, x: jnp.sum(jnp.sin(nn.conv1d(p, x, 1, dtype)))
   g_low = jax.grad(loss(jnp.bfloat16), argnums=(0, 1))(params, x)
   g_ref = jax.grad(loss(None), argnums=(0, 1))(params, x)
@@ -63,8 +66,9 @@ def test_paper_theta_size_near_spec_estimate():
 
 def test_zero_change_scales_parameters_by_one_minus_lr(tiny_state):
   lr = 1e-4
-  zero = [jax.tree_util.tree_map(jnp.zeros_like, {k: l[k] for k in ("w", "b", "v")})
-          for l in tiny_state["layers"]]
+  zero = [
+    jax.tree_util.tree_map(jnp.zeros_like, {k: l[k] for k in ("w", "b", "v")}) for l in tiny_state["layers"]
+  ]
   new = rule.apply_updates(tiny_state, zero, lr)
   for old_l, new_l in zip(tiny_state["layers"], new["layers"]):
     for k in ("w", "b", "v"):
@@ -112,12 +116,12 @@ def test_weight_and_bias_changes_respect_their_normalisation(tiny_cfg, tiny_thet
   scale = tiny_cfg.rule.anti_collapse_scale
   for layer, ch in zip(tiny_state["layers"], changes):
     w = layer["w"]
-    w_hat = w / jnp.sqrt(jnp.mean(w ** 2, axis=0, keepdims=True) + 1e-6)
-    normalised = ch["w"] + scale * w_hat           # column-normalised with eps 1: mean square < 1
-    col_ms = jnp.mean(normalised ** 2, axis=0)
+    w_hat = w / jnp.sqrt(jnp.mean(w**2, axis=0, keepdims=True) + 1e-6)
+    normalised = ch["w"] + scale * w_hat  # column-normalised with eps 1: mean square < 1
+    col_ms = jnp.mean(normalised**2, axis=0)
     assert bool(jnp.all(col_ms < 1.0)) and bool(jnp.all(col_ms > 0.0))
-    assert float(jnp.mean(ch["b"])) >= -1e-6      # biases may not all shrink...
-    assert float(jnp.mean(ch["b"] ** 2)) < 1.0     # ...and their change is normalised
+    assert float(jnp.mean(ch["b"])) >= -1e-6  # biases may not all shrink...
+    assert float(jnp.mean(ch["b"] ** 2)) < 1.0  # ...and their change is normalised
 
 
 @pytest.mark.parametrize("kind", ["zeros", "constant", "dead_units"])

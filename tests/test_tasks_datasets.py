@@ -5,28 +5,24 @@ import pytest
 
 import tasks
 from tasks import alphabet
-from tasks import data_dir as dd
 from tasks import datasets as ds
 
-
 EXPECTED = {
-    # name: {split: (count, shape, num_classes, per-class counts or None)}
-    ("mnist", "train"): (60000, (28, 28), 10,
-                         [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
-    ("mnist", "test"): (10000, (28, 28), 10,
-                        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
-    ("fashion_mnist", "train"): (60000, (28, 28), 10, [6000] * 10),
-    ("fashion_mnist", "test"): (10000, (28, 28), 10, [1000] * 10),
-    ("imdb", "train"): (25000, (1000,), 2, [12500, 12500]),
-    ("imdb", "test"): (25000, (1000,), 2, [12500, 12500]),
-    ("cifar10", "train"): (50000, (32, 32, 3), 10, [5000] * 10),
-    ("cifar10", "test"): (10000, (32, 32, 3), 10, [1000] * 10),
-    ("omniglot", "train"): (4840, (105, 105), 242, [20] * 242),
-    ("imagenet", "train"): (8000, (64, 64, 3), 160, [50] * 160),
-    ("imagenet", "test"): (2000, (64, 64, 3), 40, [50] * 40),
-    ("imagenet", "all"): (10000, (64, 64, 3), 200, [50] * 200),
-    ("two_moons", "train"): (2000, (2,), 2, [1000, 1000]),
-    ("two_moons", "test"): (1000, (2,), 2, [500, 500]),
+  # name: {split: (count, shape, num_classes, per-class counts or None)}
+  ("mnist", "train"): (60000, (28, 28), 10, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
+  ("mnist", "test"): (10000, (28, 28), 10, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
+  ("fashion_mnist", "train"): (60000, (28, 28), 10, [6000] * 10),
+  ("fashion_mnist", "test"): (10000, (28, 28), 10, [1000] * 10),
+  ("imdb", "train"): (25000, (1000,), 2, [12500, 12500]),
+  ("imdb", "test"): (25000, (1000,), 2, [12500, 12500]),
+  ("cifar10", "train"): (50000, (32, 32, 3), 10, [5000] * 10),
+  ("cifar10", "test"): (10000, (32, 32, 3), 10, [1000] * 10),
+  ("omniglot", "train"): (4840, (105, 105), 242, [20] * 242),
+  ("imagenet", "train"): (8000, (64, 64, 3), 160, [50] * 160),
+  ("imagenet", "test"): (2000, (64, 64, 3), 40, [50] * 40),
+  ("imagenet", "all"): (10000, (64, 64, 3), 200, [50] * 200),
+  ("two_moons", "train"): (2000, (2,), 2, [1000, 1000]),
+  ("two_moons", "test"): (1000, (2,), 2, [500, 500]),
 }
 
 
@@ -53,8 +49,7 @@ def test_known_statistics():
   x = raw.x / 255.0
   assert abs(x.mean() - 0.1307) < 1e-3 and abs(x.std() - 0.3081) < 1e-3
   cifar = tasks.load_raw("cifar10").x
-  np.testing.assert_allclose(cifar.reshape(-1, 3).mean(0) / 255, [0.4913, 0.4821, 0.4465],
-                             atol=2e-3)
+  np.testing.assert_allclose(cifar.reshape(-1, 3).mean(0) / 255, [0.4913, 0.4821, 0.4465], atol=2e-3)
 
 
 def test_imdb_vocabulary_and_labels():
@@ -62,7 +57,7 @@ def test_imdb_vocabulary_and_labels():
   vocab = tr.extra["vocab"]
   assert len(vocab) == len(set(vocab)) == 1000 == tr.x.shape[1]
   assert vocab[:5] == ("the", "and", "a", "of", "to")
-  assert "br" not in vocab            # <br /> tags are removed, not tokenised
+  assert "br" not in vocab  # <br /> tags are removed, not tokenised
   assert set(np.unique(tr.x)) <= {0, 1} and set(np.unique(te.x)) <= {0, 1}
   assert tr.y.tolist().count(1) == 12500 and te.y.tolist().count(0) == 12500
   # Labels agree with ratings (pos >= 7, neg <= 4) and reviews are not empty.
@@ -74,7 +69,7 @@ def test_imdb_vocabulary_and_labels():
 def test_omniglot_ink_is_bright():
   d = tasks.load_raw("omniglot")
   assert set(np.unique(d.x)) == {0, 255}
-  assert (d.x > 0).mean() < 0.2          # strokes are the minority -> ink = 255
+  assert (d.x > 0).mean() < 0.2  # strokes are the minority -> ink = 255
   assert len({n.split("/")[0] for n in d.class_names}) == 8
 
 
@@ -87,7 +82,7 @@ def test_imagenet_class_split_is_fixed_and_disjoint():
   tr, te = tasks.load_raw("imagenet", "train"), tasks.load_raw("imagenet", "heldout")
   assert set(tr.class_names).isdisjoint(te.class_names)
   assert te.class_names == tuple(all_.class_names[i] for i in held)
-  assert all_.class_names[0].startswith("n02124075")   # first line of wnids.txt
+  assert all_.class_names[0].startswith("n02124075")  # first line of wnids.txt
   assert len(tr.y) + len(te.y) == len(all_.y)
 
 
@@ -114,7 +109,7 @@ def test_alphabet_renderer_is_deterministic():
   names = d.extra["font_names"]
   if str(font) in names:
     k = names.index(str(font))
-    assert np.array_equal(d.x[62 * k:62 * (k + 1)], a)
+    assert np.array_equal(d.x[62 * k : 62 * (k + 1)], a)
 
 
 def test_two_moons_seeded():
@@ -123,7 +118,7 @@ def test_two_moons_seeded():
   x, y = ds.two_moons(1000, seed=3)
   x2, _ = ds.two_moons(1000, seed=4)
   assert not np.array_equal(x, x2)
-  assert x[y == 0, 1].mean() > x[y == 1, 1].mean()          # upper vs lower moon
+  assert x[y == 0, 1].mean() > x[y == 1, 1].mean()  # upper vs lower moon
 
 
 def test_cached_arrays_are_read_only_and_shared():

@@ -1,23 +1,22 @@
 """Evaluation tasks: shapes, class-balanced support sets, test splits, determinism."""
+
 import pickle
 
 import numpy as np
 import pytest
 
 import tasks
-from tasks import data_dir as dd
 from tasks import datasets as ds
 from tasks import eval_tasks
 
-
 EXPECTED = {  # name: (input_dim, num_classes, train size, test size)
-    "tiny_mnist": (196, 10, 60000, 10000),
-    "tiny_fashion_mnist": (196, 10, 60000, 10000),
-    "mnist": (784, 10, 60000, 10000),
-    "fashion_mnist": (784, 10, 60000, 10000),
-    "imdb": (1000, 2, 25000, 25000),
-    "imagenet_heldout": (256, 10, 400, 100),
-    "two_moons": (2, 2, 2000, 1000),
+  "tiny_mnist": (196, 10, 60000, 10000),
+  "tiny_fashion_mnist": (196, 10, 60000, 10000),
+  "mnist": (784, 10, 60000, 10000),
+  "fashion_mnist": (784, 10, 60000, 10000),
+  "imdb": (1000, 2, 25000, 25000),
+  "imagenet_heldout": (256, 10, 400, 100),
+  "two_moons": (2, 2, 2000, 1000),
 }
 
 

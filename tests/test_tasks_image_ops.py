@@ -1,4 +1,5 @@
 """Resizing, grey conversion and augmentation targets (tasks.image_ops)."""
+
 import numpy as np
 import pytest
 
@@ -6,7 +7,7 @@ from tasks import image_ops
 
 
 def _centroid(img):
-  ys, xs = np.mgrid[:img.shape[0], :img.shape[1]]
+  ys, xs = np.mgrid[: img.shape[0], : img.shape[1]]
   m = img.sum()
   return (xs * img).sum() / m, (ys * img).sum() / m
 
@@ -14,8 +15,8 @@ def _centroid(img):
 def _orientation_deg(img):
   """Major-axis angle, CCW as displayed (rows point down), in (-90, 90]."""
   cx, cy = _centroid(img)
-  ys, xs = np.mgrid[:img.shape[0], :img.shape[1]]
-  dx, dy = xs - cx, -(ys - cy)      # y up
+  ys, xs = np.mgrid[: img.shape[0], : img.shape[1]]
+  dx, dy = xs - cx, -(ys - cy)  # y up
   mu20, mu02, mu11 = (img * dx * dx).sum(), (img * dy * dy).sum(), (img * dx * dy).sum()
   return np.degrees(0.5 * np.arctan2(2 * mu11, mu20 - mu02))
 
@@ -27,12 +28,12 @@ def test_shift_moves_a_bright_pixel_by_the_reported_amount():
   out, targets = image_ops.augment(rng, img, max_shift=3.0, max_rotation=0.0, max_noise=0.0)
   assert targets.shape == (64, 4)
   assert np.all(np.abs(targets[:, :2]) <= 1) and np.all(targets[:, 2:] == 0)
-  assert np.abs(targets[:, :2]).max() > 0.5            # shifts actually vary
+  assert np.abs(targets[:, :2]).max() > 0.5  # shifts actually vary
   for k in range(64):
     cx, cy = _centroid(out[k])
     assert cx == pytest.approx(8 + 3.0 * targets[k, 0], abs=1e-4)
     assert cy == pytest.approx(7 + 3.0 * targets[k, 1], abs=1e-4)
-    assert out[k].sum() == pytest.approx(1.0, abs=1e-5)   # bilinear keeps the mass inside
+    assert out[k].sum() == pytest.approx(1.0, abs=1e-5)  # bilinear keeps the mass inside
 
 
 def test_integer_shift_is_exact():
@@ -45,7 +46,7 @@ def test_integer_shift_is_exact():
 def test_rotation_is_recovered():
   ys, xs = np.mgrid[:32, :32]
   c = 15.5
-  bar = np.exp(-((xs - c) ** 2) / (2 * 6.0 ** 2) - ((ys - c) ** 2) / (2 * 1.5 ** 2))  # horizontal
+  bar = np.exp(-((xs - c) ** 2) / (2 * 6.0**2) - ((ys - c) ** 2) / (2 * 1.5**2))  # horizontal
   img = np.repeat(bar[None].astype(np.float32), 40, axis=0)
   rng = np.random.default_rng(1)
   out, targets = image_ops.augment(rng, img, max_shift=0.0, max_rotation=40.0, max_noise=0.0)
@@ -89,8 +90,9 @@ def test_bilinear_halving_is_2x2_mean_and_area_resize():
   np.testing.assert_allclose(image_ops.resize(x, 14, "bilinear"), want, rtol=1e-5, atol=1e-3)
   np.testing.assert_allclose(image_ops.resize(x, 14, "area"), want, rtol=1e-5, atol=1e-3)
   c = np.random.default_rng(1).random((3, 64, 64, 3)).astype(np.float32)
-  np.testing.assert_allclose(image_ops.resize(c, 16, "area"),
-                             c.reshape(3, 16, 4, 16, 4, 3).mean((2, 4)), atol=1e-5)
+  np.testing.assert_allclose(
+    image_ops.resize(c, 16, "area"), c.reshape(3, 16, 4, 16, 4, 3).mean((2, 4)), atol=1e-5
+  )
   # Non-integer factor: constant images stay constant, mass per area is preserved.
   const = np.full((2, 105, 105), 7.0, np.float32)
   np.testing.assert_allclose(image_ops.resize(const, 16, "area"), 7.0, rtol=1e-5)
@@ -102,5 +104,4 @@ def test_bilinear_halving_is_2x2_mean_and_area_resize():
 
 def test_grey_is_bt601_luma():
   rgb = np.array([[[[255, 0, 0], [0, 255, 0], [0, 0, 255]]]], np.uint8)
-  np.testing.assert_allclose(image_ops.to_grey(rgb)[0, 0], [0.299 * 255, 0.587 * 255, 0.114 * 255],
-                             rtol=1e-5)
+  np.testing.assert_allclose(image_ops.to_grey(rgb)[0, 0], [0.299 * 255, 0.587 * 255, 0.114 * 255], rtol=1e-5)

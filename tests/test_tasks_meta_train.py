@@ -1,4 +1,5 @@
 """Meta-training task distribution: permutations, architectures, labelled/unlabelled batches."""
+
 import collections
 import dataclasses
 
@@ -8,7 +9,6 @@ from scipy import stats
 
 import tasks
 from configs import paper
-from tasks import data_dir as dd
 from tasks import meta_train as mt
 
 
@@ -28,8 +28,7 @@ def test_paper_config_fields():
   cfg = _cfg()
   assert tuple(cfg.datasets) == ("imagenet", "alphabet", "cifar10")
   assert cfg.image_size == 16 and cfg.greyscale and cfg.samples_per_class == 10
-  assert (cfg.depth_min, cfg.depth_max, cfg.width_min, cfg.width_max, cfg.top_width) == (
-      2, 5, 64, 512, 32)
+  assert (cfg.depth_min, cfg.depth_max, cfg.width_min, cfg.width_max, cfg.top_width) == (2, 5, 64, 512, 32)
 
 
 def test_permutation_bijection_fixed_within_task_different_across_tasks():
@@ -73,9 +72,9 @@ def test_labelled_batches_are_class_balanced(dataset):
   for s in range(3):
     for half in (labels[s, :k], labels[s, k:]):
       assert np.bincount(half, minlength=c).tolist() == [spc] * c
-    assert not np.array_equal(labels[s, :k], np.sort(labels[s, :k]))       # shuffled
-  np.testing.assert_array_equal(y[..., :c], np.eye(c)[labels])              # one-hot in {0, 1}
-  assert np.all(np.abs(y[..., c:c + 3]) <= 1) and np.all((y[..., -1] >= 0) & (y[..., -1] <= 1))
+    assert not np.array_equal(labels[s, :k], np.sort(labels[s, :k]))  # shuffled
+  np.testing.assert_array_equal(y[..., :c], np.eye(c)[labels])  # one-hot in {0, 1}
+  assert np.all(np.abs(y[..., c : c + 3]) <= 1) and np.all((y[..., -1] >= 0) & (y[..., -1] <= 1))
 
 
 def test_labelled_and_unlabelled_examples_are_disjoint():
@@ -94,14 +93,14 @@ def test_labelled_and_unlabelled_examples_are_disjoint():
   u_idx = {row_of[r.tobytes()] for r in u}
   l_idx = [row_of[r.tobytes()] for r in x.reshape(-1, 256)]
   allowed_u = set(np.concatenate([src.unlabelled[c] for c in t.classes]))
-  assert u_idx <= allowed_u and len(u_idx) == 256           # epoch-wise: no repeats in 1 epoch
+  assert u_idx <= allowed_u and len(u_idx) == 256  # epoch-wise: no repeats in 1 epoch
   assert set(l_idx) <= set(np.concatenate([src.labelled[c] for c in t.classes]))
   np.testing.assert_array_equal(t.classes[labels.reshape(-1)], src.y[l_idx])  # labels match
   first = x[0].reshape(-1, 256)
   k = t.samples_per_class * t.num_classes
   a = {row_of[r.tobytes()] for r in first[:k]}
   b = {row_of[r.tobytes()] for r in first[k:]}
-  assert len(a) == len(b) == k and not a & b                # batches a and b are distinct
+  assert len(a) == len(b) == k and not a & b  # batches a and b are distinct
 
 
 def test_inputs_and_augmentation_statistics():
@@ -121,7 +120,7 @@ def test_architecture_sampler_bounds_and_distribution():
   assert set(depths) == {2, 3, 4, 5}
   assert all(abs(depths[d] / 4000 - 0.25) < 0.03 for d in depths)
   assert all(a[-1] == 32 for a in archs)
-  assert all(len(set(a[:-1])) == 1 for a in archs)          # one width per task
+  assert all(len(set(a[:-1])) == 1 for a in archs)  # one width per task
   w = np.array([a[0] for a in archs])
   assert w.min() >= 64 and w.max() <= 512
   lo, hi = np.log(64), np.log(512)
@@ -132,8 +131,7 @@ def test_architecture_sampler_bounds_and_distribution():
   assert grid.tolist() == [64, 86, 116, 156, 210, 283, 380, 512]
   gw = collections.Counter(mt.sample_layer_widths(rng, _cfg())[0] for _ in range(4000))
   assert set(gw) == set(grid.tolist()) and all(abs(n / 4000 - 1 / 8) < 0.025 for n in gw.values())
-  per_layer = [mt.sample_layer_widths(rng, _cfg(per_layer_widths=True, width_grid=0))
-               for _ in range(200)]
+  per_layer = [mt.sample_layer_widths(rng, _cfg(per_layer_widths=True, width_grid=0)) for _ in range(200)]
   assert any(len(set(a[:-1])) > 1 for a in per_layer)
 
 
@@ -178,6 +176,7 @@ def test_task_description_round_trips_without_image_arrays():
 @pytest.mark.parametrize("dataset", ["imagenet", "cifar10", "alphabet"])
 def test_source_images_match_raw_images_and_labels(dataset):
   from tasks import image_ops  # pylint: disable=g-import-not-at-top
+
   src = mt.meta_train_source(dataset, _cfg())
   raw = tasks.load_raw(*mt.META_TRAIN_SOURCES[dataset])
   idx = np.random.default_rng(0).choice(len(raw.y), 50, replace=False)

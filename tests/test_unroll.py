@@ -1,4 +1,5 @@
 """Meta-gradients through truncated unrolls: finite and non-zero, deterministic, robust."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,8 +16,9 @@ def fns(tiny_cfg):
 
 def test_every_theta_leaf_gets_a_finite_nonzero_meta_gradient(fns, tiny_theta, tiny_state, tiny_cfg):
   batches = tiny_batches(tiny_cfg, np.random.default_rng(0))
-  loss, metrics, new_state, grads = fns.meta_gradient(tiny_theta, tiny_state, batches,
-                                                      num_classes=TINY_CLASSES)
+  loss, metrics, new_state, grads = fns.meta_gradient(
+    tiny_theta, tiny_state, batches, num_classes=TINY_CLASSES
+  )
   assert np.isfinite(float(loss)) and 0.0 < float(metrics["meta_loss"]) < 2.0
   for path, g in jax.tree_util.tree_leaves_with_path(grads):
     name = jax.tree_util.keystr(path)
@@ -27,8 +29,12 @@ def test_every_theta_leaf_gets_a_finite_nonzero_meta_gradient(fns, tiny_theta, t
 
 
 def test_same_inputs_give_bit_identical_meta_gradients(fns, tiny_theta, tiny_state, tiny_cfg):
-  out = [fns.meta_gradient(tiny_theta, tiny_state, tiny_batches(tiny_cfg, np.random.default_rng(7)),
-                           num_classes=TINY_CLASSES) for _ in range(2)]
+  out = [
+    fns.meta_gradient(
+      tiny_theta, tiny_state, tiny_batches(tiny_cfg, np.random.default_rng(7)), num_classes=TINY_CLASSES
+    )
+    for _ in range(2)
+  ]
   for a, b in zip(jax.tree_util.tree_leaves(out[0]), jax.tree_util.tree_leaves(out[1])):
     np.testing.assert_array_equal(a, b)
 
@@ -36,8 +42,7 @@ def test_same_inputs_give_bit_identical_meta_gradients(fns, tiny_theta, tiny_sta
 @pytest.mark.parametrize("fill", [0.0, 0.5])
 def test_no_nan_meta_gradient_for_zero_or_constant_inputs(fns, tiny_theta, tiny_state, tiny_cfg, fill):
   batches = tiny_batches(tiny_cfg, np.random.default_rng(0), fill=fill)
-  loss, _, new_state, grads = fns.meta_gradient(tiny_theta, tiny_state, batches,
-                                                num_classes=TINY_CLASSES)
+  loss, _, new_state, grads = fns.meta_gradient(tiny_theta, tiny_state, batches, num_classes=TINY_CLASSES)
   assert np.isfinite(float(loss))
   for leaf in jax.tree_util.tree_leaves((grads, new_state)):
     assert bool(jnp.all(jnp.isfinite(leaf)))
@@ -47,8 +52,9 @@ def test_no_nan_meta_gradient_with_dead_units(fns, tiny_theta, tiny_state, tiny_
   layers = list(tiny_state["layers"])
   layers[1] = dict(layers[1], b=jnp.full_like(layers[1]["b"], -50.0))  # relu(z) = 0 everywhere
   state = dict(tiny_state, layers=tuple(layers))
-  _, _, _, grads = fns.meta_gradient(tiny_theta, state, tiny_batches(tiny_cfg, np.random.default_rng(1)),
-                                     num_classes=TINY_CLASSES)
+  _, _, _, grads = fns.meta_gradient(
+    tiny_theta, state, tiny_batches(tiny_cfg, np.random.default_rng(1)), num_classes=TINY_CLASSES
+  )
   for leaf in jax.tree_util.tree_leaves(grads):
     assert bool(jnp.all(jnp.isfinite(leaf)))
 
@@ -65,8 +71,9 @@ def test_sum_reduction_is_k_times_mean(tiny_cfg, tiny_theta, tiny_state):
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.meta_objective.reduction = "sum"
   batches = tiny_batches(cfg, np.random.default_rng(4))
-  total, metrics, _ = unroll.make_unroll_fns(cfg).unroll_loss(tiny_theta, tiny_state, batches,
-                                                              num_classes=TINY_CLASSES)
+  total, metrics, _ = unroll.make_unroll_fns(cfg).unroll_loss(
+    tiny_theta, tiny_state, batches, num_classes=TINY_CLASSES
+  )
   np.testing.assert_allclose(total, batches["x"].shape[0] * metrics["meta_loss"], rtol=1e-6)
 
 
@@ -74,8 +81,9 @@ def test_label_only_targets_reach_the_unroll(tiny_cfg, tiny_theta, tiny_state):
   cfg = tiny_cfg.copy_and_resolve_references()
   batches = tiny_batches(cfg, np.random.default_rng(5))
   assert batches["targets"].shape[-1] > TINY_CLASSES  # the tiny tasks carry regression targets
-  paper, _, _ = unroll.make_unroll_fns(cfg).unroll_loss(tiny_theta, tiny_state, batches,
-                                                        num_classes=TINY_CLASSES)
+  paper, _, _ = unroll.make_unroll_fns(cfg).unroll_loss(
+    tiny_theta, tiny_state, batches, num_classes=TINY_CLASSES
+  )
   cfg.meta_objective.targets = "labels"
   fns = unroll.make_unroll_fns(cfg)
   labels_only, _, _ = fns.unroll_loss(tiny_theta, tiny_state, batches, num_classes=TINY_CLASSES)

@@ -3,6 +3,7 @@
 Also: every JSON line a meta-training run writes is strict JSON (NaN → null).
 The Ray counterpart of the in-process tests is in tests/test_ray.py.
 """
+
 import json
 import subprocess
 import sys
@@ -33,9 +34,9 @@ def test_only_the_same_error_from_every_worker_stops_the_run():
   tracker.failed(0, "ValueError", "bad")
   tracker.failed(0, "ValueError", "bad")
   tracker.failed(1, "ValueError", "bad")
-  tracker.succeeded(1)                       # a success ends worker 1's streak
+  tracker.succeeded(1)  # a success ends worker 1's streak
   tracker.failed(1, "ValueError", "bad")
-  tracker.failed(0, "ValueError", "other")   # another message starts a new streak
+  tracker.failed(0, "ValueError", "other")  # another message starts a new streak
   tracker.failed(1, "ValueError", "bad")
   assert tracker.count == 6
   tracker.failed(0, "ValueError", "bad")
@@ -62,10 +63,20 @@ def test_a_worker_that_raises_once_is_reset_counted_and_training_finishes(tiny_c
 
 def test_cli_exits_2_when_every_worker_raises_the_same_error(tmp_path):
   out = subprocess.run(
-      [sys.executable, "-m", "scripts.meta_train", "--config=configs/tiny.py",
-       f"--workdir={tmp_path}", "--no_progress", "--config.workers.num_workers=2",
-       "--config.workers.fault_injection=raise_always"],
-      capture_output=True, text=True, timeout=600)
+    [
+      sys.executable,
+      "-m",
+      "scripts.meta_train",
+      "--config=configs/tiny.py",
+      f"--workdir={tmp_path}",
+      "--no_progress",
+      "--config.workers.num_workers=2",
+      "--config.workers.fault_injection=raise_always",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert out.returncode == 2, out.stderr[-3000:]
   assert "every worker (2) raised the same error 3 times in a row" in out.stderr
   assert "InjectedFault: injected fault" in out.stderr
@@ -80,10 +91,20 @@ def test_last_json_line_of_a_run_resumed_at_its_final_step_is_strict(tiny_cfg, t
   cfg.learner.update(dict(num_updates=1, checkpoint_every=100))
   trainer.meta_train(cfg, tmp_path, progress=False)
   out = subprocess.run(
-      [sys.executable, "-m", "scripts.meta_train", "--config=configs/tiny.py",
-       f"--workdir={tmp_path}", "--no_progress", "--config.learner.num_updates=1"],
-      capture_output=True, text=True, timeout=600)
+    [
+      sys.executable,
+      "-m",
+      "scripts.meta_train",
+      "--config=configs/tiny.py",
+      f"--workdir={tmp_path}",
+      "--no_progress",
+      "--config.learner.num_updates=1",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert out.returncode == 0, out.stderr[-3000:]
   last = _strict_loads(out.stdout.strip().splitlines()[-1])
   assert last["step"] == 1 and last["resumed_from"] == 1
-  assert last["meta_loss"] is None   # no update ran: NaN, written as null
+  assert last["meta_loss"] is None  # no update ran: NaN, written as null

@@ -3,6 +3,7 @@
 A bad value raises `ConfigError` naming the field, the value and what is allowed; the
 scripts turn it into exit status 2. `Section` keeps the checks one line each.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,14 +27,14 @@ def _is_int(v) -> bool:
 
 
 def _within(v, lo, hi, lo_open: bool, hi_open: bool) -> bool:
-  return ((lo is None or (v > lo if lo_open else v >= lo))
-          and (hi is None or (v < hi if hi_open else v <= hi)))
+  return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi))
 
 
 def _bounds_text(lo, hi, lo_open: bool, hi_open: bool) -> str:
   """The bounds as text for a message (" > 0 and <= 1"); "" when there are none."""
   parts = ([] if lo is None else [f"{'>' if lo_open else '>='} {lo}"]) + (
-      [] if hi is None else [f"{'<' if hi_open else '<='} {hi}"])
+    [] if hi is None else [f"{'<' if hi_open else '<='} {hi}"]
+  )
   return (" " + " and ".join(parts)) if parts else ""
 
 
@@ -55,8 +56,14 @@ class Section:
       self.fail(name, f"an integer >= {lo}")
     return v
 
-  def number(self, name: str, lo: float | None = None, hi: float | None = None,
-             lo_open: bool = False, hi_open: bool = False) -> float:
+  def number(
+    self,
+    name: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+  ) -> float:
     """A finite number in [lo, hi] (`lo_open` / `hi_open` exclude that bound)."""
     v = self.value(name)
     if not (_is_number(v) and math.isfinite(v) and _within(v, lo, hi, lo_open, hi_open)):
@@ -87,17 +94,26 @@ class Section:
       self.fail(name, f"a sequence of at least {min_len} integers >= {lo}{order}")
     return tuple(v)
 
-  def numbers(self, name: str, lo: float | None = None, lo_open: bool = False, min_len: int = 1,
-              increasing: bool = False, hi: float | None = None, hi_open: bool = False) -> tuple:
+  def numbers(
+    self,
+    name: str,
+    lo: float | None = None,
+    lo_open: bool = False,
+    min_len: int = 1,
+    increasing: bool = False,
+    hi: float | None = None,
+    hi_open: bool = False,
+  ) -> tuple:
     v = self.value(name)
     ok = isinstance(v, (list, tuple)) and len(v) >= min_len
-    ok = ok and all(_is_number(x) and math.isfinite(x) and _within(x, lo, hi, lo_open, hi_open)
-                    for x in v)
+    ok = ok and all(_is_number(x) and math.isfinite(x) and _within(x, lo, hi, lo_open, hi_open) for x in v)
     ok = ok and (not increasing or all(a < b for a, b in zip(v, v[1:])))
     if not ok:
       order = ", strictly increasing" if increasing else ""
-      self.fail(name, f"a sequence of at least {min_len} finite numbers"
-                f"{_bounds_text(lo, hi, lo_open, hi_open)}{order}")
+      self.fail(
+        name,
+        f"a sequence of at least {min_len} finite numbers{_bounds_text(lo, hi, lo_open, hi_open)}{order}",
+      )
     return tuple(float(x) for x in v)
 
   def subset(self, name: str, choices: Sequence) -> tuple:
@@ -112,11 +128,17 @@ class Section:
     """Non-negative, finite, not all zero (and `length` long if given)."""
     v = self.numbers(name, lo=0.0)
     if sum(v) <= 0 or (length is not None and len(v) != length):
-      self.fail(name, "non-negative finite weights, not all zero"
-                + ("" if length is None else f", one per entry ({length})"))
+      self.fail(
+        name,
+        "non-negative finite weights, not all zero"
+        + ("" if length is None else f", one per entry ({length})"),
+      )
     return v
 
   def ordered(self, lo_name: str, hi_name: str) -> None:
     if self.value(lo_name) > self.value(hi_name):
-      raise ConfigError(f"{self.prefix}.{lo_name}", self.value(lo_name),
-                        f"<= {self.prefix}.{hi_name} = {self.value(hi_name)!r}")
+      raise ConfigError(
+        f"{self.prefix}.{lo_name}",
+        self.value(lo_name),
+        f"<= {self.prefix}.{hi_name} = {self.value(hi_name)!r}",
+      )

@@ -3,6 +3,7 @@
 A reader sees the old file or the whole new one, never a partial write. JSON is written
 strictly: NaN and ±inf become ``null`` (``json.dumps`` would write ``NaN``, which is not JSON).
 """
+
 from __future__ import annotations
 
 import io
@@ -49,8 +50,9 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
   return buf.getvalue()
 
 
-def atomic_save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
-                    compressed: bool = False) -> None:
+def atomic_save_npz(
+  path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compressed: bool = False
+) -> None:
   """np.savez (or savez_compressed) streamed into the temporary file: no in-memory copy."""
   save = np.savez_compressed if compressed else np.savez
   _atomic_write(path, lambda f: save(f, **arrays))

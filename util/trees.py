@@ -1,4 +1,5 @@
 """Finiteness and norms of pytrees of arrays, computed in NumPy float64 (host side)."""
+
 from __future__ import annotations
 
 import jax
@@ -10,5 +11,8 @@ def all_finite(tree) -> bool:
 
 
 def global_norm(tree) -> float:
-  return float(np.sqrt(sum(float(np.sum(np.square(np.asarray(leaf, np.float64))))
-                           for leaf in jax.tree_util.tree_leaves(tree))))
+  return float(
+    np.sqrt(
+      sum(float(np.sum(np.square(np.asarray(leaf, np.float64)))) for leaf in jax.tree_util.tree_leaves(tree))
+    )
+  )

@@ -17,6 +17,7 @@ name to its class; a new baseline is one module plus one entry there. Its PRNG k
 from its `key_name` (evaluation/runner.py), so adding one changes no other's numbers.
 Settings live in `cfg.baselines` (values: configs/paper.py; checks: `settings.validate_config`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,10 @@ from base_models.baselines.supervised import Supervised
 from base_models.baselines.vae import VAE
 
 # The order is the one of result tables and plots.
-REGISTRY = {cls.name: cls for cls in (RandomInit, PCA, VAE, Supervised, Contrastive, Hebbian,
-                                      ProtoNet, PermutedProtoNet)}
+REGISTRY = {
+  cls.name: cls
+  for cls in (RandomInit, PCA, VAE, Supervised, Contrastive, Hebbian, ProtoNet, PermutedProtoNet)
+}
 BASELINES = tuple(REGISTRY)
 
 
@@ -41,9 +44,19 @@ def key_name(name: str) -> str:
   return getattr(REGISTRY[name], "key_name", name)
 
 
-def make_baseline(name: str, key, state: dict, input_dim: int, base_cfg, bcfg, *,
-                  data_sample: np.ndarray, support=None, num_classes: int | None = None,
-                  labelled=None):
+def make_baseline(
+  name: str,
+  key,
+  state: dict,
+  input_dim: int,
+  base_cfg,
+  bcfg,
+  *,
+  data_sample: np.ndarray,
+  support=None,
+  num_classes: int | None = None,
+  labelled=None,
+):
   """Builds baseline `name` from the shared initial base-model `state`.
 
   `bcfg` is `cfg.baselines`; `support` (x, y) the few-shot support set (supervised);
@@ -51,11 +64,35 @@ def make_baseline(name: str, key, state: dict, input_dim: int, base_cfg, bcfg, *
   """
   if name not in REGISTRY:
     raise ValueError(f"unknown baseline {name!r}; expected one of {BASELINES}")
-  return REGISTRY[name].build(BaselineInputs(
-      key=key, state=state, input_dim=input_dim, base_cfg=base_cfg, settings=bcfg,
-      data_sample=data_sample, support=support, num_classes=num_classes, labelled=labelled))
+  return REGISTRY[name].build(
+    BaselineInputs(
+      key=key,
+      state=state,
+      input_dim=input_dim,
+      base_cfg=base_cfg,
+      settings=bcfg,
+      data_sample=data_sample,
+      support=support,
+      num_classes=num_classes,
+      labelled=labelled,
+    )
+  )
 
 
-__all__ = ["BASELINES", "REGISTRY", "BaselineInputs", "Contrastive", "Hebbian", "MLPBaseline",
-           "PCA", "PermutedProtoNet", "ProtoNet", "RandomInit", "Supervised", "VAE",
-           "key_name", "make_baseline", "validate_config"]
+__all__ = [
+  "BASELINES",
+  "REGISTRY",
+  "BaselineInputs",
+  "Contrastive",
+  "Hebbian",
+  "MLPBaseline",
+  "PCA",
+  "PermutedProtoNet",
+  "ProtoNet",
+  "RandomInit",
+  "Supervised",
+  "VAE",
+  "key_name",
+  "make_baseline",
+  "validate_config",
+]

@@ -4,6 +4,7 @@ Views: additive Gaussian noise scaled by the data's global std, then random feat
 dropout (both valid for permuted/flat inputs), through the base MLP and a 2-layer
 projection head; both views share one BN pass; Adam. Features = x^L (before the head).
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,8 +15,15 @@ import numpy as np
 import optax
 
 from base_models import mlp
-from base_models.baselines.mlp_baseline import (BaselineInputs, MLPBaseline, dense, dense_init,
-                                                first_and_last, trainable, with_trainable)
+from base_models.baselines.mlp_baseline import (
+  BaselineInputs,
+  MLPBaseline,
+  dense,
+  dense_init,
+  first_and_last,
+  trainable,
+  with_trainable,
+)
 
 
 def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
@@ -44,11 +52,12 @@ def _contrastive_train_fn(activation, bn_epsilon, lr, temperature, dropout_rate)
 
   def loss_fn(params, state, x, key, noise_std):
     k1, k2 = jax.random.split(key)
-    views = jnp.concatenate([augment(k1, x, noise_std, dropout_rate),
-                             augment(k2, x, noise_std, dropout_rate)], axis=0)
+    views = jnp.concatenate(
+      [augment(k1, x, noise_std, dropout_rate), augment(k2, x, noise_std, dropout_rate)], axis=0
+    )
     feats = mlp.features(with_trainable(state, params["body"]), views, activation, bn_epsilon)
     proj = dense(params["proj2"], act(dense(params["proj1"], feats)))
-    return nt_xent(proj[: x.shape[0]], proj[x.shape[0]:], temperature)
+    return nt_xent(proj[: x.shape[0]], proj[x.shape[0] :], temperature)
 
   def train(params, opt_state, state, key, batches, noise_std):
     def body(carry, x):
@@ -57,6 +66,7 @@ def _contrastive_train_fn(activation, bn_epsilon, lr, temperature, dropout_rate)
       loss, grads = jax.value_and_grad(loss_fn)(params, state, x, sub, noise_std)
       updates, opt_state = opt.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state, key), loss
+
     (params, opt_state, key), losses = jax.lax.scan(body, (params, opt_state, key), batches)
     return params, opt_state, key, losses
 
@@ -65,6 +75,7 @@ def _contrastive_train_fn(activation, bn_epsilon, lr, temperature, dropout_rate)
 
 class Contrastive(MLPBaseline):
   """SimCLR-style NT-Xent on two augmented views of each unlabelled example."""
+
   name = "contrastive"
 
   def __init__(self, key, state: dict, base_cfg, ccfg, data_sample: np.ndarray):
@@ -73,26 +84,37 @@ class Contrastive(MLPBaseline):
     width = int(ccfg.projection_width) or top
     key, k1, k2 = jax.random.split(key, 3)
     self.key = key
-    self.params = {"body": trainable(state), "proj1": dense_init(k1, top, width),
-                   "proj2": dense_init(k2, width, width)}
+    self.params = {
+      "body": trainable(state),
+      "proj1": dense_init(k1, top, width),
+      "proj2": dense_init(k2, width, width),
+    }
     self.noise_std = float(ccfg.noise_std) * float(np.std(np.asarray(data_sample)))
     self.opt, self._train = _contrastive_train_fn(
-        self.activation, self.bn_epsilon, float(ccfg.learning_rate), float(ccfg.temperature),
-        float(ccfg.dropout_rate))
+      self.activation,
+      self.bn_epsilon,
+      float(ccfg.learning_rate),
+      float(ccfg.temperature),
+      float(ccfg.dropout_rate),
+    )
     self.opt_state = self.opt.init(self.params)
     self.loss_history: list[float] = []
 
   @classmethod
   def build(cls, inputs: BaselineInputs) -> "Contrastive":
-    return cls(inputs.key, inputs.state, inputs.base_cfg, inputs.settings.contrastive,
-               inputs.data_sample)
+    return cls(inputs.key, inputs.state, inputs.base_cfg, inputs.settings.contrastive, inputs.data_sample)
 
   def advance(self, unlabelled) -> None:
     if len(unlabelled) == 0:
       return
     self.params, self.opt_state, self.key, losses = self._train(
-        self.params, self.opt_state, self.state, self.key, jnp.asarray(unlabelled, jnp.float32),
-        jnp.float32(self.noise_std))
+      self.params,
+      self.opt_state,
+      self.state,
+      self.key,
+      jnp.asarray(unlabelled, jnp.float32),
+      jnp.float32(self.noise_std),
+    )
     self.loss_history.extend(np.asarray(losses).tolist())
     self.state = with_trainable(self.state, self.params["body"])
 

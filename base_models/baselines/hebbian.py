@@ -4,6 +4,7 @@
 that the batch's mean squared norm is 1 (makes η scale-free and stable for η < 1).
 Biases and V are left untouched (BN after every layer makes W's scale irrelevant).
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,12 +36,15 @@ def _hebbian_train_fn(activation, bn_epsilon, lr):
   def train(state, batches):
     def body(s, x):
       return oja_step(s, x, lr, activation, bn_epsilon), None
+
     return jax.lax.scan(body, state, batches)[0]
+
   return jax.jit(train)
 
 
 class Hebbian(MLPBaseline):
   """Layer-wise Oja subspace rule: a local, hand-designed Hebbian update."""
+
   name = "hebbian"
 
   def __init__(self, state: dict, base_cfg, hcfg):

@@ -11,6 +11,7 @@ Neural baselines subclass `MLPBaseline`: they start from the *same* base-model s
 the learned rule (same seed, input permutation, widths, activation, BN) and read out the
 base MLP's top features x^L (BN over the batch passed in, as for the learned rule).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,11 +32,12 @@ class BaselineInputs:
   `support` (x, y) is the few-shot support set, `labelled` (x, y) the whole labelled train
   split, `data_sample` the first unlabelled chunk (data range and scale).
   """
+
   key: jax.Array
   state: dict
   input_dim: int
   base_cfg: ml_collections.ConfigDict
-  settings: ml_collections.ConfigDict   # cfg.baselines
+  settings: ml_collections.ConfigDict  # cfg.baselines
   data_sample: np.ndarray
   support: tuple | None = None
   num_classes: int | None = None
@@ -58,8 +60,7 @@ def with_trainable(state: dict, params: tuple) -> dict:
 
 
 def dense_init(key, n_in, n_out, scale=1.0):
-  return {"w": scale * jax.random.normal(key, (n_in, n_out)) / np.sqrt(n_in),
-          "b": jnp.zeros((n_out,))}
+  return {"w": scale * jax.random.normal(key, (n_in, n_out)) / np.sqrt(n_in), "b": jnp.zeros((n_out,))}
 
 
 def dense(p, x):
@@ -73,6 +74,7 @@ def first_and_last(history: list) -> tuple:
 
 class MLPBaseline:
   """A base-model state and features from its top layer; by default it never trains."""
+
   name = "base"
 
   def __init__(self, state: dict, base_cfg):
@@ -84,8 +86,9 @@ class MLPBaseline:
     del unlabelled
 
   def features(self, x) -> np.ndarray:
-    return np.asarray(_mlp_features(self.state, jnp.asarray(x, jnp.float32),
-                                    self.activation, self.bn_epsilon))
+    return np.asarray(
+      _mlp_features(self.state, jnp.asarray(x, jnp.float32), self.activation, self.bn_epsilon)
+    )
 
   def diagnostics(self) -> dict:
     return {}
@@ -93,6 +96,7 @@ class MLPBaseline:
 
 class RandomInit(MLPBaseline):
   """The untouched base model: what every method starts from."""
+
   name = "random_init"
 
   @classmethod

@@ -3,6 +3,7 @@
 Streaming covariance in float64. Before any data it is a random orthonormal projection,
 the PCA analogue of "random init".
 """
+
 from __future__ import annotations
 
 import jax
@@ -13,6 +14,7 @@ from base_models.baselines.mlp_baseline import BaselineInputs
 
 class PCA:
   """Streaming PCA to `num_components` of every unlabelled example seen so far."""
+
   name = "pca"
 
   def __init__(self, key, input_dim: int, num_components: int):

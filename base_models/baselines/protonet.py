@@ -14,6 +14,7 @@ protonet_permuted  the same protonet (same key, hence the identical trained netw
                    in training (Fig. 2 right of the paper: a protonet's features do not
                    transfer to permuted inputs; the learned rule is permutation-invariant).
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,8 +25,13 @@ import numpy as np
 import optax
 
 from base_models import mlp
-from base_models.baselines.mlp_baseline import (BaselineInputs, MLPBaseline, first_and_last,
-                                                trainable, with_trainable)
+from base_models.baselines.mlp_baseline import (
+  BaselineInputs,
+  MLPBaseline,
+  first_and_last,
+  trainable,
+  with_trainable,
+)
 from tasks import sampling
 
 
@@ -38,8 +44,9 @@ def prototypical_loss(feats_support, feats_query, n_way: int):
   return loss, jnp.mean(jnp.argmax(logits, axis=1) == labels)
 
 
-def episode_indices(rng: np.random.Generator, class_pools, num_episodes: int, n_way: int,
-                    per_class: int) -> np.ndarray:
+def episode_indices(
+  rng: np.random.Generator, class_pools, num_episodes: int, n_way: int, per_class: int
+) -> np.ndarray:
   """int32 [num_episodes, n_way·per_class] example indices, class-major within an episode."""
   out = np.empty((num_episodes, n_way, per_class), np.int64)
   for e in range(num_episodes):
@@ -57,8 +64,9 @@ def _protonet_train_fn(activation, bn_epsilon, lr, n_way, k_shot):
     support = x[:, :k_shot].reshape(-1, x.shape[-1])
     query = x[:, k_shot:].reshape(-1, x.shape[-1])
     s = with_trainable(state, params)
-    return prototypical_loss(mlp.features(s, support, activation, bn_epsilon),
-                             mlp.features(s, query, activation, bn_epsilon), n_way)
+    return prototypical_loss(
+      mlp.features(s, support, activation, bn_epsilon), mlp.features(s, query, activation, bn_epsilon), n_way
+    )
 
   def train(params, opt_state, state, data, episodes):
     def body(carry, idx):
@@ -66,6 +74,7 @@ def _protonet_train_fn(activation, bn_epsilon, lr, n_way, k_shot):
       (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, state, data[idx])
       updates, opt_state = opt.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), (loss, acc)
+
     (params, opt_state), (losses, accs) = jax.lax.scan(body, (params, opt_state), episodes)
     return params, opt_state, losses, accs
 
@@ -80,11 +89,12 @@ def non_identity_permutation(key, n: int) -> np.ndarray:
     perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, i), n))
     if np.any(perm != np.arange(n)):
       return perm
-  return np.roll(np.arange(n), 1)   # unreachable in practice: P(identity) = 1/n!
+  return np.roll(np.arange(n), 1)  # unreachable in practice: P(identity) = 1/n!
 
 
 class ProtoNet(MLPBaseline):
   """Prototypical network trained episodically on the labelled train split."""
+
   name = "protonet"
   permute_eval = False
 
@@ -99,17 +109,19 @@ class ProtoNet(MLPBaseline):
     self.steps_per_inner_step = int(pcfg.steps_per_inner_step)
     if min(self.n_way - 1, self.k_shot, self.n_query, self.steps_per_inner_step) < 1:
       raise ValueError(
-          f"protonet needs n_way >= 2 (capped at the task's classes), k_shot, n_query and "
-          f"steps_per_inner_step >= 1; got {self.n_way}, {self.k_shot}, {self.n_query}, "
-          f"{self.steps_per_inner_step}")
+        f"protonet needs n_way >= 2 (capped at the task's classes), k_shot, n_query and "
+        f"steps_per_inner_step >= 1; got {self.n_way}, {self.k_shot}, {self.n_query}, "
+        f"{self.steps_per_inner_step}"
+      )
     key_train, key_perm = jax.random.split(key)
     self.rng = np.random.default_rng(np.asarray(jax.random.bits(key_train, (4,), jnp.uint32)))
     self.data = jnp.asarray(x_labelled, jnp.float32)
     # Drawn for both variants so that their training randomness is identical.
     self.eval_permutation = non_identity_permutation(key_perm, self.data.shape[1])
     self.params = trainable(state)
-    self.opt, self._train = _protonet_train_fn(self.activation, self.bn_epsilon,
-                                               float(pcfg.learning_rate), self.n_way, self.k_shot)
+    self.opt, self._train = _protonet_train_fn(
+      self.activation, self.bn_epsilon, float(pcfg.learning_rate), self.n_way, self.k_shot
+    )
     self.opt_state = self.opt.init(self.params)
     self.loss_history: list[float] = []
     self.accuracy_history: list[float] = []
@@ -118,17 +130,24 @@ class ProtoNet(MLPBaseline):
   def build(cls, inputs: BaselineInputs) -> "ProtoNet":
     if inputs.labelled is None or inputs.num_classes is None:
       raise ValueError(f"the {cls.name} baseline needs the labelled train split and num_classes")
-    return cls(inputs.key, inputs.state, inputs.base_cfg, inputs.settings.protonet,
-               inputs.labelled[0], inputs.labelled[1], inputs.num_classes)
+    return cls(
+      inputs.key,
+      inputs.state,
+      inputs.base_cfg,
+      inputs.settings.protonet,
+      inputs.labelled[0],
+      inputs.labelled[1],
+      inputs.num_classes,
+    )
 
   def advance(self, unlabelled) -> None:
     num = len(unlabelled) * self.steps_per_inner_step
     if num == 0:
       return
-    episodes = episode_indices(self.rng, self.class_pools, num, self.n_way,
-                               self.k_shot + self.n_query)
+    episodes = episode_indices(self.rng, self.class_pools, num, self.n_way, self.k_shot + self.n_query)
     self.params, self.opt_state, losses, accs = self._train(
-        self.params, self.opt_state, self.state, self.data, jnp.asarray(episodes))
+      self.params, self.opt_state, self.state, self.data, jnp.asarray(episodes)
+    )
     self.loss_history.extend(np.asarray(losses).tolist())
     self.accuracy_history.extend(np.asarray(accs).tolist())
     self.state = with_trainable(self.state, self.params)
@@ -140,13 +159,17 @@ class ProtoNet(MLPBaseline):
 
   def diagnostics(self) -> dict:
     loss_first, loss_last = first_and_last(self.loss_history)
-    return {"loss_first": loss_first, "loss_last": loss_last,
-            "episode_accuracy_last": first_and_last(self.accuracy_history)[1],
-            "episodes": len(self.loss_history)}
+    return {
+      "loss_first": loss_first,
+      "loss_last": loss_last,
+      "episode_accuracy_last": first_and_last(self.accuracy_history)[1],
+      "episodes": len(self.loss_history),
+    }
 
 
 class PermutedProtoNet(ProtoNet):
   """The protonet, trained identically, scored on inputs under a permutation it never saw."""
+
   name = "protonet_permuted"
-  key_name = "protonet"   # its PRNG key is the protonet's: the permutation is the only difference
+  key_name = "protonet"  # its PRNG key is the protonet's: the permutation is the only difference
   permute_eval = True

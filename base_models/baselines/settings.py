@@ -3,6 +3,7 @@
 The section is validated once at start, so a bad value stops the evaluation before any
 method has run, instead of failing inside one baseline after the others have finished.
 """
+
 from __future__ import annotations
 
 from util.config_check import ConfigError, Section
@@ -20,10 +21,11 @@ def _section(bcfg, name: str) -> Section:
 def validate_config(bcfg) -> None:
   """Checks the `baselines` section (raises util.config_check.ConfigError)."""
   from base_models.baselines.vae import LIKELIHOODS  # pylint: disable=g-import-not-at-top
+
   for name in SECTIONS:
     _section(bcfg, name).positive("learning_rate")
   vae = _section(bcfg, "vae")
-  vae.int_at_least("latent_dim", 0)                     # 0: base_model.top_width
+  vae.int_at_least("latent_dim", 0)  # 0: base_model.top_width
   vae.one_of("likelihood", LIKELIHOODS)
   vae.number("kl_weight", lo=0.0)
   vae.positive("decoder_init_scale")
@@ -35,8 +37,8 @@ def validate_config(bcfg) -> None:
   contrastive.positive("temperature")
   contrastive.number("noise_std", lo=0.0)
   contrastive.number("dropout_rate", lo=0.0, hi=1.0, hi_open=True)
-  contrastive.int_at_least("projection_width", 0)     # 0: base_model.top_width
+  contrastive.int_at_least("projection_width", 0)  # 0: base_model.top_width
   protonet = _section(bcfg, "protonet")
-  protonet.int_at_least("n_way", 2)                     # capped at the task's classes
+  protonet.int_at_least("n_way", 2)  # capped at the task's classes
   for name in ("k_shot", "n_query", "steps_per_inner_step"):
     protonet.int_at_least(name, 1)

@@ -3,6 +3,7 @@
 Trained with Adam (full batch) until its training accuracy reaches `target_accuracy` or
 `max_steps`. It sees no unlabelled data, so its curve is flat in the number of inner steps.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,8 +14,14 @@ import numpy as np
 import optax
 
 from base_models import mlp
-from base_models.baselines.mlp_baseline import (BaselineInputs, MLPBaseline, dense, dense_init,
-                                                trainable, with_trainable)
+from base_models.baselines.mlp_baseline import (
+  BaselineInputs,
+  MLPBaseline,
+  dense,
+  dense_init,
+  trainable,
+  with_trainable,
+)
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,6 +42,7 @@ def _supervised_fns(activation, bn_epsilon, lr, num_classes):
       loss, grads = jax.value_and_grad(loss_fn)(params, state, x, y)
       updates, opt_state = opt.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), loss
+
     (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), None, length=num_steps)
     acc = jnp.mean(jnp.argmax(logits_fn(params, state, x), axis=1) == y)
     return params, opt_state, losses, acc
@@ -44,14 +52,18 @@ def _supervised_fns(activation, bn_epsilon, lr, num_classes):
 
 class Supervised(MLPBaseline):
   """The base MLP + linear head trained by cross-entropy on the few labelled examples only."""
+
   name = "supervised"
 
   def __init__(self, key, state: dict, base_cfg, scfg, x_support, y_support, num_classes: int):
     super().__init__(state, base_cfg)
-    params = {"body": trainable(state),
-              "head": dense_init(key, int(base_cfg.top_width), int(num_classes), 0.1)}
-    opt, train = _supervised_fns(self.activation, self.bn_epsilon, float(scfg.learning_rate),
-                                 int(num_classes))
+    params = {
+      "body": trainable(state),
+      "head": dense_init(key, int(base_cfg.top_width), int(num_classes), 0.1),
+    }
+    opt, train = _supervised_fns(
+      self.activation, self.bn_epsilon, float(scfg.learning_rate), int(num_classes)
+    )
     opt_state = opt.init(params)
     x = jnp.asarray(x_support, jnp.float32)
     y = jnp.asarray(y_support, jnp.int32)
@@ -72,8 +84,15 @@ class Supervised(MLPBaseline):
   def build(cls, inputs: BaselineInputs) -> "Supervised":
     if inputs.support is None or inputs.num_classes is None:
       raise ValueError("the supervised baseline needs the labelled support set and num_classes")
-    return cls(inputs.key, inputs.state, inputs.base_cfg, inputs.settings.supervised,
-               inputs.support[0], inputs.support[1], inputs.num_classes)
+    return cls(
+      inputs.key,
+      inputs.state,
+      inputs.base_cfg,
+      inputs.settings.supervised,
+      inputs.support[0],
+      inputs.support[1],
+      inputs.num_classes,
+    )
 
   def diagnostics(self) -> dict:
     return {"train_accuracy": self.train_accuracy, "steps": self.steps}

@@ -5,6 +5,7 @@ MLP mirroring the hidden widths (no BN); Bernoulli likelihood for data in [0, 1]
 ("auto"), otherwise Gaussian with a learned per-dimension variance; one reparameterised
 sample; Adam. Features = x^L, the encoder output the mean head reads.
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,8 +16,15 @@ import numpy as np
 import optax
 
 from base_models import mlp
-from base_models.baselines.mlp_baseline import (BaselineInputs, MLPBaseline, dense, dense_init,
-                                                first_and_last, trainable, with_trainable)
+from base_models.baselines.mlp_baseline import (
+  BaselineInputs,
+  MLPBaseline,
+  dense,
+  dense_init,
+  first_and_last,
+  trainable,
+  with_trainable,
+)
 
 LIKELIHOODS = ("auto", "bernoulli", "gaussian")
 
@@ -34,13 +42,16 @@ def vae_init(key, state: dict, input_dim: int, base_cfg, vcfg) -> dict:
   latent = int(vcfg.latent_dim) or top
   widths = (latent,) + tuple(int(w) for w in base_cfg.hidden_widths)[::-1] + (input_dim,)
   keys = jax.random.split(key, len(widths) + 1)
-  decoder = tuple(dense_init(k, a, b, vcfg.decoder_init_scale)
-                  for k, a, b in zip(keys[2:], widths[:-1], widths[1:]))
-  return {"encoder": trainable(state),
-          "mu": dense_init(keys[0], top, latent, 0.1),
-          "logvar": dense_init(keys[1], top, latent, 0.1),
-          "decoder": decoder,
-          "out_logvar": jnp.zeros((input_dim,))}
+  decoder = tuple(
+    dense_init(k, a, b, vcfg.decoder_init_scale) for k, a, b in zip(keys[2:], widths[:-1], widths[1:])
+  )
+  return {
+    "encoder": trainable(state),
+    "mu": dense_init(keys[0], top, latent, 0.1),
+    "logvar": dense_init(keys[1], top, latent, 0.1),
+    "decoder": decoder,
+    "out_logvar": jnp.zeros((input_dim,)),
+  }
 
 
 def vae_elbo(params, state, x, key, likelihood, activation, bn_epsilon, kl_weight):
@@ -81,6 +92,7 @@ def _vae_train_fn(likelihood, activation, bn_epsilon, kl_weight, lr):
       (_, elbo), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, state, x, sub)
       updates, opt_state = opt.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state, key), elbo
+
     (params, opt_state, key), elbos = jax.lax.scan(body, (params, opt_state, key), batches)
     return params, opt_state, key, elbos
 
@@ -89,6 +101,7 @@ def _vae_train_fn(likelihood, activation, bn_epsilon, kl_weight, lr):
 
 class VAE(MLPBaseline):
   """VAE with the base MLP as encoder, trained on the unlabelled stream."""
+
   name = "vae"
 
   def __init__(self, key, state: dict, input_dim: int, base_cfg, vcfg, data_sample: np.ndarray):
@@ -97,21 +110,24 @@ class VAE(MLPBaseline):
     key, init_key = jax.random.split(key)
     self.key = key
     self.params = vae_init(init_key, state, input_dim, base_cfg, vcfg)
-    self.opt, self._train = _vae_train_fn(self.likelihood, self.activation, self.bn_epsilon,
-                                          float(vcfg.kl_weight), float(vcfg.learning_rate))
+    self.opt, self._train = _vae_train_fn(
+      self.likelihood, self.activation, self.bn_epsilon, float(vcfg.kl_weight), float(vcfg.learning_rate)
+    )
     self.opt_state = self.opt.init(self.params)
     self.elbo_history: list[float] = []
 
   @classmethod
   def build(cls, inputs: BaselineInputs) -> "VAE":
-    return cls(inputs.key, inputs.state, inputs.input_dim, inputs.base_cfg, inputs.settings.vae,
-               inputs.data_sample)
+    return cls(
+      inputs.key, inputs.state, inputs.input_dim, inputs.base_cfg, inputs.settings.vae, inputs.data_sample
+    )
 
   def advance(self, unlabelled) -> None:
     if len(unlabelled) == 0:
       return
     self.params, self.opt_state, self.key, elbos = self._train(
-        self.params, self.opt_state, self.state, self.key, jnp.asarray(unlabelled, jnp.float32))
+      self.params, self.opt_state, self.state, self.key, jnp.asarray(unlabelled, jnp.float32)
+    )
     self.elbo_history.extend(np.asarray(elbos).tolist())
     self.state = with_trainable(self.state, self.params["encoder"])
 
