@@ -1,4 +1,5 @@
 """The code stays clean under the pinned linter and formatter (ruff, configured in pyproject.toml)."""
+
 import pathlib
 import shutil
 import subprocess
