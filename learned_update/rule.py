@@ -9,6 +9,10 @@ One application of the rule to a base model:
   5. P ← (1 − lr)·P − lr·ΔP for W, b and (identical updates) V.
 
 Tensors inside the rule are [units, batch, channels]. θ is a plain dict pytree.
+
+Length (~420 lines): the whole released architecture (top-delta net, h network, the 12 ΔW
+terms and their merge, the bias change) stays in one module so it can be checked line by
+line against the released code; its sub-networks share the config and the layouts.
 """
 
 from __future__ import annotations

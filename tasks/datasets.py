@@ -5,6 +5,10 @@
 coordinates) and int32 labels. Decoded arrays are cached as uint8 (``tasks.data_dir``)
 and converted on access; ``load_raw`` gives the uint8 arrays without the conversion.
 
+Length (~460 lines): one short parser per raw format (IDX, IMDB tar, CIFAR JPEG zip,
+Omniglot, Tiny-ImageNet, two-moons) behind one loader; splitting them would spread the
+one table below over seven files.
+
 =============  ======================  ==========================================================
 name           splits                  notes
 =============  ======================  ==========================================================
