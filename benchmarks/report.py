@@ -145,6 +145,12 @@ def format_report(result: dict) -> str:
       "  parallel efficiency (rate x median worker s per gradient / workers): "
       + ", ".join(f"{n}: {fmt(v['parallel_efficiency'], '.2f')}" for n, v in w.items()),
     ]
+    per_hour = result.get("meta_grads_per_core_hour")
+    if per_hour:
+      lines.append(
+        f"  meta-gradients per core-hour (one pinned actor, k = {per_hour['k']}, "
+        f"widths {per_hour['layer_widths']}): {per_hour['value']:.0f}"
+      )
   sections = ", ".join(f"{n} {v:.0f} s" for n, v in result.get("section_sec", {}).items())
   lines.append(f"wall time {result['wall_sec']:.0f} s ({sections})")
   return "\n".join(lines)

@@ -6,7 +6,7 @@ No compilation here (fast); the end-to-end runs are in test_benchmark.py.
 import numpy as np
 import pytest
 
-from benchmarks import flops, meta_gradient, ray_scaling, scaling, shapes
+from benchmarks import flops, meta_gradient, ray_scaling, run, scaling, shapes
 from configs import local, paper
 
 
@@ -69,3 +69,12 @@ def test_bench_shapes_follow_the_configs():
   rc = ray_scaling.ray_task_config("configs.local")
   assert rc.task.depth_min == rc.task.depth_max == t.depth_max
   assert rc.task.width_min == t.width_max and len(rc.unroll.lengths) == 1
+
+
+def test_meta_grads_per_core_hour_is_one_pinned_actor_for_an_hour():
+  ray = {
+    "workers": {"1": {"meta_grads_per_sec": 0.5}, "2": {"meta_grads_per_sec": 0.9}},
+    "task": {"k": [10], "layer_widths": [128, 128, 32], "inner_batch_size": 32},
+  }
+  assert run.meta_grads_per_core_hour(ray)["value"] == 1800.0
+  assert run.meta_grads_per_core_hour({"skipped": True}) is None
