@@ -133,6 +133,13 @@ def format_report(result: dict) -> str:
         f"x{r['speedup_meta_grad']:.2f} speed; meta-gradient cosine to float32 "
         f"{r['grad_cosine_to_float32']:.4f}, relative error {r['grad_rel_error']:.3f}"
       )
+  prof = result.get("op_profile", {})
+  if prof.get("available"):
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(prof["share"].items(), key=lambda kv: -kv[1]))
+    lines += [
+      "",
+      f"meta-gradient op time (k = {prof['k']}, {prof['op_sec_per_call']:.2f} s per call): {shares}",
+    ]
   ray = result.get("ray", {})
   if not ray.get("skipped"):
     w = ray["workers"]

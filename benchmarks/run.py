@@ -11,7 +11,7 @@ import time
 
 import jax
 
-from benchmarks import device, meta_gradient, precision, ray_scaling, scaling, xla
+from benchmarks import device, meta_gradient, op_profile, precision, ray_scaling, scaling, xla
 from benchmarks import shapes as shapes_lib
 from learned_update import export
 
@@ -173,6 +173,13 @@ def run_benchmark(
     k: low[k] for k in ("speedup_inner_step", "speedup_meta_grad", "grad_cosine_to_float32", "grad_rel_error")
   }
   result["section_sec"]["h_dtype"] = time.perf_counter() - t
+
+  log(f"op profile of the meta-gradient ({scaled} shapes):")
+  t = time.perf_counter()
+  result["op_profile"] = op_profile.meta_gradient_profile(
+    base_cfg, base_shapes, k=spec["measure_ks"][0], compiler_options=options
+  )
+  result["section_sec"]["op_profile"] = time.perf_counter() - t
 
   result["fraction_of_peak"] = {n: r.get("fraction_of_peak") for n, r in result["configs"].items()}
   result["compile_sec"] = {n: r["compile"] for n, r in result["configs"].items()}

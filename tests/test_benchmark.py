@@ -6,7 +6,7 @@ import json
 import pytest
 import ray
 
-from benchmarks import device, meta_gradient, precision, ray_scaling, report, run, xla
+from benchmarks import device, meta_gradient, op_profile, precision, ray_scaling, report, run, xla
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +80,11 @@ def test_quick_benchmark_has_every_key_and_sane_figures(quick_result):
   assert base["time_vs_base"] == 1.0 and base["sec_per_inner_step"] == c["sec_per_inner_step"]
   text = report.format_report(r)
   assert "tiny" in text and "not representative" in text and "bfloat16" in text
+  prof = r["op_profile"]
+  assert prof["available"] and prof["k"] == 2 and prof["op_sec_per_call"] > 0
+  assert sum(prof["share"].values()) == pytest.approx(1.0)
+  assert prof["ops_per_call"].get("elementwise", 0) > 0 and prof["ops_per_call"].get("dot_other", 0) > 0
+  assert "meta-gradient op time" in text
 
 
 def test_bfloat16_h_network_is_compared_with_float32_on_the_same_inputs(quick_result):
@@ -142,6 +147,7 @@ def test_full_mode_plumbing_with_compilation_stubbed(monkeypatch):
     return {"k": k, "dtypes": {"float32": {"sampling_cosine": 0.1}, "bfloat16": low}}
 
   monkeypatch.setattr(precision, "h_dtype_study", fake_h_dtype_study)
+  monkeypatch.setattr(op_profile, "meta_gradient_profile", lambda *a, **kw: {"available": False})
   r = run.run_benchmark(("paper", "local"), skip_ray=True, cold_compile=False, log=lambda *a: None)
   assert set(r["configs"]) == {"paper", "local"}
   paper, local = r["configs"]["paper"], r["configs"]["local"]

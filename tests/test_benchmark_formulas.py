@@ -6,7 +6,7 @@ No compilation here (fast); the end-to-end runs are in test_benchmark.py.
 import numpy as np
 import pytest
 
-from benchmarks import flops, meta_gradient, ray_scaling, run, scaling, shapes
+from benchmarks import flops, meta_gradient, op_profile, ray_scaling, run, scaling, shapes
 from configs import local, paper
 
 
@@ -78,3 +78,20 @@ def test_meta_grads_per_core_hour_is_one_pinned_actor_for_an_hour():
   }
   assert run.meta_grads_per_core_hour(ray)["value"] == 1800.0
   assert run.meta_grads_per_core_hour({"skipped": True}) is None
+
+
+def test_op_profile_sorts_weight_gradient_dots_from_other_dots():
+  hlo = """
+%body {
+  %a = f32[4096,96]{1,0} parameter(0)
+  %g = f32[32,4096]{1,0} parameter(1)
+  %w = f32[96,32]{1,0} parameter(2)
+  %dot.1 = f32[96,32]{1,0} dot(%a, %g), lhs_contracting_dims={0}, rhs_contracting_dims={1}
+  %dot.2 = f32[4096,32]{1,0} dot(%a, %w), lhs_contracting_dims={1}, rhs_contracting_dims={0}
+  %concatenate.3 = f32[4096,192]{1,0} concatenate(%a, %a), dimensions={1}
+}
+"""
+  defs, comps = op_profile._hlo_index(hlo)
+  assert op_profile.classify("dot.1", defs, comps) == "dot_weight_grad"
+  assert op_profile.classify("dot.2", defs, comps) == "dot_other"
+  assert op_profile.classify("concatenate.3", defs, comps) == "data_movement"
