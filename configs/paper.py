@@ -135,8 +135,27 @@ def get_config():
       labelled_fraction=0.4,                  # per class: labelled part (the meta-objective's
                                               # batches), the rest feeds the inner loop
       split_seed=0,                           # seed of the fixed labelled/unlabelled split
+      validation_holdout=False,               # [ours] True: the 40 meta-validation Tiny-ImageNet
+                                              # classes (i % 5 == 3) leave `imagenet` (120 left)
+                                              # and form the task imagenet_val θ is selected on
   ))
   c.data_dir = ""                             # "" = $META_UNSUP_DATA_DIR or ../shared/data
+
+  # Meta-validation during meta-training (distributed/trainer.py; checks in
+  # distributed/settings.py): every `every` updates and at the last one, the learner's θ is
+  # evaluated with the learned method only, with the `evaluation` section's protocol
+  # settings on this section's task, seeds and steps, on the config's `base_model`; the best
+  # θ (mean accuracy) is exported to <workdir>/best/. Never a test task.
+  c.validation = ml_collections.ConfigDict(dict(
+      every=0,                                # [ours] updates between validations; 0: off
+      task="imagenet_val",                    # [ours] needs task.validation_holdout when
+                                              # imagenet is meta-trained on
+      seeds=10,                               # [ours] seeds seed, seed + 1, ...
+      inner_steps=1_000,                      # [ours] unlabelled inner steps per seed
+      eval_every=1_000,                       # [ours] steps between readouts (the last counts)
+      seed=1_000,                             # [ours] first seed: distinct from test seeds 0-9
+      readout="ridge",                        # [ours] the readout whose mean accuracy selects θ
+  ))
 
   # Evaluation (spec §6–7): scripts.evaluate, sweep, heldout_curve, demo and feature_figures
   # read this section; their flags (--task, --inner_steps, ...) are aliases of these fields

@@ -3,6 +3,8 @@ r"""A tiny configuration for CI and tests: same code paths, minute-scale sizes.
 Run:
   python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny
   python -m scripts.inspect_rule --config=configs/tiny.py
+  python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny_val \
+      --config.validation.every=2      # with meta-validation on imagenet_val (best/ export)
 """
 from configs import paper
 
@@ -21,4 +23,7 @@ def get_config():
                      width_max=24, width_grid=2))
   c.learner.update(dict(batch_size=2, num_updates=4, checkpoint_every=2, max_staleness=2))
   c.workers.update(dict(num_workers=1, mode="inprocess"))
+  # imagenet_val at seconds' cost; off (every=0) because the first validation compiles for
+  # ~20 s, which every tiny meta-training test would pay: tests turn it on with every=2.
+  c.validation.update(dict(every=0, seeds=2, inner_steps=4, eval_every=4))
   return c

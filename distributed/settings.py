@@ -1,4 +1,4 @@
-"""Checks of the meta-training sections `learner` and `workers` (values: configs/paper.py).
+"""Checks of the meta-training sections `learner`, `workers` and `validation` (values: configs/paper.py).
 
 scripts.meta_train validates them at start, before Ray is started or the workdir is
 created: a bad schedule or worker setting would otherwise fail after the first checkpoint,
@@ -56,3 +56,37 @@ def validate_workers(workers_cfg) -> None:
     worker.parse_fault_injection(s.value("fault_injection"))
   except ValueError:
     s.fail("fault_injection", f"'' (off), or one of {worker.FAULT_MODES} optionally followed by ':worker=N'")
+
+
+VALIDATION_TASKS = ("imagenet_val", "two_moons")  # never a test task: θ is selected on these
+
+
+def validate_validation(cfg) -> None:
+  """Checks the `validation` section (raises util.config_check.ConfigError).
+
+  Takes the whole config: validation uses the `evaluation` section's protocol settings
+  (checked here too when validation is on), and `imagenet_val` is a validation task only
+  if meta-training leaves its classes out (`task.validation_holdout`).
+  """
+  s = Section(cfg.validation, "validation")
+  every = s.int_at_least("every", 0)  # 0: off
+  task = s.one_of("task", VALIDATION_TASKS)
+  s.int_at_least("seeds", 1)
+  s.int_at_least("inner_steps", 0)
+  s.int_at_least("eval_every", 1)
+  s.int_at_least("seed", 0)
+  if every == 0:
+    return
+  # pylint: disable=g-import-not-at-top  (imports JAX, runs none of it)
+  from evaluation import protocols
+  from evaluation import settings as evaluation_settings
+
+  evaluation_settings.validate_config(cfg.evaluation)
+  s.one_of("readout", protocols.readout_names(cfg.evaluation))
+  meta_trains_imagenet = "imagenet" in tuple(cfg.task.datasets)
+  if task == "imagenet_val" and meta_trains_imagenet and cfg.task.validation_holdout is not True:
+    s.fail(
+      "task",
+      f"a task whose classes are not meta-trained on: with task.datasets = {tuple(cfg.task.datasets)}, "
+      "imagenet_val needs task.validation_holdout = True",
+    )

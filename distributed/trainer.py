@@ -5,7 +5,12 @@ one of another θ architecture), runs until `learner.num_updates` updates, write
 checkpoint every `learner.checkpoint_every` updates and on SIGTERM / Ctrl-C, a θ-only
 snapshot every `learner.snapshot_every` updates to `workdir/snapshots/step_<step>/`, appends
 one JSON line per update to `workdir/metrics.jsonl`, and exports θ (θ-only, with its
-config and a training summary) to `workdir/theta/`.
+config and a training summary) to `workdir/theta/`. With `validation.every` > 0, θ is
+scored on the validation task every that many updates and at the last one
+(distributed/validation.py; `val_accuracy`, `val_sem`, `val_step`, `val_sec` in that
+update's record), and the best so far is exported to `workdir/best/` (its summary holds the
+update, the validation accuracy ± s.e., meta-gradients and hours); the running best is kept
+in the checkpoints, so it survives a resume.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import time
 import jax
 import numpy as np
 
-from distributed import checkpoint, pools
+from distributed import checkpoint, pools, validation
 from distributed import learner as learner_lib
 from learned_update import export, rule
 from util import files
@@ -102,6 +107,7 @@ def meta_train(
   theta0 = rule.init_theta(jax.random.PRNGKey(cfg.seed), cfg.rule)
   signature = checkpoint.theta_signature(theta0)
   saved = checkpoint.load_latest(workdir, signature)  # refuses another θ architecture
+  _check_holdout(saved, cfg)
   if saved is None and cfg.learner.get("init_theta", ""):
     theta0 = initial_theta_from_export(cfg.learner.init_theta, theta0)
   learner = learner_lib.Learner(cfg.learner, theta0)
@@ -121,6 +127,8 @@ def meta_train(
       ) from e
     resumed_from = int(saved["step"])
     elapsed_before = float(saved.get("elapsed_sec", 0.0))
+  best = _resumed_best(saved, workdir)
+  validator = validation.Validator(cfg)
   export.atomic_write_bytes(workdir / "config.json", cfg.to_json_best_effort(indent=2).encode())
 
   def save_checkpoint():
@@ -131,6 +139,7 @@ def meta_train(
       "theta_signature": signature,
       "config_json": cfg.to_json_best_effort(),
       "elapsed_sec": elapsed_before + (time.monotonic() - t_start),
+      "validation_best": best,  # None until a validation ran
     }
     return checkpoint.save(workdir, payload, keep=cfg.learner.keep_checkpoints)
 
@@ -182,10 +191,28 @@ def meta_train(
           "worker_errors": pool.worker_errors,
           "meta_grads_per_sec": window["grads"] / dt,
           "inner_steps_per_sec": window["inner_steps"] / dt,
+          "meta_grads_total": _meta_grads(learner.counters),
           "elapsed_sec": elapsed_before + (now - t_start),
         }
+        if validator.due(learner.step, int(cfg.learner.num_updates)):
+          record.update(validator.run(learner.theta, learner.step))
+          now = time.monotonic()  # the next update's rates leave the validation out
         metrics_file.write(files.dumps(record) + "\n")  # strict: a NaN loss is written null
         metrics_file.flush()
+        if validation.is_better(record, best):
+          best = validation.best_from_record(record)
+          state = {
+            "step": learner.step,
+            "learner": {"counters": learner.counters},
+            "elapsed_sec": elapsed_before + (now - t_start),
+          }
+          summary = {
+            **training_summary(workdir, state),
+            "val_accuracy": best["accuracy"],
+            "val_sem": best["sem"],
+            "validation": validator.settings(),
+          }
+          export.save_theta(workdir / validation.BEST_DIR, learner.theta, cfg, summary)
         window = {"grads": 0, "inner_steps": 0, "t": now}
         per_dataset.clear()
         losses, accuracies = [], []
@@ -226,12 +253,48 @@ def meta_train(
     "hours": elapsed / 3600.0,
     "meta_grads_per_sec": total_grads / max(time.monotonic() - t_start, 1e-9),
     "checkpoint": str(path),
+    "validation_best": best,
     **{k: v for k, v in learner.counters.items()},
     "worker_restarts": pool.restarts,
     "worker_errors": pool.worker_errors,
   }
   export.save_theta(workdir / "theta", learner.theta, cfg, summary)
   return summary
+
+
+def _meta_grads(counters) -> int:
+  """Meta-gradients received so far (accepted, stale or non-finite): cumulative over resumes."""
+  return int(counters["accepted"] + counters["stale"] + counters["nonfinite"])
+
+
+def _check_holdout(saved, cfg) -> None:
+  """Refuses a checkpoint of the other `task.validation_holdout` that holds in-process
+  workers' tasks on imagenet: their class ids index the other class list."""
+  if saved is None or saved.get("pool") is None or "imagenet" not in tuple(cfg.task.datasets):
+    return
+  old_cfg = json.loads(saved.get("config_json") or "{}")
+  old_holdout = bool(old_cfg.get("task", {}).get("validation_holdout", False))
+  if old_holdout != bool(cfg.task.validation_holdout):
+    raise checkpoint.CheckpointError(
+      f"cannot resume from {saved['path']}: it was written with task.validation_holdout="
+      f"{old_holdout} and its workers' imagenet tasks index that class list; resume with "
+      f"--config.task.validation_holdout={old_holdout} or use a new --workdir"
+    )
+
+
+def _resumed_best(saved, workdir) -> dict | None:
+  """The running validation best of a resumed run (None for a new one).
+
+  The checkpoint's `validation_best`, or the `best/` export when that is better (written
+  after the checkpoint, before an unclean stop): `best/` is never replaced by a worse θ.
+  """
+  if saved is None:
+    return None
+  best = saved.get("validation_best")
+  on_disk = validation.best_on_disk(workdir)
+  if on_disk is not None and (best is None or on_disk["accuracy"] > best["accuracy"]):
+    best = on_disk
+  return best
 
 
 def initial_theta_from_export(directory, template):
@@ -262,7 +325,7 @@ def training_summary(workdir, payload: dict) -> dict:
   first = [r["meta_loss"] for r in records[:10] if r["meta_loss"] is not None]
   return {
     "updates": step,
-    "meta_grads": int(counters["accepted"] + counters["stale"] + counters["nonfinite"]),
+    "meta_grads": _meta_grads(counters),
     "hours": float(payload.get("elapsed_sec", 0.0)) / 3600.0,
     "final_meta_loss": float(np.mean(last)) if last else None,
     "first_meta_loss": float(np.mean(first)) if first else None,

@@ -249,7 +249,10 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
 
   `records` are the lines of a meta-training metrics.jsonl. Each update averages the few
   tasks its batch happened to hold, so a dataset's raw series is sparse and noisy: its
-  running mean (over its own updates) is what is drawn.
+  running mean (over its own updates) is what is drawn. Records with `val_accuracy` (runs
+  with meta-validation, distributed/validation.py) add a row: validation accuracy ± s.e.
+  against updates and against meta-gradients received (`meta_grads_total`; hours for
+  records without it), the best one marked.
   """
   plt = _pyplot()
   out = pathlib.Path(out)
@@ -258,7 +261,8 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
   loss = [r["meta_loss"] for r in records]
   acc = [r["accuracy"] for r in records]
   per = per_dataset_series(records)
-  fig, axes = plt.subplots(3, 2, figsize=(11, 10))
+  val = [r for r in records if r.get("val_accuracy") is not None]
+  fig, axes = plt.subplots(4 if val else 3, 2, figsize=(11, 13.3 if val else 10))
   for col, (x, xlabel) in enumerate(((steps, "update"), (hours, "hours"))):
     ax = axes[0, col]
     ax.plot(x, loss, alpha=0.25, color="k")
@@ -284,6 +288,7 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
   ax = axes[2, 1]
   ax.plot(hours, rolling_mean([r["meta_grads_per_sec"] for r in records], smooth))
   ax.set(xlabel="hours", ylabel="meta-gradients / s", title="throughput")
+  best = _plot_validation(axes[3], val) if val else None
   fig.tight_layout()
   out.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(out, dpi=110)
@@ -294,4 +299,23 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
     "meta_loss_first": float(records[0]["meta_loss"]),
     "meta_loss_last": float(records[-1]["meta_loss"]),
     "datasets": list(per),
+    **({"val_best": best} if best else {}),
   }
+
+
+def _plot_validation(row, val: list[dict]) -> dict:
+  """Validation accuracy ± s.e. vs update (left) and vs meta-gradients (right); the best."""
+  acc = np.array([r["val_accuracy"] for r in val], np.float64)
+  sem = np.array([r.get("val_sem") or 0.0 for r in val], np.float64)  # None: one seed
+  i = int(np.argmax(acc))
+  if all("meta_grads_total" in r for r in val):
+    right = ([r["meta_grads_total"] for r in val], "meta-gradients received")
+  else:
+    right = ([r.get("elapsed_sec", 0.0) / 3600 for r in val], "hours")
+  for ax, (x, xlabel) in zip(row, (([r["step"] for r in val], "update"), right)):
+    x = np.asarray(x, np.float64)
+    ax.errorbar(x, acc, yerr=sem, marker="o", ms=3, capsize=2, color="C2")
+    ax.plot([x[i]], [acc[i]], marker="*", ms=12, color="C3", label=f"best: update {val[i]['step']}")
+    ax.set(xlabel=xlabel, ylabel="validation accuracy", title="meta-validation (mean ± s.e. over seeds)")
+    ax.legend(fontsize=8)
+  return {"update": int(val[i]["step"]), "accuracy": float(acc[i]), "sem": val[i].get("val_sem")}

@@ -200,6 +200,7 @@ META_TRAIN_SECTIONS = (
   "task",
   "learner",
   "workers",
+  "validation",
 )
 EVALUATION_SECTIONS = (
   "base_model",
@@ -232,6 +233,7 @@ def _validators() -> dict:
     "task": lambda c: meta_train.validate_config(c.task),
     "learner": lambda c: distributed_settings.validate_learner(c.learner),
     "workers": lambda c: distributed_settings.validate_workers(c.workers),
+    "validation": distributed_settings.validate_validation,  # with the evaluation section it uses
     "evaluation": lambda c: evaluation_settings.validate_config(c.evaluation),
     "baselines": lambda c: baseline_settings.validate_config(c.baselines),
   }

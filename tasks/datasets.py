@@ -23,14 +23,19 @@ omniglot       train 4,840             images_background_small1 + small2 (union,
 imagenet       train 8,000 (160 cls)   Tiny-ImageNet *validation* images (the only part we have),
                test 2,000 (40 cls)     64x64 RGB (grey JPEGs replicated to 3 channels). "train" =
                all 10,000 (200 cls)    meta-training classes, "test" (alias "heldout") = held-out
-                                       "ImageNet test" classes, "all" = every class
+               val 2,000 (40 cls)      "ImageNet test" classes, "all" = every class; "val" = the
+               train_minus_val 6,000   meta-validation classes (a subset of "train"),
+                 (120 cls)             "train_minus_val" = "train" without them
 alphabet       train 62 x #fonts       rendered fonts, 32x32 grey, 62 classes (tasks/alphabet.py)
 two_moons      train 2,000, test 1,000 synthetic, seeded; 2 features; 2 classes balanced
 =============  ======================  ==========================================================
 
 Tiny-ImageNet class split (fixed): classes are indexed in ``wnids.txt`` order (the label
 convention of SOURCES.md); class ``i`` is held out iff ``i % 5 == 4`` (40 classes: 4, 9, ...,
-199), the other 160 are meta-training classes. In a split, labels are re-indexed
+199), the other 160 are meta-training classes. Of those, class ``i`` with ``i % 5 == 3``
+(40 classes: 3, 8, ..., 198) is a meta-validation class: with ``task.validation_holdout``
+meta-training draws from "train_minus_val" only and θ is selected on "val"
+(``imagenet_val``, tasks/eval_tasks.py). In a split, labels are re-indexed
 0..C-1 in increasing original index; ``class_names`` hold "wnid: first words.txt name".
 
 IMDB: text lower-cased, ``<br />`` tags (any ``<br>``, ``<br/>``, ``<br />``) replaced by a
@@ -71,7 +76,7 @@ SPLITS = {
   "imdb": ("train", "test"),
   "cifar10": ("train", "test"),
   "omniglot": ("train",),
-  "imagenet": ("train", "test", "all"),
+  "imagenet": ("train", "test", "all", "val", "train_minus_val"),
   "alphabet": ("train",),
   "two_moons": ("train", "test"),
 }
@@ -93,6 +98,7 @@ FASHION_MNIST_CLASSES = (
 IMDB_VOCAB_SIZE = 1000
 IMDB_CLASSES = ("negative", "positive")
 IMAGENET_HELDOUT_MOD = 5  # class i held out iff i % 5 == 4
+IMAGENET_VALIDATION_REMAINDER = 3  # meta-validation class iff i % 5 == 3 (a meta-training class)
 TWO_MOONS_SIZES = {"train": 2000, "test": 1000}
 TWO_MOONS_SEEDS = {"train": 0, "test": 1}
 TWO_MOONS_NOISE = 0.1
@@ -297,6 +303,25 @@ def imagenet_meta_train_classes() -> np.ndarray:
   return np.setdiff1d(np.arange(200), imagenet_heldout_classes())
 
 
+def imagenet_validation_classes() -> np.ndarray:
+  """Original indices of the 40 meta-validation classes (i % 5 == 3; of the 160 meta-training ones)."""
+  return np.arange(IMAGENET_VALIDATION_REMAINDER, 200, IMAGENET_HELDOUT_MOD)
+
+
+def imagenet_split_classes(split: str) -> np.ndarray:
+  """Original (wnids.txt) indices of an imagenet split's classes, increasing."""
+  split = _canonical_split("imagenet", split)
+  if split == "all":
+    return np.arange(200)
+  if split == "test":
+    return imagenet_heldout_classes()
+  if split == "val":
+    return imagenet_validation_classes()
+  if split == "train_minus_val":
+    return np.setdiff1d(imagenet_meta_train_classes(), imagenet_validation_classes())
+  return imagenet_meta_train_classes()
+
+
 def two_moons(n: int, seed: int, noise: float = TWO_MOONS_NOISE) -> tuple[np.ndarray, np.ndarray]:
   """Seeded two-moons: float32 [n, 2], int32 [n] (see module docstring)."""
   rng = np.random.default_rng(seed)
@@ -419,10 +444,7 @@ def load_raw(
     return RawDataset(name, a["x_train"], a["y_train"], len(classes), classes, split)
   if name == "imagenet":
     all_names = a["classes"].tolist()
-    if split == "all":
-      keep = np.arange(200)
-    else:
-      keep = imagenet_meta_train_classes() if split == "train" else imagenet_heldout_classes()
+    keep = imagenet_split_classes(split)
     remap = np.full(200, -1, np.int32)
     remap[keep] = np.arange(len(keep), dtype=np.int32)
     if split == "all":

@@ -11,13 +11,16 @@ imdb                1000  2    IMDB binary bag of words over the 1,000 most freq
 imagenet_heldout    256   10   held-out Tiny-ImageNet classes (tasks.datasets: i % 5 == 4), the
                                first ``num_classes`` (default 10, at most 40) of them in wnids.txt
                                order; grey (BT.601), area resize 64 -> 16
+imagenet_val        256   10   meta-validation Tiny-ImageNet classes (i % 5 == 3), built as
+                               imagenet_heldout; not a test task: θ is selected on it, and
+                               meta-training leaves its classes out with task.validation_holdout
 two_moons           2     2    synthetic two-moons (seeded), raw coordinates
 =================== ===== ==== =================================================================
 
 Unlabelled stream and support sets come from the train split (as the released code's
 TinyMnist: both from the train split); ``test_set`` is the test split. Data sets without
-a test split: ``imagenet_heldout`` keeps, per class, the first 40 images (in validation
-file-number order) as "train" and the last 10 as "test"; ``two_moons`` uses its seeded
+a test split: ``imagenet_heldout`` and ``imagenet_val`` keep, per class, the first 40 images
+(in validation file-number order) as "train" and the last 10 as "test"; ``two_moons`` uses its seeded
 train (2,000) and test (1,000) draws. Inputs are flattened and not permuted (the base
 model permutes). ``test_set(max_examples)`` without an rng takes a fixed, seeded subset.
 """
@@ -40,8 +43,10 @@ EVAL_TASKS = (
   "fashion_mnist",
   "imdb",
   "imagenet_heldout",
+  "imagenet_val",
   "two_moons",
 )
+IMAGENET_SPLITS = {"imagenet_heldout": "test", "imagenet_val": "val"}  # task -> tasks.datasets split
 IMAGENET_HELDOUT_TRAIN_PER_CLASS = 40  # of 50 per class; the remaining 10 are the test part
 
 
@@ -119,11 +124,11 @@ def _build(name: str, num_classes: int | None, data_dir, cache_dir) -> EvalTask:
     return EvalTask(
       name, tr.x.shape[1], 2, tr.class_names, _flat(tr.x), _ro(tr.y), _flat(te.x), _ro(te.y), spec
     )
-  if name == "imagenet_heldout":
-    raw = ds.load_raw("imagenet", "test", data_dir, cache_dir, memoize=False)
+  if name in IMAGENET_SPLITS:
+    raw = ds.load_raw("imagenet", IMAGENET_SPLITS[name], data_dir, cache_dir, memoize=False)
     c = 10 if num_classes is None else int(num_classes)
     if not 2 <= c <= raw.num_classes:
-      raise ValueError(f"imagenet_heldout: num_classes must be in [2, {raw.num_classes}]")
+      raise ValueError(f"{name}: num_classes must be in [2, {raw.num_classes}]")
     tr_idx, te_idx = [], []
     for k in range(c):
       idx = np.flatnonzero(raw.y == k)  # validation-file order within the class

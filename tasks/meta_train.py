@@ -9,7 +9,9 @@ Every setting comes from the config's ``task`` section (configs/paper.py holds t
 "paper.py" below); ``validate_config`` checks it once at start, before any data is loaded.
 
 Data sets (``datasets``; paper.py: the paper's three): ``imagenet`` = the 160 Tiny-ImageNet
-meta-training classes (the 40 held-out "ImageNet test" classes are never used here),
+meta-training classes (the 40 held-out "ImageNet test" classes are never used here; with
+``validation_holdout=True`` only 120: the 40 meta-validation classes, i % 5 == 3, are left
+out and form the evaluation task ``imagenet_val`` on which θ is selected),
 ``alphabet`` (rendered fonts, 62 classes), ``cifar10`` (train split); ``omniglot``,
 ``mnist`` and ``fashion_mnist`` (train splits) may be added to the mixture.
 
@@ -109,11 +111,11 @@ def split_per_class(y: np.ndarray, num_classes: int, labelled_fraction: float, s
 
 @memo.locked_lru_cache(maxsize=16)
 def _meta_train_source(
-  name, image_size, greyscale, resize_method, labelled_fraction, split_seed, data_dir, cache_dir
+  name, split, image_size, greyscale, resize_method, labelled_fraction, split_seed, data_dir, cache_dir
 ) -> MetaTrainSource:
   if name not in META_TRAIN_SOURCES:
     raise ValueError(f"unknown meta-training data set {name!r}; known: {tuple(META_TRAIN_SOURCES)}")
-  dname, split = META_TRAIN_SOURCES[name]
+  dname = META_TRAIN_SOURCES[name][0]
 
   def build():
     raw = ds.load_raw(dname, split, data_dir, cache_dir, memoize=False)
@@ -144,6 +146,14 @@ def _meta_train_source(
   return MetaTrainSource(name, x, y, len(class_names), class_names, labelled, unlabelled)
 
 
+def source_split(name: str, cfg) -> str:
+  """The split a meta-training source reads: with `validation_holdout`, imagenet leaves out the
+  meta-validation classes (i % 5 == 3, tasks.datasets), which become the `imagenet_val` task."""
+  if name == "imagenet" and bool(cfg.validation_holdout):
+    return "train_minus_val"
+  return META_TRAIN_SOURCES[name][1]
+
+
 def meta_train_source(name: str, cfg, data_dir=None, cache_dir=None) -> MetaTrainSource:
   """Preprocessed data set for meta-training (memoised per process); `cfg`: the task section."""
   if name not in META_TRAIN_SOURCES:
@@ -153,6 +163,7 @@ def meta_train_source(name: str, cfg, data_dir=None, cache_dir=None) -> MetaTrai
   cache_dir = str(dd.resolve_cache_dir(cache_dir))
   return _meta_train_source(
     name,
+    source_split(name, cfg),
     int(cfg.image_size),
     bool(cfg.greyscale),
     str(cfg.resize_method),
@@ -385,3 +396,4 @@ def validate_config(task_cfg) -> None:
     s.number(name, lo=0.0)
   s.number("labelled_fraction", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
   s.int_at_least("split_seed", 0)
+  s.boolean("validation_holdout")

@@ -16,6 +16,7 @@ EXPECTED = {  # name: (input_dim, num_classes, train size, test size)
   "fashion_mnist": (784, 10, 60000, 10000),
   "imdb": (1000, 2, 25000, 25000),
   "imagenet_heldout": (256, 10, 400, 100),
+  "imagenet_val": (256, 10, 400, 100),
   "two_moons": (2, 2, 2000, 1000),
 }
 
