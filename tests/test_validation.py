@@ -188,3 +188,15 @@ def test_plot_training_draws_the_validation_curve(tmp_path):
   assert out.stat().st_size > 0 and summary["val_best"]["update"] == 6
   without = [{k: v for k, v in r.items() if not k.startswith("val_")} for r in records]
   assert "val_best" not in plots.plot_training(without, tmp_path / "plain.png", smooth=3)
+
+
+def test_resume_refuses_in_process_tasks_of_the_other_holdout():
+  cfg = tiny.get_config()
+  cfg.task.update(dict(datasets=("imagenet",), dataset_weights=(1.0,), validation_holdout=True))
+  old = tiny.get_config()
+  old.task.update(dict(datasets=("imagenet",), dataset_weights=(1.0,)))  # holdout False
+  saved = {"path": "ckpt", "pool": {"workers": []}, "config_json": old.to_json_best_effort()}
+  with pytest.raises(checkpoint.CheckpointError, match="validation_holdout=False"):
+    trainer._check_holdout(saved, cfg)
+  trainer._check_holdout({**saved, "pool": None}, cfg)  # Ray: the workers restart on fresh tasks
+  trainer._check_holdout({**saved, "config_json": cfg.to_json_best_effort()}, cfg)
