@@ -3,7 +3,9 @@
 settings.py      checks of the `evaluation` config section (values: configs/paper.py)
 protocols.py     readouts on features: fewshot / episodic / linear_probe / semi_supervised
 learned_rule.py  the learned rule as an evaluated method; θ from --theta
-runner.py        every method on every seed, in lockstep on one stream; run_evaluation
+runner.py        every method on every seed (seeds in turn or in threads); run_evaluation
+seed_setup.py    what one seed draws and builds, and its readout plan at each point
+batched.py       all seeds in lockstep, each method's computation vmapped over them
 stats.py         mean ± s.e. over seeds, 95% intervals, final summaries
 sweeps.py        base-model sweeps (Fig. 5)
 outputs.py       results.csv / .json / accuracy.png, merged runs, Markdown tables

@@ -12,6 +12,7 @@ import ml_collections
 
 import learned_update
 from base_models.baselines import MLPBaseline
+from util.batched_calls import Call
 
 
 class LearnedRule(MLPBaseline):
@@ -24,10 +25,13 @@ class LearnedRule(MLPBaseline):
     self.theta = theta
     self._apply = learned_update.make_unroll_fns(cfg).apply_rule
 
-  def advance(self, unlabelled) -> None:
+  def advance_call(self, unlabelled) -> Call | None:
     if len(unlabelled) == 0:
-      return
-    self.state = self._apply(self.theta, self.state, jnp.asarray(unlabelled, jnp.float32))
+      return None
+    return Call(self._apply, (self.theta, self.state, jnp.asarray(unlabelled, jnp.float32)))
+
+  def absorb(self, output) -> None:
+    self.state = output
 
 
 def resolve_theta(theta_arg: str, cfg, overrides: dict | None = None):

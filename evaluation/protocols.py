@@ -38,11 +38,14 @@ READOUTS = ("ridge", "logistic")
 PROTOCOLS = ("fewshot", "episodic", "linear_probe", "semi_supervised")
 
 
+def feature_chunks(x: np.ndarray, min_chunk: int) -> list[np.ndarray]:
+  """x in near-equal chunks of ≥ min_chunk rows (all of x if fewer): one BN pass each."""
+  return np.array_split(x, max(1, len(x) // max(1, int(min_chunk))))
+
+
 def batched_features(features_fn: Callable, x: np.ndarray, min_chunk: int) -> np.ndarray:
   """features_fn over near-equal chunks of ≥ min_chunk rows (all of x if fewer)."""
-  n = len(x)
-  parts = max(1, n // max(1, int(min_chunk)))
-  return np.concatenate([np.asarray(features_fn(c)) for c in np.array_split(x, parts)], axis=0)
+  return np.concatenate([np.asarray(features_fn(c)) for c in feature_chunks(x, min_chunk)], axis=0)
 
 
 def readout_accuracies(
@@ -91,6 +94,28 @@ def sample_episode(task, rng: np.random.Generator, n_way: int, k_shot: int, n_qu
   )
 
 
+def sample_episodes(task, rng: np.random.Generator, n_way: int, k_shot: int, n_query: int, episodes: int):
+  """`episodes` episodes of sample_episode, drawn in turn from rng."""
+  return [sample_episode(task, rng, n_way, k_shot, n_query) for _ in range(episodes)]
+
+
+def episode_accuracies(
+  episodes,
+  features: Sequence[tuple],
+  n_way: int,
+  ridge_lambda: float = 0.1,
+  logistic_c: float = 1.0,
+  readouts: Sequence[str] = READOUTS,
+):
+  """Per-episode accuracies {readout: [episodes]} from each episode's (support, query) features."""
+  acc = {r: [] for r in readouts}
+  for (_, y_s, _, y_q), (f_s, f_q) in zip(episodes, features):
+    res = readout_accuracies(f_s, y_s, f_q, y_q, n_way, ridge_lambda, logistic_c, readouts)
+    for r in readouts:
+      acc[r].append(res[r])
+  return acc
+
+
 def episodic_accuracies(
   features_fn: Callable,
   task,
@@ -104,15 +129,9 @@ def episodic_accuracies(
   readouts: Sequence[str] = READOUTS,
 ):
   """Per-episode accuracies {readout: [episodes]}; support and queries each take one BN pass."""
-  acc = {r: [] for r in readouts}
-  for _ in range(episodes):
-    x_s, y_s, x_q, y_q = sample_episode(task, rng, n_way, k_shot, n_query)
-    res = readout_accuracies(
-      features_fn(x_s), y_s, features_fn(x_q), y_q, n_way, ridge_lambda, logistic_c, readouts
-    )
-    for r in readouts:
-      acc[r].append(res[r])
-  return acc
+  drawn = sample_episodes(task, rng, n_way, k_shot, n_query, episodes)
+  features = [(features_fn(x_s), features_fn(x_q)) for x_s, _, x_q, _ in drawn]
+  return episode_accuracies(drawn, features, n_way, ridge_lambda, logistic_c, readouts)
 
 
 def fraction_label(fraction: float) -> str:

@@ -33,6 +33,7 @@ def validate_config(ecfg) -> None:
   for name in ("n_way", "k_shot", "n_query", "episodes"):
     s.int_at_least(name, 1)
   s.int_at_least("probe_max_train", 1)
+  s.one_of("batch_seeds", runner.BATCH_SEEDS)
   fractions = s.numbers("label_fractions", lo=0.0, lo_open=True, hi=1.0)
   labels = [protocols.fraction_label(f) for f in fractions]
   if len(set(labels)) < len(labels):

@@ -83,3 +83,11 @@ def final_summary(rows, methods, inner_steps) -> dict:
       if row["method"] == m and row["step"] == inner_steps
     }
   return out
+
+
+def step_line(point: int, latest: dict, readouts: Sequence[str]) -> str:
+  """'step N (ridge/logistic): learned 0.412/0.398, ...' from {method: {readout: accuracy}}
+  (an episodic readout's list of episodes is shown as its mean): the progress log line."""
+  return f"step {point} ({'/'.join(readouts)}): " + ", ".join(
+    f"{m} " + "/".join(f"{np.mean(acc[r]):.3f}" for r in readouts) for m, acc in latest.items()
+  )

@@ -24,7 +24,7 @@ on all train labels (base_models/baselines/protonet.py).
 Config: --config (default configs/local.py: cheaper rule, inner batch 32). Every setting is
 a field of it: the evaluation's in `cfg.evaluation` (task, theta, inner_steps, eval_every,
 seeds, methods, support_per_class, max_test, protocol, n_way/k_shot/n_query/episodes,
-probe_max_train, label_fractions, test_chunk, logistic_c), the baselines' in
+probe_max_train, label_fractions, test_chunk, logistic_c, batch_seeds), the baselines' in
 `cfg.baselines`, all changed with `--config.a.b=...`. The short flags (--task,
 --inner_steps, --episodic=n_way,k_shot,n_query,episodes, ...) are aliases of those fields:
 applied only when given, and an explicit --config.evaluation.<field> wins over its alias

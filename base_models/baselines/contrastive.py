@@ -24,6 +24,7 @@ from base_models.baselines.mlp_baseline import (
   trainable,
   with_trainable,
 )
+from util.batched_calls import Call
 
 
 def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
@@ -104,17 +105,14 @@ class Contrastive(MLPBaseline):
   def build(cls, inputs: BaselineInputs) -> "Contrastive":
     return cls(inputs.key, inputs.state, inputs.base_cfg, inputs.settings.contrastive, inputs.data_sample)
 
-  def advance(self, unlabelled) -> None:
+  def advance_call(self, unlabelled) -> Call | None:
     if len(unlabelled) == 0:
-      return
-    self.params, self.opt_state, self.key, losses = self._train(
-      self.params,
-      self.opt_state,
-      self.state,
-      self.key,
-      jnp.asarray(unlabelled, jnp.float32),
-      jnp.float32(self.noise_std),
-    )
+      return None
+    x, noise_std = jnp.asarray(unlabelled, jnp.float32), jnp.float32(self.noise_std)
+    return Call(self._train, (self.params, self.opt_state, self.state, self.key, x, noise_std))
+
+  def absorb(self, output) -> None:
+    self.params, self.opt_state, self.key, losses = output
     self.loss_history.extend(np.asarray(losses).tolist())
     self.state = with_trainable(self.state, self.params["body"])
 

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from base_models import mlp
 from base_models.baselines.mlp_baseline import BaselineInputs, MLPBaseline
+from util.batched_calls import Call
 
 
 def oja_step(state: dict, x: jax.Array, lr: float, activation: str, bn_epsilon: float) -> dict:
@@ -55,7 +56,10 @@ class Hebbian(MLPBaseline):
   def build(cls, inputs: BaselineInputs) -> "Hebbian":
     return cls(inputs.state, inputs.base_cfg, inputs.settings.hebbian)
 
-  def advance(self, unlabelled) -> None:
+  def advance_call(self, unlabelled) -> Call | None:
     if len(unlabelled) == 0:
-      return
-    self.state = self._train(self.state, jnp.asarray(unlabelled, jnp.float32))
+      return None
+    return Call(self._train, (self.state, jnp.asarray(unlabelled, jnp.float32)))
+
+  def absorb(self, output) -> None:
+    self.state = output

@@ -10,6 +10,20 @@ rule on the same unlabelled stream, plus what it reports about its own training:
 Neural baselines subclass `MLPBaseline`: they start from the *same* base-model state as
 the learned rule (same seed, input permutation, widths, activation, BN) and read out the
 base MLP's top features x^L (BN over the batch passed in, as for the learned rule).
+
+Seed batching (`evaluation.batch_seeds="vmap"`, evaluation/batched.py). `MLPBaseline`
+splits both methods into the pure computation they run and the bookkeeping around it, so
+that the evaluator can run the computations of all seeds as one vmapped call
+(util/batched_calls.py):
+
+    advance_call(unlabelled) -> Call | None  # what advance runs (None: nothing to run)
+    absorb(output)                           # takes that call's output (state, histories)
+    features_call(x) -> Call                 # what features runs
+
+`advance` is `absorb(advance_call(u).run())` and `features` is `features_call(x).run()`, so
+the per-seed path runs exactly these calls. A subclass overrides `advance_call` / `absorb`
+(and `features_call` if its features are not the MLP's); a method without them (PCA) is
+run per seed.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ import ml_collections
 import numpy as np
 
 from base_models import mlp
+from util.batched_calls import Call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +62,12 @@ class BaselineInputs:
 @functools.partial(jax.jit, static_argnames=("activation", "bn_epsilon"))
 def _mlp_features(state, x, activation, bn_epsilon):
   return mlp.features(state, x, activation, bn_epsilon)
+
+
+@functools.lru_cache(maxsize=None)
+def mlp_features_fn(activation: str, bn_epsilon: float):
+  """(state, x) -> x^L: one object per setting, so every seed's features call can be batched."""
+  return functools.partial(_mlp_features, activation=activation, bn_epsilon=bn_epsilon)
 
 
 def trainable(state: dict) -> tuple:
@@ -82,13 +103,28 @@ class MLPBaseline:
     self.activation = str(base_cfg.activation)
     self.bn_epsilon = float(base_cfg.bn_epsilon)
 
-  def advance(self, unlabelled) -> None:
+  def advance_call(self, unlabelled) -> Call | None:
+    """The pure computation of `advance` (None: this method does not train on the stream)."""
     del unlabelled
+    return None
+
+  def absorb(self, output) -> None:
+    """Takes the output of `advance_call`'s computation."""
+    raise NotImplementedError(f"{type(self).__name__} has no training computation")
+
+  def advance(self, unlabelled) -> None:
+    call = self.advance_call(unlabelled)
+    if call is not None:
+      self.absorb(call.run())
+
+  def features_call(self, x) -> Call:
+    # NumPy float32 input is passed as is (no copy), so that seed batching sees the test
+    # chunks every seed shares as shared data.
+    x = x.astype(jnp.float32) if isinstance(x, jax.Array) else np.asarray(x, np.float32)
+    return Call(mlp_features_fn(self.activation, self.bn_epsilon), (self.state, x))
 
   def features(self, x) -> np.ndarray:
-    return np.asarray(
-      _mlp_features(self.state, jnp.asarray(x, jnp.float32), self.activation, self.bn_epsilon)
-    )
+    return np.asarray(self.features_call(x).run())
 
   def diagnostics(self) -> dict:
     return {}

@@ -33,6 +33,7 @@ from base_models.baselines.mlp_baseline import (
   with_trainable,
 )
 from tasks import sampling
+from util.batched_calls import Call
 
 
 def prototypical_loss(feats_support, feats_query, n_way: int):
@@ -81,6 +82,22 @@ def _protonet_train_fn(activation, bn_epsilon, lr, n_way, k_shot):
   return opt, jax.jit(train)
 
 
+_DEVICE_COPY: list = []  # [(array, its float32 device copy)]: the last labelled split copied
+
+
+def device_copy(x) -> jax.Array:
+  """x as float32 on the device, one copy per array object (the last one asked for is kept).
+
+  Every seed's protonet then holds the very same copy of the train split, which seed
+  batching passes once instead of stacking one copy per seed.
+  """
+  entry = _DEVICE_COPY[0] if _DEVICE_COPY else None
+  if entry is None or entry[0] is not x:
+    entry = (x, jnp.asarray(x, jnp.float32))
+    _DEVICE_COPY[:] = [entry]
+  return entry[1]
+
+
 def non_identity_permutation(key, n: int) -> np.ndarray:
   """A random permutation of n ≥ 2 items that moves at least one (for n = 2: the swap)."""
   if n < 2:
@@ -115,7 +132,7 @@ class ProtoNet(MLPBaseline):
       )
     key_train, key_perm = jax.random.split(key)
     self.rng = np.random.default_rng(np.asarray(jax.random.bits(key_train, (4,), jnp.uint32)))
-    self.data = jnp.asarray(x_labelled, jnp.float32)
+    self.data = device_copy(x_labelled)
     # Drawn for both variants so that their training randomness is identical.
     self.eval_permutation = non_identity_permutation(key_perm, self.data.shape[1])
     self.params = trainable(state)
@@ -140,22 +157,24 @@ class ProtoNet(MLPBaseline):
       inputs.num_classes,
     )
 
-  def advance(self, unlabelled) -> None:
+  def advance_call(self, unlabelled) -> Call | None:
+    """Draws this call's episodes (from the protonet's own RNG) and returns their training."""
     num = len(unlabelled) * self.steps_per_inner_step
     if num == 0:
-      return
+      return None
     episodes = episode_indices(self.rng, self.class_pools, num, self.n_way, self.k_shot + self.n_query)
-    self.params, self.opt_state, losses, accs = self._train(
-      self.params, self.opt_state, self.state, self.data, jnp.asarray(episodes)
-    )
+    return Call(self._train, (self.params, self.opt_state, self.state, self.data, jnp.asarray(episodes)))
+
+  def absorb(self, output) -> None:
+    self.params, self.opt_state, losses, accs = output
     self.loss_history.extend(np.asarray(losses).tolist())
     self.accuracy_history.extend(np.asarray(accs).tolist())
     self.state = with_trainable(self.state, self.params)
 
-  def features(self, x) -> np.ndarray:
+  def features_call(self, x) -> Call:
     if self.permute_eval:
       x = np.asarray(x)[:, self.eval_permutation]
-    return super().features(x)
+    return super().features_call(x)
 
   def diagnostics(self) -> dict:
     loss_first, loss_last = first_and_last(self.loss_history)

@@ -25,6 +25,7 @@ from base_models.baselines.mlp_baseline import (
   trainable,
   with_trainable,
 )
+from util.batched_calls import Call
 
 LIKELIHOODS = ("auto", "bernoulli", "gaussian")
 
@@ -122,12 +123,14 @@ class VAE(MLPBaseline):
       inputs.key, inputs.state, inputs.input_dim, inputs.base_cfg, inputs.settings.vae, inputs.data_sample
     )
 
-  def advance(self, unlabelled) -> None:
+  def advance_call(self, unlabelled) -> Call | None:
     if len(unlabelled) == 0:
-      return
-    self.params, self.opt_state, self.key, elbos = self._train(
-      self.params, self.opt_state, self.state, self.key, jnp.asarray(unlabelled, jnp.float32)
-    )
+      return None
+    x = jnp.asarray(unlabelled, jnp.float32)
+    return Call(self._train, (self.params, self.opt_state, self.state, self.key, x))
+
+  def absorb(self, output) -> None:
+    self.params, self.opt_state, self.key, elbos = output
     self.elbo_history.extend(np.asarray(elbos).tolist())
     self.state = with_trainable(self.state, self.params["encoder"])
 
