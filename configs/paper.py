@@ -48,6 +48,11 @@ def get_config():
       mixing_init=0.1,                        # [C] learned mixing weights of the 12 terms
       anti_collapse_scale=1.0 / 7.0,          # [C] ΔW -= ŵ/7
       inner_lr=1e-4,                          # [C][P3] fixed inner step, P <- (1-lr)P - lr ΔP
+      step_mode="released",                   # [C] that step; "tangential" [ours]: W and V columns
+                                              # turn by ΔP's tangential part only, at most
+                                              # angular_step radians, lengths kept
+                                              # (learned_update/step_geometry.py)
+      angular_step=0.01,                      # [ours] radians per inner step, "tangential" only
       identical_updates=True,                 # [C] V gets exactly W's update; False: own readouts
       h_dtype="float32",                      # [ours] operand dtype of the h network's convs
                                               # (bfloat16: mixed precision, float32 accumulation)

@@ -58,15 +58,15 @@ def validate_workers(workers_cfg) -> None:
     s.fail("fault_injection", f"'' (off), or one of {worker.FAULT_MODES} optionally followed by ':worker=N'")
 
 
-VALIDATION_TASKS = ("imagenet_val", "two_moons")  # never a test task: θ is selected on these
+VALIDATION_TASKS = ("alphabet_val", "imagenet_val", "two_moons")  # never a test task: θ is selected on these
 
 
 def validate_validation(cfg) -> None:
   """Checks the `validation` section (raises util.config_check.ConfigError).
 
   Takes the whole config: validation uses the `evaluation` section's protocol settings
-  (checked here too when validation is on), and `imagenet_val` is a validation task only
-  if meta-training leaves its classes out (`task.validation_holdout`).
+  (checked here too when validation is on), and `imagenet_val` / `alphabet_val` are validation
+  tasks only if meta-training leaves their classes out (`task.validation_holdout`).
   """
   s = Section(cfg.validation, "validation")
   every = s.int_at_least("every", 0)  # 0: off
@@ -83,10 +83,10 @@ def validate_validation(cfg) -> None:
 
   evaluation_settings.validate_config(cfg.evaluation)
   s.one_of("readout", protocols.readout_names(cfg.evaluation))
-  meta_trains_imagenet = "imagenet" in tuple(cfg.task.datasets)
-  if task == "imagenet_val" and meta_trains_imagenet and cfg.task.validation_holdout is not True:
+  source = {"imagenet_val": "imagenet", "alphabet_val": "alphabet"}.get(task)
+  if source in tuple(cfg.task.datasets) and cfg.task.validation_holdout is not True:
     s.fail(
       "task",
       f"a task whose classes are not meta-trained on: with task.datasets = {tuple(cfg.task.datasets)}, "
-      "imagenet_val needs task.validation_holdout = True",
+      f"{task} needs task.validation_holdout = True",
     )

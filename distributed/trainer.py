@@ -269,15 +269,16 @@ def _meta_grads(counters) -> int:
 
 def _check_holdout(saved, cfg) -> None:
   """Refuses a checkpoint of the other `task.validation_holdout` that holds in-process
-  workers' tasks on imagenet: their class ids index the other class list."""
-  if saved is None or saved.get("pool") is None or "imagenet" not in tuple(cfg.task.datasets):
+  workers' tasks on imagenet or alphabet: their class ids index the other class list."""
+  held_out = [d for d in ("imagenet", "alphabet") if d in tuple(cfg.task.datasets)]
+  if saved is None or saved.get("pool") is None or not held_out:
     return
   old_cfg = json.loads(saved.get("config_json") or "{}")
   old_holdout = bool(old_cfg.get("task", {}).get("validation_holdout", False))
   if old_holdout != bool(cfg.task.validation_holdout):
     raise checkpoint.CheckpointError(
       f"cannot resume from {saved['path']}: it was written with task.validation_holdout="
-      f"{old_holdout} and its workers' imagenet tasks index that class list; resume with "
+      f"{old_holdout} and its workers' {'/'.join(held_out)} tasks index that class list; resume with "
       f"--config.task.validation_holdout={old_holdout} or use a new --workdir"
     )
 

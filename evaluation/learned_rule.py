@@ -38,8 +38,9 @@ def resolve_theta(theta_arg: str, cfg, overrides: dict | None = None):
   """(theta_fn, cfg) for `--theta`: 'random' or an export directory.
 
   'random': θ = init_theta(PRNGKey(seed), cfg.rule) per seed. An export: its config.json
-  supplies `rule` and `base_model`, then the flat `overrides` ({"base_model.x": v, ...},
-  e.g. from config_flags.get_override_values) of those two sections are re-applied.
+  supplies `rule` and `base_model` (fields it lacks keep `cfg`'s), then the flat `overrides`
+  ({"base_model.x": v, ...}, e.g. from config_flags.get_override_values) of those two
+  sections are re-applied.
   Raises learned_update.ExportError for a missing or mismatched export.
   """
   cfg = ml_collections.ConfigDict(cfg.to_dict())
@@ -49,7 +50,11 @@ def resolve_theta(theta_arg: str, cfg, overrides: dict | None = None):
   theta, theta_cfg, _ = learned_update.load_theta(theta_arg)
   for section in ("rule", "base_model"):
     if section in theta_cfg:
-      cfg[section] = ml_collections.ConfigDict(theta_cfg[section].to_dict())
+      # The export's values win; fields it predates keep the current config's value (e.g.
+      # rule.step_mode, added after the first exports, stays "released" unless overridden).
+      merged = cfg[section].to_dict()
+      merged.update(theta_cfg[section].to_dict())
+      cfg[section] = ml_collections.ConfigDict(merged)
   for key, value in (overrides or {}).items():
     *parents, leaf = key.split(".")
     if parents and parents[0] in ("rule", "base_model"):

@@ -319,3 +319,31 @@ def _plot_validation(row, val: list[dict]) -> dict:
     ax.set(xlabel=xlabel, ylabel="validation accuracy", title="meta-validation (mean ± s.e. over seeds)")
     ax.legend(fontsize=8)
   return {"update": int(val[i]["step"]), "accuracy": float(acc[i]), "sem": val[i].get("val_sem")}
+
+
+def plot_geometry(result: dict, path) -> str:
+  """Per θ (colour) and layer (panel): tangential share of ΔW and angular step against inner steps."""
+  plt = _pyplot()
+  thetas = list(result["thetas"])
+  num_layers = max(len(t["layers"]) for t in result["thetas"].values())
+  fig, axes = plt.subplots(2, num_layers, figsize=(3.2 * num_layers, 5.6), squeeze=False)
+  for c, name in enumerate(thetas):
+    t = result["thetas"][name]
+    for l, layer in enumerate(t["layers"]):
+      steps = np.arange(1, len(layer["angle_mean"]) + 1)
+      label = pathlib.Path(name).name if l == 0 else None
+      axes[0, l].plot(steps, layer["tangential_share"], color=f"C{c}", label=label)
+      axes[1, l].plot(steps, layer["angle_mean"], color=f"C{c}")
+      axes[0, l].set_title(f"layer {l + 1}")
+  for ax in axes.ravel():
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("inner step")
+  axes[0, 0].set_ylabel("tangential share of ‖ΔW‖²")
+  axes[1, 0].set_ylabel("angular step (rad, mean over units)")
+  axes[0, 0].legend(fontsize=7)
+  fig.suptitle(f"{result['task']}, seed {result['seed']}")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return str(path)

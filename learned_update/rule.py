@@ -6,7 +6,8 @@ One application of the rule to a base model:
   3. top-down over l = L..0: h^l = compute_h(x^l, z^l, d^l, b^l, W^l, W^{l+1});
      δ^l = d^l ⊙ σ(z^l) + lin(h^l); d^{l-1} = V^l δ^l, normalised per unit;
   4. for every layer: ΔW^l from 12 terms mixed by learned weights, Δb^l from h^l;
-  5. P ← (1 − lr)·P − lr·ΔP for W, b and (identical updates) V.
+  5. P ← (1 − lr)·P − lr·ΔP for W, b and (identical updates) V (config `step_mode`:
+     or the tangential step of learned_update/step_geometry.py).
 
 Tensors inside the rule are [units, batch, channels]. θ is a plain dict pytree.
 
@@ -23,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from base_models import mlp
-from learned_update import nn
+from learned_update import nn, step_geometry
 from util.config_check import Section
 
 # The 15 low-rank readouts Linear(h → num_grad_channels). "_top" readouts act on
@@ -391,7 +392,14 @@ def apply_updates(state: dict, changes: list[dict], lr: float) -> dict:
 
 def inner_step(theta: dict, state: dict, inputs: jax.Array, cfg, base_cfg) -> dict:
   """One application of the UnsupervisedUpdate: φ_{t+1} = U(φ_t, x_t; θ)."""
-  return apply_updates(state, compute_updates(theta, state, inputs, cfg, base_cfg), cfg.inner_lr)
+  return apply_changes(state, compute_updates(theta, state, inputs, cfg, base_cfg), cfg)
+
+
+def apply_changes(state: dict, changes: list[dict], cfg) -> dict:
+  """The step of config `step_mode`: released (apply_updates) or tangential."""
+  if cfg.step_mode == "tangential":
+    return step_geometry.apply_tangential(state, changes, cfg.angular_step, cfg.inner_lr)
+  return apply_updates(state, changes, cfg.inner_lr)
 
 
 H_DTYPES = ("float32", "bfloat16")
@@ -417,6 +425,8 @@ def validate_config(rule_cfg) -> None:
   s.number("mixing_init")
   s.number("anti_collapse_scale", lo=0.0)
   s.positive("inner_lr")
+  s.one_of("step_mode", step_geometry.STEP_MODES)
+  s.number("angular_step", lo=0.0)
   s.boolean("identical_updates")
   s.one_of("h_dtype", H_DTYPES)
   s.boolean("checkpoint_unroll")

@@ -26,7 +26,9 @@ imagenet       train 8,000 (160 cls)   Tiny-ImageNet *validation* images (the on
                val 2,000 (40 cls)      "ImageNet test" classes, "all" = every class; "val" = the
                train_minus_val 6,000   meta-validation classes (a subset of "train"),
                  (120 cls)             "train_minus_val" = "train" without them
-alphabet       train 62 x #fonts       rendered fonts, 32x32 grey, 62 classes (tasks/alphabet.py)
+alphabet       train 62 x #fonts       rendered fonts, 32x32 grey, 62 classes (tasks/alphabet.py);
+               val 10 x #fonts         "val" = the 10 meta-validation characters (i % 6 == 5),
+               train_minus_val 52 x    "train_minus_val" = the other 52
 two_moons      train 2,000, test 1,000 synthetic, seeded; 2 features; 2 classes balanced
 =============  ======================  ==========================================================
 
@@ -77,7 +79,7 @@ SPLITS = {
   "cifar10": ("train", "test"),
   "omniglot": ("train",),
   "imagenet": ("train", "test", "all", "val", "train_minus_val"),
-  "alphabet": ("train",),
+  "alphabet": ("train", "val", "train_minus_val"),
   "two_moons": ("train", "test"),
 }
 SPLIT_ALIASES = {("imagenet", "heldout"): "test", ("imagenet", "meta_train"): "train"}
@@ -99,6 +101,7 @@ IMDB_VOCAB_SIZE = 1000
 IMDB_CLASSES = ("negative", "positive")
 IMAGENET_HELDOUT_MOD = 5  # class i held out iff i % 5 == 4
 IMAGENET_VALIDATION_REMAINDER = 3  # meta-validation class iff i % 5 == 3 (a meta-training class)
+ALPHABET_VALIDATION_MOD, ALPHABET_VALIDATION_REMAINDER = 6, 5  # i % 6 == 5: 5 B H N T Z f l r x
 TWO_MOONS_SIZES = {"train": 2000, "test": 1000}
 TWO_MOONS_SEEDS = {"train": 0, "test": 1}
 TWO_MOONS_NOISE = 0.1
@@ -322,6 +325,19 @@ def imagenet_split_classes(split: str) -> np.ndarray:
   return imagenet_meta_train_classes()
 
 
+def alphabet_split_classes(split: str) -> np.ndarray:
+  """Character indices (alphabet.CHARACTERS) of an alphabet split: "train" all 62, "val" the
+  10 meta-validation characters (i % 6 == 5: 5 B H N T Z f l r x), "train_minus_val" the rest."""
+  split = _canonical_split("alphabet", split)
+  every = np.arange(len(alphabet_lib.CHARACTERS))
+  val = every[every % ALPHABET_VALIDATION_MOD == ALPHABET_VALIDATION_REMAINDER]
+  if split == "val":
+    return val
+  if split == "train_minus_val":
+    return np.setdiff1d(every, val)
+  return every
+
+
 def two_moons(n: int, seed: int, noise: float = TWO_MOONS_NOISE) -> tuple[np.ndarray, np.ndarray]:
   """Seeded two-moons: float32 [n, 2], int32 [n] (see module docstring)."""
   rng = np.random.default_rng(seed)
@@ -458,14 +474,23 @@ def load_raw(
       name, x, y, len(keep), tuple(all_names[i] for i in keep), split, extra={"original_class": keep}
     )
   if name == "alphabet":
+    keep = alphabet_split_classes(split)
+    x, y, font = a["x"], a["y"], a["font"]
+    if split != "train":
+      remap = np.full(len(alphabet_lib.CHARACTERS), -1, np.int32)
+      remap[keep] = np.arange(len(keep), dtype=np.int32)
+      sel = np.flatnonzero(remap[y] >= 0)
+      x, y, font = x[sel], remap[y[sel]], font[sel]
+      for v in (x, y, font):
+        v.setflags(write=False)
     return RawDataset(
       name,
-      a["x"],
-      a["y"],
-      len(alphabet_lib.CHARACTERS),
-      tuple(alphabet_lib.CHARACTERS),
+      x,
+      y,
+      len(keep),
+      tuple(alphabet_lib.CHARACTERS[i] for i in keep),
       split,
-      extra={"font": a["font"], "font_names": tuple(a["font_names"].tolist())},
+      extra={"font": font, "font_names": tuple(a["font_names"].tolist()), "original_class": keep},
     )
   if name == "two_moons":
     return RawDataset(name, a[f"x_{split}"], a[f"y_{split}"], 2, ("moon_0", "moon_1"), split, scale=1.0)

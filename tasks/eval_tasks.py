@@ -14,6 +14,11 @@ imagenet_heldout    256   10   held-out Tiny-ImageNet classes (tasks.datasets: i
 imagenet_val        256   10   meta-validation Tiny-ImageNet classes (i % 5 == 3), built as
                                imagenet_heldout; not a test task: θ is selected on it, and
                                meta-training leaves its classes out with task.validation_holdout
+alphabet_val        256   10   meta-validation Alphabet characters (i % 6 == 5: 5 B H N T Z f l r
+                               x), area resize 32 -> 16; test = the fonts f % 4 == 3 (unseen
+                               in the train part); not a test task: θ is selected on it, and
+                               meta-training leaves its characters out with
+                               task.validation_holdout
 two_moons           2     2    synthetic two-moons (seeded), raw coordinates
 =================== ===== ==== =================================================================
 
@@ -44,8 +49,10 @@ EVAL_TASKS = (
   "imdb",
   "imagenet_heldout",
   "imagenet_val",
+  "alphabet_val",
   "two_moons",
 )
+ALPHABET_VAL_TEST_FONTS = (4, 3)  # a font's examples are "test" iff its index % 4 == 3
 IMAGENET_SPLITS = {"imagenet_heldout": "test", "imagenet_val": "val"}  # task -> tasks.datasets split
 IMAGENET_HELDOUT_TRAIN_PER_CLASS = 40  # of 50 per class; the remaining 10 are the test part
 
@@ -146,6 +153,22 @@ def _build(name: str, num_classes: int | None, data_dir, cache_dir) -> EvalTask:
       _ro(raw.y[tr_idx]),
       _flat(x[len(tr_idx) :]),
       _ro(raw.y[te_idx]),
+      spec,
+    )
+  if name == "alphabet_val":
+    raw = ds.load_raw("alphabet", "val", data_dir, cache_dir, memoize=False)
+    mod, rem = ALPHABET_VAL_TEST_FONTS
+    test = np.asarray(raw.extra["font"]) % mod == rem
+    x = np.clip(image_ops.resize(raw.x, 16, "area") / 255.0, 0.0, 1.0)
+    return EvalTask(
+      name,
+      256,
+      raw.num_classes,
+      raw.class_names,
+      _flat(x[~test]),
+      _ro(raw.y[~test]),
+      _flat(x[test]),
+      _ro(raw.y[test]),
       spec,
     )
   if name == "two_moons":

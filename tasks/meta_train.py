@@ -147,9 +147,10 @@ def _meta_train_source(
 
 
 def source_split(name: str, cfg) -> str:
-  """The split a meta-training source reads: with `validation_holdout`, imagenet leaves out the
-  meta-validation classes (i % 5 == 3, tasks.datasets), which become the `imagenet_val` task."""
-  if name == "imagenet" and bool(cfg.validation_holdout):
+  """The split a meta-training source reads: with `validation_holdout`, imagenet and alphabet
+  leave out their meta-validation classes (tasks.datasets: imagenet i % 5 == 3, alphabet
+  i % 6 == 5), which become the `imagenet_val` and `alphabet_val` tasks."""
+  if name in ("imagenet", "alphabet") and bool(cfg.validation_holdout):
     return "train_minus_val"
   return META_TRAIN_SOURCES[name][1]
 

@@ -17,6 +17,7 @@ EXPECTED = {  # name: (input_dim, num_classes, train size, test size)
   "imdb": (1000, 2, 25000, 25000),
   "imagenet_heldout": (256, 10, 400, 100),
   "imagenet_val": (256, 10, 400, 100),
+  "alphabet_val": (256, 10, None, None),  # 10 characters x the usable fonts (3 of 4 / 1 of 4)
   "two_moons": (2, 2, 2000, 1000),
 }
 
@@ -29,6 +30,10 @@ def test_task_list():
 def test_eval_task(name):
   dim, c, n_train, n_test = EXPECTED[name]
   t = tasks.make_eval_task(name)
+  if name == "alphabet_val":
+    fonts = len(ds.load_raw("alphabet").extra["font_names"])
+    n_test = 10 * len(range(3, fonts, 4))
+    n_train = 10 * fonts - n_test
   assert (t.name, t.input_dim, t.num_classes) == (name, dim, c)
   rng = np.random.default_rng(0)
   u = t.unlabelled_batches(rng, 3, 32)

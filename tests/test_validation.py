@@ -45,6 +45,21 @@ def test_holdout_leaves_validation_classes_out_of_meta_training():
   assert mt.meta_train_source("imagenet", cfg.task).num_classes == 160
 
 
+def test_holdout_leaves_alphabet_validation_characters_out_of_meta_training():
+  cfg = tiny.get_config()
+  cfg.task.update(dict(datasets=("alphabet",), dataset_weights=(1.0,), validation_holdout=True))
+  source = mt.meta_train_source("alphabet", cfg.task)
+  val = eval_tasks.make_eval_task("alphabet_val")
+  assert val.class_names == tuple("5BHNTZflrx") and source.num_classes == 52
+  assert not set(source.class_names) & set(val.class_names)
+  # The test part of alphabet_val is drawn from fonts its train part never shows.
+  raw = ds.load_raw("alphabet", "val")
+  fonts = np.asarray(raw.extra["font"])
+  assert len(val.x_test) == int(np.sum(fonts % 4 == 3)) and len(val.x_train) == int(np.sum(fonts % 4 != 3))
+  cfg.task.validation_holdout = False
+  assert mt.meta_train_source("alphabet", cfg.task).num_classes == 62
+
+
 def _cfg(every=2, num_updates=4):
   cfg = tiny.get_config()
   cfg.validation.every = every
@@ -135,6 +150,12 @@ def test_imagenet_val_needs_the_holdout_when_imagenet_is_meta_trained():
   cfg = _cfg(every=2)
   cfg.task.update(dict(datasets=("imagenet",), dataset_weights=(1.0,)))
   with pytest.raises(ConfigError, match="validation_holdout"):
+    settings.validate_validation(cfg)
+  cfg.task.validation_holdout = True
+  settings.validate_validation(cfg)
+  cfg.validation.task = "alphabet_val"
+  cfg.task.update(dict(datasets=("alphabet",), dataset_weights=(1.0,), validation_holdout=False))
+  with pytest.raises(ConfigError, match="alphabet_val needs task.validation_holdout"):
     settings.validate_validation(cfg)
   cfg.task.validation_holdout = True
   settings.validate_validation(cfg)

@@ -1,0 +1,65 @@
+r"""The geometry of the learned rule's weight changes along an inner loop, for several θ.
+
+  python -m scripts.rule_geometry --thetas=random,checkpoints/local_u236,checkpoints/local,\
+checkpoints/local_u1331 --task=tiny_mnist --inner_steps=1000 --config.seed=0
+
+Per θ and layer, at every inner step: the tangential share of ‖ΔW‖² (the part that turns
+receptive fields; the rest only grows them), the radial growth, the applied angular step
+per receptive field (mean and max, radians) and the column lengths; plus θ's 13 mixing
+weights (evaluation/rule_geometry.py). Every θ runs on the same seed's base model and
+stream (the evaluated network, config `base_model`; an export's config supplies its rule,
+and `--config.rule.*` overrides re-apply, e.g. `--config.rule.step_mode=tangential`).
+Writes <out_dir>/geometry.json and geometry.png; the last stdout line is one JSON object
+with the per-layer values at inner steps 1, 100 and 1,000.
+"""
+
+import pathlib
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from evaluation import learned_rule, plots, rule_geometry
+from scripts import common
+from scripts import evaluate as cli
+from util import files
+
+_THETAS = flags.DEFINE_list("thetas", ["random"], "θ export directories, or 'random' (init_theta(seed)).")
+
+
+def main(argv):
+  del argv
+  import learned_update
+
+  cfg, task, _, _, _, _ = cli.setup(theta="random")
+  steps = int(cfg.evaluation.inner_steps)
+  seed = int(cfg.seed)
+  overrides = config_flags.get_override_values(flags.FLAGS["config"])
+  out_dir = pathlib.Path(cli._OUT.value or f"runs/geometry/{task.name}")  # pylint: disable=protected-access
+  result = {"task": task.name, "seed": seed, "inner_steps": steps, "thetas": {}}
+  for theta_arg in _THETAS.value:
+    try:
+      theta_fn, theta_cfg = learned_rule.resolve_theta(theta_arg, cfg, overrides)
+    except learned_update.ExportError as e:
+      common.fail(str(e))
+    common.validate(theta_cfg, ("rule", "base_model", "compatible"))
+    t = rule_geometry.trace(theta_fn(seed), theta_cfg, task, seed, steps)
+    t["step_mode"] = theta_cfg.rule.step_mode
+    t["inner_lr"] = float(theta_cfg.rule.inner_lr)
+    result["thetas"][theta_arg] = t
+    print(f"{theta_arg}: mixing {', '.join(f'{k} {v:+.2f}' for k, v in t['mixing'].items())}")
+    for row in rule_geometry.summarise(t):
+      print("  " + ", ".join(f"{k} {v:.3g}" for k, v in row.items()))
+  out_dir.mkdir(parents=True, exist_ok=True)
+  files.atomic_write_json(out_dir / "geometry.json", result)
+  plots.plot_geometry(result, out_dir / "geometry.png")
+  common.emit_json(
+    {
+      "task": task.name,
+      "out_dir": str(out_dir),
+      "summary": {k: rule_geometry.summarise(t) for k, t in result["thetas"].items()},
+    }
+  )
+
+
+if __name__ == "__main__":
+  app.run(main)
