@@ -140,6 +140,14 @@ def format_report(result: dict) -> str:
       "",
       f"meta-gradient op time (k = {prof['k']}, {prof['op_sec_per_call']:.2f} s per call): {shares}",
     ]
+  ev = result.get("evaluation_speed")
+  if ev:
+    lines += [
+      "",
+      f"evaluation ({ev['task']}, {ev['seeds']} seeds x {ev['inner_steps']} inner steps, "
+      f"batch_seeds={ev['batch_seeds']}, compile included), seconds per seed: "
+      + ", ".join(f"{m} {v['sec_per_seed']:.1f}" for m, v in ev["methods"].items()),
+    ]
   ray = result.get("ray", {})
   if not ray.get("skipped"):
     w = ray["workers"]

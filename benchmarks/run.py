@@ -2,7 +2,8 @@
 
 Order matters: Ray first, before this process runs any JAX computation (see
 `benchmarks.ray_scaling`), then the matmul peak, each config, the scaling table and the
-h network precision study. `section_sec` gives the wall seconds of each part.
+h network precision study, the op profile and the evaluation speed. `section_sec` gives the
+wall seconds of each part.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ import time
 
 import jax
 
-from benchmarks import device, meta_gradient, op_profile, precision, ray_scaling, scaling, xla
+from benchmarks import (
+  device,
+  evaluation_speed,
+  meta_gradient,
+  op_profile,
+  precision,
+  ray_scaling,
+  scaling,
+  xla,
+)
 from benchmarks import shapes as shapes_lib
 from learned_update import export
 
@@ -180,6 +190,12 @@ def run_benchmark(
     base_cfg, base_shapes, k=spec["measure_ks"][0], compiler_options=options
   )
   result["section_sec"]["op_profile"] = time.perf_counter() - t
+
+  log("evaluation speed (each method alone, scripts.evaluate's path):")
+  t = time.perf_counter()
+  eval_cfg = shapes_lib.load_config(QUICK_SPECS["tiny"]["module"] if quick else "configs.local")
+  result["evaluation_speed"] = evaluation_speed.evaluation_speed(eval_cfg, quick=quick, log=log)
+  result["section_sec"]["evaluation_speed"] = time.perf_counter() - t
 
   result["fraction_of_peak"] = {n: r.get("fraction_of_peak") for n, r in result["configs"].items()}
   result["compile_sec"] = {n: r["compile"] for n, r in result["configs"].items()}

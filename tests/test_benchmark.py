@@ -6,7 +6,17 @@ import json
 import pytest
 import ray
 
-from benchmarks import device, meta_gradient, op_profile, precision, ray_scaling, report, run, xla
+from benchmarks import (
+  device,
+  evaluation_speed,
+  meta_gradient,
+  op_profile,
+  precision,
+  ray_scaling,
+  report,
+  run,
+  xla,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +55,12 @@ def test_quick_benchmark_has_every_key_and_sane_figures(quick_result):
     "peak_memory_bytes",
     "max_rss_bytes",
     "wall_sec",
+    "evaluation_speed",
   ):
     assert key in r, key
+  ev = r["evaluation_speed"]
+  assert set(ev["methods"]) == set(evaluation_speed.QUICK["methods"])
+  assert all(v["sec"] > 0 and v["seeds_per_sec"] > 0 for v in ev["methods"].values())
   assert r["device"]["platform"] and r["device"]["device_kind"]
   assert r["matmul_peak_gflops"] > 0 and r["matmul_peak_bf16_gflops"] > 0
   assert r["compiler_options"] == xla.FAST_COMPILE
@@ -148,6 +162,11 @@ def test_full_mode_plumbing_with_compilation_stubbed(monkeypatch):
 
   monkeypatch.setattr(precision, "h_dtype_study", fake_h_dtype_study)
   monkeypatch.setattr(op_profile, "meta_gradient_profile", lambda *a, **kw: {"available": False})
+  monkeypatch.setattr(
+    evaluation_speed,
+    "evaluation_speed",
+    lambda cfg, quick, log: {"task": "t", "seeds": 1, "inner_steps": 1, "batch_seeds": "off", "methods": {}},
+  )
   r = run.run_benchmark(("paper", "local"), skip_ray=True, cold_compile=False, log=lambda *a: None)
   assert set(r["configs"]) == {"paper", "local"}
   paper, local = r["configs"]["paper"], r["configs"]["local"]
