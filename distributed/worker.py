@@ -7,6 +7,11 @@ the meta-objective on each new state and returns the meta-gradient. The final st
 starts the next call's unroll; when the horizon is reached (or the state turned
 non-finite) a new task is drawn. Results are NumPy, tagged with the θ version used.
 
+With `unroll.estimator = "pes"` the meta-gradient is the PES estimate instead
+(learned_update/estimators.py): per antithetic pair the worker carries two base-model
+states across the task's truncations, unrolled with θ + ε and θ − ε (forward only), and
+the perturbations ξ accumulated since the task started; a new task starts them afresh.
+
 The class is plain Python: `distributed.pools.RayPool` wraps it in a Ray actor, and the
 in-process mode (workers.mode = "inprocess", or num_workers = 0) calls it directly. An
 exception in a call is the pool's to handle: it replaces the worker (Ray) or `reset()`s it
@@ -23,7 +28,7 @@ import numpy as np
 
 import base_models
 from distributed import checkpoint
-from learned_update import export, unroll
+from learned_update import estimators, export, rule, unroll
 from tasks import meta_train
 
 FAULT_MODES = ("raise_once", "raise_always")
@@ -77,6 +82,9 @@ class TaskWorker:
     self.steps_done = 0
     self.horizon = 0
     self.tasks_started = 0
+    self.estimator = str(cfg.unroll.get("estimator", "tbptt"))
+    # PES, one entry per antithetic pair: {"plus": state, "minus": state, "xi": θ-shaped}.
+    self.pes = None
 
   def _new_task(self) -> None:
     cfg = self.cfg
@@ -91,6 +99,11 @@ class TaskWorker:
     self.steps_done = 0
     self.horizon = sample_horizon(self.rng, cfg.unroll)
     self.tasks_started += 1
+    if self.estimator == "pes":
+      # Every pair starts from the task's initial state; ξ is filled in with θ's structure on
+      # the first truncation (θ is not known here).
+      self.pes = [{"plus": self.state, "minus": self.state, "xi": None} for _ in range(cfg.unroll.pes_pairs)]
+      self.state = None
 
   def _batches(self, k: int) -> dict:
     n = self.cfg.meta_objective.num_evaluations
@@ -112,16 +125,18 @@ class TaskWorker:
     lengths = tuple(self.cfg.unroll.lengths)
     k = int(lengths[int(self.rng.integers(0, len(lengths)))])
     batches = self._batches(k)
-    loss, metrics, new_state, grads = self.fns.meta_gradient(
-      theta, self.state, batches, num_classes=self.task.num_classes
-    )
-    new_state = jax.tree_util.tree_map(np.asarray, new_state)
-    state_finite = all(np.all(np.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(new_state))
-    self.steps_done += k
-    if state_finite:
-      self.state = new_state
+    if self.estimator == "pes":
+      loss, metrics, grads = self._pes_truncation(theta, batches, k)
     else:
-      self.steps_done = self.horizon  # the base model diverged: draw a new task next call
+      loss, metrics, new_state, grads = self.fns.meta_gradient(
+        theta, self.state, batches, num_classes=self.task.num_classes
+      )
+      new_state = jax.tree_util.tree_map(np.asarray, new_state)
+      self.steps_done += k
+      if _finite(new_state):
+        self.state = new_state
+      else:
+        self.steps_done = self.horizon  # the base model diverged: draw a new task next call
     return {
       "grads": jax.tree_util.tree_map(np.asarray, grads),
       "loss": float(loss),
@@ -134,6 +149,37 @@ class TaskWorker:
       "seconds": time.perf_counter() - start,
       "backend": jax.default_backend(),
     }
+
+  def _pes_truncation(self, theta, batches: dict, k: int):
+    """One truncation of every antithetic pair; (mean ± loss, mean metrics, PES estimate)."""
+    ucfg = self.cfg.unroll
+    theta = jax.tree_util.tree_map(np.asarray, theta)
+    # One draw from the worker's stream seeds all pairs, so a resumed worker draws the same ε.
+    keys = jax.random.split(jax.random.PRNGKey(int(self.rng.integers(0, 2**31 - 1))), len(self.pes))
+    new_pairs, xis, plus_losses, minus_losses, all_metrics = [], [], [], [], []
+    for pair, key in zip(self.pes, keys):
+      eps = estimators.sample_perturbation(key, theta, ucfg.pes_sigma)
+      xi = estimators.accumulate(estimators.zeros_like(theta) if pair["xi"] is None else pair["xi"], eps)
+      theta_plus, theta_minus = estimators.antithetic(theta, eps)
+      new_pair = {"xi": xi}
+      for sign, theta_s, losses in (("plus", theta_plus, plus_losses), ("minus", theta_minus, minus_losses)):
+        loss, metrics, state = self.fns.unroll_loss(
+          theta_s, pair[sign], batches, num_classes=self.task.num_classes
+        )
+        new_pair[sign] = jax.tree_util.tree_map(np.asarray, state)
+        losses.append(np.float32(loss))
+        all_metrics.append(metrics)
+      new_pairs.append(new_pair)
+      xis.append(xi)
+    grads = estimators.pes_gradient(xis, plus_losses, minus_losses, ucfg.pes_sigma)
+    self.steps_done += k
+    if all(_finite(p["plus"]) and _finite(p["minus"]) for p in new_pairs):
+      self.pes = new_pairs
+    else:
+      self.steps_done = self.horizon  # a base model diverged: draw a new task next call
+    loss = float(np.mean(plus_losses + minus_losses))
+    metrics = {name: float(np.mean([m[name] for m in all_metrics])) for name in all_metrics[0]}
+    return loss, metrics, grads
 
   def _maybe_inject_fault(self) -> None:
     # Before any random draw: a run without fault injection draws exactly as before.
@@ -155,6 +201,7 @@ class TaskWorker:
     self.state = None
     self.steps_done = 0
     self.horizon = 0
+    self.pes = None
     self.incarnation += 1
 
   # Exact resume of in-process runs: the whole worker state goes into the checkpoint, as
@@ -167,12 +214,25 @@ class TaskWorker:
       "steps_done": int(self.steps_done),
       "horizon": int(self.horizon),
       "tasks_started": int(self.tasks_started),
+      **({} if self.estimator != "pes" else {"pes": self._pes_get_state()}),
     }
+
+  def _pes_get_state(self):
+    if self.pes is None:
+      return None
+    return [
+      {
+        "plus": checkpoint.flatten(p["plus"]),
+        "minus": checkpoint.flatten(p["minus"]),
+        "xi": None if p["xi"] is None else checkpoint.flatten(p["xi"]),
+      }
+      for p in self.pes
+    ]
 
   def set_state(self, saved: dict) -> None:
     """Restores a `get_state`: the task's images come from its (re-loaded) source, the
     base-model structure from `base_models.init`, so nothing is rebuilt from the file."""
-    task, state = None, None
+    task, state, pes = None, None, None
     if saved["task"] is not None:
       desc = saved["task"]
       source = meta_train.meta_train_source(
@@ -191,13 +251,47 @@ class TaskWorker:
           permutation=task.permutation,
         )
       )
-      state = checkpoint.unflatten(
-        template, saved["state"], what=f"worker {self.worker_id}'s base-model state"
-      )
+      if self.estimator == "pes":
+        pes = self._pes_from_saved(saved, template)
+      elif saved["state"] is None:
+        raise checkpoint.CheckpointError(
+          f"worker {self.worker_id}'s checkpoint has no base-model state: it was written with "
+          "unroll.estimator = 'pes'; resume with that one or use a new --workdir"
+        )
+      else:
+        state = checkpoint.unflatten(
+          template, saved["state"], what=f"worker {self.worker_id}'s base-model state"
+        )
     self.rng.bit_generator.state = saved["rng"]
-    self.task, self.state = task, state
+    self.task, self.state, self.pes = task, state, pes
     self.steps_done, self.horizon = int(saved["steps_done"]), int(saved["horizon"])
     self.tasks_started = int(saved["tasks_started"])
+
+  def _pes_from_saved(self, saved: dict, state_template):
+    if saved.get("pes") is None:
+      raise checkpoint.CheckpointError(
+        f"worker {self.worker_id}'s checkpoint has no PES state: it was written with another "
+        "unroll.estimator; resume with that one or use a new --workdir"
+      )
+    if len(saved["pes"]) != self.cfg.unroll.pes_pairs:
+      raise checkpoint.CheckpointError(
+        f"worker {self.worker_id}'s checkpoint has {len(saved['pes'])} PES pairs, "
+        f"unroll.pes_pairs = {self.cfg.unroll.pes_pairs}"
+      )
+    theta_template = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), self.cfg.rule))
+    what = f"worker {self.worker_id}'s PES"
+    return [
+      {
+        "plus": checkpoint.unflatten(state_template, p["plus"], what=f"{what} state (θ+ε)"),
+        "minus": checkpoint.unflatten(state_template, p["minus"], what=f"{what} state (θ−ε)"),
+        "xi": None if p["xi"] is None else checkpoint.unflatten(theta_template, p["xi"], what=f"{what} ξ"),
+      }
+      for p in saved["pes"]
+    ]
+
+
+def _finite(tree) -> bool:
+  return all(np.all(np.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
 
 
 def make_worker(cfg_json: str, seed: int, worker_id: int, incarnation: int = 0) -> TaskWorker:

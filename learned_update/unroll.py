@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from base_models import mlp
-from learned_update import rule
+from learned_update import estimators, rule
 from meta_objective import ridge
 from util.config_check import ConfigError, Section
 
@@ -124,6 +124,9 @@ def validate_config(unroll_cfg) -> None:
   s.int_at_least("horizon_min", 1)
   s.int_at_least("horizon_max", 1)
   s.ordered("horizon_min", "horizon_max")
+  s.one_of("estimator", estimators.ESTIMATORS)
+  s.positive("pes_sigma")
+  s.int_at_least("pes_pairs", 1)
 
 
 def validate_compatible(cfg) -> None:
