@@ -79,7 +79,8 @@ def get_config():
                                               # (few distinct k: each compiles once)
       horizon_min=100,                        # [ours] total inner steps per task, log-uniform
       horizon_max=10_000,                     # (the released evaluation runs 3,000 steps)
-      estimator="tbptt",                      # [ours] "tbptt" (the paper's truncated backprop) or "pes"
+      estimator="tbptt",                      # [ours] "tbptt" (the paper's truncated backprop) or "pes";
+                                              # "hybrid": both, inverse-variance weighted
       pes_sigma=0.01,                         # [ours] std of PES's perturbations of θ
       pes_pairs=1,                            # [ours] antithetic pairs per truncation
   ))

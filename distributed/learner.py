@@ -7,6 +7,9 @@ norm `learner.clip_norm`, and applied with Adam on a piecewise-constant schedule
 `learner.learning_rates` switching at fractions `lr_boundaries` of `num_updates`
 (configs/paper.py: the paper's 3e-4 → 1e-4 → 2e-5 at 0.5 and 0.75). An average that is
 still non-finite is skipped and counted, never applied.
+Results of `unroll.estimator = "hybrid"` workers carry a truncated-backprop gradient beside
+the PES one; the batch's two means are mixed by inverse-variance weighting
+(learned_update/estimators.py), the PES weight reported as `hybrid_weight_pes`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import optax
 
 from distributed import checkpoint
+from learned_update import estimators
 from util import trees
 
 
@@ -57,7 +61,8 @@ class Learner:
     if self.step - result["theta_version"] > self.cfg.max_staleness:
       self.counters["stale"] += 1
       return False
-    if not (np.isfinite(result["loss"]) and trees.all_finite(result["grads"])):
+    finite = trees.all_finite(result["grads"]) and trees.all_finite(result.get("grads_tbptt", {}))
+    if not (np.isfinite(result["loss"]) and finite):
       self.counters["nonfinite"] += 1
       return False
     self.buffer.append(result)
@@ -71,7 +76,13 @@ class Learner:
   def apply(self) -> dict:
     """Averages the first B buffered gradients and updates θ; returns the update's stats."""
     batch, self.buffer = self.buffer[: self.cfg.batch_size], self.buffer[self.cfg.batch_size :]
-    mean = jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *[r["grads"] for r in batch])
+    hybrid = all("grads_tbptt" in r for r in batch)
+    if hybrid:
+      mean, weight_pes = estimators.inverse_variance_combine(
+        [r["grads"] for r in batch], [r["grads_tbptt"] for r in batch]
+      )
+    else:
+      mean = jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *[r["grads"] for r in batch])
     norm = trees.global_norm(mean)
     stats = {
       "grad_norm": norm,
@@ -92,6 +103,8 @@ class Learner:
     self.step += 1
     stats["skipped"] = False
     stats["theta_norm"] = trees.global_norm(self.theta)
+    if hybrid:
+      stats["hybrid_weight_pes"] = weight_pes
     return stats
 
   # Checkpointing: arrays keyed by path and plain numbers (`distributed.checkpoint` stores

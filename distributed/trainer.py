@@ -193,6 +193,7 @@ def meta_train(
           "inner_steps_per_sec": window["inner_steps"] / dt,
           "meta_grads_total": _meta_grads(learner.counters),
           "elapsed_sec": elapsed_before + (now - t_start),
+          **{k: stats[k] for k in ("hybrid_weight_pes",) if k in stats},
         }
         if validator.due(learner.step, int(cfg.learner.num_updates)):
           record.update(validator.run(learner.theta, learner.step))

@@ -11,6 +11,9 @@ With `unroll.estimator = "pes"` the meta-gradient is the PES estimate instead
 (learned_update/estimators.py): per antithetic pair the worker carries two base-model
 states across the task's truncations, unrolled with θ + ε and θ − ε (forward only), and
 the perturbations ξ accumulated since the task started; a new task starts them afresh.
+With "hybrid" it backpropagates through those same unrolls as well and returns their mean
+truncated-backprop gradient as "grads_tbptt" beside the PES estimate, for the learner to
+weigh (learned_update/estimators.py).
 
 The class is plain Python: `distributed.pools.RayPool` wraps it in a Ray actor, and the
 in-process mode (workers.mode = "inprocess", or num_workers = 0) calls it directly. An
@@ -99,7 +102,7 @@ class TaskWorker:
     self.steps_done = 0
     self.horizon = sample_horizon(self.rng, cfg.unroll)
     self.tasks_started += 1
-    if self.estimator == "pes":
+    if self.estimator in ("pes", "hybrid"):
       # Every pair starts from the task's initial state; ξ is filled in with θ's structure on
       # the first truncation (θ is not known here).
       self.pes = [{"plus": self.state, "minus": self.state, "xi": None} for _ in range(cfg.unroll.pes_pairs)]
@@ -125,8 +128,11 @@ class TaskWorker:
     lengths = tuple(self.cfg.unroll.lengths)
     k = int(lengths[int(self.rng.integers(0, len(lengths)))])
     batches = self._batches(k)
-    if self.estimator == "pes":
-      loss, metrics, grads = self._pes_truncation(theta, batches, k)
+    extra = {}
+    if self.estimator in ("pes", "hybrid"):
+      loss, metrics, grads, grads_tbptt = self._pes_truncation(theta, batches, k)
+      if grads_tbptt is not None:
+        extra["grads_tbptt"] = grads_tbptt
     else:
       loss, metrics, new_state, grads = self.fns.meta_gradient(
         theta, self.state, batches, num_classes=self.task.num_classes
@@ -148,24 +154,32 @@ class TaskWorker:
       "worker_id": self.worker_id,
       "seconds": time.perf_counter() - start,
       "backend": jax.default_backend(),
+      **extra,
     }
 
   def _pes_truncation(self, theta, batches: dict, k: int):
-    """One truncation of every antithetic pair; (mean ± loss, mean metrics, PES estimate)."""
+    """One truncation of every antithetic pair: (mean ± loss, mean metrics, PES estimate, and for
+    "hybrid" the mean truncated-backprop gradient of the ± unrolls, else None)."""
     ucfg = self.cfg.unroll
     theta = jax.tree_util.tree_map(np.asarray, theta)
     # One draw from the worker's stream seeds all pairs, so a resumed worker draws the same ε.
     keys = jax.random.split(jax.random.PRNGKey(int(self.rng.integers(0, 2**31 - 1))), len(self.pes))
-    new_pairs, xis, plus_losses, minus_losses, all_metrics = [], [], [], [], []
+    new_pairs, xis, plus_losses, minus_losses, all_metrics, backprop = [], [], [], [], [], []
     for pair, key in zip(self.pes, keys):
       eps = estimators.sample_perturbation(key, theta, ucfg.pes_sigma)
       xi = estimators.accumulate(estimators.zeros_like(theta) if pair["xi"] is None else pair["xi"], eps)
       theta_plus, theta_minus = estimators.antithetic(theta, eps)
       new_pair = {"xi": xi}
       for sign, theta_s, losses in (("plus", theta_plus, plus_losses), ("minus", theta_minus, minus_losses)):
-        loss, metrics, state = self.fns.unroll_loss(
-          theta_s, pair[sign], batches, num_classes=self.task.num_classes
-        )
+        if self.estimator == "hybrid":
+          loss, metrics, state, g = self.fns.meta_gradient(
+            theta_s, pair[sign], batches, num_classes=self.task.num_classes
+          )
+          backprop.append(jax.tree_util.tree_map(np.asarray, g))
+        else:
+          loss, metrics, state = self.fns.unroll_loss(
+            theta_s, pair[sign], batches, num_classes=self.task.num_classes
+          )
         new_pair[sign] = jax.tree_util.tree_map(np.asarray, state)
         losses.append(np.float32(loss))
         all_metrics.append(metrics)
@@ -179,7 +193,11 @@ class TaskWorker:
       self.steps_done = self.horizon  # a base model diverged: draw a new task next call
     loss = float(np.mean(plus_losses + minus_losses))
     metrics = {name: float(np.mean([m[name] for m in all_metrics])) for name in all_metrics[0]}
-    return loss, metrics, grads
+    # Averaging the ± backprops cancels the O(σ) shift of evaluating at θ ± ε instead of θ.
+    grads_tbptt = (
+      jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *backprop) if backprop else None
+    )
+    return loss, metrics, grads, grads_tbptt
 
   def _maybe_inject_fault(self) -> None:
     # Before any random draw: a run without fault injection draws exactly as before.
@@ -214,7 +232,7 @@ class TaskWorker:
       "steps_done": int(self.steps_done),
       "horizon": int(self.horizon),
       "tasks_started": int(self.tasks_started),
-      **({} if self.estimator != "pes" else {"pes": self._pes_get_state()}),
+      **({} if self.estimator == "tbptt" else {"pes": self._pes_get_state()}),
     }
 
   def _pes_get_state(self):
@@ -251,12 +269,12 @@ class TaskWorker:
           permutation=task.permutation,
         )
       )
-      if self.estimator == "pes":
+      if self.estimator in ("pes", "hybrid"):
         pes = self._pes_from_saved(saved, template)
       elif saved["state"] is None:
         raise checkpoint.CheckpointError(
           f"worker {self.worker_id}'s checkpoint has no base-model state: it was written with "
-          "unroll.estimator = 'pes'; resume with that one or use a new --workdir"
+          "unroll.estimator = 'pes' or 'hybrid'; resume with that one or use a new --workdir"
         )
       else:
         state = checkpoint.unflatten(

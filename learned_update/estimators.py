@@ -13,6 +13,12 @@ perturbations accumulated since the task started,
 which, summed over the truncations of a task, is unbiased for the gradient of the task's
 Gaussian-smoothed total loss (→ the full gradient as σ → 0). Pairs of draws are averaged.
 
+"hybrid" (Metz et al., ICML 2019, "Understanding and correcting pathologies in the training
+of learned optimizers"): the worker also backpropagates through the same perturbed unrolls,
+and the learner mixes the two batch means by inverse-variance weighting, the variances
+estimated over its batch (`inverse_variance_combine`). It trades PES's variance against
+truncated backprop's bias, which the weighting does not see.
+
 Pure functions on pytrees of arrays; arithmetic keeps the leaves' dtype and array type
 (NumPy in, NumPy out), so the worker and the float64 tests share them.
 """
@@ -24,7 +30,7 @@ from typing import Sequence
 import jax
 import numpy as np
 
-ESTIMATORS = ("tbptt", "pes")
+ESTIMATORS = ("tbptt", "pes", "hybrid")
 
 
 def sample_perturbation(key: jax.Array, theta, sigma: float):
@@ -75,3 +81,38 @@ def pes_gradient(xis: Sequence, losses_plus: Sequence, losses_minus: Sequence, s
   estimates = [pes_estimate(x, lp, lm, sigma) for x, lp, lm in zip(xis, losses_plus, losses_minus)]
   n = len(estimates)
   return jax.tree_util.tree_map(lambda *leaves: sum(leaves[1:], leaves[0]) / n, *estimates)
+
+
+def _batch_mean_and_variance(samples: Sequence):
+  """Mean pytree over the samples and the total variance of that mean (trace over every entry)."""
+  n = len(samples)
+  mean = jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *samples)
+  if n < 2:
+    return mean, float("nan")
+  var = sum(
+    float(np.sum(np.var(np.stack(g).astype(np.float64), axis=0, ddof=1)))
+    for g in zip(*[jax.tree_util.tree_leaves(s) for s in samples])
+  )
+  return mean, var / n
+
+
+def inverse_variance_combine(pes: Sequence, tbptt: Sequence, eps: float = 1e-30):
+  """(w·mean(pes) + (1 − w)·mean(tbptt), w), w = var_tbptt / (var_pes + var_tbptt).
+
+  Each variance is that of its batch mean, summed over θ's entries (one scalar weight
+  per estimator, as in Metz et al. 2019). With fewer than two samples there is no
+  variance to estimate and the two means count equally. `eps` keeps w defined when both
+  batches are constant.
+  """
+  if len(pes) != len(tbptt) or not pes:
+    raise ValueError(
+      f"inverse_variance_combine: need equal, non-empty batches, got {len(pes)} and {len(tbptt)}"
+    )
+  mean_pes, var_pes = _batch_mean_and_variance(pes)
+  mean_tbptt, var_tbptt = _batch_mean_and_variance(tbptt)
+  w = 0.5 if len(pes) < 2 else var_tbptt / (var_pes + var_tbptt + eps)
+  dtype = lambda x: np.asarray(x).dtype
+  combined = jax.tree_util.tree_map(
+    lambda p, t: (w * p + (1.0 - w) * t).astype(dtype(p)), mean_pes, mean_tbptt
+  )
+  return combined, float(w)

@@ -209,3 +209,43 @@ def test_pes_worker_gives_finite_grads_resumes_exactly_and_resets_xi(tiny_cfg, t
     worker_lib.TaskWorker(_one_shape(tiny_cfg, "tbptt"), seed=0).set_state(saved)
   theta_template = rule.init_theta(jax.random.PRNGKey(0), cfg.rule)
   assert jax.tree_util.tree_structure(theta_template) == jax.tree_util.tree_structure(out["grads"])
+
+
+# ------------------------------------------------------------------------------ hybrid
+
+
+def test_inverse_variance_combine_weighs_by_the_batch_variances():
+  rng = np.random.default_rng(0)
+  pes = [{"w": rng.normal(1.0, 3.0, 5).astype(np.float32)} for _ in range(8)]
+  tbptt = [{"w": rng.normal(2.0, 1.0, 5).astype(np.float32)} for _ in range(8)]
+  combined, w = estimators.inverse_variance_combine(pes, tbptt)
+  var = lambda s: np.sum(np.var(np.stack([x["w"] for x in s]).astype(np.float64), axis=0, ddof=1)) / 8
+  assert w == pytest.approx(var(tbptt) / (var(pes) + var(tbptt)))
+  assert 0.0 < w < 0.5  # the noisier PES batch counts less
+  mean = lambda s: np.mean(np.stack([x["w"] for x in s]), axis=0)
+  np.testing.assert_allclose(combined["w"], w * mean(pes) + (1 - w) * mean(tbptt), rtol=1e-6)
+  assert combined["w"].dtype == np.float32
+  assert estimators.inverse_variance_combine(pes[:1], tbptt[:1])[1] == 0.5  # no variance from one
+  assert estimators.inverse_variance_combine([pes[0]] * 3, [tbptt[0]] * 3)[1] == 0.0  # both constant
+
+
+def test_hybrid_worker_returns_both_estimates_and_the_learner_mixes_them(tiny_cfg, tiny_theta):
+  from distributed import learner as learner_lib
+
+  cfg = _one_shape(tiny_cfg, "hybrid")
+  worker = worker_lib.TaskWorker(cfg, seed=3)
+  pes_worker = worker_lib.TaskWorker(_one_shape(tiny_cfg, "pes"), seed=3)
+  learner = learner_lib.Learner(cfg.learner, tiny_theta)
+  for _ in range(cfg.learner.batch_size):
+    out = worker.compute_gradient(tiny_theta, theta_version=0)
+    ref = pes_worker.compute_gradient(tiny_theta, theta_version=0)
+    for key in ("grads", "grads_tbptt"):
+      assert jax.tree_util.tree_structure(out[key]) == jax.tree_util.tree_structure(tiny_theta)
+      assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(out[key]))
+    assert "grads_tbptt" not in ref
+    # Same draws as the PES worker: the same ± unrolls, forward through the backprop's program.
+    assert out["loss"] == pytest.approx(ref["loss"], rel=1e-5)
+    assert learner.accept(out)
+  assert "pes" in worker.get_state()
+  stats = learner.apply()
+  assert not stats["skipped"] and 0.0 <= stats["hybrid_weight_pes"] <= 1.0
