@@ -59,9 +59,12 @@ def trace(theta, cfg, task, seed: int, inner_steps: int) -> dict:
 
 
 def summarise(trace_result: dict, steps=(0, 99, 999)) -> list[dict]:
-  """Per layer: each stat at the given inner steps (those inside the trace)."""
+  """Per layer: each stat at the given inner steps (those inside the trace), and the summed
+  angular steps over the whole trace (an upper bound on how far a receptive field turned)."""
   rows = []
   for i, layer in enumerate(trace_result["layers"], start=1):
     n = len(layer["angle_mean"])
-    rows.append({"layer": i, **{f"{k}@{s + 1}": layer[k][s] for k in STAT_NAMES for s in steps if s < n}})
+    row = {"layer": i, **{f"{k}@{s + 1}": layer[k][s] for k in STAT_NAMES for s in steps if s < n}}
+    row["summed_angle"] = float(np.sum(layer["angle_mean"]))
+    rows.append(row)
   return rows

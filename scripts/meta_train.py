@@ -10,7 +10,7 @@ Every setting is a config field (`--config.<section>.<field>=value`); --ray_addr
 alias of `workers.ray_address` (an explicit --config.workers.ray_address wins). The config
 is checked at start, before Ray is started or --workdir is created: a bad value exits with
 status 2 naming the field, its value and what is allowed, and leaves the workdir untouched.
---workdir, --max_minutes and --no_progress are run control (where, how long this session
+--workdir, --max_minutes, --stop_at_update and --no_progress are run control (where, how long this session
 runs, what it prints), not settings of the run: a resumed run may use other values.
 """
 
@@ -24,6 +24,12 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics.jsonl and 
 common.define_aliases(("ray_address",))
 _MAX_MINUTES = flags.DEFINE_float("max_minutes", None, "Stop (with a checkpoint) after this long.")
 _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "No progress line on stderr.")
+_STOP_AT_UPDATE = flags.DEFINE_integer(
+  "stop_at_update",
+  None,
+  "Stop (with a checkpoint) once θ has this many updates; the learning-rate schedule still spans "
+  "learner.num_updates (equal-budget ablations from one start).",
+)
 
 
 def main(argv):
@@ -48,6 +54,7 @@ def main(argv):
       _WORKDIR.value,
       progress=not _NO_PROGRESS.value,
       max_seconds=None if _MAX_MINUTES.value is None else 60 * _MAX_MINUTES.value,
+      stop_at_step=_STOP_AT_UPDATE.value,
     )
   except (
     checkpoint.CheckpointError,

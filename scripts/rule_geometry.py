@@ -9,7 +9,8 @@ per receptive field (mean and max, radians) and the column lengths; plus θ's 13
 weights (evaluation/rule_geometry.py). Every θ runs on the same seed's base model and
 stream (the evaluated network, config `base_model`; an export's config supplies its rule,
 and `--config.rule.*` overrides re-apply, e.g. `--config.rule.step_mode=tangential`).
-Writes <out_dir>/geometry.json and geometry.png; the last stdout line is one JSON object
+Writes <out_dir>/geometry.json (every step), summary.json (steps 1, 100, 1,000 and the summed
+angle per layer, mixing weights) and geometry.png; the last stdout line is one JSON object
 with the per-layer values at inner steps 1, 100 and 1,000.
 """
 
@@ -51,12 +52,22 @@ def main(argv):
       print("  " + ", ".join(f"{k} {v:.3g}" for k, v in row.items()))
   out_dir.mkdir(parents=True, exist_ok=True)
   files.atomic_write_json(out_dir / "geometry.json", result)
+  summary = {
+    "task": task.name,
+    "seed": seed,
+    "inner_steps": steps,
+    "thetas": {
+      k: {"mixing": t["mixing"], "step_mode": t["step_mode"], "layers": rule_geometry.summarise(t)}
+      for k, t in result["thetas"].items()
+    },
+  }
+  files.atomic_write_json(out_dir / "summary.json", summary)
   plots.plot_geometry(result, out_dir / "geometry.png")
   common.emit_json(
     {
       "task": task.name,
       "out_dir": str(out_dir),
-      "summary": {k: rule_geometry.summarise(t) for k, t in result["thetas"].items()},
+      "summary": {k: v["layers"] for k, v in summary["thetas"].items()},
     }
   )
 

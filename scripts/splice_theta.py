@@ -1,4 +1,4 @@
-r"""Write θ = --base with the parameter groups --groups taken from --donor (a diagnostic).
+r"""Write θ = --base with the parameter groups --groups taken from --donor, or scaled (diagnostics).
 
   S=checkpoints/local_labels_run/snapshots
   python -m scripts.splice_theta --base=$S/step_00000550 --donor=$S/step_00000500 \
@@ -7,6 +7,11 @@ r"""Write θ = --base with the parameter groups --groups taken from --donor (a d
 Groups are slash paths into θ ("forward", "forward/merge", "compute_h"); evaluating the
 result (scripts.heldout_curve --thetas=...) tells which part of θ carries a change in
 held-out accuracy between two θ of one run. The export keeps --base's config and summary.
+With --scale instead of --donor the groups are multiplied by --scale, e.g. every mixing
+weight of the ΔW merge (the size of the rule's change before its normalisation):
+
+  python -m scripts.splice_theta --base=checkpoints/local --groups=forward/merge --scale=2 \
+      --out=runs/diag/u400_merge_x2
 """
 
 from absl import app, flags
@@ -17,17 +22,23 @@ _BASE = flags.DEFINE_string("base", None, "θ export to start from.")
 _DONOR = flags.DEFINE_string("donor", None, "θ export the groups are taken from.")
 _GROUPS = flags.DEFINE_list("groups", [], "Slash paths into θ, e.g. forward/merge,compute_h.")
 _OUT = flags.DEFINE_string("out", None, "Output export directory.")
+_SCALE = flags.DEFINE_float("scale", None, "Multiply the groups by this instead of taking them from --donor.")
 
 
 def main(argv):
   del argv
-  if not (_BASE.value and _DONOR.value and _GROUPS.value and _OUT.value):
-    common.fail("--base, --donor, --groups and --out are all required")
+  if not (_BASE.value and _GROUPS.value and _OUT.value) or (_DONOR.value is None) == (_SCALE.value is None):
+    common.fail("--base, --groups, --out and exactly one of --donor and --scale are required")
+  import jax
+
   from learned_update import ExportError, export
 
   try:
     base, cfg, summary = export.load_theta(_BASE.value)
-    donor, _, _ = export.load_theta(_DONOR.value)
+    if _SCALE.value is None:
+      donor, _, _ = export.load_theta(_DONOR.value)
+    else:
+      donor = jax.tree_util.tree_map(lambda leaf: leaf * _SCALE.value, base)
     theta, taken = export.splice_theta(base, donor, _GROUPS.value)
   except ExportError as e:
     common.fail(str(e))
@@ -35,6 +46,7 @@ def main(argv):
   summary["spliced"] = {
     "base": _BASE.value,
     "donor": _DONOR.value,
+    "scale": _SCALE.value,
     "groups": _GROUPS.value,
     "leaves_from_donor": len(taken),
   }

@@ -63,6 +63,18 @@ def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_pa
     np.testing.assert_array_equal(a, b)
   bad = subprocess.run(cmd + ["--groups=nonsense"], cwd=ROOT, env=env, capture_output=True, text=True)
   assert bad.returncode == 2 and "no θ leaf under 'nonsense'" in bad.stderr
+  # --scale instead of --donor multiplies the named groups, nothing else.
+  scaled_cmd = [c for c in cmd if not c.startswith("--donor")] + ["--groups=forward/merge", "--scale=2.5"]
+  out = subprocess.run(scaled_cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+  assert out.returncode == 0, out.stderr[-2000:]
+  theta, _, summary = export.load_theta(tmp_path / "out")
+  assert summary["spliced"]["scale"] == 2.5
+  leaves = (jax.tree_util.tree_leaves(t) for t in (theta, base))
+  for name, a, b in zip(export.theta_group_paths(base), *leaves):
+    np.testing.assert_allclose(a, 2.5 * b if name.startswith("forward/merge/") else b, rtol=1e-6)
+  donor_too = scaled_cmd + [f"--donor={tmp_path / 'donor'}"]
+  both = subprocess.run(donor_too, cwd=ROOT, env=env, capture_output=True)
+  assert both.returncode == 2
 
 
 # --------------------------------------------------------------- damaged exports
