@@ -171,7 +171,8 @@ def get_config():
   # (scripts/common.py). Settings the paper does not give are [ours]; the protocols are
   # documented in evaluation/protocols.py.
   c.evaluation = ml_collections.ConfigDict(dict(
-      task="tiny_mnist",                      # one of tasks.eval_tasks.EVAL_TASKS
+      task="tiny_mnist",                      # one of tasks.eval_tasks.EVAL_TASKS, or your own data:
+                                              # "npz:PATH" / "folder:PATH" (tasks/own_data.py)
       theta="random",                         # θ export directory, or "random": init_theta(seed)
       inner_steps=1_000,                      # [ours] unlabelled minibatches per run (N)
       eval_every=0,                           # steps between readouts (M); 0: max(1, N // 5)
@@ -179,6 +180,10 @@ def get_config():
       methods=("learned", "random_init", "pca", "vae", "supervised", "contrastive", "hebbian",
                "protonet", "protonet_permuted"),  # evaluation.runner.METHODS, in table order
       support_per_class=10,                   # [P] Fig. 4: labelled examples per class
+      own_image_size=16,                      # [ours] folder:PATH images are resized to this square:
+                                              # the meta-training input size (task.image_size)
+      own_greyscale=True,                     # [ours] folder:PATH images -> BT.601 grey, as in
+                                              # meta-training (False: RGB, 3x the inputs)
       max_test=2_000,                         # [ours] test examples scored (fixed seeded subset)
       test_chunk=500,                         # [ours] minimum BN batch for test features
       logistic_c=1.0,                         # [C] sklearn-style C of the logistic readout

@@ -14,10 +14,17 @@ def validate_config(ecfg) -> None:
   """Checks the `evaluation` section (raises util.config_check.ConfigError)."""
   # pylint: disable=g-import-not-at-top  (runner imports JAX; the constants are what we need)
   from evaluation import protocols, runner
-  from tasks import eval_tasks
+  from tasks import eval_tasks, own_data
 
   s = Section(ecfg, "evaluation")
-  s.one_of("task", eval_tasks.EVAL_TASKS)
+  task = s.value("task")
+  if own_data.is_own(task):
+    if not task.split(":", 1)[1]:
+      s.fail("task", "a path after the prefix: npz:PATH or folder:PATH")
+  elif task not in eval_tasks.EVAL_TASKS:
+    s.fail("task", f"one of {eval_tasks.EVAL_TASKS}, npz:PATH or folder:PATH")
+  s.int_at_least("own_image_size", 1)
+  s.boolean("own_greyscale")
   theta = s.value("theta")
   if not isinstance(theta, str) or not theta:
     s.fail("theta", "'random' or a θ export directory")

@@ -7,6 +7,7 @@ r"""Evaluate a learned update rule against baselines on a meta-test task (spec Â
       --methods=random_init,protonet,protonet_permuted
   PYTHONPATH=. python -m scripts.evaluate --task=tiny_mnist --protocol=semi_supervised \
       --label_fractions=0.01,0.1
+  PYTHONPATH=. python -m scripts.evaluate --theta=checkpoints/local --task=npz:my_data.npz --seeds=3
   PYTHONPATH=. python -m scripts.evaluate --config.evaluation.support_per_class=5 \
       --config.baselines.vae.learning_rate=3e-4
 
@@ -20,6 +21,11 @@ the whole train split (at most --probe_max_train examples); semi_supervised: rea
 fitted on each fraction of --label_fractions of every class's train labels, reported as
 "ridge@1%", "logistic@10%", .... The protonet baselines are supervised references trained
 on all train labels (base_models/baselines/protonet.py).
+
+Your own data: --task=npz:PATH or folder:PATH (formats, checks and the seeded train/test
+split: tasks/own_data.py; folder images are resized to evaluation.own_image_size, grey
+unless own_greyscale is False); the default output directory is runs/eval/npz_<file stem>
+or runs/eval/folder_<folder name>.
 
 Config: --config (default configs/local.py: cheaper rule, inner batch 32). Every setting is
 a field of it: the evaluation's in `cfg.evaluation` (task, theta, inner_steps, eval_every,
@@ -67,7 +73,7 @@ def setup(script_defaults: dict | None = None, theta: str | None = None):
   on bad input, before anything is written. Shared with scripts.sweep and heldout_curve.
   """
   import learned_update
-  from tasks import DataError, eval_tasks
+  from tasks import DataError, eval_tasks, own_data
 
   cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES, script_defaults)
   if theta is not None:
@@ -83,7 +89,12 @@ def setup(script_defaults: dict | None = None, theta: str | None = None):
   common.validate(cfg, ("base_model", "rule", "compatible"))  # an export's own sections
   ecfg = cfg.evaluation
   try:
-    task = eval_tasks.make_eval_task(ecfg.task)
+    task = eval_tasks.make_eval_task(ecfg.task, image_size=ecfg.own_image_size, greyscale=ecfg.own_greyscale)
+    # Built-in tasks knowingly repeat examples of small classes (sampling.draw); on your own
+    # data a class too small for the support sets is more likely a mistake.
+    per_class = {"fewshot": "support_per_class", "episodic": "k_shot"}.get(ecfg.protocol)
+    if own_data.is_own(ecfg.task) and per_class:
+      own_data.check_per_class(task, int(ecfg[per_class]), f"evaluation.{per_class}")
   except (DataError, ValueError, OSError) as e:
     common.fail(f"cannot load task {ecfg.task!r}: {e}")
   if ecfg.protocol == "episodic" and ecfg.n_way > task.num_classes:

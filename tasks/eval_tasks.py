@@ -20,7 +20,14 @@ alphabet_val        256   10   meta-validation Alphabet characters (i % 6 == 5: 
                                meta-training leaves its characters out with
                                task.validation_holdout
 two_moons           2     2    synthetic two-moons (seeded), raw coordinates
+npz:PATH            any   any  your arrays (x_train, y_train, x_test, y_test, or x, y split here)
+folder:PATH         s²    any  your images, PATH/<class>/*.png|jpg: grey (or RGB: 3s²), area
+                               resize to s = ``image_size`` (evaluation.own_image_size), [0, 1]
 =================== ===== ==== =================================================================
+
+The last two, your own data, are not in ``EVAL_TASKS`` (a prefix, not a name): tasks/own_data.py
+describes their formats, checks and seeded train/test split; their ``name`` is
+``npz_<file stem>`` / ``folder_<folder name>``.
 
 Unlabelled stream and support sets come from the train split (as the released code's
 TinyMnist: both from the train split); ``test_set`` is the test split. Data sets without
@@ -38,7 +45,7 @@ import numpy as np
 
 from tasks import data_dir as dd
 from tasks import datasets as ds
-from tasks import image_ops, sampling
+from tasks import image_ops, own_data, sampling
 from util import memo
 
 EVAL_TASKS = (
@@ -114,8 +121,22 @@ def _ro(y: np.ndarray) -> np.ndarray:
   return y
 
 
-def _build(name: str, num_classes: int | None, data_dir, cache_dir) -> EvalTask:
-  spec = (name, num_classes, data_dir, cache_dir)
+def _build(name: str, num_classes: int | None, data_dir, cache_dir, image_size, greyscale) -> EvalTask:
+  spec = (name, num_classes, data_dir, cache_dir, image_size, greyscale)
+  if own_data.is_own(name):
+    d = own_data.load(name, image_size, greyscale)
+    x_train, x_test = _flat(d.x_train), _flat(d.x_test)
+    return EvalTask(
+      d.name,
+      x_train.shape[1],
+      len(d.class_names),
+      d.class_names,
+      x_train,
+      _ro(d.y_train),
+      x_test,
+      _ro(d.y_test),
+      spec,
+    )
   if name in ("tiny_mnist", "tiny_fashion_mnist", "mnist", "fashion_mnist"):
     dname = name.replace("tiny_", "")
     tr, te = (ds.load_raw(dname, s, data_dir, cache_dir, memoize=False) for s in ("train", "test"))
@@ -178,14 +199,30 @@ def _build(name: str, num_classes: int | None, data_dir, cache_dir) -> EvalTask:
 
 
 @memo.locked_lru_cache(maxsize=16)
-def _make_cached(name, num_classes, data_dir, cache_dir) -> EvalTask:
-  return _build(name, num_classes, data_dir, cache_dir)
+def _make_cached(name, num_classes, data_dir, cache_dir, image_size, greyscale) -> EvalTask:
+  return _build(name, num_classes, data_dir, cache_dir, image_size, greyscale)
 
 
-def make_eval_task(name: str, data_dir=None, cache_dir=None, num_classes: int | None = None) -> EvalTask:
-  """The evaluation task ``name`` (memoised per process). See the module docstring."""
+def make_eval_task(
+  name: str,
+  data_dir=None,
+  cache_dir=None,
+  num_classes: int | None = None,
+  image_size: int = 16,
+  greyscale: bool = True,
+) -> EvalTask:
+  """The evaluation task ``name`` (memoised per process). See the module docstring.
+
+  ``num_classes`` applies to the imagenet tasks only; ``image_size`` and ``greyscale`` to
+  ``folder:PATH`` tasks only (scripts.evaluate passes
+  ``evaluation.own_image_size`` / ``own_greyscale``; the defaults are configs/paper.py's).
+  """
+  if own_data.is_own(name):
+    if name.startswith("npz:"):  # one cache entry per file, whatever the folder settings
+      return _make_cached(own_data.canonical(name), None, None, None, None, None)
+    return _make_cached(own_data.canonical(name), None, None, None, int(image_size), bool(greyscale))
   if name not in EVAL_TASKS:
-    raise ValueError(f"unknown evaluation task {name!r}; known: {EVAL_TASKS}")
+    raise ValueError(f"unknown evaluation task {name!r}; known: {EVAL_TASKS}, npz:PATH, folder:PATH")
   data_dir = None if name == "two_moons" else str(dd.resolve_data_dir(data_dir))
   cache_dir = str(dd.resolve_cache_dir(cache_dir))
-  return _make_cached(name, num_classes, data_dir, cache_dir)
+  return _make_cached(name, num_classes, data_dir, cache_dir, None, None)
