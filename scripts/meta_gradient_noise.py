@@ -1,0 +1,60 @@
+r"""How noisy the meta-gradients of one θ are, and which way they push the size of the rule's change.
+
+  python -m scripts.meta_gradient_noise --theta=checkpoints/local --num=64 --group_sizes=1,8,32
+
+Draws --num fresh meta-training tasks (the config's task distribution, one in-process worker each),
+computes one truncated-backprop meta-gradient per task for θ, and reports the mean cosine between
+the averages of disjoint groups of n meta-gradients (n = --group_sizes: a learner batch of n) and
+the projection of the mean gradient step on θ's ΔW mixing weights (distributed/gradient_noise.py).
+The last stdout line is one JSON object; --out writes it too.
+"""
+
+import pathlib
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from scripts import common
+from util import files
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/local.py", "Config (task distribution, rule).")
+_THETA = flags.DEFINE_string("theta", "checkpoints/local", "θ export directory.")
+_NUM = flags.DEFINE_integer("num", 64, "Meta-gradients, one per fresh task.")
+_GROUPS = flags.DEFINE_list("group_sizes", ["1", "8", "32"], "Group sizes n (learner batch sizes).")
+_OUT = flags.DEFINE_string("out", None, "Also write the JSON here.")
+
+
+def main(argv):
+  del argv
+  cfg = _CONFIG.value
+  common.validate(cfg, common.META_TRAIN_SECTIONS)
+  try:
+    sizes = [int(n) for n in _GROUPS.value]
+  except ValueError:
+    common.fail(f"--group_sizes={','.join(_GROUPS.value)}: expected comma-separated integers >= 1")
+  if _NUM.value < 2 or any(n < 1 for n in sizes):
+    common.fail(f"--num must be >= 2 and --group_sizes >= 1, got {_NUM.value}, {sizes}")
+  from distributed import gradient_noise
+  from evaluation import learned_rule
+  from learned_update import ExportError, export
+
+  export.configure_jax()
+  try:
+    theta_fn, theta_cfg = learned_rule.resolve_theta(_THETA.value, cfg)
+  except ExportError as e:
+    common.fail(str(e))
+  cfg.rule = theta_cfg.rule
+  result = gradient_noise.meta_gradient_noise(cfg, theta_fn(0), _NUM.value, sizes)
+  result["theta"] = _THETA.value
+  for g in result["group_cosines"]:
+    print(f"n={g['n']:>3}: cosine between group means {g['mean']:.4f} ({g['pairs']} pairs)")
+  d = result["descent_along_mixing_weights"]
+  print(f"-g·w over the ΔW mixing weights: {d['mean']:.3g} ± {d['sem']:.2g}")
+  if _OUT.value:
+    pathlib.Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
+    files.atomic_write_json(_OUT.value, result)
+  common.emit_json(result)
+
+
+if __name__ == "__main__":
+  app.run(main)
