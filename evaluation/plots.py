@@ -347,3 +347,23 @@ def plot_geometry(result: dict, path) -> str:
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return str(path)
+
+
+def plot_curves_by_label(curves: dict, path, title: str) -> str:
+  """Accuracy (mean ± s.e.) against inner steps, one line per label: {label: {step: (mean, sem)}}."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6.0, 4.0))
+  for i, (label, c) in enumerate(curves.items()):
+    steps = sorted(c)
+    mean = np.array([c[s][0] for s in steps])
+    sem = np.array([c[s][1] for s in steps])
+    ax.plot(steps, mean, color=f"C{i}", label=label, marker="o", markersize=3)
+    ax.fill_between(steps, mean - sem, mean + sem, color=f"C{i}", alpha=0.2)
+  ax.set_xlabel("inner steps")
+  ax.set_ylabel("few-shot test accuracy")
+  ax.set_title(title)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return str(path)
