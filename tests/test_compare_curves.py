@@ -42,3 +42,22 @@ def test_bad_entries_exit_2(tmp_path):
   assert missing.returncode == 2 and "cannot read" in missing.stderr
   other = _run([f"--results=A={tmp_path / 'a'}", "--method=pca"])
   assert other.returncode == 2 and "no rows" in other.stderr
+
+
+def test_validation_table(tmp_path):
+  run = tmp_path / "run"
+  run.mkdir()
+  records = [
+    {"step": 1, "meta_loss": 0.7},
+    {"step": 2, "meta_loss": 0.6, "val_step": 2, "val_accuracy": 0.5, "val_sem": 0.02},
+  ]
+  (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  cmd = [sys.executable, "-m", "scripts.validation_table", f"--runs=A={run}", "--start=0.4:0.01"]
+  out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "| A | 0.400 ± 0.010 | 0.500 ± 0.020 |" in out.stdout
+  points = json.loads(out.stdout.strip().splitlines()[-1])["runs"]["A"]
+  assert [p["update"] for p in points] == [0, 2] and points[1]["meta_grads"] is None
+  bad = subprocess.run(cmd[:-1] + ["--start=x"], cwd=ROOT, env=env, capture_output=True, text=True)
+  assert bad.returncode == 2 and "MEAN:SEM" in bad.stderr
