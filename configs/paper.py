@@ -83,6 +83,8 @@ def get_config():
                                               # "hybrid": both, inverse-variance weighted
       pes_sigma=0.01,                         # [ours] std of PES's perturbations of θ
       pes_pairs=1,                            # [ours] antithetic pairs per truncation
+      stagger_first_task=False,               # [ours] True: each worker's first task starts at a
+                                              # random inner step (tbptt only; worker.py)
   ))
 
   # Central learner.

@@ -11,6 +11,13 @@ With `unroll.estimator = "pes"` the meta-gradient is the PES estimate instead
 (learned_update/estimators.py): per antithetic pair the worker carries two base-model
 states across the task's truncations, unrolled with θ + ε and θ − ε (forward only), and
 the perturbations ξ accumulated since the task started; a new task starts them afresh.
+
+With `unroll.stagger_first_task` (tbptt only) a worker's first task starts at a random point of
+its horizon: the rule (with the θ of that call, forward only) first advances the fresh base
+model by a uniform multiple of the shortest truncation length below the horizon. Without it,
+every worker of a new run evaluates the first truncations of a task at the same time, so the
+first ~horizon/k updates see only early-task states; with it the inner-step phases are spread
+from the first update on, as they are in a long run.
 With "hybrid" it backpropagates through those same unrolls as well and returns their mean
 truncated-backprop gradient as "grads_tbptt" beside the PES estimate, for the learner to
 weigh (learned_update/estimators.py).
@@ -108,6 +115,18 @@ class TaskWorker:
       self.pes = [{"plus": self.state, "minus": self.state, "xi": None} for _ in range(cfg.unroll.pes_pairs)]
       self.state = None
 
+  def _advance_to_random_phase(self, theta) -> None:
+    chunk = int(min(self.cfg.unroll.lengths))
+    chunks = int(self.rng.integers(0, max(1, self.horizon // chunk)))
+    theta = jax.tree_util.tree_map(np.asarray, theta)
+    state = self.state
+    for _ in range(chunks):
+      unlabelled = self.task.unlabelled_batches(self.rng, chunk, self.cfg.unroll.inner_batch_size)
+      state = self.fns.apply_rule(theta, state, unlabelled)
+    state = jax.tree_util.tree_map(np.asarray, state)
+    if _finite(state):
+      self.state, self.steps_done = state, chunks * chunk
+
   def _batches(self, k: int) -> dict:
     n = self.cfg.meta_objective.num_evaluations
     unlabelled = self.task.unlabelled_batches(self.rng, k, self.cfg.unroll.inner_batch_size)
@@ -125,6 +144,8 @@ class TaskWorker:
     self._maybe_inject_fault()
     if self.task is None or self.steps_done >= self.horizon:
       self._new_task()
+      if self.tasks_started == 1 and self.cfg.unroll.get("stagger_first_task", False):
+        self._advance_to_random_phase(theta)
     lengths = tuple(self.cfg.unroll.lengths)
     k = int(lengths[int(self.rng.integers(0, len(lengths)))])
     batches = self._batches(k)

@@ -191,3 +191,25 @@ def splice_theta(base, donor, groups) -> tuple[dict, list[str]]:
     for name, b, d in zip(names, jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(donor))
   ]
   return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(base), leaves), taken
+
+
+def with_hand_mixing(theta, weights: dict[str, float]) -> dict:
+  """θ whose ΔW merge mixes only the named terms: `weights` (term → weight), every other
+  mixing weight and the merge bias zero, in every merge of θ (forward, and backward if any).
+
+  The fixed terms ("hebb", "decorr_x", "w_base", "large_decay") need no learned readout, so
+  e.g. {"hebb": 1} is a hand-designed Hebbian rule inside the released architecture: a start
+  for meta-training near a known rule, and a yardstick for what meta-training added.
+  """
+  unknown = sorted(set(weights) - set(rule.WEIGHT_TERMS))
+  if unknown:
+    raise ExportError(f"unknown ΔW terms {unknown}: the terms are {list(rule.WEIGHT_TERMS)}")
+  w = np.zeros(len(rule.WEIGHT_TERMS), np.float32)
+  for name, value in weights.items():
+    w[rule.WEIGHT_TERMS.index(name)] = value
+  out = jax.tree_util.tree_map(np.asarray, theta)
+  out = dict(out)
+  for name in ("forward", "backward"):
+    if name in out:
+      out[name] = dict(out[name], merge={"w": w.copy(), "b": np.zeros((), np.float32)})
+  return out

@@ -127,6 +127,9 @@ def validate_config(unroll_cfg) -> None:
   s.one_of("estimator", estimators.ESTIMATORS)
   s.positive("pes_sigma")
   s.int_at_least("pes_pairs", 1)
+  s.boolean("stagger_first_task")
+  if unroll_cfg.stagger_first_task and unroll_cfg.estimator != "tbptt":
+    s.fail("stagger_first_task", "False with unroll.estimator = 'pes' or 'hybrid' (their ξ starts at step 0)")
 
 
 def validate_compatible(cfg) -> None:

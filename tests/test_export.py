@@ -77,6 +77,52 @@ def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_pa
   assert both.returncode == 2
 
 
+def test_hand_mixing_sets_only_the_merges_and_the_cli_writes_it(tiny_cfg, tmp_path):
+  base, _ = _two_thetas(tiny_cfg)
+  hand = export.with_hand_mixing(base, {"hebb": 1.0, "decorr_x": -0.5})
+  for name, a, b in zip(
+    export.theta_group_paths(base), *(jax.tree_util.tree_leaves(t) for t in (hand, base))
+  ):
+    if name.endswith("merge/w"):
+      expected = np.zeros(len(rule.WEIGHT_TERMS), np.float32)
+      expected[rule.WEIGHT_TERMS.index("hebb")] = 1.0
+      expected[rule.WEIGHT_TERMS.index("decorr_x")] = -0.5
+      np.testing.assert_array_equal(a, expected)
+    elif name.endswith("merge/b"):
+      assert float(a) == 0.0
+    else:
+      np.testing.assert_array_equal(a, b)
+  with pytest.raises(export.ExportError, match="unknown ΔW terms \\['heb'\\]"):
+    export.with_hand_mixing(base, {"heb": 1.0})
+  export.save_theta(tmp_path / "base", base, tiny_cfg, {"updates": 5})
+  cmd = [
+    sys.executable,
+    "-m",
+    "scripts.hand_rule_theta",
+    f"--base={tmp_path / 'base'}",
+    f"--out={tmp_path / 'out'}",
+  ]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  out = subprocess.run(
+    cmd + ["--mixing=hebb=1", "--inner_lr=0.002"], cwd=ROOT, env=env, capture_output=True, text=True
+  )
+  assert out.returncode == 0, out.stderr[-2000:]
+  theta, cfg, summary = export.load_theta(tmp_path / "out")
+  assert (
+    cfg.rule.inner_lr == 0.002 and summary["updates"] == 0 and summary["hand_rule"]["mixing"] == {"hebb": 1.0}
+  )
+  merge = theta["forward"]["merge"]["w"]
+  assert merge[rule.WEIGHT_TERMS.index("hebb")] == 1.0 and np.count_nonzero(merge) == 1
+  for bad in (
+    ["--mixing=hebb"],
+    ["--mixing=hebb=x"],
+    ["--mixing=heb=1"],
+    ["--mixing=hebb=1", "--inner_lr=0"],
+  ):
+    run = subprocess.run(cmd + bad, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 2, (bad, run.stderr[-500:])
+
+
 # --------------------------------------------------------------- damaged exports
 
 

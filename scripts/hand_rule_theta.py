@@ -1,0 +1,66 @@
+r"""Write a θ whose ΔW is a hand-set mix of the rule's fixed terms (a hand-designed rule).
+
+  python -m scripts.hand_rule_theta --base=checkpoints/local --mixing=hebb=1 --inner_lr=1e-3 \
+      --out=runs/hand/hebb_lr0.001
+
+Every mixing weight not named in --mixing and the merge bias become 0; the rest of θ (the
+h network, which still drives the bias change, and the top-down signal) comes from --base,
+as does the config, with rule.inner_lr replaced if --inner_lr is given. The names are
+learned_update.rule.WEIGHT_TERMS; "hebb" (−x_inᵀx_out of the standardised activations) and
+"decorr_x" (Ŵ times the outputs' correlation) are the Hebbian and Oja-decay parts.
+Evaluate with scripts.heldout_curve --thetas=..., or meta-train from it with
+--config.learner.init_theta=<out>.
+"""
+
+import copy
+
+from absl import app, flags
+
+from scripts import common
+
+_BASE = flags.DEFINE_string("base", None, "θ export whose non-merge parameters and config are kept.")
+_MIXING = flags.DEFINE_list("mixing", [], "term=weight pairs, e.g. hebb=1,decorr_x=0.5.")
+_INNER_LR = flags.DEFINE_float("inner_lr", None, "rule.inner_lr of the written export (default: --base's).")
+_OUT = flags.DEFINE_string("out", None, "Output export directory.")
+
+
+def parse_mixing(items: list[str]) -> dict[str, float]:
+  weights = {}
+  for item in items:
+    name, sep, value = item.partition("=")
+    try:
+      weights[name.strip()] = float(value)
+    except ValueError:
+      common.fail(f"--mixing: expected term=weight, got {item!r}")
+    if not sep:
+      common.fail(f"--mixing: expected term=weight, got {item!r}")
+  return weights
+
+
+def main(argv):
+  del argv
+  if not (_BASE.value and _MIXING.value and _OUT.value):
+    common.fail("--base, --mixing and --out are required")
+  if _INNER_LR.value is not None and not _INNER_LR.value > 0:
+    common.fail(f"--inner_lr must be > 0, got {_INNER_LR.value}")
+  from learned_update import ExportError, export
+
+  weights = parse_mixing(_MIXING.value)
+  try:
+    base, cfg, summary = export.load_theta(_BASE.value)
+    theta = export.with_hand_mixing(base, weights)
+  except ExportError as e:
+    common.fail(str(e))
+  cfg = copy.deepcopy(cfg)
+  if _INNER_LR.value is not None:
+    cfg.rule.inner_lr = _INNER_LR.value
+  summary = {
+    "updates": 0,
+    "hand_rule": {"base": _BASE.value, "mixing": weights, "inner_lr": cfg.rule.inner_lr},
+  }
+  export.save_theta(_OUT.value, theta, cfg, summary)
+  common.emit_json({"out": _OUT.value, **summary["hand_rule"]})
+
+
+if __name__ == "__main__":
+  app.run(main)
