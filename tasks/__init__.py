@@ -2,7 +2,8 @@
 
 See the module docstrings: data_dir (directories, checksums, cache), datasets (raw loaders,
 IMDB tokenisation, Tiny-ImageNet class split), alphabet (font rendering), image_ops (resize,
-grey, augmentation), meta_train (task distribution), eval_tasks (evaluation tasks).
+grey, augmentation), meta_train (task distribution), eval_tasks (evaluation tasks),
+tfds_builders (the same data sets as TensorFlow Datasets; imported on demand, not here).
 """
 
 from tasks.data_dir import DataError, resolve_cache_dir, resolve_data_dir

@@ -5,7 +5,7 @@
 coordinates) and int32 labels. Decoded arrays are cached as uint8 (``tasks.data_dir``)
 and converted on access; ``load_raw`` gives the uint8 arrays without the conversion.
 
-Length (~460 lines): one short parser per raw format (IDX, IMDB tar, CIFAR JPEG zip,
+Length (~540 lines): one short parser per raw format (IDX, IMDB tar, CIFAR JPEG zip,
 Omniglot, Tiny-ImageNet, two-moons) behind one loader; splitting them would spread the
 one table below over seven files.
 
@@ -64,7 +64,7 @@ import os
 import re
 import threading
 import zipfile
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -105,6 +105,8 @@ ALPHABET_VALIDATION_MOD, ALPHABET_VALIDATION_REMAINDER = 6, 5  # i % 6 == 5: 5 B
 TWO_MOONS_SIZES = {"train": 2000, "test": 1000}
 TWO_MOONS_SEEDS = {"train": 0, "test": 1}
 TWO_MOONS_NOISE = 0.1
+DATA_BACKEND_ENV = "META_UNSUP_DATA_BACKEND"
+DATA_BACKENDS = ("numpy", "tfds")
 
 _IDX_FILES = {
   "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -379,18 +381,16 @@ def cache_identity(name: str, data_dir=None, cache_dir=None) -> tuple:
   raise ValueError(f"unknown data set {name!r}; known: {DATASETS}")
 
 
-def _arrays(name: str, data_dir, cache_dir, memoize: bool = True) -> dict[str, np.ndarray]:
-  """All cached arrays of a data set (memoised per process unless memoize=False)."""
-  if name not in DATASETS:
-    raise ValueError(f"unknown data set {name!r}; known: {DATASETS}")
-  key = (
-    name,
-    str(dd.resolve_data_dir(data_dir)) if name in _RAW_FILES else None,
-    str(dd.resolve_cache_dir(cache_dir)),
-  )
-  with _memo_lock:
-    if key in _memo:
-      return _memo[key]
+def data_backend() -> str:
+  """Where the loaders read decoded arrays: ``$META_UNSUP_DATA_BACKEND``, "numpy" (default) or "tfds"."""
+  value = os.environ.get(DATA_BACKEND_ENV) or "numpy"
+  if value not in DATA_BACKENDS:
+    raise ValueError(f"{DATA_BACKEND_ENV}={value!r}; expected one of {DATA_BACKENDS}")
+  return value
+
+
+def numpy_arrays(name: str, data_dir=None, cache_dir=None) -> dict[str, np.ndarray]:
+  """All arrays of a data set from the raw parsers, through the NumPy cache (raw files verified)."""
   if name in _RAW_FILES:
     paths = _verified_paths(name, data_dir, cache_dir)
     builder = {
@@ -401,15 +401,43 @@ def _arrays(name: str, data_dir, cache_dir, memoize: bool = True) -> dict[str, n
       "omniglot": _build_omniglot,
       "imagenet": _build_imagenet,
     }[name]
-    arrays = dd.cached_arrays(
+    return dd.cached_arrays(
       name, cache_identity(name, data_dir, cache_dir)[1:], lambda: builder(paths), cache_dir
     )
-  elif name == "alphabet":
-    arrays = alphabet_lib.load_arrays(cache_dir)
-  else:
+  if name == "alphabet":
+    return alphabet_lib.load_arrays(cache_dir)
+  if name == "two_moons":
     arrays = {}
     for split, n in TWO_MOONS_SIZES.items():
       arrays[f"x_{split}"], arrays[f"y_{split}"] = two_moons(n, TWO_MOONS_SEEDS[split])
+    return arrays
+  raise ValueError(f"unknown data set {name!r}; known: {DATASETS}")
+
+
+def _arrays(name: str, data_dir, cache_dir, memoize: bool = True) -> dict[str, np.ndarray]:
+  """All cached arrays of a data set (memoised per process unless memoize=False).
+
+  Read from the NumPy cache, or through TensorFlow Datasets when ``$META_UNSUP_DATA_BACKEND`` is
+  "tfds" (tasks/tfds_builders.py; same arrays, slower).
+  """
+  if name not in DATASETS:
+    raise ValueError(f"unknown data set {name!r}; known: {DATASETS}")
+  backend = data_backend()
+  key = (
+    name,
+    str(dd.resolve_data_dir(data_dir)) if name in _RAW_FILES else None,
+    str(dd.resolve_cache_dir(cache_dir)),
+    backend,
+  )
+  with _memo_lock:
+    if key in _memo:
+      return _memo[key]
+  if backend == "tfds":
+    from tasks import tfds_builders  # pylint: disable=g-import-not-at-top
+
+    arrays = tfds_builders.load_arrays(name, data_dir, cache_dir)
+  else:
+    arrays = numpy_arrays(name, data_dir, cache_dir)
   for v in arrays.values():
     v.setflags(write=False)
   if memoize:
@@ -435,8 +463,13 @@ def load_raw(
   memoize=False: do not keep the decoded arrays in the per-process memo (for one-off
   preprocessing whose result is kept instead).
   """
+  split = _canonical_split(name, split)  # bad names fail before any load
+  return split_view(name, split, _arrays(name, data_dir, cache_dir, memoize))
+
+
+def split_view(name: str, split: str, a: Mapping[str, np.ndarray]) -> RawDataset:
+  """A split of a data set from all its arrays (as ``numpy_arrays`` returns them)."""
   split = _canonical_split(name, split)
-  a = _arrays(name, data_dir, cache_dir, memoize)
   if name in ("mnist", "fashion_mnist", "cifar10"):
     names = {
       "mnist": tuple(str(i) for i in range(10)),
