@@ -108,17 +108,36 @@ class InProcessPool:
     pass
 
 
+FORWARDED_ENV_PREFIX = "META_UNSUP_"
+
+
+def forwarded_env(environ=None) -> dict[str, str]:
+  """The project's environment variables (META_UNSUP_*) of this process that are set."""
+  environ = os.environ if environ is None else environ
+  return {k: v for k, v in environ.items() if k.startswith(FORWARDED_ENV_PREFIX) and v}
+
+
 def init_ray(cfg) -> None:
-  """Starts or joins Ray before this process runs any JAX computation."""
+  """Starts or joins Ray before this process runs any JAX computation.
+
+  `workers.ray_address` "" starts a Ray instance of this run's own (address="local"): never
+  one that `ray start` or another run left on this machine, which `ray.init()` would join.
+  Joining a cluster, the project's environment variables set here (META_UNSUP_DATA_DIR, as
+  --data_dir sets it, META_UNSUP_CACHE_DIR, META_UNSUP_JAX_CACHE, ...) are passed on to the
+  actors (`forwarded_env`): on another node they would otherwise get that node's own, from
+  the environment of its `ray start`. The folders they name must exist on every node.
+  """
   import ray
 
   if ray.is_initialized():
     return
   address = cfg.workers.ray_address or None
   if address:
-    ray.init(address=address, include_dashboard=False)
+    env = forwarded_env()
+    ray.init(address=address, include_dashboard=False, runtime_env={"env_vars": env} if env else None)
   else:
     ray.init(
+      address="local",
       num_cpus=max(1, cfg.workers.num_workers) * cfg.workers.cpus_per_worker,
       include_dashboard=False,
       object_store_memory=1 << 30,
@@ -136,6 +155,17 @@ def _describe_task_error(error) -> tuple[str, str]:
     text = str(cause if cause is not None else error).strip()
     return type(cause if cause is not None else error).__name__, text.splitlines()[0] if text else ""
   return type(cause).__name__, str(cause)
+
+
+def _lost_worker_errors(ray) -> tuple:
+  """What a call raises when its actor's process or node is gone (not an error of its computation).
+
+  A node that leaves a cluster kills its actors (RayActorError) and may take a finished
+  result with it before it reached the learner (ObjectLostError, NodeDiedError): the worker
+  is restarted, on whichever node has a free CPU, as for a crash.
+  """
+  e = ray.exceptions
+  return (e.RayActorError, e.WorkerCrashedError, e.ObjectLostError, e.NodeDiedError)
 
 
 def _actor_class():
@@ -160,6 +190,7 @@ def _actor_class():
       # An error here is re-raised by each call: a failed constructor would otherwise kill
       # the actor with only a traceback, and the pool could not tell it from a crash.
       self.worker, self.init_error = None, None
+      self.node_id = ray.get_runtime_context().get_node_id()  # tags results: which node made them
       try:
         self.worker = worker_lib.make_worker(cfg_json, seed, worker_id, incarnation)
       except Exception as e:  # pylint: disable=broad-except
@@ -168,7 +199,7 @@ def _actor_class():
     def compute_gradient(self, theta, version: int) -> dict:
       if self.init_error is not None:
         raise self.init_error
-      return self.worker.compute_gradient(theta, version)
+      return {**self.worker.compute_gradient(theta, version), "node_id": self.node_id}
 
   return GradientActor
 
@@ -233,7 +264,7 @@ class RayPool:
       wid, _ = self.in_flight.pop(ref)
       try:
         result = ray.get(ref)
-      except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError):
+      except _lost_worker_errors(ray):
         self._restart(wid)
         continue
       except ray.exceptions.RayTaskError as e:

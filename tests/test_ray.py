@@ -17,7 +17,10 @@ def ray_cfg(tiny_cfg):
 
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.workers.update(dict(num_workers=2, mode="ray", result_timeout_sec=600.0))
-  ray.init(num_cpus=2, include_dashboard=False, object_store_memory=1 << 30, log_to_driver=False)
+  # address="local": a Ray of its own, never a cluster running on this machine (tests/test_ray_cluster.py).
+  ray.init(
+    address="local", num_cpus=2, include_dashboard=False, object_store_memory=1 << 30, log_to_driver=False
+  )
   yield cfg
   ray.shutdown()
 
