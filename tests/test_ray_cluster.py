@@ -109,6 +109,8 @@ def two_node_cluster():
 
 
 @pytest.mark.slow
+# Adding a node mid-run starts its processes (fork + exec) from this process, where JAX runs.
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_meta_training_survives_a_node_leaving_and_uses_a_node_joining(
   two_node_cluster, tiny_cfg, tmp_path, monkeypatch
 ):
