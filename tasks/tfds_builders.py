@@ -30,7 +30,7 @@ Images are uint8 arrays (zlib-compressed, lossless), files ``array_record``; Ten
 
 Prepared data sets live in ``<cache>/tfds`` (``$META_UNSUP_CACHE_DIR``, default ``~/.cache/meta_unsup``);
 the metadata records ``source_key`` (raw files' sha256, preprocessing version, builder version), and a
-stale copy is rebuilt. Prepare from the shell with ``python -m tasks.prepare_tfds [names...]`` (exit
+stale copy is rebuilt. Prepare from the shell with ``python -m scripts.prepare_tfds [names...]`` (exit
 status 2 with the DataError's message on a missing or corrupt raw file). Read in any code, without
 importing this module:
 
@@ -45,12 +45,10 @@ here; same arrays, slower than the default NumPy cache: docs/data.md).
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import pathlib
 import shutil
-import sys
 import time
 
 import numpy as np
@@ -469,31 +467,20 @@ def load_via_tfds(
   return ds_lib.split_view(name, split, arrays)
 
 
-# ---------------------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------- preparing
 
 
-def main(argv=None) -> int:
-  """The ``python -m tasks.prepare_tfds`` command (kept in its own module: running this one as
-  ``__main__`` would register every builder twice). Exit status 2 on a DataError."""
-  parser = argparse.ArgumentParser(
-    prog="python -m tasks.prepare_tfds",
-    description="Prepare the project's data sets for TensorFlow Datasets (tfds.data_source).",
-  )
-  parser.add_argument("names", nargs="*", help=f"data sets (default: all of {', '.join(BUILDERS)})")
-  parser.add_argument("--data_dir", default=None, help="raw data folder (default: as tasks.data_dir)")
-  parser.add_argument("--cache_dir", default=None, help=f"cache folder (default: ${dd.CACHE_DIR_ENV})")
-  parser.add_argument("--tfds_dir", default=None, help="TFDS data_dir (default: <cache>/tfds)")
-  args = parser.parse_args(argv)
+def prepare_many(names, data_dir=None, cache_dir=None, tfds_dir=None) -> tuple[str, dict[str, float]]:
+  """Prepares the named data sets (all if empty): (the TFDS data_dir, seconds per TFDS name).
+
+  Raises DataError for a missing or corrupt raw file (scripts.prepare_tfds exits 2 on it)."""
   tfds.display_progress_bar(False)
-  names = args.names or list(BUILDERS)
-  result = {}
-  try:
-    for name in names:
-      t0 = time.perf_counter()
-      tfds_dir = prepare(name, args.data_dir, args.cache_dir, args.tfds_dir)
-      result[TFDS_NAMES[name]] = round(time.perf_counter() - t0, 2)
-  except (dd.DataError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    return 2
-  print(json.dumps({"tfds_dir": str(tfds_dir), "seconds": result}), flush=True)
-  return 0
+  unknown = [n for n in names if n not in BUILDERS]
+  if unknown:
+    raise ValueError(f"unknown data sets {unknown}: expected some of {list(BUILDERS)}")
+  seconds, out = {}, None
+  for name in names or list(BUILDERS):
+    t0 = time.perf_counter()
+    out = prepare(name, data_dir, cache_dir, tfds_dir)
+    seconds[TFDS_NAMES[name]] = round(time.perf_counter() - t0, 2)
+  return str(out), seconds

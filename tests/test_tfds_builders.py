@@ -223,7 +223,7 @@ def test_corrupt_raw_file_is_a_clear_error_and_prepares_nothing(mnist_copy, tmp_
 def test_cli_exits_2_on_missing_or_corrupt_files(mnist_copy, tmp_path_factory):
   cache, out = tmp_path_factory.mktemp("cache_cli"), tmp_path_factory.mktemp("tfds_cli")
   env = dict(os.environ, PYTHONPATH=str(REPO))
-  args = [sys.executable, "-m", "tasks.prepare_tfds", "mnist", f"--data_dir={mnist_copy}"]
+  args = [sys.executable, "-m", "scripts.prepare_tfds", "--datasets=mnist", f"--data_dir={mnist_copy}"]
   args += [f"--cache_dir={cache}", f"--tfds_dir={out}"]
   (mnist_copy / "mnist/train-labels-idx1-ubyte.gz").unlink()
   r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
