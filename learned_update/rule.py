@@ -6,8 +6,8 @@ One application of the rule to a base model:
   3. top-down over l = L..0: h^l = compute_h(x^l, z^l, d^l, b^l, W^l, W^{l+1});
      δ^l = d^l ⊙ σ(z^l) + lin(h^l); d^{l-1} = V^l δ^l, normalised per unit;
   4. for every layer: ΔW^l from 12 terms mixed by learned weights, Δb^l from h^l;
-  5. P ← (1 − lr)·P − lr·ΔP for W, b and (identical updates) V (config `step_mode`:
-     or the tangential step of learned_update/step_geometry.py).
+  5. P ← (1 − lr)·P − lr·ΔP for W, b and (identical updates) V — `step_mode = "released"`;
+     "tangential" takes the step of learned_update/step_geometry.py instead.
 
 Tensors inside the rule are [units, batch, channels]. θ is a plain dict pytree.
 

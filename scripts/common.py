@@ -4,6 +4,7 @@ the flags that alias config fields, and the config check at start."""
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import sys
 from typing import Any, Callable, Sequence
 
@@ -30,6 +31,15 @@ def fail(message: str) -> None:
   """Bad input: say what was wrong and what was expected, exit with status 2."""
   print(f"error: {message}", file=sys.stderr, flush=True)
   sys.exit(2)
+
+
+def labelled_path(entry: str, flag: str, what: str, default_file: str) -> tuple[str, pathlib.Path]:
+  """A LABEL=PATH flag entry → (label, file); a folder means its `default_file`. Exits 2 when malformed."""
+  label, sep, path = entry.partition("=")
+  if not sep or not label or not path:
+    fail(f"--{flag} entry {entry!r}: expected LABEL={what}")
+  p = pathlib.Path(path)
+  return label, (p / default_file if p.is_dir() else p)
 
 
 # ---------------------------------------------------------------- config fields and aliases

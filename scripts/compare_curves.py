@@ -26,11 +26,7 @@ def load_curves(entries, method: str, readout: str) -> dict:
   """{label: {step: (mean, sem)}} from LABEL=DIR entries; exits 2 on a bad entry."""
   curves = {}
   for entry in entries:
-    label, sep, path = entry.partition("=")
-    if not sep or not label or not path:
-      common.fail(f"--results entry {entry!r}: expected LABEL=DIR")
-    p = pathlib.Path(path)
-    p = p / "results.json" if p.is_dir() else p
+    label, p = common.labelled_path(entry, "results", "DIR", "results.json")
     try:
       result = json.loads(p.read_text())
     except (OSError, ValueError) as e:

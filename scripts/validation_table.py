@@ -10,7 +10,6 @@ that start from an export do not validate it). The last stdout line is one JSON 
 """
 
 import json
-import pathlib
 
 from absl import app, flags
 
@@ -23,11 +22,7 @@ _START = flags.DEFINE_list(
 
 
 def read_run(entry: str) -> tuple[str, list[dict]]:
-  label, sep, path = entry.partition("=")
-  if not sep or not label or not path:
-    common.fail(f"--runs entry {entry!r}: expected LABEL=WORKDIR")
-  p = pathlib.Path(path)
-  p = p / "metrics.jsonl" if p.is_dir() else p
+  label, p = common.labelled_path(entry, "runs", "WORKDIR", "metrics.jsonl")
   try:
     records = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
   except (OSError, ValueError) as e:
