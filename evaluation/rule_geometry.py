@@ -10,13 +10,15 @@ the features (step_geometry's docstring).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import base_models
 from evaluation import seed_setup
-from learned_update import rule, step_geometry
+from learned_update import export, rule, step_geometry
 from learned_update.rule import WEIGHT_TERMS
 
 STAT_NAMES = ("tangential_share", "radial_growth", "angle_mean", "angle_max", "norm_ratio", "norm_mean")
@@ -31,14 +33,10 @@ def mixing_weights(theta) -> dict[str, float]:
   return out
 
 
-def trace(theta, cfg, task, seed: int, inner_steps: int) -> dict:
-  """{"layers": [{stat: [inner_steps] list}], "mixing": {...}} for one θ and seed."""
-  keys = seed_setup.seed_keys(seed)
-  base_cfg = cfg.base_model
-  state = base_models.init(keys["base"], task.input_dim, base_models.layer_widths(base_cfg), base_cfg)
-  batch = int(cfg.unroll.inner_batch_size)
-  stream = task.unlabelled_batches(np.random.default_rng([seed, 0]), inner_steps, batch)
-  rule_cfg = cfg.rule
+@functools.lru_cache(maxsize=None)
+def _geometry_scan(rule_json: str, base_json: str):
+  """One jitted scan per (rule, base model) config: θ is an argument, so every θ reuses it."""
+  rule_cfg, base_cfg = export.config_from_json(rule_json), export.config_from_json(base_json)
 
   @jax.jit
   def run(theta, state, stream):
@@ -53,6 +51,17 @@ def trace(theta, cfg, task, seed: int, inner_steps: int) -> dict:
 
     return jax.lax.scan(body, state, stream)[1]
 
+  return run
+
+
+def trace(theta, cfg, task, seed: int, inner_steps: int) -> dict:
+  """{"layers": [{stat: [inner_steps] list}], "mixing": {...}} for one θ and seed."""
+  keys = seed_setup.seed_keys(seed)
+  base_cfg = cfg.base_model
+  state = base_models.init(keys["base"], task.input_dim, base_models.layer_widths(base_cfg), base_cfg)
+  batch = int(cfg.unroll.inner_batch_size)
+  stream = task.unlabelled_batches(np.random.default_rng([seed, 0]), inner_steps, batch)
+  run = _geometry_scan(cfg.rule.to_json(), base_cfg.to_json())
   stats = run(theta, state, jnp.asarray(stream, jnp.float32))
   layers = [{k: np.asarray(v[k], np.float64).tolist() for k in STAT_NAMES} for v in stats]
   return {"seed": seed, "inner_steps": inner_steps, "layers": layers, "mixing": mixing_weights(theta)}

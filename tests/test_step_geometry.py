@@ -128,3 +128,24 @@ def test_bad_step_settings_are_refused(field, value):
   with pytest.raises(ConfigError) as info:
     rule.validate_config(cfg.rule)
   assert info.value.field == f"rule.{field}"
+
+
+def test_rule_geometry_trace_compiles_once_per_config(tiny_cfg, tiny_theta):
+  from evaluation import rule_geometry
+
+  class _Task:
+    input_dim = 64
+
+    def unlabelled_batches(self, rng, n, batch):
+      return rng.normal(size=(n, batch, self.input_dim)).astype(np.float32)
+
+  rule_geometry._geometry_scan.cache_clear()
+  first = rule_geometry.trace(tiny_theta, tiny_cfg, _Task(), seed=0, inner_steps=3)
+  other = jax.tree_util.tree_map(lambda x: x * 1.5, tiny_theta)
+  second = rule_geometry.trace(other, tiny_cfg, _Task(), seed=0, inner_steps=3)
+  assert rule_geometry._geometry_scan.cache_info().misses == 1
+  for result in (first, second):
+    assert all(len(layer[name]) == 3 for layer in result["layers"] for name in rule_geometry.STAT_NAMES)
+  assert (
+    first["layers"][0]["norm_mean"] != second["layers"][0]["norm_mean"] or first["mixing"] != second["mixing"]
+  )
