@@ -124,11 +124,10 @@ def validate_config(unroll_cfg) -> None:
   s.int_at_least("horizon_min", 1)
   s.int_at_least("horizon_max", 1)
   s.ordered("horizon_min", "horizon_max")
-  s.one_of("estimator", estimators.ESTIMATORS)
+  estimator = s.one_of("estimator", estimators.ESTIMATORS)
   s.positive("pes_sigma")
   s.int_at_least("pes_pairs", 1)
-  s.boolean("stagger_first_task")
-  if unroll_cfg.stagger_first_task and unroll_cfg.estimator != "tbptt":
+  if s.boolean("stagger_first_task") and estimator != "tbptt":
     s.fail("stagger_first_task", "False with unroll.estimator = 'pes' or 'hybrid' (their ξ starts at step 0)")
 
 
