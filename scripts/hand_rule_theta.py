@@ -27,12 +27,10 @@ _OUT = flags.DEFINE_string("out", None, "Output export directory.")
 def parse_mixing(items: list[str]) -> dict[str, float]:
   weights = {}
   for item in items:
-    name, sep, value = item.partition("=")
-    try:
+    name, _, value = item.partition("=")
+    try:  # no "=" leaves value empty, which float() refuses too
       weights[name.strip()] = float(value)
     except ValueError:
-      common.fail(f"--mixing: expected term=weight, got {item!r}")
-    if not sep:
       common.fail(f"--mixing: expected term=weight, got {item!r}")
   return weights
 
