@@ -68,6 +68,17 @@ def _error_tracker(cfg, num_workers: int) -> ErrorTracker:
   return ErrorTracker(num_workers, cfg.workers.get("max_consecutive_errors", 3))
 
 
+def get_counters(pool) -> dict[str, int]:
+  """The pool's run-long counters, kept in the checkpoint so they survive a resume."""
+  return {"worker_restarts": int(pool.restarts), "worker_errors": int(pool.worker_errors)}
+
+
+def set_counters(pool, saved: dict) -> None:
+  """Restores `get_counters` (a checkpoint written before they were kept counts from 0)."""
+  pool.restarts = int(saved.get("worker_restarts", 0))
+  pool.errors.count = int(saved.get("worker_errors", 0))
+
+
 class InProcessPool:
   """Synchronous workers in this process (debugging, tests, exact resume)."""
 
@@ -100,6 +111,16 @@ class InProcessPool:
   def set_state(self, saved: dict) -> None:
     """Restores `get_state` (plain values and arrays: see `TaskWorker.set_state`); with another
     number of workers the first ones are restored and the rest start afresh."""
+    if len(saved["workers"]) != len(self.workers):
+      logging.warning(
+        "resuming %d in-process workers from a checkpoint of %d: %s; the resumed run is not "
+        "the one an uninterrupted run would have been",
+        len(self.workers),
+        len(saved["workers"]),
+        "the first ones continue their tasks, the others start fresh ones"
+        if len(self.workers) > len(saved["workers"])
+        else f"the tasks of the last {len(saved['workers']) - len(self.workers)} are dropped",
+      )
     for w, s in zip(self.workers, saved["workers"]):
       w.set_state(s)
     self._next = int(saved["next"]) % len(self.workers)

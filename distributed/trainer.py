@@ -119,6 +119,7 @@ def meta_train(
       learner.set_state(saved["learner"])
       if saved.get("pool") is not None:
         pool.set_state(saved["pool"])
+      pools.set_counters(pool, saved.get("pool_counters") or {})
     except (checkpoint.CheckpointError, KeyError, TypeError, ValueError) as e:
       pool.close()
       raise checkpoint.CheckpointError(
@@ -136,6 +137,7 @@ def meta_train(
       "step": learner.step,
       "learner": learner.get_state(),
       "pool": pool.get_state(),
+      "pool_counters": pools.get_counters(pool),
       "theta_signature": signature,
       "config_json": cfg.to_json_best_effort(),
       "elapsed_sec": elapsed_before + (time.monotonic() - t_start),

@@ -198,3 +198,20 @@ def test_cli_unknown_meta_objective_targets_exit_2(tmp_path):
   )
   assert out.returncode == 2 and "meta_objective.targets" in out.stderr
   assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_worker_counters_survive_a_resume_and_a_changed_worker_count_is_reported(tiny_cfg, tmp_path, caplog):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  cfg.learner.update(dict(num_updates=3, checkpoint_every=100))
+  cfg.workers.fault_injection = "raise_once"  # each new process's (here: pool's) workers raise once
+  first = trainer.meta_train(cfg, tmp_path, progress=False, stop_at_step=1)
+  assert first["worker_errors"] == 1
+  cfg.workers.num_workers = 2
+  with caplog.at_level("WARNING"):
+    resumed = trainer.meta_train(cfg, tmp_path, progress=False)
+  assert resumed["resumed_from"] == 1
+  # 1 before the stop + 1 per worker of the resumed pool: the count goes on, it does not restart.
+  assert resumed["worker_errors"] == 3
+  records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["worker_errors"] for r in records] == [1, 3, 3]
+  assert any("resuming 2 in-process workers from a checkpoint of 1" in r.getMessage() for r in caplog.records)
