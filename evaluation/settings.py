@@ -50,3 +50,11 @@ def validate_config(ecfg) -> None:
 def eval_every(ecfg) -> int:
   """Steps between readouts: `eval_every`, or max(1, inner_steps // 5) when it is 0."""
   return int(ecfg.eval_every) or max(1, int(ecfg.inner_steps) // 5)
+
+
+def make_task(ecfg):
+  """The task of `cfg.evaluation`, a `folder:PATH` task read at `own_image_size` / `own_greyscale`
+  (one place for every script that evaluates on `evaluation.task`)."""
+  from tasks import eval_tasks  # pylint: disable=g-import-not-at-top  (loads data modules)
+
+  return eval_tasks.make_eval_task(ecfg.task, image_size=ecfg.own_image_size, greyscale=ecfg.own_greyscale)

@@ -66,8 +66,9 @@ def main(argv):
   import jax
 
   from evaluation import learned_rule, runner
+  from evaluation import settings as evaluation_settings
   from learned_update import ExportError, export, rule
-  from tasks import DataError, eval_tasks
+  from tasks import DataError
 
   cfg = common.apply_aliases(_CONFIG.value, _ALIASES, SCRIPT_DEFAULTS)
   common.validate(cfg, common.EVALUATION_SECTIONS)
@@ -88,7 +89,7 @@ def main(argv):
   try:
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
     trained_fn, cfg = learned_rule.resolve_theta(theta_arg, cfg, overrides)
-    task = eval_tasks.make_eval_task(ecfg.task)
+    task = evaluation_settings.make_task(ecfg)
   except (ExportError, DataError) as e:
     common.fail(str(e))
   common.validate(cfg, ("base_model", "rule", "compatible"))  # the export's own sections

@@ -73,7 +73,7 @@ def setup(script_defaults: dict | None = None, theta: str | None = None):
   on bad input, before anything is written. Shared with scripts.sweep and heldout_curve.
   """
   import learned_update
-  from tasks import DataError, eval_tasks, own_data
+  from tasks import DataError, own_data
 
   cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES, script_defaults)
   if theta is not None:
@@ -89,7 +89,7 @@ def setup(script_defaults: dict | None = None, theta: str | None = None):
   common.validate(cfg, ("base_model", "rule", "compatible"))  # an export's own sections
   ecfg = cfg.evaluation
   try:
-    task = eval_tasks.make_eval_task(ecfg.task, image_size=ecfg.own_image_size, greyscale=ecfg.own_greyscale)
+    task = evaluation_settings.make_task(ecfg)
     # Built-in tasks knowingly repeat examples of small classes (sampling.draw); on your own
     # data a class too small for the support sets is more likely a mistake.
     per_class = {"fewshot": "support_per_class", "episodic": "k_shot"}.get(ecfg.protocol)

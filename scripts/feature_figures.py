@@ -35,7 +35,7 @@ _FIELDS = flags.DEFINE_integer("num_fields", 64, "First-layer units drawn per ne
 
 def main(argv):
   del argv
-  from tasks import DataError, eval_tasks
+  from tasks import DataError
 
   cfg = common.apply_aliases(_CONFIG.value, _ALIASES)
   common.validate(cfg, common.EVALUATION_SECTIONS)
@@ -49,6 +49,7 @@ def main(argv):
     common.fail(f"--num_fields={_FIELDS.value}: expected an integer >= 1")
   import learned_update
   from evaluation import features, learned_rule
+  from evaluation import settings as evaluation_settings
 
   learned_update.configure_jax()
   try:
@@ -58,7 +59,7 @@ def main(argv):
     common.fail(str(e))
   common.validate(cfg, ("base_model", "rule", "compatible"))  # an export's own sections
   try:
-    task = eval_tasks.make_eval_task(ecfg.task)
+    task = evaluation_settings.make_task(ecfg)
   except (DataError, ValueError, OSError) as e:
     common.fail(f"cannot load task {ecfg.task!r}: {e}")
   out_dir = _OUT.value or os.path.join("runs", "figures", task.name)

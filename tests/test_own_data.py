@@ -116,6 +116,15 @@ def test_folder_task(tmp_path, greyscale, dim):
   np.testing.assert_array_equal(again.x_test.reshape(6, -1), t.x_test)
 
 
+def test_every_script_reads_a_folder_task_at_the_configured_size(tmp_path):
+  from configs import paper
+  from evaluation import settings
+
+  ecfg = paper.get_config().evaluation
+  ecfg.update(dict(task=f"folder:{_image_folder(tmp_path / 'pets')}", own_image_size=6, own_greyscale=False))
+  assert settings.make_task(ecfg).input_dim == 6 * 6 * 3  # not the defaults' 16 x 16 grey
+
+
 def test_settings_accept_the_prefixes():
   from configs import paper
   from evaluation import settings
