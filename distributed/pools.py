@@ -65,7 +65,7 @@ class ErrorTracker:
 
 
 def _error_tracker(cfg, num_workers: int) -> ErrorTracker:
-  return ErrorTracker(num_workers, cfg.workers.get("max_consecutive_errors", 3))
+  return ErrorTracker(num_workers, cfg.workers.max_consecutive_errors)
 
 
 def get_counters(pool) -> dict[str, int]:
@@ -237,8 +237,8 @@ class RayPool:
     self.poll_sec = poll_sec
     self.timeout_sec = float(cfg.workers.result_timeout_sec)
     self.pin = not cfg.workers.ray_address
-    self.jax_platforms = str(cfg.workers.get("jax_platforms", ""))
-    worker_lib.parse_fault_injection(cfg.workers.get("fault_injection", ""))  # fail here, not in actors
+    self.jax_platforms = str(cfg.workers.jax_platforms)
+    worker_lib.parse_fault_injection(cfg.workers.fault_injection)  # fail here, not in actors
     self.actor_cls = _actor_class().options(num_cpus=cfg.workers.cpus_per_worker)
     self.actors = {}
     self.in_flight = {}  # ObjectRef -> (worker_id, submitted_at)

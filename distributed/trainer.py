@@ -89,7 +89,7 @@ class Progress:
 
 def make_pool(cfg):
   n = int(cfg.workers.num_workers)
-  if n == 0 or cfg.workers.get("mode", "ray") == "inprocess":
+  if n == 0 or cfg.workers.mode == "inprocess":
     return pools.InProcessPool(cfg, cfg.seed, n)
   return pools.RayPool(cfg, cfg.seed, n)
 
@@ -108,7 +108,7 @@ def meta_train(
   signature = checkpoint.theta_signature(theta0)
   saved = checkpoint.load_latest(workdir, signature)  # refuses another θ architecture
   _check_holdout(saved, cfg)
-  if saved is None and cfg.learner.get("init_theta", ""):
+  if saved is None and cfg.learner.init_theta:
     theta0 = initial_theta_from_export(cfg.learner.init_theta, theta0)
   learner = learner_lib.Learner(cfg.learner, theta0)
   pool = make_pool(cfg)
@@ -152,7 +152,7 @@ def meta_train(
   losses, accuracies = [], []
   last_loss = float("nan")
   total_grads = 0
-  snapshot_every = int(cfg.learner.get("snapshot_every", 0))
+  snapshot_every = int(cfg.learner.snapshot_every)
   metrics_file = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
   try:
     with _StopFlag() as flag:

@@ -83,7 +83,7 @@ class TaskWorker:
     # How often this worker id was replaced or reset after an error (fault injection only).
     self.incarnation = incarnation
     self._calls = 0
-    self._fault_spec = str(cfg.get("workers", {}).get("fault_injection", "") or "")
+    self._fault_spec = str(cfg.workers.fault_injection or "")
     self._fault = parse_fault_injection(self._fault_spec)
     self.rng = np.random.default_rng([int(seed), int(worker_id), 0x5EED])
     self.fns = unroll.make_unroll_fns(cfg)
@@ -92,7 +92,7 @@ class TaskWorker:
     self.steps_done = 0
     self.horizon = 0
     self.tasks_started = 0
-    self.estimator = str(cfg.unroll.get("estimator", "tbptt"))
+    self.estimator = str(cfg.unroll.estimator)
     # PES, one entry per antithetic pair: {"plus": state, "minus": state, "xi": θ-shaped}.
     self.pes = None
 
@@ -144,7 +144,7 @@ class TaskWorker:
     self._maybe_inject_fault()
     if self.task is None or self.steps_done >= self.horizon:
       self._new_task()
-      if self.tasks_started == 1 and self.cfg.unroll.get("stagger_first_task", False):
+      if self.tasks_started == 1 and self.cfg.unroll.stagger_first_task:
         self._advance_to_random_phase(theta)
     lengths = tuple(self.cfg.unroll.lengths)
     k = int(lengths[int(self.rng.integers(0, len(lengths)))])

@@ -272,8 +272,20 @@ def _low_rank(r_bottom: jax.Array, r_top: jax.Array, batch: int, channels: int) 
   return (r_bottom @ r_top.T) / (batch * channels)
 
 
-def weight_change_terms(w, upper_r, lower_r, upper_x, lower_x, batch, channels):
-  """The 12 candidate weight changes for W [n_in, n_out] (before merging)."""
+HEBB_TERMS = ("released", "oja", "oja_centred")
+
+
+def weight_change_terms(w, upper_r, lower_r, upper_x, lower_x, batch, channels, hebb_term="released"):
+  """The 12 candidate weight changes for W [n_in, n_out] (before merging).
+
+  `hebb_term` ([ours], config `rule.hebb_term`): "released" correlates the standardised
+  inputs with the layer's standardised outputs after BN and the activation; "oja" is the
+  negated direction of Oja's subspace rule, xᵀy − U yᵀy with U = Ŵ/√n_in (unit columns)
+  and y = x U the linear outputs: Hebbian growth plus the decorrelation between units that
+  the released term lacks (base_models/baselines/hebbian.py is the hand-designed rule), on
+  inputs standardised per unit like the released term's; "oja_centred" the same on inputs
+  centred and scaled by one number, as Oja's baseline does (small-variance inputs stay small).
+  """
   w_hat = w * jax.lax.rsqrt(jnp.mean(jnp.square(w), axis=0, keepdims=True) + 1e-6)
   terms = {"w_base": w_hat, "large_decay": jnp.square(w_hat) * jnp.sign(w_hat)}
   ux = _standardize_over_batch(upper_x)
@@ -281,7 +293,17 @@ def weight_change_terms(w, upper_r, lower_r, upper_x, lower_x, batch, channels):
   cw = w_hat @ corr
   terms["decorr_x"] = cw * jax.lax.rsqrt(jnp.mean(jnp.square(cw) + 1e-8))
   lx = _standardize_over_batch(lower_x)
-  terms["hebb"] = -(lx.T @ ux) / batch
+  if hebb_term in ("oja", "oja_centred"):
+    if hebb_term == "oja":
+      xin = lx
+    else:  # one scale for every input: low-variance inputs stay small, as in Oja's baseline
+      xin = lower_x - jnp.mean(lower_x, axis=0, keepdims=True)
+      xin = xin * jax.lax.rsqrt(jnp.mean(jnp.square(xin)) + 1e-6)
+    u = w_hat / math.sqrt(w.shape[0])
+    y = xin @ u
+    terms["hebb"] = -(xin.T @ y - u @ (y.T @ y)) / batch
+  else:
+    terms["hebb"] = -(lx.T @ ux) / batch
 
   def low_rank(name, top_r, bottom_r):
     return _low_rank(bottom_r[f"{name}_bottom"], top_r[f"{name}_top"], batch, channels)
@@ -371,7 +393,7 @@ def compute_updates(theta: dict, state: dict, inputs: jax.Array, cfg, base_cfg) 
 
     def change_for(name, w, l=l):
       terms = weight_change_terms(
-        w, readouts[name][l], readouts[name][l - 1], xs[l], xs[l - 1], batch, channels
+        w, readouts[name][l], readouts[name][l - 1], xs[l], xs[l - 1], batch, channels, cfg.hebb_term
       )
       return merge_weight_change(theta[name], terms, cfg)
 
@@ -428,5 +450,6 @@ def validate_config(rule_cfg) -> None:
   s.one_of("step_mode", step_geometry.STEP_MODES)
   s.number("angular_step", lo=0.0)
   s.boolean("identical_updates")
+  s.one_of("hebb_term", HEBB_TERMS)
   s.one_of("h_dtype", H_DTYPES)
   s.boolean("checkpoint_unroll")

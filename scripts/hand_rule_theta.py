@@ -7,7 +7,8 @@ Every mixing weight not named in --mixing and the merge bias become 0; the rest 
 h network, which still drives the bias change, and the top-down signal) comes from --base,
 as does the config, with rule.inner_lr replaced if --inner_lr is given. The names are
 learned_update.rule.WEIGHT_TERMS; "hebb" (−x_inᵀx_out of the standardised activations) and
-"decorr_x" (Ŵ times the outputs' correlation) are the Hebbian and Oja-decay parts.
+"decorr_x" (Ŵ times the outputs' correlation) are the Hebbian and Oja-decay parts;
+--hebb_term=oja_centred makes "hebb" Oja's whole subspace direction (learned_update/rule.py).
 Evaluate with scripts.heldout_curve --thetas=..., or meta-train from it with
 --config.learner.init_theta=<out>.
 """
@@ -21,6 +22,9 @@ from scripts import common
 _BASE = flags.DEFINE_string("base", None, "θ export whose non-merge parameters and config are kept.")
 _MIXING = flags.DEFINE_list("mixing", [], "term=weight pairs, e.g. hebb=1,decorr_x=0.5.")
 _INNER_LR = flags.DEFINE_float("inner_lr", None, "rule.inner_lr of the written export (default: --base's).")
+_HEBB_TERM = flags.DEFINE_string(
+  "hebb_term", None, "rule.hebb_term of the written export: released, oja or oja_centred (default: --base's)."
+)
 _OUT = flags.DEFINE_string("out", None, "Output export directory.")
 
 
@@ -41,7 +45,10 @@ def main(argv):
     common.fail("--base, --mixing and --out are required")
   if _INNER_LR.value is not None and not _INNER_LR.value > 0:
     common.fail(f"--inner_lr must be > 0, got {_INNER_LR.value}")
-  from learned_update import ExportError, export
+  from learned_update import ExportError, export, rule
+
+  if _HEBB_TERM.value is not None and _HEBB_TERM.value not in rule.HEBB_TERMS:
+    common.fail(f"--hebb_term must be one of {rule.HEBB_TERMS}, got {_HEBB_TERM.value!r}")
 
   weights = parse_mixing(_MIXING.value)
   try:
@@ -52,10 +59,12 @@ def main(argv):
   cfg = copy.deepcopy(cfg)
   if _INNER_LR.value is not None:
     cfg.rule.inner_lr = _INNER_LR.value
-  summary = {
-    "updates": 0,
-    "hand_rule": {"base": _BASE.value, "mixing": weights, "inner_lr": cfg.rule.inner_lr},
-  }
+  if _HEBB_TERM.value is not None:
+    cfg.rule.hebb_term = _HEBB_TERM.value
+  hand_rule = {"base": _BASE.value, "mixing": weights, "inner_lr": cfg.rule.inner_lr}
+  if "hebb_term" in cfg.rule:
+    hand_rule["hebb_term"] = cfg.rule.hebb_term
+  summary = {"updates": 0, "hand_rule": hand_rule}
   export.save_theta(_OUT.value, theta, cfg, summary)
   common.emit_json({"out": _OUT.value, **summary["hand_rule"]})
 

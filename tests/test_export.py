@@ -104,13 +104,18 @@ def test_hand_mixing_sets_only_the_merges_and_the_cli_writes_it(tiny_cfg, tmp_pa
   ]
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
   out = subprocess.run(
-    cmd + ["--mixing=hebb=1", "--inner_lr=0.002"], cwd=ROOT, env=env, capture_output=True, text=True
+    cmd + ["--mixing=hebb=1", "--inner_lr=0.002", "--hebb_term=oja_centred"],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
   )
   assert out.returncode == 0, out.stderr[-2000:]
   theta, cfg, summary = export.load_theta(tmp_path / "out")
   assert (
     cfg.rule.inner_lr == 0.002 and summary["updates"] == 0 and summary["hand_rule"]["mixing"] == {"hebb": 1.0}
   )
+  assert cfg.rule.hebb_term == summary["hand_rule"]["hebb_term"] == "oja_centred"
   merge = theta["forward"]["merge"]["w"]
   assert merge[rule.WEIGHT_TERMS.index("hebb")] == 1.0 and np.count_nonzero(merge) == 1
   for bad in (
@@ -118,6 +123,7 @@ def test_hand_mixing_sets_only_the_merges_and_the_cli_writes_it(tiny_cfg, tmp_pa
     ["--mixing=hebb=x"],
     ["--mixing=heb=1"],
     ["--mixing=hebb=1", "--inner_lr=0"],
+    ["--mixing=hebb=1", "--hebb_term=oja2"],
   ):
     run = subprocess.run(cmd + bad, cwd=ROOT, env=env, capture_output=True, text=True)
     assert run.returncode == 2, (bad, run.stderr[-500:])

@@ -150,3 +150,40 @@ def test_updates_have_parameter_shapes(tiny_cfg, tiny_theta, input_dim, widths):
     for k in ("w", "b", "v"):
       assert ch[k].shape == layer[k].shape
       assert bool(jnp.all(jnp.isfinite(ch[k])))
+
+
+def _oja_case(seed=0, batch=400, n_in=12, n_out=3):
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(batch, n_in)) * np.linspace(3.0, 0.5, n_in)
+  lx = (x - x.mean(0)) / x.std(0)  # what the term's standardisation leaves unchanged
+  eigvals, eigvecs = np.linalg.eigh(lx.T @ lx / batch)
+  readouts = {n: np.zeros((n_in, batch)) for n in rule.READOUT_NAMES}
+  upper = {n: np.zeros((n_out, batch)) for n in rule.READOUT_NAMES}
+
+  def term(w, hebb_term):
+    ux = lx @ w  # any outputs: the "oja" term does not read them
+    terms = rule.weight_change_terms(
+      jnp.asarray(w), upper, readouts, jnp.asarray(ux), jnp.asarray(lx), batch, 1, hebb_term
+    )
+    return np.asarray(terms["hebb"], np.float64)
+
+  return lx, eigvecs[:, ::-1][:, :n_out], term
+
+
+def test_oja_hebb_term_vanishes_on_principal_subspace_and_raises_captured_variance():
+  lx, top, term = _oja_case()
+  n_in = lx.shape[1]
+  w = top * np.sqrt(n_in) * np.array([1.0, -2.0, 0.5])  # unit-norm eigenvectors, any column scales
+  assert np.abs(term(w, "oja")).max() < 1e-4  # Oja's fixed point: nothing to change
+  assert np.abs(term(w, "released")).max() > 1e-2  # the released term has no such fixed point
+  rng = np.random.default_rng(1)
+  w = rng.normal(size=top.shape)
+  change = term(w, "oja")
+  assert np.abs(change).max() > 1e-2
+
+  def captured(w):  # variance of lx in the span of w's columns
+    q = np.linalg.qr(w)[0]
+    return np.trace(q.T @ (lx.T @ lx) @ q)
+
+  # The rule applies W ← W − lr·change: along −change the captured variance grows.
+  assert captured(w - 1e-3 * change * np.sqrt(n_in)) > captured(w)
