@@ -24,6 +24,7 @@ import time
 
 import jax
 import numpy as np
+from absl import logging
 
 from distributed import checkpoint, pools, validation
 from distributed import learner as learner_lib
@@ -109,7 +110,7 @@ def meta_train(
   saved = checkpoint.load_latest(workdir, signature)  # refuses another θ architecture
   _check_holdout(saved, cfg)
   if saved is None and cfg.learner.init_theta:
-    theta0 = initial_theta_from_export(cfg.learner.init_theta, theta0)
+    theta0 = initial_theta_from_export(cfg.learner.init_theta, theta0, cfg.rule)
   learner = learner_lib.Learner(cfg.learner, theta0)
   pool = make_pool(cfg)
   resumed_from = None
@@ -301,13 +302,24 @@ def _resumed_best(saved, workdir) -> dict | None:
   return best
 
 
-def initial_theta_from_export(directory, template):
+def initial_theta_from_export(directory, template, rule_cfg=None):
   """θ of an export, checked against `template`'s architecture: a new run fine-tunes it.
 
   Only θ is taken: Adam's moments, the step and the schedule start afresh, so a smaller
-  `learner.learning_rates` continues a run at a lower learning rate.
+  `learner.learning_rates` continues a run at a lower learning rate. The run's own `rule`
+  section applies (e.g. rule.inner_lr); where it differs from the export's, a warning says
+  so (a hand-set rule's inner step or hebb_term is easily left out of the overrides).
   """
-  theta, _, _ = export.load_theta(directory)
+  theta, export_cfg, _ = export.load_theta(directory)
+  if rule_cfg is not None and "rule" in export_cfg:
+    theirs = export_cfg.rule.to_dict()
+    differ = {k: (v, rule_cfg[k]) for k, v in sorted(theirs.items()) if k in rule_cfg and rule_cfg[k] != v}
+    if differ:
+      logging.warning(
+        "learner.init_theta=%s was exported with other rule settings than this run's, which apply: %s",
+        directory,
+        ", ".join(f"rule.{k} {a!r} there, {b!r} here" for k, (a, b) in differ.items()),
+      )
   return export.unflatten_like(template, export.flatten_tree(theta), what=f"learner.init_theta={directory}")
 
 

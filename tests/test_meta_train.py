@@ -215,3 +215,21 @@ def test_worker_counters_survive_a_resume_and_a_changed_worker_count_is_reported
   records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["worker_errors"] for r in records] == [1, 3, 3]
   assert any("resuming 2 in-process workers from a checkpoint of 1" in r.getMessage() for r in caplog.records)
+
+
+def test_init_theta_with_other_rule_settings_warns_and_the_runs_settings_apply(tiny_cfg, tmp_path, caplog):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  exported = cfg.copy_and_resolve_references()
+  exported.rule.inner_lr = 0.1
+  export.save_theta(tmp_path / "start", rule.init_theta(jax.random.PRNGKey(7), cfg.rule), exported)
+  cfg.learner.init_theta = str(tmp_path / "start")
+  with caplog.at_level("WARNING"):
+    trainer.meta_train(cfg, tmp_path / "run", progress=False, stop_at_step=0)
+  warned = [r.getMessage() for r in caplog.records if "init_theta" in r.getMessage()]
+  assert len(warned) == 1 and f"rule.inner_lr 0.1 there, {cfg.rule.inner_lr!r} here" in warned[0]
+  caplog.clear()
+  with caplog.at_level("WARNING"):  # the same settings: nothing to say
+    export.save_theta(tmp_path / "same", rule.init_theta(jax.random.PRNGKey(7), cfg.rule), cfg)
+    cfg.learner.init_theta = str(tmp_path / "same")
+    trainer.meta_train(cfg, tmp_path / "run2", progress=False, stop_at_step=0)
+  assert not [r for r in caplog.records if "init_theta" in r.getMessage()]
