@@ -47,8 +47,8 @@ def get_config():
       theta_bn_epsilon=1e-3,                  # [C] Sonnet v1 BatchNorm default
       mixing_init=0.1,                        # [C] learned mixing weights of the 12 terms
       anti_collapse_scale=1.0 / 7.0,          # [C] ΔW -= ŵ/7
-      hebb_term="released",                   # [C] the fixed Hebbian ΔW term; "oja" [ours]: Oja's
-                                              # subspace direction (linear outputs, decorrelating)
+      hebb_term="released",                   # [C] the fixed Hebbian ΔW term; "oja" / "oja_centred"
+                                              # [ours]: Oja's subspace direction (learned_update/rule.py)
       inner_lr=1e-4,                          # [C][P3] fixed inner step, P <- (1-lr)P - lr ΔP
       step_mode="released",                   # [C] that step; "tangential" [ours]: W and V columns
                                               # turn by ΔP's tangential part only, at most

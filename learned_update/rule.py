@@ -256,6 +256,12 @@ def _standardize_over_batch(x: jax.Array) -> jax.Array:
   return centred * jax.lax.rsqrt(jnp.mean(jnp.square(centred), axis=0, keepdims=True) + 1e-6)
 
 
+def _centre_and_scale(x: jax.Array) -> jax.Array:
+  """Centred over the batch and scaled by one number for all units (small-variance units stay small)."""
+  centred = x - jnp.mean(x, axis=0, keepdims=True)
+  return centred * jax.lax.rsqrt(jnp.mean(jnp.square(centred)) + 1e-6)
+
+
 def _readouts(theta_change: dict, h: jax.Array) -> dict[str, jax.Array]:
   """Every readout of one h ([units, batch, 64] → [units, batch*channels]), in one matmul."""
   names = READOUT_NAMES
@@ -293,17 +299,13 @@ def weight_change_terms(w, upper_r, lower_r, upper_x, lower_x, batch, channels, 
   cw = w_hat @ corr
   terms["decorr_x"] = cw * jax.lax.rsqrt(jnp.mean(jnp.square(cw) + 1e-8))
   lx = _standardize_over_batch(lower_x)
-  if hebb_term in ("oja", "oja_centred"):
-    if hebb_term == "oja":
-      xin = lx
-    else:  # one scale for every input: low-variance inputs stay small, as in Oja's baseline
-      xin = lower_x - jnp.mean(lower_x, axis=0, keepdims=True)
-      xin = xin * jax.lax.rsqrt(jnp.mean(jnp.square(xin)) + 1e-6)
+  if hebb_term == "released":
+    terms["hebb"] = -(lx.T @ ux) / batch
+  else:
+    xin = lx if hebb_term == "oja" else _centre_and_scale(lower_x)
     u = w_hat / math.sqrt(w.shape[0])
     y = xin @ u
     terms["hebb"] = -(xin.T @ y - u @ (y.T @ y)) / batch
-  else:
-    terms["hebb"] = -(lx.T @ ux) / batch
 
   def low_rank(name, top_r, bottom_r):
     return _low_rank(bottom_r[f"{name}_bottom"], top_r[f"{name}_top"], batch, channels)
