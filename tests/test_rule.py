@@ -187,3 +187,25 @@ def test_oja_hebb_term_vanishes_on_principal_subspace_and_raises_captured_varian
 
   # The rule applies W ← W − lr·change: along −change the captured variance grows.
   assert captured(w - 1e-3 * change * np.sqrt(n_in)) > captured(w)
+
+
+def test_oja_centred_term_vanishes_on_principal_subspace_of_unstandardised_inputs():
+  # Inputs with unequal variances: standardising per unit (the "oja" term) changes their principal
+  # subspace; centring and one global scale ("oja_centred", as Oja's baseline) keeps it.
+  rng = np.random.default_rng(2)
+  batch, n_in, n_out = 400, 12, 3
+  x = rng.normal(size=(batch, n_in)) @ rng.normal(size=(n_in, n_in)) * np.linspace(3.0, 0.3, n_in) + 5.0
+  centred = x - x.mean(0)
+  top = np.linalg.eigh(centred.T @ centred / batch)[1][:, ::-1][:, :n_out]
+  readouts = {n: np.zeros((n_in, batch)) for n in rule.READOUT_NAMES}
+  upper = {n: np.zeros((n_out, batch)) for n in rule.READOUT_NAMES}
+
+  def term(w, hebb_term):
+    terms = rule.weight_change_terms(
+      jnp.asarray(w), upper, readouts, jnp.asarray(x @ w), jnp.asarray(x), batch, 1, hebb_term
+    )
+    return np.abs(np.asarray(terms["hebb"], np.float64)).max()
+
+  w = top * np.sqrt(n_in) * np.array([2.0, 1.0, -0.5])
+  assert term(w, "oja_centred") < 1e-4
+  assert term(w, "oja") > 1e-2
