@@ -1,6 +1,6 @@
 r"""The README's main job: the shipped meta-trained θ against the untrained θ and random init.
 
-  python -m scripts.demo                                   # checkpoints/local, Tiny MNIST
+  python -m scripts.demo                                   # checkpoints/ojac_u250 (the shipped θ), Tiny MNIST
   python -m scripts.demo --theta=runs/local/theta --task=tiny_fashion_mnist --seeds=5
 
 For each seed a fresh 4×128+32 base model (the same one for every row) is trained without
@@ -32,7 +32,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 _ALIASES = ("theta", "task", "inner_steps", "seeds", "support_per_class", "max_test")
 common.define_aliases(_ALIASES)
 # Below --theta and --config.evaluation.theta: the demo shows the shipped θ.
-SCRIPT_DEFAULTS = {"evaluation.theta": os.path.join(_ROOT, "checkpoints", "local")}
+SCRIPT_DEFAULTS = {"evaluation.theta": os.path.join(_ROOT, "checkpoints", "ojac_u250")}
 
 
 class _Progress:

@@ -15,11 +15,11 @@ import sys
 
 import pytest
 
-from configs import local, paper, tiny
+from configs import local, oja, paper, tiny
 from util.config_check import ConfigError, Section
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CONFIGS = {"paper": paper, "local": local, "tiny": tiny}
+CONFIGS = {"paper": paper, "local": local, "tiny": tiny, "oja": oja}
 
 
 def _python(*args, timeout=300):
@@ -106,6 +106,18 @@ def test_every_shipped_config_validates(name):
   cfg = CONFIGS[name].get_config()
   common.check_config(cfg, common.META_TRAIN_SECTIONS)
   common.check_config(cfg, common.EVALUATION_SECTIONS)
+
+
+def test_oja_config_is_the_recipe_of_the_shipped_run():
+  def flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+      out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+  recipe = json.loads(json.dumps(oja.get_config().to_dict()))  # tuples → lists, as config.json
+  run = json.loads((ROOT / "checkpoints" / "ojac_long_run" / "config.json").read_text())
+  assert flat(recipe) == flat(run)
 
 
 def test_config_files_import_only_ml_collections_and_each_other():

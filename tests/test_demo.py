@@ -9,7 +9,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "checkpoints" / "local"
+SHIPPED = ROOT / "checkpoints" / "ojac_u250"
 
 pytestmark = pytest.mark.slow
 
