@@ -18,7 +18,7 @@ scale, and Oja's subspace direction inside the family"):
 * Horizons of 1,000–3,000 inner steps (the evaluation runs 1,000) with workers started at
   random inner steps of their first task (`unroll.stagger_first_task`), so the truncations see
   the late inner steps from the first updates on.
-* 8 in-process workers (one core), validation every 50 updates, a θ snapshot every 25.
+* 8 in-process workers (one core), a θ snapshot every 25 updates (validation as in local.py).
 """
 
 from configs import local
@@ -32,5 +32,4 @@ def get_config():
     dict(init_theta="runs/hand/ojac_lr0.1", learning_rates=(3e-4, 3e-4, 3e-4), snapshot_every=25)
   )
   c.workers.update(dict(mode="inprocess", num_workers=8))
-  c.validation.update(dict(every=50, task="alphabet_val"))
   return c

@@ -151,6 +151,8 @@ def get_config():
       validation_holdout=False,               # [ours] True: the 40 meta-validation Tiny-ImageNet
                                               # classes (i % 5 == 3) leave `imagenet` (120 left)
                                               # and form the task imagenet_val θ is selected on
+      validation_holdout_sources=("imagenet", "alphabet"),  # [ours] the sources the holdout
+                                              # applies to (omniglot: 40 characters, omniglot_val)
   ))
   c.data_dir = ""                             # "" = $META_UNSUP_DATA_DIR or ../shared/data
 

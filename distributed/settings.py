@@ -58,7 +58,7 @@ def validate_workers(workers_cfg) -> None:
     s.fail("fault_injection", f"'' (off), or one of {worker.FAULT_MODES} optionally followed by ':worker=N'")
 
 
-VALIDATION_TASKS = ("alphabet_val", "imagenet_val", "two_moons")  # never a test task: θ is selected on these
+VALIDATION_TASKS = ("alphabet_val", "imagenet_val", "omniglot_val", "two_moons")  # never a test task: θ is selected on these
 
 
 def validate_validation(cfg) -> None:
@@ -83,10 +83,11 @@ def validate_validation(cfg) -> None:
 
   evaluation_settings.validate_config(cfg.evaluation)
   s.one_of("readout", protocols.readout_names(cfg.evaluation))
-  source = {"imagenet_val": "imagenet", "alphabet_val": "alphabet"}.get(task)
-  if source in tuple(cfg.task.datasets) and cfg.task.validation_holdout is not True:
+  source = {"imagenet_val": "imagenet", "alphabet_val": "alphabet", "omniglot_val": "omniglot"}.get(task)
+  held_out = cfg.task.validation_holdout is True and source in tuple(cfg.task.validation_holdout_sources)
+  if source in tuple(cfg.task.datasets) and not held_out:
     s.fail(
       "task",
       f"a task whose classes are not meta-trained on: with task.datasets = {tuple(cfg.task.datasets)}, "
-      f"{task} needs task.validation_holdout = True",
+      f"{task} needs task.validation_holdout = True and {source!r} in task.validation_holdout_sources",
     )

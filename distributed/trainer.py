@@ -271,19 +271,29 @@ def _meta_grads(counters) -> int:
   return int(counters["accepted"] + counters["stale"] + counters["nonfinite"])
 
 
+def _held_out_sources(task_cfg: dict) -> tuple[str, ...]:
+  """The sources whose meta-validation classes a run's `task` section leaves out (a config
+  written before `validation_holdout_sources` existed held out imagenet and alphabet)."""
+  if not bool(task_cfg.get("validation_holdout", False)):
+    return ()
+  return tuple(task_cfg.get("validation_holdout_sources", ("imagenet", "alphabet")))
+
+
 def _check_holdout(saved, cfg) -> None:
-  """Refuses a checkpoint of the other `task.validation_holdout` that holds in-process
-  workers' tasks on imagenet or alphabet: their class ids index the other class list."""
-  held_out = [d for d in ("imagenet", "alphabet") if d in tuple(cfg.task.datasets)]
-  if saved is None or saved.get("pool") is None or not held_out:
+  """Refuses a checkpoint written with another validation holdout that holds in-process
+  workers' tasks on a held-out source: their class ids index the other class list."""
+  if saved is None or saved.get("pool") is None:
     return
   old_cfg = json.loads(saved.get("config_json") or "{}")
-  old_holdout = bool(old_cfg.get("task", {}).get("validation_holdout", False))
-  if old_holdout != bool(cfg.task.validation_holdout):
+  old = _held_out_sources(old_cfg.get("task", {}))
+  new = _held_out_sources(cfg.task.to_dict())
+  changed = [d for d in tuple(cfg.task.datasets) if (d in old) != (d in new)]
+  if changed:
     raise checkpoint.CheckpointError(
-      f"cannot resume from {saved['path']}: it was written with task.validation_holdout="
-      f"{old_holdout} and its workers' {'/'.join(held_out)} tasks index that class list; resume with "
-      f"--config.task.validation_holdout={old_holdout} or use a new --workdir"
+      f"cannot resume from {saved['path']}: it was written with the meta-validation classes of "
+      f"{list(old) or 'no source'} held out (task.validation_holdout / validation_holdout_sources) and "
+      f"its workers' {'/'.join(changed)} tasks index that class list; resume with the checkpoint's "
+      f"task.validation_holdout={bool(old)} and validation_holdout_sources, or use a new --workdir"
     )
 
 

@@ -19,7 +19,9 @@ cifar10        train 50k, test 10k     JPEG zip, 32x32 RGB, canonical class orde
 omniglot       train 4,840             images_background_small1 + small2 (union, Greek and Latin
                                        are in both and identical): 8 alphabets, 242 characters x
                                        20 drawers; 105x105, ink = 1 on background 0 (inverted from
-                                       the PNGs); class = "Alphabet/characterNN" in sorted order
+                                       the PNGs); class = "Alphabet/characterNN" in sorted order;
+               val 40 x 20             "val" = the 40 meta-validation characters (i % 6 == 5),
+               train_minus_val 202 x 20  "train_minus_val" = the other 202
 imagenet       train 8,000 (160 cls)   Tiny-ImageNet *validation* images (the only part we have),
                test 2,000 (40 cls)     64x64 RGB (grey JPEGs replicated to 3 channels). "train" =
                all 10,000 (200 cls)    meta-training classes, "test" (alias "heldout") = held-out
@@ -77,7 +79,7 @@ SPLITS = {
   "fashion_mnist": ("train", "test"),
   "imdb": ("train", "test"),
   "cifar10": ("train", "test"),
-  "omniglot": ("train",),
+  "omniglot": ("train", "val", "train_minus_val"),
   "imagenet": ("train", "test", "all", "val", "train_minus_val"),
   "alphabet": ("train", "val", "train_minus_val"),
   "two_moons": ("train", "test"),
@@ -102,6 +104,7 @@ IMDB_CLASSES = ("negative", "positive")
 IMAGENET_HELDOUT_MOD = 5  # class i held out iff i % 5 == 4
 IMAGENET_VALIDATION_REMAINDER = 3  # meta-validation class iff i % 5 == 3 (a meta-training class)
 ALPHABET_VALIDATION_MOD, ALPHABET_VALIDATION_REMAINDER = 6, 5  # i % 6 == 5: 5 B H N T Z f l r x
+OMNIGLOT_VALIDATION_MOD, OMNIGLOT_VALIDATION_REMAINDER = 6, 5  # character i (sorted) % 6 == 5: 40 of 242
 TWO_MOONS_SIZES = {"train": 2000, "test": 1000}
 TWO_MOONS_SEEDS = {"train": 0, "test": 1}
 TWO_MOONS_NOISE = 0.1
@@ -340,6 +343,20 @@ def alphabet_split_classes(split: str) -> np.ndarray:
   return every
 
 
+def omniglot_split_classes(split: str, num_classes: int) -> np.ndarray:
+  """Character indices (sorted "Alphabet/characterNN" order) of an omniglot split: "train" all,
+  "val" the meta-validation characters (i % 6 == 5, spread over every alphabet), "train_minus_val"
+  the rest."""
+  split = _canonical_split("omniglot", split)
+  every = np.arange(num_classes)
+  val = every[every % OMNIGLOT_VALIDATION_MOD == OMNIGLOT_VALIDATION_REMAINDER]
+  if split == "val":
+    return val
+  if split == "train_minus_val":
+    return np.setdiff1d(every, val)
+  return every
+
+
 def two_moons(n: int, seed: int, noise: float = TWO_MOONS_NOISE) -> tuple[np.ndarray, np.ndarray]:
   """Seeded two-moons: float32 [n, 2], int32 [n] (see module docstring)."""
   rng = np.random.default_rng(seed)
@@ -490,7 +507,17 @@ def split_view(name: str, split: str, a: Mapping[str, np.ndarray]) -> RawDataset
     )
   if name == "omniglot":
     classes = tuple(a["classes"].tolist())
-    return RawDataset(name, a["x_train"], a["y_train"], len(classes), classes, split)
+    if split == "train":
+      return RawDataset(name, a["x_train"], a["y_train"], len(classes), classes, split)
+    keep = omniglot_split_classes(split, len(classes))
+    remap = np.full(len(classes), -1, np.int32)
+    remap[keep] = np.arange(len(keep), dtype=np.int32)
+    sel = np.flatnonzero(remap[a["y_train"]] >= 0)
+    x, y = a["x_train"][sel], remap[a["y_train"][sel]]
+    x.setflags(write=False)
+    y.setflags(write=False)
+    names = tuple(classes[i] for i in keep)
+    return RawDataset(name, x, y, len(keep), names, split, extra={"original_class": keep})
   if name == "imagenet":
     all_names = a["classes"].tolist()
     keep = imagenet_split_classes(split)

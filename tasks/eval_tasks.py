@@ -19,6 +19,11 @@ alphabet_val        256   10   meta-validation Alphabet characters (i % 6 == 5: 
                                in the train part); not a test task: θ is selected on it, and
                                meta-training leaves its characters out with
                                task.validation_holdout
+omniglot_val        256   40   meta-validation Omniglot characters (i % 6 == 5 of 242, every
+                               alphabet), area resize 105 -> 16; per character the first 14
+                               drawers (file order) train, the last 6 test; not a test task: θ is
+                               selected on it, meta-training leaves them out when
+                               task.validation_holdout_sources holds omniglot
 two_moons           2     2    synthetic two-moons (seeded), raw coordinates
 npz:PATH            any   any  your arrays (x_train, y_train, x_test, y_test, or x, y split here)
 folder:PATH         s²    any  your images, PATH/<class>/*.png|jpg: grey (or RGB: 3s²), area
@@ -57,10 +62,12 @@ EVAL_TASKS = (
   "imagenet_heldout",
   "imagenet_val",
   "alphabet_val",
+  "omniglot_val",
   "two_moons",
 )
 ALPHABET_VAL_TEST_FONTS = (4, 3)  # a font's examples are "test" iff its index % 4 == 3
 IMAGENET_SPLITS = {"imagenet_heldout": "test", "imagenet_val": "val"}  # task -> tasks.datasets split
+OMNIGLOT_VAL_TRAIN_PER_CLASS = 14  # of 20 drawers per character (file order); the other 6 are "test"
 IMAGENET_HELDOUT_TRAIN_PER_CLASS = 40  # of 50 per class; the remaining 10 are the test part
 
 
@@ -190,6 +197,23 @@ def _build(name: str, num_classes: int | None, data_dir, cache_dir, image_size, 
       _ro(raw.y[~test]),
       _flat(x[test]),
       _ro(raw.y[test]),
+      spec,
+    )
+  if name == "omniglot_val":
+    raw = ds.load_raw("omniglot", "val", data_dir, cache_dir, memoize=False)
+    order = [np.flatnonzero(raw.y == k) for k in range(raw.num_classes)]  # file order in a class
+    tr_idx = np.sort(np.concatenate([i[:OMNIGLOT_VAL_TRAIN_PER_CLASS] for i in order]))
+    te_idx = np.sort(np.concatenate([i[OMNIGLOT_VAL_TRAIN_PER_CLASS:] for i in order]))
+    x = np.clip(image_ops.resize(raw.x, 16, "area") / 255.0, 0.0, 1.0)
+    return EvalTask(
+      name,
+      256,
+      raw.num_classes,
+      raw.class_names,
+      _flat(x[tr_idx]),
+      _ro(raw.y[tr_idx]),
+      _flat(x[te_idx]),
+      _ro(raw.y[te_idx]),
       spec,
     )
   if name == "two_moons":

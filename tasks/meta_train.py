@@ -146,11 +146,15 @@ def _meta_train_source(
   return MetaTrainSource(name, x, y, len(class_names), class_names, labelled, unlabelled)
 
 
+HOLDOUT_SOURCES = ("imagenet", "alphabet", "omniglot")  # sources with a "train_minus_val" split
+
+
 def source_split(name: str, cfg) -> str:
-  """The split a meta-training source reads: with `validation_holdout`, imagenet and alphabet
-  leave out their meta-validation classes (tasks.datasets: imagenet i % 5 == 3, alphabet
-  i % 6 == 5), which become the `imagenet_val` and `alphabet_val` tasks."""
-  if name in ("imagenet", "alphabet") and bool(cfg.validation_holdout):
+  """The split a meta-training source reads: with `validation_holdout`, the sources named in
+  `validation_holdout_sources` leave out their meta-validation classes (tasks.datasets:
+  imagenet i % 5 == 3, alphabet i % 6 == 5, omniglot i % 6 == 5), which become the
+  `imagenet_val`, `alphabet_val` and `omniglot_val` tasks."""
+  if bool(cfg.validation_holdout) and name in tuple(cfg.validation_holdout_sources):
     return "train_minus_val"
   return META_TRAIN_SOURCES[name][1]
 
@@ -398,3 +402,4 @@ def validate_config(task_cfg) -> None:
   s.number("labelled_fraction", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
   s.int_at_least("split_seed", 0)
   s.boolean("validation_holdout")
+  s.subset("validation_holdout_sources", HOLDOUT_SOURCES)

@@ -152,22 +152,24 @@ def test_updates_have_parameter_shapes(tiny_cfg, tiny_theta, input_dim, widths):
       assert bool(jnp.all(jnp.isfinite(ch[k])))
 
 
+def _hebb_change(x, w, hebb_term):
+  """The "hebb" candidate change for inputs x [batch, n_in] and weights w [n_in, n_out], no readouts."""
+  (batch, n_in), n_out = x.shape, w.shape[1]
+  readouts = {n: np.zeros((n_in, batch)) for n in rule.READOUT_NAMES}
+  upper = {n: np.zeros((n_out, batch)) for n in rule.READOUT_NAMES}
+  ux = x @ w  # any outputs: the Oja terms do not read them
+  terms = rule.weight_change_terms(
+    jnp.asarray(w), upper, readouts, jnp.asarray(ux), jnp.asarray(x), batch, 1, hebb_term
+  )
+  return np.asarray(terms["hebb"], np.float64)
+
+
 def _oja_case(seed=0, batch=400, n_in=12, n_out=3):
   rng = np.random.default_rng(seed)
   x = rng.normal(size=(batch, n_in)) * np.linspace(3.0, 0.5, n_in)
   lx = (x - x.mean(0)) / x.std(0)  # what the term's standardisation leaves unchanged
   eigvals, eigvecs = np.linalg.eigh(lx.T @ lx / batch)
-  readouts = {n: np.zeros((n_in, batch)) for n in rule.READOUT_NAMES}
-  upper = {n: np.zeros((n_out, batch)) for n in rule.READOUT_NAMES}
-
-  def term(w, hebb_term):
-    ux = lx @ w  # any outputs: the "oja" term does not read them
-    terms = rule.weight_change_terms(
-      jnp.asarray(w), upper, readouts, jnp.asarray(ux), jnp.asarray(lx), batch, 1, hebb_term
-    )
-    return np.asarray(terms["hebb"], np.float64)
-
-  return lx, eigvecs[:, ::-1][:, :n_out], term
+  return lx, eigvecs[:, ::-1][:, :n_out], lambda w, hebb_term: _hebb_change(lx, w, hebb_term)
 
 
 def test_oja_hebb_term_vanishes_on_principal_subspace_and_raises_captured_variance():
@@ -197,15 +199,6 @@ def test_oja_centred_term_vanishes_on_principal_subspace_of_unstandardised_input
   x = rng.normal(size=(batch, n_in)) @ rng.normal(size=(n_in, n_in)) * np.linspace(3.0, 0.3, n_in) + 5.0
   centred = x - x.mean(0)
   top = np.linalg.eigh(centred.T @ centred / batch)[1][:, ::-1][:, :n_out]
-  readouts = {n: np.zeros((n_in, batch)) for n in rule.READOUT_NAMES}
-  upper = {n: np.zeros((n_out, batch)) for n in rule.READOUT_NAMES}
-
-  def term(w, hebb_term):
-    terms = rule.weight_change_terms(
-      jnp.asarray(w), upper, readouts, jnp.asarray(x @ w), jnp.asarray(x), batch, 1, hebb_term
-    )
-    return np.abs(np.asarray(terms["hebb"], np.float64)).max()
-
   w = top * np.sqrt(n_in) * np.array([2.0, 1.0, -0.5])
-  assert term(w, "oja_centred") < 1e-4
-  assert term(w, "oja") > 1e-2
+  assert np.abs(_hebb_change(x, w, "oja_centred")).max() < 1e-4
+  assert np.abs(_hebb_change(x, w, "oja")).max() > 1e-2
