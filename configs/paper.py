@@ -86,7 +86,7 @@ def get_config():
       pes_sigma=0.01,                         # [ours] std of PES's perturbations of θ
       pes_pairs=1,                            # [ours] antithetic pairs per truncation
       stagger_first_task=False,               # [ours] True: each worker's first task starts at a
-                                              # random inner step (tbptt only; worker.py)
+                                              # random inner step (PES: pairs start there, ξ = 0)
   ))
 
   # Central learner.
@@ -104,6 +104,8 @@ def get_config():
       keep_checkpoints=3,                     # [ours]
       snapshot_every=0,                       # [ours] θ-only exports kept for held-out curves (0: none)
       init_theta="",                          # [ours] θ export a new run starts from ("": init_theta(seed))
+      require_clean_start=True,               # [ours] refuse an init_theta whose lineage touched a test
+                                              # task or ran without the holdout (learned_update/lineage.py)
   ))
 
   c.workers = ml_collections.ConfigDict(dict(

@@ -36,6 +36,7 @@ def validate_learner(learner_cfg) -> None:
   s.int_at_least("snapshot_every", 0)  # 0: no snapshots
   if not isinstance(s.value("init_theta"), str):
     s.fail("init_theta", "a θ export directory, or '' (start from init_theta(seed))")
+  s.boolean("require_clean_start")
 
 
 def validate_workers(workers_cfg) -> None:
@@ -58,7 +59,8 @@ def validate_workers(workers_cfg) -> None:
     s.fail("fault_injection", f"'' (off), or one of {worker.FAULT_MODES} optionally followed by ':worker=N'")
 
 
-VALIDATION_TASKS = ("alphabet_val", "imagenet_val", "omniglot_val", "two_moons")  # never a test task: θ is selected on these
+# Never a test task: θ is selected on these.
+VALIDATION_TASKS = ("alphabet_val", "imagenet_val", "omniglot_val", "two_moons")
 
 
 def validate_validation(cfg) -> None:

@@ -24,11 +24,10 @@ import time
 
 import jax
 import numpy as np
-from absl import logging
 
 from distributed import checkpoint, pools, validation
 from distributed import learner as learner_lib
-from learned_update import export, rule
+from learned_update import export, lineage, rule
 from util import files
 
 
@@ -96,12 +95,18 @@ def make_pool(cfg):
 
 
 def meta_train(
-  cfg, workdir, progress: bool = True, max_seconds: float | None = None, stop_at_step: int | None = None
+  cfg,
+  workdir,
+  progress: bool = True,
+  max_seconds: float | None = None,
+  stop_at_step: int | None = None,
+  config_source: str | None = None,
 ) -> dict:
   """Runs (or resumes) meta-training; returns the final summary dict.
 
   `max_seconds` and `stop_at_step` end the run early with a checkpoint, as SIGTERM does
-  (the schedule still spans `learner.num_updates`).
+  (the schedule still spans `learner.num_updates`). `config_source` (the config file's name)
+  goes into the lineage of every θ the run exports.
   """
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +116,7 @@ def meta_train(
   _check_holdout(saved, cfg)
   if saved is None and cfg.learner.init_theta:
     theta0 = initial_theta_from_export(cfg.learner.init_theta, theta0, cfg.rule)
+  origin = run_origin(cfg, workdir, config_source, saved)
   learner = learner_lib.Learner(cfg.learner, theta0)
   pool = make_pool(cfg)
   resumed_from = None
@@ -143,6 +149,7 @@ def meta_train(
       "config_json": cfg.to_json_best_effort(),
       "elapsed_sec": elapsed_before + (time.monotonic() - t_start),
       "validation_best": best,  # None until a validation ran
+      "origin": origin,
     }
     return checkpoint.save(workdir, payload, keep=cfg.learner.keep_checkpoints)
 
@@ -210,11 +217,13 @@ def meta_train(
             "learner": {"counters": learner.counters},
             "elapsed_sec": elapsed_before + (now - t_start),
           }
+          settings = validator.settings()
           summary = {
             **training_summary(workdir, state),
             "val_accuracy": best["accuracy"],
             "val_sem": best["sem"],
-            "validation": validator.settings(),
+            "validation": settings,
+            **provenance(origin, learner.step, lineage.selected_on(settings["task"], settings["seeds"])),
           }
           export.save_theta(workdir / validation.BEST_DIR, learner.theta, cfg, summary)
         window = {"grads": 0, "inner_steps": 0, "t": now}
@@ -234,7 +243,7 @@ def meta_train(
             workdir / "snapshots" / f"step_{learner.step:08d}",
             learner.theta,
             cfg,
-            training_summary(workdir, state),
+            {**training_summary(workdir, state), **provenance(origin, learner.step)},
           )
   except KeyboardInterrupt:
     print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
@@ -262,7 +271,7 @@ def meta_train(
     "worker_restarts": pool.restarts,
     "worker_errors": pool.worker_errors,
   }
-  export.save_theta(workdir / "theta", learner.theta, cfg, summary)
+  export.save_theta(workdir / "theta", learner.theta, cfg, {**summary, **provenance(origin, learner.step)})
   return summary
 
 
@@ -316,21 +325,69 @@ def initial_theta_from_export(directory, template, rule_cfg=None):
   """θ of an export, checked against `template`'s architecture: a new run fine-tunes it.
 
   Only θ is taken: Adam's moments, the step and the schedule start afresh, so a smaller
-  `learner.learning_rates` continues a run at a lower learning rate. The run's own `rule`
-  section applies (e.g. rule.inner_lr); where it differs from the export's, a warning says
-  so (a hand-set rule's inner step or hebb_term is easily left out of the overrides).
+  `learner.learning_rates` continues a run at a lower learning rate. The run's `rule` section
+  must equal the export's (ExportError otherwise): a θ means something only with the rule
+  settings it was trained under, and a hand-set rule's inner step or hebb_term is easily left
+  out of the overrides. Fine-tune with the export's own config plus learner overrides.
   """
   theta, export_cfg, _ = export.load_theta(directory)
   if rule_cfg is not None and "rule" in export_cfg:
     theirs = export_cfg.rule.to_dict()
     differ = {k: (v, rule_cfg[k]) for k, v in sorted(theirs.items()) if k in rule_cfg and rule_cfg[k] != v}
     if differ:
-      logging.warning(
-        "learner.init_theta=%s was exported with other rule settings than this run's, which apply: %s",
-        directory,
-        ", ".join(f"rule.{k} {a!r} there, {b!r} here" for k, (a, b) in differ.items()),
+      raise export.ExportError(
+        f"learner.init_theta={directory} was exported with other rule settings than this run's: "
+        + ", ".join(f"rule.{k} {a!r} there, {b!r} here" for k, (a, b) in differ.items())
+        + f". Start from the export's own config ({pathlib.Path(directory) / 'config.json'}: pass its rule "
+        "values as --config.rule.<field> overrides) or use a config with the same rule section"
       )
   return export.unflatten_like(template, export.flatten_tree(theta), what=f"learner.init_theta={directory}")
+
+
+def run_origin(cfg, workdir, config_source, saved) -> dict:
+  """What every θ this run exports inherits: the start's lineage and track, this run's name,
+  config, commit and holdout. A resumed run keeps the origin its checkpoint recorded.
+
+  A start whose lineage is not clean (learned_update.lineage.problems) is refused unless
+  `learner.require_clean_start` is False: a θ inherits every choice made for its ancestors.
+  """
+  if saved is not None and saved.get("origin"):
+    return saved["origin"]
+  start_lineage, start_track = [], None
+  if cfg.learner.init_theta:
+    _, _, start_summary = export.load_theta(cfg.learner.init_theta)
+    found = lineage.problems(start_summary)
+    if found and cfg.learner.require_clean_start:
+      raise export.ExportError(
+        f"learner.init_theta={cfg.learner.init_theta}: its lineage is not clean ({'; '.join(found)}). "
+        "Start from a θ whose every ancestor ran with the validation holdout and was never selected on a "
+        "test task, or set --config.learner.require_clean_start=False for a study that reports it as tainted"
+      )
+    start_lineage = list((start_summary or {}).get("lineage") or [{"run": str(cfg.learner.init_theta)}])
+    start_track = (start_summary or {}).get("track")
+  holdout = bool(cfg.task.validation_holdout)
+  return {
+    "run": str(workdir),
+    "config": config_source,
+    "commit": lineage.current_commit(),
+    "validation_holdout": holdout,
+    "track": lineage.combined_track(lineage.config_track(cfg), start_lineage, start_track),
+    "start_lineage": start_lineage,
+  }
+
+
+def provenance(origin: dict, update: int, selected_on=None) -> dict:
+  """The `track` and `lineage` fields of a summary.json for θ at `update` of this run."""
+  entry = lineage.run_entry(
+    origin["run"],
+    origin["config"],
+    update,
+    origin["validation_holdout"],
+    origin["start_lineage"],
+    selected_on,
+    commit=origin["commit"],
+  )
+  return {"track": origin["track"], "lineage": [*origin["start_lineage"], entry]}
 
 
 def training_summary(workdir, payload: dict) -> dict:
@@ -378,5 +435,7 @@ def export_checkpoint(workdir, out_dir, step: int | None = None) -> dict:
     )
   theta, cfg = checkpoint.theta_from_payload(payload)
   summary = {"checkpoint": pathlib.Path(payload["path"]).name, **training_summary(workdir, payload)}
+  origin = payload.get("origin") or run_origin(cfg, workdir, None, None)
+  summary.update(provenance(origin, int(payload["step"])))
   export.save_theta(out_dir, theta, cfg, summary)
   return summary

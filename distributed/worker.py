@@ -116,16 +116,26 @@ class TaskWorker:
       self.state = None
 
   def _advance_to_random_phase(self, theta) -> None:
+    """Starts the first task at a random inner step, reached with the unperturbed θ.
+
+    PES pairs then start together from that state with ξ = 0: no perturbation has shaped it,
+    so the estimate stays unbiased for the rest of the task (the steps before are a fixed start).
+    """
     chunk = int(min(self.cfg.unroll.lengths))
     chunks = int(self.rng.integers(0, max(1, self.horizon // chunk)))
     theta = jax.tree_util.tree_map(np.asarray, theta)
-    state = self.state
+    state = self.state if self.pes is None else self.pes[0]["plus"]
     for _ in range(chunks):
       unlabelled = self.task.unlabelled_batches(self.rng, chunk, self.cfg.unroll.inner_batch_size)
       state = self.fns.apply_rule(theta, state, unlabelled)
     state = jax.tree_util.tree_map(np.asarray, state)
-    if _finite(state):
-      self.state, self.steps_done = state, chunks * chunk
+    if not _finite(state):
+      return
+    self.steps_done = chunks * chunk
+    if self.pes is None:
+      self.state = state
+    else:
+      self.pes = [{"plus": state, "minus": state, "xi": None} for _ in self.pes]
 
   def _batches(self, k: int) -> dict:
     n = self.cfg.meta_objective.num_evaluations

@@ -124,11 +124,10 @@ def validate_config(unroll_cfg) -> None:
   s.int_at_least("horizon_min", 1)
   s.int_at_least("horizon_max", 1)
   s.ordered("horizon_min", "horizon_max")
-  estimator = s.one_of("estimator", estimators.ESTIMATORS)
+  s.one_of("estimator", estimators.ESTIMATORS)
   s.positive("pes_sigma")
   s.int_at_least("pes_pairs", 1)
-  if s.boolean("stagger_first_task") and estimator != "tbptt":
-    s.fail("stagger_first_task", "False with unroll.estimator = 'pes' or 'hybrid' (their ξ starts at step 0)")
+  s.boolean("stagger_first_task")  # PES too: its pairs start from the advanced state with ξ = 0
 
 
 def validate_compatible(cfg) -> None:

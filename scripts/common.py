@@ -268,3 +268,11 @@ def validate(cfg, sections: Sequence[str]) -> None:
     check_config(cfg, sections)
   except ConfigError as e:
     fail(str(e))
+
+
+def config_source(config_flag: str = "config") -> str:
+  """The config file and its explicit overrides as given, e.g. "configs/oja.py --config.seed=3"
+  (what a θ's lineage names as its run's config)."""
+  name = config_flags.get_config_filename(flags.FLAGS[config_flag])
+  overrides = config_flags.get_override_values(flags.FLAGS[config_flag])
+  return " ".join([name, *(f"--{config_flag}.{k}={v!r}" for k, v in sorted(overrides.items()))])

@@ -5,7 +5,10 @@ r"""Write a θ whose ΔW is a hand-set mix of the rule's fixed terms (a hand-des
 
 Every mixing weight not named in --mixing and the merge bias become 0; the rest of θ (the
 h network, which still drives the bias change, and the top-down signal) comes from --base,
-as does the config, with rule.inner_lr replaced if --inner_lr is given. The names are
+as does the config, with rule.inner_lr replaced if --inner_lr is given. --base=untrained takes
+`init_theta(seed)` of --config (default configs/local.py): a start with no meta-trained
+ancestor. The export's summary.json extends the base's lineage by this step (track
+"extension"); --selected_on names the validation task and seeds the values were chosen on. The names are
 learned_update.rule.WEIGHT_TERMS; "hebb" (−x_inᵀx_out of the standardised activations) and
 "decorr_x" (Ŵ times the outputs' correlation) are the Hebbian and Oja-decay parts;
 --hebb_term=oja_centred makes "hebb" Oja's whole subspace direction (learned_update/rule.py).
@@ -14,8 +17,10 @@ Evaluate with scripts.heldout_curve --thetas=..., or meta-train from it with
 """
 
 import copy
+import sys
 
 from absl import app, flags
+from ml_collections import config_flags
 
 from scripts import common
 
@@ -26,6 +31,14 @@ _HEBB_TERM = flags.DEFINE_string(
   "hebb_term", None, "rule.hebb_term of the written export: released, oja or oja_centred (default: --base's)."
 )
 _OUT = flags.DEFINE_string("out", None, "Output export directory.")
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", "configs/local.py", "Config of the untrained θ (used with --base=untrained only)."
+)
+_SELECTED_ON = flags.DEFINE_string(
+  "selected_on",
+  None,
+  "TASK:FIRST-LAST, the validation task and seeds the hand-set values were chosen on (for the lineage).",
+)
 
 
 def parse_mixing(items: list[str]) -> dict[str, float]:
@@ -39,6 +52,18 @@ def parse_mixing(items: list[str]) -> dict[str, float]:
   return weights
 
 
+def parse_selected_on(text: str | None) -> dict | None:
+  """ "TASK:FIRST-LAST" → {"task", "seeds": [first, last]} (None when not given)."""
+  if not text:
+    return None
+  task, _, seeds = text.partition(":")
+  first, _, last = seeds.partition("-")
+  try:
+    return {"task": task, "seeds": [int(first), int(last or first)]}
+  except ValueError:
+    common.fail(f"--selected_on: expected TASK:FIRST-LAST (e.g. alphabet_val:1000-1009), got {text!r}")
+
+
 def main(argv):
   del argv
   if not (_BASE.value and _MIXING.value and _OUT.value):
@@ -50,9 +75,22 @@ def main(argv):
   if _HEBB_TERM.value is not None and _HEBB_TERM.value not in rule.HEBB_TERMS:
     common.fail(f"--hebb_term must be one of {rule.HEBB_TERMS}, got {_HEBB_TERM.value!r}")
 
+  from learned_update import lineage
+
   weights = parse_mixing(_MIXING.value)
+  selected = parse_selected_on(_SELECTED_ON.value)
+  if selected is not None and selected["task"] in lineage.TEST_TASKS:
+    common.fail(f"--selected_on: {selected['task']!r} is a test task; choose hand-set values on validation")
   try:
-    base, cfg, summary = export.load_theta(_BASE.value)
+    if _BASE.value == lineage.UNTRAINED:
+      import jax
+      import numpy as np
+
+      cfg = _CONFIG.value
+      base = jax.tree_util.tree_map(np.asarray, rule.init_theta(jax.random.PRNGKey(cfg.seed), cfg.rule))
+      base_summary = {"track": "paper", "lineage": []}
+    else:
+      base, cfg, base_summary = export.load_theta(_BASE.value)
     theta = export.with_hand_mixing(base, weights)
   except ExportError as e:
     common.fail(str(e))
@@ -64,7 +102,25 @@ def main(argv):
   hand_rule = {"base": _BASE.value, "mixing": weights, "inner_lr": cfg.rule.inner_lr}
   if "hebb_term" in cfg.rule:
     hand_rule["hebb_term"] = cfg.rule.hebb_term
-  summary = {"updates": 0, "hand_rule": hand_rule}
+  if _BASE.value == lineage.UNTRAINED:
+    start_lineage = []
+  else:  # an export without a lineage stays unknown, which lineage.problems reports
+    start_lineage = list((base_summary or {}).get("lineage") or [{"run": _BASE.value}])
+  entry = lineage.run_entry(
+    _OUT.value,
+    f"python -m scripts.hand_rule_theta {' '.join(sys.argv[1:])}",
+    0,
+    True,  # nothing is meta-trained here: no meta-validation class is seen
+    start_lineage,
+    selected,
+  )
+  summary = {
+    "updates": 0,
+    "hand_rule": hand_rule,
+    "track": "extension",  # a hand-set start is not the paper's method
+    "release": False,
+    "lineage": [*start_lineage, entry],
+  }
   export.save_theta(_OUT.value, theta, cfg, summary)
   common.emit_json({"out": _OUT.value, **summary["hand_rule"]})
 

@@ -55,6 +55,7 @@ def main(argv):
       progress=not _NO_PROGRESS.value,
       max_seconds=None if _MAX_MINUTES.value is None else 60 * _MAX_MINUTES.value,
       stop_at_step=_STOP_AT_UPDATE.value,
+      config_source=common.config_source(),
     )
   except (
     checkpoint.CheckpointError,

@@ -249,3 +249,79 @@ def test_hybrid_worker_returns_both_estimates_and_the_learner_mixes_them(tiny_cf
   assert "pes" in worker.get_state()
   stats = learner.apply()
   assert not stats["skipped"] and 0.0 <= stats["hybrid_weight_pes"] <= 1.0
+
+
+# ---------------------------------------------------------------- PES bookkeeping, stubbed
+
+
+class _StubUnroll:
+  """A known loss of θ and the carried state: L = Σ_leaves mean(θ) · (1 + c) + 0.1·c, where the
+  state's counter c counts the truncations the state went through (state' = state with c + 1)."""
+
+  def __init__(self, fns):
+    self.apply_rule = fns.apply_rule
+    self.calls = []  # (θ, loss) of every stubbed unroll, in call order
+
+  def unroll_loss(self, theta, state, batches, num_classes):
+    del batches, num_classes
+    c = float(state.get("_c", 0.0)) if isinstance(state, dict) else 0.0
+    loss = sum(float(np.mean(leaf)) for leaf in jax.tree_util.tree_leaves(theta)) * (1.0 + c) + 0.1 * c
+    new_state = dict(state) if isinstance(state, dict) else {"base": state}
+    new_state["_c"] = np.float32(c + 1.0)
+    self.calls.append(loss)
+    return np.float32(loss), {"accuracy": 0.0}, new_state
+
+
+def test_pes_worker_estimate_is_xi_times_the_loss_difference_over_two_sigma_squared(
+  tiny_cfg, tiny_theta, monkeypatch
+):
+  cfg = _one_shape(tiny_cfg, "pes")
+  cfg.unroll.update(dict(pes_pairs=2, pes_sigma=0.05, horizon_min=8, horizon_max=8))
+  drawn = []
+  sample = estimators.sample_perturbation
+  monkeypatch.setattr(estimators, "sample_perturbation", lambda *a: drawn.append(sample(*a)) or drawn[-1])
+  monkeypatch.setattr(worker_lib, "_finite", lambda tree: True)  # the stub's states hold a counter
+  worker = worker_lib.TaskWorker(cfg, seed=5)
+  worker._new_task()  # pylint: disable=protected-access
+  stub = _StubUnroll(worker.fns)
+  worker.fns = stub
+  sigma = cfg.unroll.pes_sigma
+  xi = [None, None]
+  for call in range(4):  # horizon 8, k = 2: one task of 4 truncations
+    drawn.clear()
+    stub.calls.clear()
+    out = worker.compute_gradient(tiny_theta, theta_version=call)
+    plus_minus = np.asarray(stub.calls).reshape(2, 2)  # per pair: L(θ + ε), L(θ − ε)
+    expected = []
+    for i in range(2):
+      xi[i] = drawn[i] if xi[i] is None else estimators.accumulate(xi[i], drawn[i])
+      scale = (plus_minus[i, 0] - plus_minus[i, 1]) / (2 * sigma**2)
+      expected.append(jax.tree_util.tree_map(lambda x, s=scale: x * s, xi[i]))
+    want = jax.tree_util.tree_map(lambda a, b: (a + b) / 2, *expected)
+    for got, w in zip(jax.tree_util.tree_leaves(out["grads"]), jax.tree_util.tree_leaves(want)):
+      np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-6)
+    assert out["loss"] == pytest.approx(float(np.mean(plus_minus)), rel=1e-6)
+  assert worker.tasks_started == 1
+
+
+def test_pes_with_staggered_phases_starts_every_pair_at_the_advanced_state_with_xi_zero(
+  tiny_cfg, tiny_theta, monkeypatch
+):
+  cfg = _one_shape(tiny_cfg, "pes")
+  cfg.unroll.update(dict(pes_pairs=2, lengths=(2,), horizon_min=16, horizon_max=32, stagger_first_task=True))
+  unroll.validate_config(cfg.unroll)  # PES may stagger
+  drawn = []
+  sample = estimators.sample_perturbation
+  monkeypatch.setattr(estimators, "sample_perturbation", lambda *a: drawn.append(sample(*a)) or drawn[-1])
+  starts = []
+  for worker_id in range(6):
+    worker = worker_lib.TaskWorker(cfg, seed=7, worker_id=worker_id)
+    drawn.clear()
+    out = worker.compute_gradient(tiny_theta, theta_version=0)
+    starts.append(out["task_step"] - out["inner_steps"])
+    assert 0 <= starts[-1] < worker.horizon and starts[-1] % 2 == 0
+    # ξ after the first truncation is that truncation's ε alone: the advance added nothing.
+    for pair, eps in zip(worker.pes, drawn):
+      for got, want in zip(jax.tree_util.tree_leaves(pair["xi"]), jax.tree_util.tree_leaves(eps)):
+        np.testing.assert_array_equal(got, want)
+  assert len(set(starts)) >= 3, starts

@@ -12,7 +12,7 @@ import base_models
 from distributed import checkpoint, trainer
 from distributed import learner as learner_lib
 from distributed import worker as worker_lib
-from learned_update import export, rule, unroll
+from learned_update import export, lineage, rule, unroll
 from tasks import meta_train
 from util import trees
 
@@ -80,7 +80,8 @@ def test_init_theta_starts_a_new_run_from_an_export_and_resume_ignores_it(tiny_c
   start = jax.tree_util.tree_map(
     lambda x: np.asarray(x) + 0.5, rule.init_theta(jax.random.PRNGKey(7), cfg.rule)
   )
-  export.save_theta(tmp_path / "start", start, cfg)
+  clean = {"track": "paper", "lineage": [lineage.run_entry("earlier", "configs/tiny.py", 3, True, [])]}
+  export.save_theta(tmp_path / "start", start, cfg, clean)
   cfg.learner.init_theta = str(tmp_path / "start")
   cfg.learner.num_updates = 2
   trainer.meta_train(cfg, tmp_path / "run", progress=False, stop_at_step=0)

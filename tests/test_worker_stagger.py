@@ -2,11 +2,9 @@
 
 import jax
 import numpy as np
-import pytest
 
 from distributed import worker as worker_lib
 from learned_update import unroll
-from util.config_check import ConfigError
 
 
 def _cfg(tiny_cfg, stagger):
@@ -51,10 +49,3 @@ def test_the_advanced_state_is_the_rule_applied_forward(tiny_cfg, tiny_theta):
   _, _, expected, _ = fns.meta_gradient(tiny_theta, state, batches, num_classes=reference.task.num_classes)
   for got, want in zip(jax.tree_util.tree_leaves(worker.state), jax.tree_util.tree_leaves(expected)):
     np.testing.assert_array_equal(got, np.asarray(want))
-
-
-def test_stagger_is_refused_with_pes(tiny_cfg):
-  cfg = _cfg(tiny_cfg, True)
-  cfg.unroll.estimator = "pes"
-  with pytest.raises(ConfigError, match="stagger_first_task"):
-    unroll.validate_config(cfg.unroll)
