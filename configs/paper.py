@@ -59,6 +59,9 @@ def get_config():
       h_dtype="float32",                      # [ours] operand dtype of the h network's convs
                                               # (bfloat16: mixed precision, float32 accumulation)
       checkpoint_unroll=True,                 # [ours] jax.checkpoint on the unroll body
+      implementation="reference",             # [ours] "reference": the released numerics by autodiff;
+                                              # "fused": the same function with hand-written VJPs
+                                              # (learned_update/fused.py, equal to float rounding)
   ))
 
   # Few-shot ridge meta-objective.
@@ -185,8 +188,8 @@ def get_config():
       inner_steps=1_000,                      # [ours] unlabelled minibatches per run (N)
       eval_every=0,                           # steps between readouts (M); 0: max(1, N // 5)
       seeds=3,                                # seeds cfg.seed, cfg.seed + 1, ...
-      methods=("learned", "random_init", "pca", "vae", "supervised", "contrastive", "hebbian",
-               "protonet", "protonet_permuted"),  # evaluation.runner.METHODS, in table order
+      methods=("learned", "random_init", "raw_input", "pca", "vae", "supervised", "contrastive",
+               "hebbian", "protonet", "protonet_permuted"),  # evaluation.runner.METHODS, in table order
       support_per_class=10,                   # [P] Fig. 4: labelled examples per class
       own_image_size=16,                      # [ours] folder:PATH images are resized to this square:
                                               # the meta-training input size (task.image_size)

@@ -31,6 +31,9 @@ _HEBB_TERM = flags.DEFINE_string(
   "hebb_term", None, "rule.hebb_term of the written export: released, oja or oja_centred (default: --base's)."
 )
 _OUT = flags.DEFINE_string("out", None, "Output export directory.")
+_ZERO = flags.DEFINE_list(
+  "zero", [], "Top-level θ entries set to zero as well, e.g. bias_readout (no learned bias change)."
+)
 _CONFIG = config_flags.DEFINE_config_file(
   "config", "configs/local.py", "Config of the untrained θ (used with --base=untrained only)."
 )
@@ -75,6 +78,9 @@ def main(argv):
   if _HEBB_TERM.value is not None and _HEBB_TERM.value not in rule.HEBB_TERMS:
     common.fail(f"--hebb_term must be one of {rule.HEBB_TERMS}, got {_HEBB_TERM.value!r}")
 
+  import jax
+  import numpy as np
+
   from learned_update import lineage
 
   weights = parse_mixing(_MIXING.value)
@@ -83,15 +89,18 @@ def main(argv):
     common.fail(f"--selected_on: {selected['task']!r} is a test task; choose hand-set values on validation")
   try:
     if _BASE.value == lineage.UNTRAINED:
-      import jax
-      import numpy as np
-
       cfg = _CONFIG.value
       base = jax.tree_util.tree_map(np.asarray, rule.init_theta(jax.random.PRNGKey(cfg.seed), cfg.rule))
       base_summary = {"track": "paper", "lineage": []}
     else:
       base, cfg, base_summary = export.load_theta(_BASE.value)
     theta = export.with_hand_mixing(base, weights)
+    unknown = sorted(set(_ZERO.value) - set(theta))
+    if unknown:
+      raise ExportError(f"--zero: θ has no entries {unknown}; it has {sorted(theta)}")
+    theta = {
+      k: (jax.tree_util.tree_map(np.zeros_like, v) if k in _ZERO.value else v) for k, v in theta.items()
+    }
   except ExportError as e:
     common.fail(str(e))
   cfg = copy.deepcopy(cfg)
@@ -99,7 +108,12 @@ def main(argv):
     cfg.rule.inner_lr = _INNER_LR.value
   if _HEBB_TERM.value is not None:
     cfg.rule.hebb_term = _HEBB_TERM.value
-  hand_rule = {"base": _BASE.value, "mixing": weights, "inner_lr": cfg.rule.inner_lr}
+  hand_rule = {
+    "base": _BASE.value,
+    "mixing": weights,
+    "inner_lr": cfg.rule.inner_lr,
+    "zero": list(_ZERO.value),
+  }
   if "hebb_term" in cfg.rule:
     hand_rule["hebb_term"] = cfg.rule.hebb_term
   if _BASE.value == lineage.UNTRAINED:

@@ -46,6 +46,7 @@ def _state(key=0, input_dim=64):
 def test_registry_names_order_and_unknown_name():
   assert bl.BASELINES == (
     "random_init",
+    "raw_input",
     "pca",
     "vae",
     "supervised",
@@ -206,3 +207,13 @@ def test_non_identity_permutation_of_two_inputs_is_the_swap():
     np.testing.assert_array_equal(protonet.non_identity_permutation(jax.random.PRNGKey(i), 2), [1, 0])
   with pytest.raises(ValueError, match="cannot permute"):
     protonet.non_identity_permutation(jax.random.PRNGKey(0), 1)
+
+
+def test_raw_input_features_are_the_inputs_and_ignore_the_stream():
+  x = np.random.default_rng(0).random((5, 12)).astype(np.float32)
+  raw = bl.REGISTRY["raw_input"](12)
+  before = raw.features(x)
+  raw.advance(np.ones((3, 4, 12), np.float32))
+  np.testing.assert_array_equal(raw.features(x), before)
+  np.testing.assert_array_equal(before, x)
+  assert raw.features(x.reshape(5, 3, 4)).shape == (5, 12)

@@ -9,6 +9,7 @@ contrastive        SimCLR (NT-Xent on two augmented views)                `contr
 hebbian            Oja's subspace rule on every layer                     `hebbian.py`
 protonet           prototypical network on all train labels (reference)   `protonet.py`
 protonet_permuted  that protonet scored on permuted inputs                `protonet.py`
+raw_input          the readout on the unprocessed inputs (no network)     `raw_input.py`
 =================  ==========================================================================
 
 Each baseline starts from the evaluator's shared initial base-model state and is driven
@@ -27,6 +28,7 @@ from base_models.baselines.hebbian import Hebbian
 from base_models.baselines.mlp_baseline import BaselineInputs, MLPBaseline, RandomInit
 from base_models.baselines.pca import PCA
 from base_models.baselines.protonet import PermutedProtoNet, ProtoNet
+from base_models.baselines.raw_input import RawInput
 from base_models.baselines.settings import validate_config
 from base_models.baselines.supervised import Supervised
 from base_models.baselines.vae import VAE
@@ -34,7 +36,7 @@ from base_models.baselines.vae import VAE
 # The order is the one of result tables and plots.
 REGISTRY = {
   cls.name: cls
-  for cls in (RandomInit, PCA, VAE, Supervised, Contrastive, Hebbian, ProtoNet, PermutedProtoNet)
+  for cls in (RandomInit, RawInput, PCA, VAE, Supervised, Contrastive, Hebbian, ProtoNet, PermutedProtoNet)
 }
 BASELINES = tuple(REGISTRY)
 
