@@ -1,6 +1,7 @@
 """Data directory, raw-file integrity checks and the preprocessed-array cache.
 
-Data directory (the raw files described in ``shared/data/SOURCES.md``), first that applies:
+Data directory (the raw files described in ``docs/data_sources.md``: origins, formats, checksums and
+layout), first that applies:
 
 1. the ``--data_dir`` flag (``resolve_data_dir(flag_value)``);
 2. the environment variable ``META_UNSUP_DATA_DIR``;
@@ -41,11 +42,12 @@ CACHE_DIR_ENV = "META_UNSUP_CACHE_DIR"
 DEFAULT_CACHE_DIR = "~/.cache/meta_unsup"
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 MANIFEST_PATH = pathlib.Path(__file__).resolve().parent / "manifest.json"
+SOURCES_DOC = REPO_ROOT / "docs" / "data_sources.md"
 
 _HINT = (
-  f"Pass --data_dir or set {DATA_DIR_ENV} to the folder described in "
-  "shared/data/SOURCES.md (it holds mnist/, fashion_mnist/, imdb/, cifar10/, "
-  "omniglot/, tiny_imagenet/)."
+  f"Pass --data_dir or set {DATA_DIR_ENV} to the folder described in docs/data_sources.md "
+  f"({SOURCES_DOC}: where each file comes from, its checksum and the layout: mnist/, fashion_mnist/, "
+  "imdb/, cifar10/, omniglot/, tiny_imagenet/)."
 )
 
 
@@ -183,7 +185,8 @@ def verify_file(
       return path
   if expected_bytes is not None and st.st_size != expected_bytes:
     raise DataError(
-      f"{label}file {path} is corrupt: {st.st_size} bytes; {detail}.{where} Replace it with an intact copy."
+      f"{label}file {path} is corrupt: {st.st_size} bytes; {detail}.{where} Replace it with an intact "
+      f"copy (how to obtain it: {SOURCES_DOC})."
     )
   cdir = resolve_cache_dir(cache_dir)
   marker = _marker_path(cdir, path)
@@ -206,7 +209,8 @@ def verify_file(
     raise DataError(f"{label}file {path} is unreadable ({e}); {detail}.{where}") from None
   if actual != expected_sha256:
     raise DataError(
-      f"{label}file {path} is corrupt: sha256 {actual}; {detail}.{where} Replace it with an intact copy."
+      f"{label}file {path} is corrupt: sha256 {actual}; {detail}.{where} Replace it with an intact "
+      f"copy (how to obtain it: {SOURCES_DOC})."
     )
   with _lock:
     _verified[key] = expected_sha256

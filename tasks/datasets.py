@@ -1,4 +1,4 @@
-"""Data sets loaded from the raw files of the data directory (see ``shared/data/SOURCES.md``).
+"""Data sets loaded from the raw files of the data directory (see ``docs/data_sources.md``).
 
 ``load_dataset(name, split)`` returns a :class:`Dataset` with float32 inputs in [0, 1]
 (images ``[N, H, W]`` grey or ``[N, H, W, 3]`` RGB; IMDB ``[N, 1000]``; two-moons ``[N, 2]``
@@ -35,7 +35,7 @@ two_moons      train 2,000, test 1,000 synthetic, seeded; 2 features; 2 classes 
 =============  ======================  ==========================================================
 
 Tiny-ImageNet class split (fixed): classes are indexed in ``wnids.txt`` order (the label
-convention of SOURCES.md); class ``i`` is held out iff ``i % 5 == 4`` (40 classes: 4, 9, ...,
+convention of docs/data_sources.md); class ``i`` is held out iff ``i % 5 == 4`` (40 classes: 4, 9, ...,
 199), the other 160 are meta-training classes. Of those, class ``i`` with ``i % 5 == 3``
 (40 classes: 3, 8, ..., 198) is a meta-validation class: with ``task.validation_holdout``
 meta-training draws from "train_minus_val" only and θ is selected on "val"
@@ -72,6 +72,9 @@ import numpy as np
 
 from tasks import alphabet as alphabet_lib
 from tasks import data_dir as dd
+
+# A file that passed its checksum yet does not decode: the layout or format is not the expected one.
+_FORMATS = f"the expected formats and layout: {dd.SOURCES_DOC}"
 
 DATASETS = ("mnist", "fashion_mnist", "imdb", "cifar10", "omniglot", "imagenet", "alphabet", "two_moons")
 SPLITS = {
@@ -180,7 +183,7 @@ def _read_idx(path: str, rel: str) -> np.ndarray:
     shape = tuple(int.from_bytes(b[4 + 4 * i : 8 + 4 * i], "big") for i in range(nd))
     return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(shape).copy()
   except (OSError, ValueError, EOFError) as e:
-    raise dd.DataError(f"{rel}: cannot decode IDX file {path} ({e})") from None
+    raise dd.DataError(f"{rel}: cannot decode IDX file {path} ({e}); {_FORMATS}") from None
 
 
 def _build_idx(name: str, paths: dict[str, str]) -> dict[str, np.ndarray]:
@@ -208,7 +211,7 @@ def _build_imdb(paths: dict[str, str]) -> dict[str, np.ndarray]:
     with lzma.open(path, "rt", encoding="utf-8", newline="\n") as f:
       records = [json.loads(line) for line in f.read().split("\n") if line]
   except (OSError, ValueError, EOFError, lzma.LZMAError) as e:
-    raise dd.DataError(f"imdb/imdb_reviews.jsonl.xz: cannot decode {path} ({e})") from None
+    raise dd.DataError(f"imdb/imdb_reviews.jsonl.xz: cannot decode {path} ({e}); {_FORMATS}") from None
   tokens = [tokenize(r["text"]) for r in records]
   counts = collections.Counter()
   for r, t in zip(records, tokens):
@@ -244,7 +247,7 @@ def _decode_images(blobs: Sequence[bytes], mode: str, what: str) -> np.ndarray:
     else:
       arrs = [dec(b) for b in blobs]
   except Exception as e:  # pylint: disable=broad-except
-    raise dd.DataError(f"{what}: cannot decode an image ({type(e).__name__}: {e})") from None
+    raise dd.DataError(f"{what}: cannot decode an image ({type(e).__name__}: {e}); {_FORMATS}") from None
   return np.stack(arrs)
 
 
@@ -252,7 +255,7 @@ def _open_zip(path: str, rel: str) -> zipfile.ZipFile:
   try:
     return zipfile.ZipFile(path)
   except (OSError, zipfile.BadZipFile) as e:
-    raise dd.DataError(f"{rel}: cannot open zip {path} ({e})") from None
+    raise dd.DataError(f"{rel}: cannot open zip {path} ({e}); {_FORMATS}") from None
 
 
 def _build_cifar10(paths: dict[str, str]) -> dict[str, np.ndarray]:
