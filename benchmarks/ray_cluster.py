@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from util import run_record
+
 SETUPS = ("local", "cluster")
 
 
@@ -146,7 +148,7 @@ def main(argv=None) -> int:
   if args.out:
     path = pathlib.Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path.write_text(json.dumps(run_record.with_record(out), indent=2) + "\n")
   return 0
 
 

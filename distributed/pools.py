@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import os
+import socket
 import time
 
 from absl import logging
@@ -26,6 +27,33 @@ from distributed import worker as worker_lib
 
 class WorkerConfigError(RuntimeError):
   """Every worker keeps raising the same error: the run stops instead of retrying forever."""
+
+
+class RayAddressError(ConnectionError):
+  """`workers.ray_address` names no reachable Ray cluster."""
+
+
+RAY_CONNECT_TIMEOUT_SEC = 10.0
+
+
+def check_ray_address(address: str, timeout_sec: float = RAY_CONNECT_TIMEOUT_SEC) -> None:
+  """Raises RayAddressError unless something accepts a TCP connection at host:port of `address`.
+
+  ray.init retries an unreachable address for minutes without a word; one plain connect with a
+  timeout says at once that nothing listens there. "auto" (and any address without a port) is
+  left to ray.init, which fails fast when it finds no running instance.
+  """
+  host, sep, port = address.removeprefix("ray://").rpartition(":")
+  if not sep or not host or not port.isdigit():
+    return
+  try:
+    socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_sec).close()
+  except OSError as e:
+    raise RayAddressError(
+      f"workers.ray_address={address!r}: cannot connect to {host}:{port} ({e.strerror or e}) within "
+      f"{timeout_sec:.0f} s; expected a running Ray head there (`ray start --head` prints its address), "
+      "'auto' for the cluster started on this machine, or '' to start a Ray instance of this run's own"
+    ) from None
 
 
 class ErrorTracker:
@@ -154,8 +182,12 @@ def init_ray(cfg) -> None:
     return
   address = cfg.workers.ray_address or None
   if address:
+    check_ray_address(address)
     env = forwarded_env()
-    ray.init(address=address, include_dashboard=False, runtime_env={"env_vars": env} if env else None)
+    try:
+      ray.init(address=address, include_dashboard=False, runtime_env={"env_vars": env} if env else None)
+    except ConnectionError as e:  # e.g. "auto" with no Ray instance on this machine
+      raise RayAddressError(f"workers.ray_address={address!r}: {e}") from None
   else:
     ray.init(
       address="local",

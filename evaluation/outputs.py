@@ -14,6 +14,7 @@ from typing import Sequence
 from evaluation import plots
 from evaluation.protocols import READOUTS
 from evaluation.runner import METHODS
+from util import run_record, tensorboard
 from util.files import atomic_write_bytes, atomic_write_json
 
 CSV_FIELDS = ("task", "protocol", "method", "step", "readout", "mean", "sem", "ci95", "n_seeds", "values")
@@ -37,13 +38,15 @@ def results_csv(result: dict) -> str:
 
 
 def write_outputs(result: dict, out_dir) -> dict[str, str]:
-  """results.csv, results.json (strict JSON) and accuracy.png in out_dir; returns their paths."""
+  """results.csv, results.json (strict JSON, with the run record), accuracy.png and TensorBoard curves
+  (tensorboard/<method>/: accuracy/<readout> against inner steps) in out_dir; returns their paths."""
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   paths = {"csv": out_dir / "results.csv", "json": out_dir / "results.json", "png": out_dir / "accuracy.png"}
   atomic_write_bytes(paths["csv"], results_csv(result).encode())
-  atomic_write_json(paths["json"], result)
+  atomic_write_json(paths["json"], run_record.with_record(result))
   plots.plot_result(result, paths["png"])
+  tensorboard.write_curves(out_dir / "tensorboard", result["rows"])
   return {k: str(v) for k, v in paths.items()}
 
 

@@ -24,8 +24,8 @@ import ml_collections
 import numpy as np
 
 from learned_update import rule
-from util import files
-from util.files import atomic_write_bytes  # re-exported: one atomic writer for the project
+from util import files, run_record
+from util.files import atomic_write_bytes  # noqa: F401  (re-exported: one atomic writer for the project)
 
 
 class ExportError(Exception):
@@ -72,12 +72,17 @@ def unflatten_like(template, flat: dict[str, np.ndarray], what: str = "θ"):
   return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
 
 
+def write_config(path, cfg) -> None:
+  """config.json: the config plus the run record (commit, versions, command), which readers drop."""
+  files.atomic_write_json(path, run_record.with_record(json.loads(cfg.to_json_best_effort())))
+
+
 def save_theta(directory, theta, cfg, summary: dict | None = None) -> pathlib.Path:
   directory = pathlib.Path(directory)
   files.atomic_save_npz(directory / "theta.npz", flatten_tree(theta))
-  atomic_write_bytes(directory / "config.json", cfg.to_json_best_effort(indent=2).encode())
+  write_config(directory / "config.json", cfg)
   if summary is not None:
-    files.atomic_write_json(directory / "summary.json", summary)
+    files.atomic_write_json(directory / "summary.json", run_record.with_record(summary))
   return directory
 
 
@@ -85,7 +90,7 @@ def config_from_json(text: str) -> ml_collections.ConfigDict:
   obj = json.loads(text)
   if not isinstance(obj, dict):
     raise ValueError(f"expected a JSON object, got a {type(obj).__name__}")
-  return ml_collections.ConfigDict(_tuples(obj))
+  return ml_collections.ConfigDict(_tuples(run_record.without_record(obj)))
 
 
 _EXPECTED = "expected the file scripts.meta_train or learned_update.export.save_theta writes"
@@ -104,7 +109,7 @@ def _read_json_object(path, what: str) -> dict:
 
 
 def load_config_json(path) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(_tuples(_read_json_object(path, "a config")))
+  return ml_collections.ConfigDict(_tuples(run_record.without_record(_read_json_object(path, "a config"))))
 
 
 def _read_theta_npz(path) -> dict[str, np.ndarray]:

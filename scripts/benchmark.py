@@ -15,7 +15,7 @@ from absl import app, flags
 
 from benchmarks import report, run
 from scripts import common
-from util import files
+from util import files, run_record
 
 _CONFIGS = flags.DEFINE_list(
   "configs", ["paper", "local"], f"Configs to measure, of {sorted(run.CONFIG_SPECS)}."
@@ -70,7 +70,8 @@ def main(argv):
   )
   result["out"] = str(out)
   print(report.format_report(result), flush=True)
-  files.atomic_write_bytes(out, (files.dumps(result, indent=2, sort_keys=True) + "\n").encode())
+  record = run_record.with_record(result)
+  files.atomic_write_bytes(out, (files.dumps(record, indent=2, sort_keys=True) + "\n").encode())
   common.emit_json(result)
 
 

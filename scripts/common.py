@@ -4,6 +4,8 @@ the flags that alias config fields, and the config check at start."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib.util
 import pathlib
 import sys
 from typing import Any, Callable, Sequence
@@ -12,10 +14,18 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from tasks import data_dir as _data_dir
-from util import files
+from util import files, progress
 from util.config_check import ConfigError
 
+
+def list_under_help(name: str) -> None:
+  """Lists flag `name` under the running command's --help (absl shows only the main module's key
+  flags there: the flags defined here for every command would otherwise need --helpfull)."""
+  flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+
+
 _data_dir.define_data_dir_flag()  # --data_dir for every entry point
+list_under_help("data_dir")
 
 
 def emit_json(obj: dict) -> None:
@@ -33,6 +43,18 @@ def fail(message: str) -> None:
   sys.exit(2)
 
 
+def readout_progress(desc: str, total: int):
+  """(bar, log) for runner.run_evaluation: `log` gets one line per seed and readout point, logs it
+  and advances the tqdm bar (util.progress: ETA on stderr, plain lines when it is not a terminal)."""
+  bar = progress.bar(total, desc, unit="readout")
+
+  def log(line: str) -> None:
+    logging.info("%s", line)
+    bar.update(1)
+
+  return bar, log
+
+
 def labelled_path(entry: str, flag: str, what: str, default_file: str) -> tuple[str, pathlib.Path]:
   """A LABEL=PATH flag entry → (label, file); a folder means its `default_file`. Exits 2 when malformed."""
   label, sep, path = entry.partition("=")
@@ -40,6 +62,87 @@ def labelled_path(entry: str, flag: str, what: str, default_file: str) -> tuple[
     fail(f"--{flag} entry {entry!r}: expected LABEL={what}")
   p = pathlib.Path(path)
   return label, (p / default_file if p.is_dir() else p)
+
+
+# ------------------------------------------------------------------------------ the config flag
+
+
+def define_config_file(name: str, default: str, help_string: str):
+  """config_flags.DEFINE_config_file, except that an override of a field the config does not have
+  (`--config.evaluation.nosuch=1`, a misspelling) exits 2 naming the field and the nearest valid
+  ones, instead of ml_collections' traceback. Overrides are checked when the default is parsed
+  (here, at definition) and again when --config names another file (at flag parsing)."""
+  try:
+    holder = config_flags.DEFINE_config_file(name, default, help_string)
+  except (AttributeError, KeyError) as e:
+    _unknown_field(name, default, e)
+  list_under_help(name)
+  flag = flags.FLAGS[name]
+  parse = flag._parse  # pylint: disable=protected-access  (the one hook ml_collections offers)
+
+  def checked_parse(argument):
+    try:
+      return parse(argument)
+    except (AttributeError, KeyError) as e:
+      _unknown_field(name, argument, e)
+
+  flag._parse = checked_parse  # pylint: disable=protected-access
+  return holder
+
+
+def _override_paths(name: str, argv: Sequence[str]) -> list[str]:
+  """The field paths of the --<name>.<path>[=value] arguments in argv."""
+  out = []
+  for arg in argv[1:]:
+    for prefix in (f"--{name}.", f"--no{name}."):
+      if arg.startswith(prefix):
+        out.append(arg[len(prefix) :].split("=", 1)[0])
+  return out
+
+
+def _load_config_file(argument: str):
+  """The config a config-file flag value names (path[:argument]), or None if it does not load."""
+  path, _, arg = str(argument).partition(":")
+  try:
+    spec = importlib.util.spec_from_file_location("_config_for_message", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+  except Exception:  # pylint: disable=broad-except  (only used to word an error message)
+    return None
+
+
+def unknown_field_message(cfg, paths: Sequence[str], flag: str = "config") -> str | None:
+  """What is wrong with the first of `paths` that `cfg` does not have, with the nearest valid
+  fields (difflib), or None when every path exists."""
+  for path in paths:
+    node, walked = cfg, []
+    for part in path.split("."):
+      if not hasattr(node, "keys"):
+        return f"--{flag}.{path}: {'.'.join(walked)} is a value, not a section with fields"
+      keys = sorted(node.keys())
+      if part not in keys:
+        # The closest by similarity; for a name like none of them, still the three least unlike it.
+        near = difflib.get_close_matches(part, keys, n=3, cutoff=0.5) or difflib.get_close_matches(
+          part, keys, n=3, cutoff=0.0
+        )
+        prefix = "".join(f"{w}." for w in walked)
+        return (
+          f"--{flag}.{path}: the config has no field {prefix}{part}; nearest valid: "
+          + ", ".join(prefix + k for k in near)
+          + f" (all {len(keys)}: {', '.join(keys)})"
+        )
+      walked.append(part)
+      node = node[part]
+  return None
+
+
+def _unknown_field(name: str, argument: str, error: Exception) -> None:
+  cfg = _load_config_file(argument)
+  message = None if cfg is None else unknown_field_message(cfg, _override_paths(name, sys.argv), name)
+  if message is None:
+    raise error
+  fail(message)
 
 
 # ---------------------------------------------------------------- config fields and aliases
@@ -147,6 +250,7 @@ def define_aliases(names: Sequence[str]) -> None:
       alias = ALIASES[name]
       fields = ", ".join(f"--config.{f}" for f in alias.fields)
       alias.define(name, None, f"{alias.help} Alias of {fields} (which wins if both are given).")
+    list_under_help(name)
 
 
 def _set_field(cfg, field: str, value) -> None:

@@ -1,14 +1,14 @@
 r"""Evaluate a learned update rule against baselines on a meta-test task (spec §6–7).
 
-  PYTHONPATH=. python -m scripts.evaluate --theta=runs/local/theta --task=tiny_mnist \
+  python -m scripts.evaluate --theta=runs/local/theta --task=tiny_mnist \
       --inner_steps=2000 --eval_every=250 --seeds=5
-  PYTHONPATH=. python -m scripts.evaluate --theta=random --task=tiny_mnist --inner_steps=200 --seeds=3
-  PYTHONPATH=. python -m scripts.evaluate --task=tiny_mnist \
+  python -m scripts.evaluate --theta=random --task=tiny_mnist --inner_steps=200 --seeds=3
+  python -m scripts.evaluate --task=tiny_mnist \
       --methods=random_init,protonet,protonet_permuted
-  PYTHONPATH=. python -m scripts.evaluate --task=tiny_mnist --protocol=semi_supervised \
+  python -m scripts.evaluate --task=tiny_mnist --protocol=semi_supervised \
       --label_fractions=0.01,0.1
-  PYTHONPATH=. python -m scripts.evaluate --theta=checkpoints/ojac_u250 --task=npz:my_data.npz --seeds=3
-  PYTHONPATH=. python -m scripts.evaluate --config.evaluation.support_per_class=5 \
+  python -m scripts.evaluate --theta=checkpoints/ojac_u250 --task=npz:my_data.npz --seeds=3
+  python -m scripts.evaluate --config.evaluation.support_per_class=5 \
       --config.baselines.vae.learning_rate=3e-4
 
 For each seed: a fresh seeded base model; the rule (θ from an export directory, or
@@ -39,10 +39,12 @@ applied only when given, and an explicit --config.evaluation.<field> wins over i
 evaluation and baseline settings always come from --config. The config is checked before
 anything runs.
 
-Writes <out_dir>/results.csv, results.json (with the config used), accuracy.png (default
-runs/eval/<task>); the last stdout line is one JSON object with the final accuracies per
-method. Bad input (a config value outside what is allowed, unknown task / method /
-protocol, missing θ) exits with status 2 and names the field.
+Writes <out_dir>/results.csv, results.json (with the config used and the run record: commit,
+package versions, command line), accuracy.png and TensorBoard curves (tensorboard/<method>/,
+accuracy against inner steps) (default runs/eval/<task>); progress with ETA goes to stderr;
+the last stdout line is one JSON object with the final accuracies per method. Bad input (a
+config value outside what is allowed, unknown task / method / protocol, missing θ, an unknown
+--config field) exits with status 2 and names the field.
 """
 
 import os
@@ -55,7 +57,7 @@ from evaluation import settings as evaluation_settings
 from scripts import common
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = common.define_config_file(
   "config",
   os.path.join(_ROOT, "configs", "local.py"),
   "Config: rule, base model, inner batch, evaluation, baselines.",
@@ -119,9 +121,10 @@ def main(argv):
     seeds,
     theta,
   )
-  result = runner.run_evaluation(
-    task, cfg, methods, steps, every, seeds, theta_fn, log=lambda s: logging.info("%s", s)
-  )
+  points = len(runner.eval_points(steps, every))
+  bar, log = common.readout_progress(f"evaluate {task.name}", len(seeds) * points)
+  result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn, log=log)
+  bar.close()
   result["theta"] = theta
   out_dir = _OUT.value or os.path.join("runs", "eval", task.name)
   paths = outputs.write_outputs(result, out_dir)

@@ -21,10 +21,10 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from scripts import common
-from util import files
+from util import files, run_record
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = common.define_config_file(
   "config", os.path.join(_ROOT, "configs", "local.py"), "Base config (rule, base model, inner batch)."
 )
 _ALIASES = ("theta", "task", "inner_steps", "max_test", "seed")
@@ -68,7 +68,7 @@ def main(argv):
   )
   summary["theta"] = ecfg.theta
   path = os.path.join(out_dir, "fig6_summary.json")
-  files.atomic_write_json(path, summary)
+  files.atomic_write_json(path, run_record.with_record(summary))
   summary["files"]["summary"] = path
   common.emit_json(
     {

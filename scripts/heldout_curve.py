@@ -25,12 +25,13 @@ from ml_collections import config_flags
 from evaluation import learned_rule, outputs, plots, runner
 from scripts import common
 from scripts import evaluate as cli
-from util import files
+from util import files, run_record
 
 _SNAPSHOTS = flags.DEFINE_string("snapshots", None, "A folder of θ exports (step_<N>/ from meta-training).")
 _THETAS = flags.DEFINE_list("thetas", [], "More θ export directories.")
 _UNTRAINED = flags.DEFINE_bool("untrained", True, "Include the untrained θ (init_theta(seed)) as update 0.")
 SCRIPT_DEFAULTS = {"evaluation.methods": ("learned", "random_init")}
+flags.adopt_module_key_flags(cli)  # --help lists scripts.evaluate's --out_dir too
 
 
 def export_dirs(snapshots: str | None, thetas) -> list[pathlib.Path]:
@@ -91,7 +92,7 @@ def main(argv):
     curve["points"].append({"name": name, "theta": theta_arg, "updates": updates, "final": result["final"]})
   curve["points"].sort(key=lambda p: p["updates"])
   out_dir.mkdir(parents=True, exist_ok=True)
-  files.atomic_write_json(out_dir / "curve.json", curve)
+  files.atomic_write_json(out_dir / "curve.json", run_record.with_record(curve))
   plots.plot_curve(curve, out_dir / "curve.png")
   common.emit_json(
     {

@@ -5,13 +5,12 @@ python -m scripts.inspect_rule --config=configs/local.py --input_dim=256
 """
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from benchmarks import rule_timing
 from learned_update import export, rule
 from scripts import common
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/paper.py", "Config file.")
+_CONFIG = common.define_config_file("config", "configs/paper.py", "Config file.")
 _INPUT_DIM = flags.DEFINE_integer("input_dim", 196, "Input features (196 = Tiny MNIST).")
 _K = flags.DEFINE_integer("k", 5, "Unroll length for the meta-gradient timing.")
 

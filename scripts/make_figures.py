@@ -1,6 +1,6 @@
 r"""Paper-style figures from evaluation outputs (results.json of scripts.evaluate).
 
-  PYTHONPATH=. python -m scripts.make_figures --results=runs/eval/tiny_mnist/results.json,\
+  python -m scripts.make_figures --results=runs/eval/tiny_mnist/results.json,\
 runs/eval/tiny_fashion_mnist/results.json --out_dir=runs/figures
 
 Writes fig4_final_accuracy.png (Fig. 4 left: final few-shot accuracy per method and task,

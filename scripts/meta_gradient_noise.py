@@ -12,12 +12,11 @@ The last stdout line is one JSON object; --out writes it too.
 import pathlib
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from scripts import common
-from util import files
+from util import files, run_record
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/local.py", "Config (task distribution, rule).")
+_CONFIG = common.define_config_file("config", "configs/local.py", "Config (task distribution, rule).")
 _THETA = flags.DEFINE_string("theta", "checkpoints/local", "θ export directory.")
 _NUM = flags.DEFINE_integer("num", 64, "Meta-gradients, one per fresh task.")
 _GROUPS = flags.DEFINE_list("group_sizes", ["1", "8", "32"], "Group sizes n (learner batch sizes).")
@@ -52,7 +51,7 @@ def main(argv):
   print(f"-g·w over the ΔW mixing weights: {d['mean']:.3g} ± {d['sem']:.2g}")
   if _OUT.value:
     pathlib.Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
-    files.atomic_write_json(_OUT.value, result)
+    files.atomic_write_json(_OUT.value, run_record.with_record(result))
   common.emit_json(result)
 
 

@@ -15,11 +15,10 @@ runs, what it prints), not settings of the run: a resumed run may use other valu
 """
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from scripts import common
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/local.py", "Config file.")
+_CONFIG = common.define_config_file("config", "configs/local.py", "Config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics.jsonl and the θ export.")
 common.define_aliases(("ray_address",))
 _MAX_MINUTES = flags.DEFINE_float("max_minutes", None, "Stop (with a checkpoint) after this long.")
@@ -42,7 +41,10 @@ def main(argv):
   from distributed import pools, trainer
 
   if cfg.workers.num_workers > 0 and cfg.workers.mode == "ray":
-    pools.init_ray(cfg)
+    try:
+      pools.init_ray(cfg)
+    except pools.RayAddressError as e:
+      common.fail(str(e))
   from distributed import checkpoint
   from learned_update import ExportError, export
   from tasks import DataError

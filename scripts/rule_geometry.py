@@ -22,9 +22,10 @@ from ml_collections import config_flags
 from evaluation import learned_rule, plots, rule_geometry
 from scripts import common
 from scripts import evaluate as cli
-from util import files
+from util import files, run_record
 
 _THETAS = flags.DEFINE_list("thetas", ["random"], "θ export directories, or 'random' (init_theta(seed)).")
+flags.adopt_module_key_flags(cli)  # --help lists scripts.evaluate's --out_dir too
 
 
 def main(argv):
@@ -51,7 +52,7 @@ def main(argv):
     for row in rule_geometry.summarise(t):
       print("  " + ", ".join(f"{k} {v:.3g}" for k, v in row.items()))
   out_dir.mkdir(parents=True, exist_ok=True)
-  files.atomic_write_json(out_dir / "geometry.json", result)
+  files.atomic_write_json(out_dir / "geometry.json", run_record.with_record(result))
   summary = {
     "task": task.name,
     "seed": seed,
@@ -61,7 +62,7 @@ def main(argv):
       for k, t in result["thetas"].items()
     },
   }
-  files.atomic_write_json(out_dir / "summary.json", summary)
+  files.atomic_write_json(out_dir / "summary.json", run_record.with_record(summary))
   plots.plot_geometry(result, out_dir / "geometry.png")
   common.emit_json(
     {

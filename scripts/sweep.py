@@ -1,8 +1,8 @@
 r"""Architecture / activation / permutation sweeps of the evaluation (spec §7, Fig. 5).
 
-  PYTHONPATH=. python -m scripts.sweep --sweep=activation --theta=runs/local/export \
+  python -m scripts.sweep --sweep=activation --theta=runs/local/theta \
       --task=tiny_mnist --inner_steps=1000 --seeds=3
-  PYTHONPATH=. python -m scripts.sweep --sweep=width --values=64,256,1024 --theta=random
+  python -m scripts.sweep --sweep=width --values=64,256,1024 --theta=random
 
 Every flag and config field of scripts.evaluate applies (methods default here:
 learned,random_init, unless --methods or --config.evaluation.methods says otherwise). For
@@ -20,12 +20,13 @@ from absl import app, flags, logging
 from evaluation import outputs, plots, runner, sweeps
 from scripts import common
 from scripts import evaluate as cli
-from util import files
+from util import files, run_record
 
 _SWEEP = flags.DEFINE_enum("sweep", None, list(sweeps.SWEEPS), "What to sweep.")
 _VALUES = flags.DEFINE_list("values", None, "Sweep values (default: evaluation.sweeps.SWEEPS).")
 # Below --methods and --config.evaluation.methods: a sweep of every baseline takes hours.
 SCRIPT_DEFAULTS = {"evaluation.methods": ("learned", "random_init")}
+flags.adopt_module_key_flags(cli)  # --help lists scripts.evaluate's --out_dir too
 
 
 def main(argv):
@@ -50,16 +51,17 @@ def main(argv):
     "seeds": seeds,
     "final": {},
   }
+  points = len(runner.eval_points(steps, every))
+  bar, log = common.readout_progress(f"sweep {_SWEEP.value}", len(cfgs) * len(seeds) * points)
   for v, cfg in cfgs.items():
     logging.info("sweep %s = %s", _SWEEP.value, v)
-    result = runner.run_evaluation(
-      task, cfg, methods, steps, every, seeds, theta_fn, log=lambda s: logging.info("%s", s)
-    )
+    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn, log=log)
     result["theta"] = theta
     outputs.write_outputs(result, os.path.join(out_dir, str(v)))
     summary["final"][v] = result["final"]
+  bar.close()
   os.makedirs(out_dir, exist_ok=True)
-  files.atomic_write_json(os.path.join(out_dir, "sweep.json"), summary)
+  files.atomic_write_json(os.path.join(out_dir, "sweep.json"), run_record.with_record(summary))
   plots.plot_sweep(summary, os.path.join(out_dir, "sweep.png"))
   common.emit_json({k: summary[k] for k in ("task", "sweep", "inner_steps", "final")})
 

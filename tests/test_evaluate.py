@@ -166,8 +166,21 @@ def test_mean_sem_and_ci95_match_direct_computation():
   direct_sem = np.sqrt(np.sum((v - v.mean()) ** 2) / (len(v) - 1)) / np.sqrt(len(v))
   assert mean == pytest.approx(v.mean()) and sem == pytest.approx(direct_sem)
   _, ci = stats.confidence_interval95(v)
-  assert ci == pytest.approx(1.959964 * direct_sem, rel=1e-6)
-  assert stats.mean_sem([0.3]) == (0.3, None)
+  assert ci == pytest.approx(2.776445 * direct_sem, rel=1e-6)  # t(0.975, 4 degrees of freedom)
+  assert stats.mean_sem([0.3]) == (0.3, None) and stats.confidence_interval95([0.3]) == (0.3, None)
+
+
+def test_intervals_use_the_t_quantile_of_the_seed_count():
+  assert stats.t95(3) == pytest.approx(4.302653, rel=1e-6)
+  assert stats.t95(10) == pytest.approx(2.262157, rel=1e-6)
+  assert stats.t95(10_000) == pytest.approx(1.959964, rel=1e-3)  # the normal limit
+  with pytest.raises(ValueError):
+    stats.t95(1)
+  values = [0.6, 0.7, 0.8]
+  results = [stats.SeedResult(s, {"m": {"ridge": [v]}}, {}, {}) for s, v in enumerate(values)]
+  row = stats.aggregate(results, ["m"], [5])[0]
+  assert row["ci95"] == pytest.approx(4.302653 * row["sem"], rel=1e-6)
+  assert row["sem"] == pytest.approx(np.std(values, ddof=1) / np.sqrt(3))
 
 
 def test_episodic_aggregate_pools_episodes_for_the_interval():
@@ -179,7 +192,8 @@ def test_episodic_aggregate_pools_episodes_for_the_interval():
   row = stats.aggregate(results, ["m"], [7], protocol="episodic")[0]
   pooled = np.concatenate(episodes)
   assert row["step"] == 7 and row["mean"] == pytest.approx(pooled.mean())
-  assert row["ci95"] == pytest.approx(1.96 * pooled.std(ddof=1) / np.sqrt(pooled.size), rel=1e-3)
+  t = stats.t95(pooled.size)  # 1.98 at 120 episodes
+  assert row["ci95"] == pytest.approx(t * pooled.std(ddof=1) / np.sqrt(pooled.size), rel=1e-6)
   per_seed = [np.mean(e) for e in episodes]
   assert row["sem"] == pytest.approx(np.std(per_seed, ddof=1) / np.sqrt(3))
 
