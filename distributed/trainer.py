@@ -161,6 +161,7 @@ def meta_train(
   last_loss = float("nan")
   total_grads = 0
   snapshot_every = int(cfg.learner.snapshot_every)
+  _drop_records_after(workdir / "metrics.jsonl", learner.step)
   metrics_file = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
   try:
     with _StopFlag() as flag:
@@ -275,6 +276,17 @@ def meta_train(
   return summary
 
 
+def _drop_records_after(path: pathlib.Path, step: int) -> None:
+  """Keeps the metrics records up to `step`: a run stopped after its last checkpoint logged
+  updates that the resumed run makes again, and each update has one record."""
+  if not path.is_file():
+    return
+  lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+  kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+  if len(kept) != len(lines):
+    files.atomic_write_bytes(path, "".join(kept).encode("utf-8"))
+
+
 def _meta_grads(counters) -> int:
   """Meta-gradients received so far (accepted, stale or non-finite): cumulative over resumes."""
   return int(counters["accepted"] + counters["stale"] + counters["nonfinite"])
@@ -321,6 +333,10 @@ def _resumed_best(saved, workdir) -> dict | None:
   return best
 
 
+# Rule fields that choose how the same values are computed (speed, not numerics).
+_SAME_NUMERICS_FIELDS = ("implementation",)
+
+
 def initial_theta_from_export(directory, template, rule_cfg=None):
   """θ of an export, checked against `template`'s architecture: a new run fine-tunes it.
 
@@ -333,7 +349,11 @@ def initial_theta_from_export(directory, template, rule_cfg=None):
   theta, export_cfg, _ = export.load_theta(directory)
   if rule_cfg is not None and "rule" in export_cfg:
     theirs = export_cfg.rule.to_dict()
-    differ = {k: (v, rule_cfg[k]) for k, v in sorted(theirs.items()) if k in rule_cfg and rule_cfg[k] != v}
+    differ = {
+      k: (v, rule_cfg[k])
+      for k, v in sorted(theirs.items())
+      if k in rule_cfg and rule_cfg[k] != v and k not in _SAME_NUMERICS_FIELDS
+    }
     if differ:
       raise export.ExportError(
         f"learner.init_theta={directory} was exported with other rule settings than this run's: "

@@ -1,17 +1,23 @@
-r"""The README's main job: the shipped meta-trained θ against the untrained θ and random init.
+r"""The README's main job: the released θs of both tracks against an untrained θ and random init.
 
-  python -m scripts.demo                                   # checkpoints/ojac_u250 (the shipped θ), Tiny MNIST
+  python -m scripts.demo                                   # the releases below, Tiny MNIST, 3 seeds
   python -m scripts.demo --theta=runs/local/theta --task=tiny_fashion_mnist --seeds=5
 
-For each seed a fresh 4×128+32 base model (the same one for every row) is trained without
-labels for --inner_steps steps by the shipped θ and by an untrained θ of the same
-architecture and inner step (`init_theta(PRNGKey(seed))`), then read out with ridge and
-logistic regression on 10 labelled examples per class; random init applies no update.
+Rows, for each seed on the same fresh 4×128+32 base model, trained without labels for
+--inner_steps steps and read out with ridge and logistic regression on 10 labelled examples
+per class:
+* the paper-track release (the paper's method: the released rule family meta-trained by
+  truncated backprop on the ridge meta-objective, from an untrained θ);
+* the extension release ([ours]: Oja's subspace direction as the rule's Hebbian term);
+* an untrained θ with the paper-track θ's rule settings (`init_theta(PRNGKey(seed))`);
+* random init: no update at all.
+Each θ runs under its own export's rule settings; the table names its track (summary.json).
+--theta replaces the two releases by one θ (an export directory, or "random").
 The full comparison with every baseline is `scripts.evaluate` (README Results).
 
 Settings are `cfg.evaluation` fields as in scripts.evaluate (--task, --inner_steps, --seeds,
---support_per_class, --max_test are aliases of them; --theta defaults to the shipped θ
-here); the demo always runs the fewshot protocol with one readout after the last step.
+--support_per_class, --max_test are aliases of them); the demo always runs the fewshot
+protocol with one readout after the last step.
 """
 
 import os
@@ -31,8 +37,13 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _ALIASES = ("theta", "task", "inner_steps", "seeds", "support_per_class", "max_test")
 common.define_aliases(_ALIASES)
-# Below --theta and --config.evaluation.theta: the demo shows the shipped θ.
-SCRIPT_DEFAULTS = {"evaluation.theta": os.path.join(_ROOT, "checkpoints", "ojac_u250")}
+# The releases the demo shows when neither --theta nor --config.evaluation.theta is given.
+RELEASES = (
+  os.path.join(_ROOT, "checkpoints", "paper_track_u100"),
+  os.path.join(_ROOT, "checkpoints", "ojac_hand_clean"),
+)
+_DEFAULT = "releases"
+SCRIPT_DEFAULTS = {"evaluation.theta": _DEFAULT}
 
 
 class _Progress:
@@ -80,52 +91,54 @@ def main(argv):
     )
   theta_arg, steps = ecfg.theta, int(ecfg.inner_steps)
   export.configure_jax()
-  print(
-    f"evaluating {theta_arg} on {ecfg.task}: {ecfg.seeds} seeds x 2 runs of "
-    f"{steps} inner steps (a few minutes on 2 cores)",
-    file=sys.stderr,
-    flush=True,
-  )
+  overrides = config_flags.get_override_values(flags.FLAGS["config"])
+  theta_args = RELEASES if theta_arg == _DEFAULT else (theta_arg,)
+  runs = []  # (label, θ per seed, config, methods)
   try:
-    overrides = config_flags.get_override_values(flags.FLAGS["config"])
-    trained_fn, cfg = learned_rule.resolve_theta(theta_arg, cfg, overrides)
+    for arg in theta_args:
+      theta_fn, theta_cfg = learned_rule.resolve_theta(arg, cfg, overrides)
+      common.validate(theta_cfg, ("base_model", "rule", "compatible"))  # the export's own sections
+      summary = (export.load_theta(arg)[2] or {}) if arg != "random" else {}
+      track = summary.get("track", "untrained" if arg == "random" else "unknown track")
+      runs.append((f"{os.path.basename(os.path.normpath(arg))} [{track}]", theta_fn, theta_cfg, summary))
     task = evaluation_settings.make_task(ecfg)
   except (ExportError, DataError) as e:
     common.fail(str(e))
-  common.validate(cfg, ("base_model", "rule", "compatible"))  # the export's own sections
-  summary = (export.load_theta(theta_arg)[2] or {}) if theta_arg != "random" else {}
   seeds = [int(cfg.seed) + i for i in range(int(ecfg.seeds))]
-  untrained_fn = lambda seed: rule.init_theta(jax.random.PRNGKey(seed), cfg.rule)
-  rows = {}
-  runs = (
-    ("meta-trained θ", trained_fn, ("learned", "random_init")),
-    ("untrained θ", untrained_fn, ("learned",)),
+  first_cfg = runs[0][2]  # the untrained θ takes the first θ's rule settings
+  untrained_fn = lambda seed: rule.init_theta(jax.random.PRNGKey(seed), first_cfg.rule)
+  jobs = [(label, fn, run_cfg, ("learned",)) for label, fn, run_cfg, _ in runs]
+  jobs.append(
+    (f"untrained θ (rule of {runs[0][0].split(' ')[0]})", untrained_fn, first_cfg, ("learned", "random_init"))
   )
+  rows = {}
   every = max(1, steps)  # one readout, after the last step (and one at step 0)
-  progress = _Progress(len(runs) * len(seeds), len(runner.eval_points(steps, every)))
-  for label, theta_fn, methods in runs:
+  progress = _Progress(len(jobs) * len(seeds), len(runner.eval_points(steps, every)))
+  for label, theta_fn, run_cfg, methods in jobs:
     progress.label = label
-    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn, log=progress.log)
+    result = runner.run_evaluation(task, run_cfg, methods, steps, every, seeds, theta_fn, log=progress.log)
     for method in methods:
       rows[label if method == "learned" else "random init (no updates)"] = result["final"][method]
   progress.close()
   print(
     f"\n{task.name}: {ecfg.support_per_class}-shot test accuracy after {steps} inner steps, "
-    f"{len(seeds)} seeds (mean ± s.e.); θ from {theta_arg}"
+    f"{len(seeds)} seeds (mean ± s.e.)"
   )
-  print(f"{'method':<28}{'ridge':>18}{'logistic':>18}")
+  print(f"{'θ [track]':<40}{'ridge':>18}{'logistic':>18}")
   fmt = lambda r: f"{r['mean']:.3f} ± {r['sem']:.3f}" if r["sem"] is not None else f"{r['mean']:.3f}"
   for label, r in rows.items():
-    print(f"{label:<28}{fmt(r['ridge']):>18}{fmt(r['logistic']):>18}")
-  if summary:
-    print(
-      f"(θ meta-trained for {summary.get('updates')} updates, {summary.get('meta_grads')} "
-      f"meta-gradients, {summary.get('hours', 0):.1f} h)\n"
-    )
+    print(f"{label:<40}{fmt(r['ridge']):>18}{fmt(r['logistic']):>18}")
+  for label, _, _, summary in runs:
+    if summary:
+      print(
+        f"{label}: {summary.get('updates')} updates, {summary.get('meta_grads')} meta-gradients, "
+        f"{summary.get('hours') or 0:.1f} h; lineage: "
+        + " → ".join(str(e.get("run")).split(" ")[0] for e in summary.get("lineage", []))
+      )
   common.emit_json(
     {
-      "theta": theta_arg,
-      "training": summary,
+      "thetas": list(theta_args),
+      "training": {label: summary for label, _, _, summary in runs},
       "task": task.name,
       "inner_steps": steps,
       "seeds": seeds,

@@ -1,4 +1,4 @@
-"""The README's main command (scripts.demo) on the shipped θ, shortened."""
+"""The README's main command (scripts.demo) on the released θs of both tracks, shortened."""
 
 import json
 import os
@@ -9,7 +9,6 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "checkpoints" / "ojac_u250"
 
 pytestmark = pytest.mark.slow
 
@@ -26,17 +25,23 @@ def _run(*args, timeout=600):
   )
 
 
-def test_demo_evaluates_the_shipped_theta():
+def test_demo_shows_both_tracks_the_untrained_theta_and_random_init():
+  from scripts import demo
+
   proc = _run("--inner_steps=4", "--seeds=2")
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.strip().splitlines()[-1])
-  assert set(out["accuracy"]) == {"meta-trained θ", "untrained θ", "random init (no updates)"}
+  rows = list(out["accuracy"])
+  assert len(rows) == 4
+  assert rows[0].endswith("[paper]") and rows[1].endswith("[extension]")  # the paper track first
+  assert rows[2].startswith("untrained θ") and rows[3] == "random init (no updates)"
   for row in out["accuracy"].values():
     for readout in ("ridge", "logistic"):
       assert 0.0 <= row[readout]["mean"] <= 1.0 and row[readout]["sem"] is not None
-  assert out["training"] == json.loads((SHIPPED / "summary.json").read_text())
-  assert "4/4 seed runs done" in proc.stderr  # the progress line
-  assert "meta-trained θ" in proc.stdout and "random init" in proc.stdout
+  summaries = [json.loads((pathlib.Path(p) / "summary.json").read_text()) for p in demo.RELEASES]
+  assert list(out["training"].values()) == summaries
+  assert all(s["release"] for s in summaries)
+  assert "[paper]" in proc.stdout and "[extension]" in proc.stdout and "random init" in proc.stdout
 
 
 def test_demo_with_a_missing_theta_exits_2(tmp_path):

@@ -234,3 +234,11 @@ def test_init_theta_with_other_rule_settings_warns_and_the_runs_settings_apply(t
     cfg.learner.init_theta = str(tmp_path / "same")
     trainer.meta_train(cfg, tmp_path / "run2", progress=False, stop_at_step=0)
   assert not [r for r in caplog.records if "init_theta" in r.getMessage()]
+
+
+def test_resume_drops_the_records_logged_after_the_last_checkpoint(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  path.write_text("".join(json.dumps({"step": s, "meta_loss": 0.5}) + "\n" for s in range(1, 8)))
+  trainer._drop_records_after(path, 5)  # pylint: disable=protected-access
+  assert [json.loads(l)["step"] for l in path.read_text().splitlines()] == [1, 2, 3, 4, 5]
+  trainer._drop_records_after(tmp_path / "none.jsonl", 5)  # no file: nothing to do
