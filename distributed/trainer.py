@@ -28,7 +28,8 @@ import numpy as np
 from distributed import checkpoint, pools, validation
 from distributed import learner as learner_lib
 from learned_update import export, lineage, rule
-from util import files
+from util import files, tensorboard
+from util import progress as progress_lib
 
 
 class _StopFlag:
@@ -54,37 +55,18 @@ class _StopFlag:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def _format_seconds(s: float) -> str:
-  s = int(max(s, 0))
-  return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 class Progress:
-  """One status line on stderr: step, rate, meta-loss and ETA."""
+  """Updates done of `learner.num_updates`, rate, ETA and the meta-loss on stderr (util.progress)."""
 
-  def __init__(self, total: int, start: int, enabled: bool = True, every_sec: float = 2.0):
-    self.total, self.start, self.enabled, self.every = total, start, enabled, every_sec
-    self.t0 = time.monotonic()
-    self.last = 0.0
+  def __init__(self, total: int, start: int, enabled: bool = True):
+    self.bar = progress_lib.bar(total, "meta-train", unit="upd", initial=start, enabled=enabled)
 
-  def update(self, step: int, meta_loss: float, force: bool = False) -> None:
-    now = time.monotonic()
-    if not self.enabled or (not force and now - self.last < self.every):
-      return
-    self.last = now
-    done = step - self.start
-    rate = done / max(now - self.t0, 1e-9)
-    eta = (self.total - step) / rate if rate > 0 else float("inf")
-    eta_text = _format_seconds(eta) if np.isfinite(eta) else "?"
-    frac = step / max(self.total, 1)
-    bar = "#" * int(20 * frac) + "-" * (20 - int(20 * frac))
-    print(
-      f"\r[{bar}] {step}/{self.total} updates  meta-loss {meta_loss:.4f}  "
-      f"{rate * 60:.1f} upd/min  ETA {eta_text}",
-      end="",
-      file=sys.stderr,
-      flush=True,
-    )
+  def update(self, step: int, meta_loss: float) -> None:
+    self.bar.set_postfix_str(f"meta-loss {meta_loss:.4f}", refresh=False)
+    self.bar.update(step - self.bar.n)
+
+  def close(self) -> None:
+    self.bar.close()
 
 
 def make_pool(cfg):
@@ -137,7 +119,7 @@ def meta_train(
     elapsed_before = float(saved.get("elapsed_sec", 0.0))
   best = _resumed_best(saved, workdir)
   validator = validation.Validator(cfg)
-  export.atomic_write_bytes(workdir / "config.json", cfg.to_json_best_effort(indent=2).encode())
+  export.write_config(workdir / "config.json", cfg)
 
   def save_checkpoint():
     payload = {
@@ -163,6 +145,7 @@ def meta_train(
   snapshot_every = int(cfg.learner.snapshot_every)
   _drop_records_after(workdir / "metrics.jsonl", learner.step)
   metrics_file = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
+  events = tensorboard.MetricsWriter(workdir)  # the same records as TensorBoard scalars
   try:
     with _StopFlag() as flag:
       while learner.step < cfg.learner.num_updates and not flag.stop:
@@ -211,6 +194,7 @@ def meta_train(
           now = time.monotonic()  # the next update's rates leave the validation out
         metrics_file.write(files.dumps(record) + "\n")  # strict: a NaN loss is written null
         metrics_file.flush()
+        events.write(record)
         if validation.is_better(record, best):
           best = validation.best_from_record(record)
           state = {
@@ -253,10 +237,9 @@ def meta_train(
     raise
   finally:
     metrics_file.close()
+    events.close()
     pool.close()
-  bar.update(learner.step, last_loss, force=True)
-  if progress:
-    print(file=sys.stderr)
+    bar.close()
   path = save_checkpoint()
   elapsed = elapsed_before + (time.monotonic() - t_start)
   summary = {
