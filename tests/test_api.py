@@ -67,3 +67,14 @@ def test_chunked_steps_and_batch_iterators_give_the_stepwise_result(tiny_rule, m
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match="ran out after 3 of 4"):
     api.train(tiny_rule, model, batches, steps=4, show_progress=False)
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs(capsys):
+  readme = (api.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+  section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+  code = section.split("```python\n", 1)[1].split("```", 1)[0]
+  assert len(code.strip().splitlines()) <= 15
+  exec(compile(code, "README.md (Python API)", "exec"), {})
+  accuracy = float(capsys.readouterr().out.strip().splitlines()[-1])
+  assert 0.0 <= accuracy <= 1.0
