@@ -31,15 +31,19 @@ def test_demo_shows_both_tracks_the_untrained_theta_and_random_init():
   proc = _run("--inner_steps=4", "--seeds=2")
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.strip().splitlines()[-1])
-  rows = list(out["accuracy"])
+  rows = out["accuracy"]
   assert len(rows) == 4
-  assert rows[0].endswith("[paper]") and rows[1].endswith("[extension]")  # the paper track first
-  assert rows[2].startswith("untrained θ") and rows[3] == "random init (no updates)"
+  lines = proc.stdout.splitlines()
+  position = {label: next(i for i, line in enumerate(lines) if line.startswith(label)) for label in rows}
+  printed = sorted(rows, key=position.get)  # the table's order (the JSON line sorts its keys)
+  assert printed[0].endswith("[paper]") and printed[1].endswith("[extension]")  # the paper track first
+  assert printed[2].startswith("untrained θ") and printed[3] == "random init (no updates)"
   for row in out["accuracy"].values():
     for readout in ("ridge", "logistic"):
       assert 0.0 <= row[readout]["mean"] <= 1.0 and row[readout]["sem"] is not None
   summaries = [json.loads((pathlib.Path(p) / "summary.json").read_text()) for p in demo.RELEASES]
-  assert list(out["training"].values()) == summaries
+  by_name = {label.split(" [")[0]: summary for label, summary in out["training"].items()}
+  assert [by_name[pathlib.Path(p).name] for p in demo.RELEASES] == summaries
   assert all(s["release"] for s in summaries)
   assert "[paper]" in proc.stdout and "[extension]" in proc.stdout and "random init" in proc.stdout
 
