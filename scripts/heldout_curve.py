@@ -78,18 +78,19 @@ def main(argv):
   curve = {"task": task.name, "inner_steps": steps, "seeds": seeds, "methods": methods, "points": []}
   import learned_update
 
+  readouts = len(points) * len(seeds) * len(runner.eval_points(steps, every))
+  bar, log = common.readout_progress("held-out curve", readouts)
   for name, theta_arg, updates in points:
     try:
       theta_fn, cfg = learned_rule.resolve_theta(theta_arg, base_cfg, overrides)
     except learned_update.ExportError as e:
       common.fail(str(e))
     logging.info("θ %s (%d updates)", name, updates)
-    result = runner.run_evaluation(
-      task, cfg, methods, steps, every, seeds, theta_fn, log=lambda s: logging.info("%s", s)
-    )
+    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn, log=log)
     result["theta"] = theta_arg
     outputs.write_outputs(result, out_dir / name)
     curve["points"].append({"name": name, "theta": theta_arg, "updates": updates, "final": result["final"]})
+  bar.close()
   curve["points"].sort(key=lambda p: p["updates"])
   out_dir.mkdir(parents=True, exist_ok=True)
   files.atomic_write_json(out_dir / "curve.json", run_record.with_record(curve))

@@ -14,6 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_run_record_names_this_checkout_and_the_packages():
+  run_record.git_state.cache_clear()  # read once per process: a commit made since would not show
   record = run_record.run_record()
   head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
   if head.returncode == 0:
