@@ -21,16 +21,15 @@ protocol with one readout after the last step.
 """
 
 import os
-import sys
-import time
 
 from absl import app, flags
 from ml_collections import config_flags
 
 from scripts import common
+from util import progress
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = common.define_config_file(
   "config",
   os.path.join(_ROOT, "configs", "local.py"),
   "Evaluation config (inner batch); θ's own config supplies the rule.",
@@ -44,32 +43,6 @@ RELEASES = (
 )
 _DEFAULT = "releases"
 SCRIPT_DEFAULTS = {"evaluation.theta": _DEFAULT}
-
-
-class _Progress:
-  """One line on stderr: which run, seeds done of all, elapsed time and ETA."""
-
-  def __init__(self, total_seeds: int, points_per_seed: int):
-    self.total, self.per_seed, self.calls, self.label = total_seeds, points_per_seed, 0, ""
-    self.t0 = time.monotonic()
-
-  def log(self, message: str) -> None:
-    del message  # one call per evaluation point of a seed
-    self.calls += 1
-    if self.calls % self.per_seed:
-      return
-    done = self.calls // self.per_seed
-    elapsed = time.monotonic() - self.t0
-    eta = elapsed / done * (self.total - done)
-    print(
-      f"\r{self.label}: {done}/{self.total} seed runs done, {elapsed:.0f} s elapsed, ETA {eta:.0f} s   ",
-      end="",
-      file=sys.stderr,
-      flush=True,
-    )
-
-  def close(self) -> None:
-    print(file=sys.stderr, flush=True)
 
 
 def main(argv):
@@ -113,13 +86,16 @@ def main(argv):
   )
   rows = {}
   every = max(1, steps)  # one readout, after the last step (and one at step 0)
-  progress = _Progress(len(jobs) * len(seeds), len(runner.eval_points(steps, every)))
+  # One tick per seed and readout point of every row's run: rate and ETA on stderr (util.progress).
+  bar = progress.bar(len(jobs) * len(seeds) * len(runner.eval_points(steps, every)), "demo", unit="readout")
   for label, theta_fn, run_cfg, methods in jobs:
-    progress.label = label
-    result = runner.run_evaluation(task, run_cfg, methods, steps, every, seeds, theta_fn, log=progress.log)
+    bar.set_description(label.split(" ")[0], refresh=False)
+    result = runner.run_evaluation(
+      task, run_cfg, methods, steps, every, seeds, theta_fn, log=lambda _: bar.update()
+    )
     for method in methods:
       rows[label if method == "learned" else "random init (no updates)"] = result["final"][method]
-  progress.close()
+  bar.close()
   print(
     f"\n{task.name}: {ecfg.support_per_class}-shot test accuracy after {steps} inner steps, "
     f"{len(seeds)} seeds (mean ± s.e.)"

@@ -20,7 +20,6 @@ import copy
 import sys
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from scripts import common
 
@@ -34,7 +33,7 @@ _OUT = flags.DEFINE_string("out", None, "Output export directory.")
 _ZERO = flags.DEFINE_list(
   "zero", [], "Top-level θ entries set to zero as well, e.g. bias_readout (no learned bias change)."
 )
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = common.define_config_file(
   "config", "configs/local.py", "Config of the untrained θ (used with --base=untrained only)."
 )
 _SELECTED_ON = flags.DEFINE_string(
