@@ -218,22 +218,22 @@ def test_worker_counters_survive_a_resume_and_a_changed_worker_count_is_reported
   assert any("resuming 2 in-process workers from a checkpoint of 1" in r.getMessage() for r in caplog.records)
 
 
-def test_init_theta_with_other_rule_settings_warns_and_the_runs_settings_apply(tiny_cfg, tmp_path, caplog):
+def test_init_theta_with_other_rule_settings_is_refused_and_the_same_settings_start(tiny_cfg, tmp_path):
   cfg = tiny_cfg.copy_and_resolve_references()
+  clean = {"track": "paper", "lineage": [lineage.run_entry("earlier", "configs/tiny.py", 3, True, [])]}
   exported = cfg.copy_and_resolve_references()
   exported.rule.inner_lr = 0.1
-  export.save_theta(tmp_path / "start", rule.init_theta(jax.random.PRNGKey(7), cfg.rule), exported)
+  export.save_theta(tmp_path / "start", rule.init_theta(jax.random.PRNGKey(7), cfg.rule), exported, clean)
   cfg.learner.init_theta = str(tmp_path / "start")
-  with caplog.at_level("WARNING"):
+  with pytest.raises(export.ExportError, match=f"rule.inner_lr 0.1 there, {cfg.rule.inner_lr!r} here"):
     trainer.meta_train(cfg, tmp_path / "run", progress=False, stop_at_step=0)
-  warned = [r.getMessage() for r in caplog.records if "init_theta" in r.getMessage()]
-  assert len(warned) == 1 and f"rule.inner_lr 0.1 there, {cfg.rule.inner_lr!r} here" in warned[0]
-  caplog.clear()
-  with caplog.at_level("WARNING"):  # the same settings: nothing to say
-    export.save_theta(tmp_path / "same", rule.init_theta(jax.random.PRNGKey(7), cfg.rule), cfg)
-    cfg.learner.init_theta = str(tmp_path / "same")
-    trainer.meta_train(cfg, tmp_path / "run2", progress=False, stop_at_step=0)
-  assert not [r for r in caplog.records if "init_theta" in r.getMessage()]
+  # The same settings start; a field that only chooses the implementation does not count.
+  same = cfg.copy_and_resolve_references()
+  same.rule.implementation = "fused" if cfg.rule.get("implementation") == "reference" else "reference"
+  export.save_theta(tmp_path / "same", rule.init_theta(jax.random.PRNGKey(7), cfg.rule), same, clean)
+  cfg.learner.init_theta = str(tmp_path / "same")
+  trainer.meta_train(cfg, tmp_path / "run2", progress=False, stop_at_step=0)
+  assert (tmp_path / "run2" / "theta" / "summary.json").is_file()
 
 
 def test_resume_drops_the_records_logged_after_the_last_checkpoint(tmp_path):
