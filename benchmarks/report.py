@@ -19,8 +19,31 @@ def _mib(x):
   return "-" if x is None else f"{x / 2**20:.0f} MiB"
 
 
+def implementation_lines(result: dict) -> list[str]:
+  """The old-vs-new section: reference against fused per config."""
+  lines = []
+  for name, r in result.get("implementations", {}).items():
+    lines.append(f"old vs new ({name}, k = {r['k']}, {r['cores']} core(s), best of {r['rounds']} rounds):")
+    for impl, v in r["implementations"].items():
+      lines.append(
+        f"  {impl:9s} {v['meta_grads_per_core_hour']:8.0f} meta-gradients per core-hour "
+        f"({v['sec_per_meta_grad']:.3f} s each), {v['sec_per_inner_step'] * 1e3:.1f} ms per inner step; "
+        f"compile meta-gradient {v['compile_meta_grad_sec']:.0f} s, "
+        f"apply_rule {v['compile_apply_rule_sec']:.0f} s"
+      )
+    if r.get("speedup"):
+      sp = r["speedup"]
+      lines.append(
+        f"  fused / reference: meta-gradient x{sp['meta_grad']:.2f}, inner step x{sp['inner_step']:.2f}, "
+        f"compile time x{sp['compile_meta_grad']:.2f}"
+      )
+  return lines
+
+
 def format_report(result: dict) -> str:
   """A human-readable summary of `run_benchmark`'s result."""
+  if "matmul_peak" not in result:  # --only_compare
+    return "\n".join(implementation_lines(result) + [f"wall time {result['wall_sec']:.0f} s"])
   d = result["device"]
   lines = [
     f"device: {d['platform']} ({d['device_kind']}), {d['cpu_cores']} cores, jax {d['jax']}; "
@@ -102,6 +125,8 @@ def format_report(result: dict) -> str:
         + (" (extr.)" if k in r["memory_vs_k"].get("extrapolated_ks", []) else "")
       ),
     )
+  if result.get("implementations"):
+    lines += [""] + implementation_lines(result)
   s = result.get("scaling")
   if s:
     lines += [

@@ -15,6 +15,7 @@ import jax
 from benchmarks import (
   device,
   evaluation_speed,
+  implementations,
   meta_gradient,
   op_profile,
   precision,
@@ -36,6 +37,9 @@ CONFIG_SPECS = {
 QUICK_SPECS = {
   "tiny": dict(module="configs.tiny", shapes="meta_train", measure_ks=(2,), memory_ks=(2,)),
 }
+# Old against new (rule.implementation reference vs fused): k and interleaved rounds per config.
+# Paper shapes at k = 2 keep its four compiles to a few minutes; time is linear in k.
+COMPARE_SPECS = {"paper": dict(k=2, rounds=2), "local": dict(k=10, rounds=3), "tiny": dict(k=2, rounds=1)}
 # The config whose shapes the scaling table varies (and whose rule the Ray workers run).
 SCALING_CONFIG, QUICK_SCALING_CONFIG = "local", "tiny"
 
@@ -65,6 +69,8 @@ def run_benchmark(
   compile_cache: bool = True,
   cold_compile: bool = True,
   compile_threads: int = 2,
+  compare_implementations: bool = True,
+  only_compare: bool = False,
   log=print,
 ) -> dict:
   """The whole benchmark: Ray first (before any JAX), then peak, configs and scaling.
@@ -72,11 +78,19 @@ def run_benchmark(
   quick: configs/tiny.py shapes, every executable at FAST_COMPILE (tests; the rates then
   say nothing about real speed). compile_cache: the persistent cache for executables
   whose compile time is not reported; cold_compile: the reported ones bypass it.
+  compare_implementations: the old-vs-new section (`benchmarks.implementations`);
+  only_compare: that section alone (no Ray, configs, scaling, profile or evaluation).
   """
   t_start = time.perf_counter()
   specs = dict(QUICK_SPECS) if quick else {n: CONFIG_SPECS[n] for n in config_names}
   scaled = QUICK_SCALING_CONFIG if quick else SCALING_CONFIG
   result = {"quick": bool(quick), "configs": {}, "section_sec": {}}
+  if only_compare:
+    export.configure_jax()
+    result["device"] = device.device_info()
+    compare_section(result, specs, quick, log)
+    result["wall_sec"] = time.perf_counter() - t_start
+    return result
   if skip_ray:
     result["ray"] = {"skipped": True}
   else:
@@ -142,6 +156,9 @@ def run_benchmark(
     result["configs"], meta_gradient.QUICK_REPORT_KS if quick else meta_gradient.REPORT_KS
   )
 
+  if compare_implementations:
+    compare_section(result, specs, quick, log)
+
   log("scaling of time per inner step:")
   t = time.perf_counter()
   spec = QUICK_SPECS[scaled] if quick else CONFIG_SPECS[scaled]
@@ -203,3 +220,25 @@ def run_benchmark(
   result["max_rss_bytes"] = device.max_rss_bytes()
   result["wall_sec"] = time.perf_counter() - t_start
   return result
+
+
+def compare_section(result: dict, specs: dict, quick: bool, log=print) -> None:
+  """result["implementations"]: reference vs fused per config, and the headline ratios."""
+  t = time.perf_counter()
+  result["implementations"] = {}
+  for name, spec in specs.items():
+    log(f"old vs new, rule.implementation reference vs fused ({name}):")
+    cfg = shapes_lib.load_config(spec["module"])
+    result["implementations"][name] = implementations.compare(
+      cfg,
+      shapes_lib.bench_shapes(cfg, spec["shapes"]),
+      compiler_options=xla.FAST_COMPILE if quick else None,
+      log=log,
+      **COMPARE_SPECS[name],
+    )
+  result["meta_grads_per_core_hour_by_implementation"] = {
+    name: {impl: v["meta_grads_per_core_hour"] for impl, v in r["implementations"].items()}
+    for name, r in result["implementations"].items()
+  }
+  result["fused_speedup"] = {n: r.get("speedup") for n, r in result["implementations"].items()}
+  result["section_sec"]["implementations"] = time.perf_counter() - t

@@ -11,7 +11,11 @@ One application of the rule to a base model:
 
 Tensors inside the rule are [units, batch, channels]. θ is a plain dict pytree.
 
-Length (~420 lines): the whole released architecture (top-delta net, h network, the 12 ΔW
+`implementation` (config): "reference" builds the conv + batch norm + ReLU blocks from
+autodiffed primitives; "fused" uses the same function with a hand-written VJP
+(learned_update/fused.py; tests/test_rule_fused.py checks the two agree).
+
+Length (~470 lines): the whole released architecture (top-delta net, h network, the 12 ΔW
 terms and their merge, the bias change) stays in one module so it can be checked line by
 line against the released code; its sub-networks share the config and the layouts.
 """
@@ -24,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from base_models import mlp
-from learned_update import nn, step_geometry
+from learned_update import fused, nn, step_geometry
 from util.config_check import Section
 
 # The 15 low-rank readouts Linear(h → num_grad_channels). "_top" readouts act on
@@ -172,17 +176,25 @@ def _conv_bn_relu(p, x, axis, eps, operand_dtype=None):
   return jax.nn.relu(nn.batch_norm(p["bn"], nn.conv1d(p["conv"], x, axis, operand_dtype), eps))
 
 
+IMPLEMENTATIONS = ("reference", "fused")
+
+
+def _block_fn(cfg):
+  """conv + batch norm + ReLU of config `implementation`: autodiff (reference) or custom VJP."""
+  return fused.conv_bn_relu if cfg.get("implementation", "reference") == "fused" else _conv_bn_relu
+
+
 def top_delta(theta_td: dict, x_top: jax.Array, cfg) -> jax.Array:
   """The learned top-down signal from the top features [batch, n_top] → [n_top, batch, delta_dim]."""
-  eps = cfg.theta_bn_epsilon
+  eps, block = cfg.theta_bn_epsilon, _block_fn(cfg)
   act = x_top.T[:, :, None]  # [n_top, B, 1]
-  act = jax.nn.relu(nn.batch_norm(theta_td["bn_in"], nn.conv1d(theta_td["conv_in"], act, 1), eps))
+  act = block({"conv": theta_td["conv_in"], "bn": theta_td["bn_in"]}, act, 1, eps)
   act = jnp.transpose(act, (2, 1, 0))  # [td, B, n_top]: mixes top units
   for p in theta_td["mix"]:
-    act = _conv_bn_relu(p, act, 1, eps)
+    act = block(p, act, 1, eps)
   act = jnp.transpose(act, (2, 1, 0))  # [n_top, B, td]
   for p in theta_td["layers"]:
-    act = _conv_bn_relu(p, act, 1, eps)
+    act = block(p, act, 1, eps)
   return nn.conv1d(theta_td["out"], act, 1)
 
 
@@ -236,12 +248,12 @@ def compute_h(theta_h: dict, x, z, d, bias, w_bot, w_top, cfg) -> jax.Array:
     axis=-1,
   )
   # h_dtype: the convolutions' operand precision; accumulation and everything else stay float32.
-  operands = jnp.dtype(cfg.h_dtype)
+  operands, conv_bn_relu = jnp.dtype(cfg.h_dtype), _block_fn(cfg)
   for block in theta_h["blocks"]:
-    act = _conv_bn_relu(block, act, 1, eps, operands)  # along the batch axis
+    act = conv_bn_relu(block, act, 1, eps, operands)  # along the batch axis
     residual = act
     for p in block["unit_convs"]:
-      residual = _conv_bn_relu(p, residual, 0, eps, operands)  # along the unit axis
+      residual = conv_bn_relu(p, residual, 0, eps, operands)  # along the unit axis
     act = act + residual
   return act
 
@@ -455,3 +467,5 @@ def validate_config(rule_cfg) -> None:
   s.one_of("hebb_term", HEBB_TERMS)
   s.one_of("h_dtype", H_DTYPES)
   s.boolean("checkpoint_unroll")
+  if "implementation" in rule_cfg:  # configs saved before the switch existed run the reference
+    s.one_of("implementation", IMPLEMENTATIONS)

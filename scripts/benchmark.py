@@ -3,6 +3,7 @@ r"""Throughput, FLOPs, fraction of peak, memory and Ray scaling of the learned r
   python -m scripts.benchmark                      # paper + local shapes, Ray: < 10 min on 2 cores
   python -m scripts.benchmark --quick              # tiny shapes, -O0 code, 1-2 tiny Ray workers
   python -m scripts.benchmark --configs=local --skip_ray --out=runs/benchmark/local.json
+  taskset -c 0 python -m scripts.benchmark --only_compare   # old vs new only, one core
 
 Prints a table, then one JSON object as the last stdout line; the same JSON goes to --out.
 Runs unchanged on a GPU when JAX has CUDA (the Ray workers stay on CPU cores).
@@ -40,6 +41,13 @@ _COLD_COMPILE = flags.DEFINE_bool(
   "Compile the executables whose compile time is reported (apply_rule, first "
   "meta-gradient) without the persistent cache, so their seconds are cold figures.",
 )
+_COMPARE = flags.DEFINE_bool(
+  "compare_implementations",
+  True,
+  "Old vs new: rule.implementation reference (the released numerics) against fused, "
+  "side by side in this process (meta-gradients per core-hour, compile seconds).",
+)
+_ONLY_COMPARE = flags.DEFINE_bool("only_compare", False, "Run the old-vs-new section alone.")
 _COMPILE_THREADS = flags.DEFINE_integer(
   "compile_threads", 2, "Threads for the other compiles (memory against k, scaling, ...)."
 )
@@ -67,6 +75,8 @@ def main(argv):
     compile_cache=_COMPILE_CACHE.value,
     cold_compile=_COLD_COMPILE.value,
     compile_threads=_COMPILE_THREADS.value,
+    compare_implementations=_COMPARE.value,
+    only_compare=_ONLY_COMPARE.value,
   )
   result["out"] = str(out)
   print(report.format_report(result), flush=True)
