@@ -1,6 +1,6 @@
 """The base model: an MLP with batch norm and separate feedback weights.
 
-Per layer l (spec §2.2, released `LinearBatchNorm`):
+Per layer l (docs/method.md §2.2, released `LinearBatchNorm`):
     z^l = BN(x^{l-1} W^l) + b^l      (no linear bias, batch statistics, no scale)
     x^l = act(z^l)                   (on every layer, the 32-wide top one included)
 The backward (feedback) weights V^l have the shape of W^l; only the learned rule

@@ -1,7 +1,7 @@
 r"""Every hyper-parameter of the paper and of the released code, with its source.
 
 Sources: [P] paper, [S] paper's experiment-setup facts, [C] released TF code,
-[ours] a choice where neither says (spec §9 open points); see README "Provenance".
+[ours] a choice where neither says (docs/method.md §9 open points); see README "Provenance".
 
 Run (needs a cluster: 512 workers in the paper):
   python -m scripts.meta_train --config=configs/paper.py --workdir=runs/paper \
@@ -77,7 +77,7 @@ def get_config():
       reduction="mean",                       # [ours] over the k states of an unroll ([P]: sum)
   ))
 
-  # Truncated unrolls (spec §4; the distributions are not given: [ours]).
+  # Truncated unrolls (docs/method.md §4; the distributions are not given: [ours]).
   c.unroll = ml_collections.ConfigDict(dict(
       inner_batch_size=128,                   # [C] eval batch (meta-training value not given)
       lengths=(5, 10, 20),                    # [ours] k ~ uniform over these per truncation
@@ -126,7 +126,7 @@ def get_config():
                                               # ":worker=N" (see distributed/worker.py); "" = off
   ))
 
-  # Meta-training task distribution (spec §5; tasks/meta_train.py documents every field;
+  # Meta-training task distribution (docs/method.md §5; tasks/meta_train.py documents every field;
   # untagged values are the ones that module has always used, see docs/data.md).
   c.task = ml_collections.ConfigDict(dict(
       datasets=("imagenet", "alphabet", "cifar10"),  # [P] the 160 Tiny-ImageNet meta-training
@@ -177,7 +177,7 @@ def get_config():
       readout="ridge",                        # [ours] the readout whose mean accuracy selects θ
   ))
 
-  # Evaluation (spec §6–7): scripts.evaluate, sweep, heldout_curve, demo and feature_figures
+  # Evaluation (docs/method.md §6–7): scripts.evaluate, sweep, heldout_curve, demo and feature_figures
   # read this section; their flags (--task, --inner_steps, ...) are aliases of these fields
   # (scripts/common.py). Settings the paper does not give are [ours]; the protocols are
   # documented in evaluation/protocols.py.
@@ -214,7 +214,7 @@ def get_config():
                                               # accelerators); "off": one after another (the reference)
   ))
 
-  # Baselines (spec §6: the paper's settings were in an unavailable appendix, so every value
+  # Baselines (docs/method.md §6: the paper's settings were in an unavailable appendix, so every value
   # is [ours]; base_models/baselines/ documents each method).
   c.baselines = ml_collections.ConfigDict(dict(
       vae=dict(

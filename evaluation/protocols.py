@@ -1,4 +1,4 @@
-r"""Readouts on features: what "accuracy at a point of the inner loop" means (spec §6–7).
+r"""Readouts on features: what "accuracy at a point of the inner loop" means (docs/method.md §6–7).
 
 Protocols (`cfg.evaluation.protocol`; every setting below is a field of `cfg.evaluation`,
 its value in configs/paper.py, checked by evaluation/settings.py):

@@ -1,4 +1,4 @@
-r"""The evaluation run: every method on every seed, scored along the inner loop (spec §6–7).
+r"""The evaluation run: every method on every seed, scored along the inner loop (docs/method.md §6–7).
 
 What each seed draws and builds (its base model, θ, baselines, unlabelled stream, support
 set and test subset) and how a method is scored at a point: seed_setup.py. Every method is

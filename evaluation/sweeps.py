@@ -1,4 +1,4 @@
-"""Architecture / activation / permutation sweeps of the base model (spec §7, the paper's Fig. 5).
+"""Architecture / activation / permutation sweeps of the base model (docs/method.md §7, the paper's Fig. 5).
 
 Each sweep sets one field of `cfg.base_model` per value; the full evaluation then runs
 once per value (scripts.sweep).

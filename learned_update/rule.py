@@ -1,4 +1,4 @@
-"""θ and the UnsupervisedUpdate (spec §2.2, the released `MoreLocalWeightUpdate*`).
+"""θ and the UnsupervisedUpdate (docs/method.md §2.2, the released `MoreLocalWeightUpdate*`).
 
 One application of the rule to a base model:
   1. forward pass on an unlabelled batch → z^l, x^l;

@@ -1,4 +1,4 @@
-"""The few-shot ridge-regression meta-objective (spec §3).
+"""The few-shot ridge-regression meta-objective (docs/method.md §3).
 
 Fit ridge regression (λ, unpenalised bias) on labelled batch a's features, predict
 batch b, compare row-normalised predictions with centred, normalised targets.

@@ -1,4 +1,4 @@
-r"""Evaluate a learned update rule against baselines on a meta-test task (spec §6–7).
+r"""Evaluate a learned update rule against baselines on a meta-test task (docs/method.md §6–7).
 
   python -m scripts.evaluate --theta=runs/local/theta --task=tiny_mnist \
       --inner_steps=2000 --eval_every=250 --seeds=5

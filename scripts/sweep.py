@@ -1,4 +1,4 @@
-r"""Architecture / activation / permutation sweeps of the evaluation (spec §7, Fig. 5).
+r"""Architecture / activation / permutation sweeps of the evaluation (docs/method.md §7, Fig. 5).
 
   python -m scripts.sweep --sweep=activation --theta=runs/local/theta \
       --task=tiny_mnist --inner_steps=1000 --seeds=3

@@ -1,4 +1,4 @@
-"""Meta-training task distribution (spec §5): dataset x classes x architecture x permutation.
+"""Meta-training task distribution (docs/method.md §5): dataset x classes x architecture x permutation.
 
 A task is sampled from an explicit ``np.random.Generator`` in this order: data set (by
 ``dataset_weights``), number of classes (uniform over ``num_classes_choices``, capped at

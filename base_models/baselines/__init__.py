@@ -1,4 +1,4 @@
-r"""Baseline representation learners on the base-model architecture (spec §6), by name.
+r"""Baseline representation learners on the base-model architecture (docs/method.md §6), by name.
 
 =================  ==========================================================================
 random_init        the untouched base model (no updates)                  `mlp_baseline.py`
