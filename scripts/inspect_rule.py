@@ -24,7 +24,7 @@ def main(argv):
   counts = rule.theta_param_count_formula(cfg.rule)
   for name, count in counts.items():
     print(f"theta.{name:<13} {count:>8,d} parameters")
-  print(f"theta total         {sum(counts.values()):>8,d} (spec estimate for the released sizes: ~115,000)")
+  print(f"theta total         {sum(counts.values()):>8,d} (the released code at its sizes: ~115,000)")
   widths = tuple(cfg.base_model.hidden_widths) + (cfg.base_model.top_width,)
   print(
     f"timing: input {_INPUT_DIM.value}, widths {widths}, batch {cfg.unroll.inner_batch_size}, k={_K.value}"
