@@ -185,6 +185,11 @@ def test_full_mode_plumbing_with_compilation_stubbed(monkeypatch):
   assert [row["input_dim"] for row in s["input_dim"]] == [256, 784]
   assert s["hidden_layers"] == 3
   assert studied == [(256, 5)]  # at local's shapes and first measured k
+  imp = r["implementations"]
+  assert set(imp) == {"paper", "local"} and imp["local"]["k"] == 10
+  assert set(imp["local"]["implementations"]) == {"reference", "fused"}
+  assert set(r["meta_grads_per_core_hour_by_implementation"]["paper"]) == {"reference", "fused"}
   text = report.format_report(r)
   assert "meta-grads / s, k=50" in text and "(extr.)" in text
+  assert "old vs new (local, k = 10" in text and "fused / reference: meta-gradient x" in text
   json.loads(json.dumps(r))
