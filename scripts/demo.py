@@ -38,7 +38,7 @@ _ALIASES = ("theta", "task", "inner_steps", "seeds", "support_per_class", "max_t
 common.define_aliases(_ALIASES)
 # The releases the demo shows when neither --theta nor --config.evaluation.theta is given.
 RELEASES = (
-  os.path.join(_ROOT, "checkpoints", "paper_track_u100"),
+  os.path.join(_ROOT, "checkpoints", "paper_track_u400"),
   os.path.join(_ROOT, "checkpoints", "ojac_hand_clean"),
 )
 _DEFAULT = "releases"
