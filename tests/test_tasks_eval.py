@@ -18,6 +18,7 @@ EXPECTED = {  # name: (input_dim, num_classes, train size, test size)
   "imagenet_heldout": (256, 10, 400, 100),
   "imagenet_val": (256, 10, 400, 100),
   "alphabet_val": (256, 10, None, None),  # 10 characters x the usable fonts (3 of 4 / 1 of 4)
+  "omniglot_val": (256, 40, 560, 240),  # 40 characters x 14 / 6 drawers
   "two_moons": (2, 2, 2000, 1000),
 }
 
