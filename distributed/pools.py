@@ -133,8 +133,9 @@ class InProcessPool:
     self.errors.succeeded(w.worker_id)
     return [result]
 
-  def get_state(self) -> dict:
-    return {"workers": [w.get_state() for w in self.workers], "next": self._next}
+  def get_state(self, tasks: bool = True) -> dict:
+    """The workers' states; `tasks=False` keeps only their RNGs (see `TaskWorker.get_state`)."""
+    return {"workers": [w.get_state(tasks) for w in self.workers], "next": self._next}
 
   def set_state(self, saved: dict) -> None:
     """Restores `get_state` (plain values and arrays: see `TaskWorker.set_state`); with another
@@ -345,7 +346,8 @@ class RayPool:
       pass
     self._start(worker_id)
 
-  def get_state(self) -> None:
+  def get_state(self, tasks: bool = True) -> None:
+    del tasks
     return None  # asynchronous: workers restart with fresh tasks on resume
 
   def set_state(self, saved) -> None:

@@ -33,6 +33,7 @@ def validate_learner(learner_cfg) -> None:
   s.int_at_least("max_staleness", 0)
   s.int_at_least("checkpoint_every", 1)
   s.int_at_least("keep_checkpoints", 1)
+  s.boolean("checkpoint_worker_tasks")
   s.int_at_least("snapshot_every", 0)  # 0: no snapshots
   if not isinstance(s.value("init_theta"), str):
     s.fail("init_theta", "a θ export directory, or '' (start from init_theta(seed))")

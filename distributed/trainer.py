@@ -125,7 +125,7 @@ def meta_train(
     payload = {
       "step": learner.step,
       "learner": learner.get_state(),
-      "pool": pool.get_state(),
+      "pool": pool.get_state(tasks=bool(cfg.learner.get("checkpoint_worker_tasks", True))),
       "pool_counters": pools.get_counters(pool),
       "theta_signature": signature,
       "config_json": cfg.to_json_best_effort(),

@@ -255,7 +255,19 @@ class TaskWorker:
 
   # Exact resume of in-process runs: the whole worker state goes into the checkpoint, as
   # plain values and arrays (the task as its description, the base model's leaves by path).
-  def get_state(self) -> dict:
+  def get_state(self, tasks: bool = True) -> dict:
+    """With `tasks=False` only the RNG is kept: restored, the worker starts a new task at a
+    random phase (as a first task is staggered), drawn from where its RNG stream had got to."""
+    if not tasks:
+      return {
+        "rng": self.rng.bit_generator.state,
+        "task": None,
+        "state": None,
+        "steps_done": 0,
+        "horizon": 0,
+        "tasks_started": 0,
+        **({} if self.estimator == "tbptt" else {"pes": None}),
+      }
     return {
       "rng": self.rng.bit_generator.state,
       "task": None if self.task is None else self.task.to_dict(),
