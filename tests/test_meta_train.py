@@ -242,3 +242,30 @@ def test_resume_drops_the_records_logged_after_the_last_checkpoint(tmp_path):
   trainer._drop_records_after(path, 5)  # pylint: disable=protected-access
   assert [json.loads(l)["step"] for l in path.read_text().splitlines()] == [1, 2, 3, 4, 5]
   trainer._drop_records_after(tmp_path / "none.jsonl", 5)  # no file: nothing to do
+
+
+def test_checkpoints_without_worker_tasks_keep_the_rngs_and_resume_on_new_staggered_tasks(tiny_cfg, tmp_path):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  cfg.learner.update(dict(num_updates=3, checkpoint_every=100, checkpoint_worker_tasks=False))
+  cfg.unroll.stagger_first_task = True
+  trainer.meta_train(cfg, tmp_path, progress=False, stop_at_step=2)
+  saved = checkpoint.load_latest(tmp_path)
+  (w,) = saved["pool"]["workers"]
+  assert w["task"] is None and w["state"] is None and w["tasks_started"] == 0
+  # The RNG is where the interrupted worker's had got to, not a fresh worker's.
+  fresh = worker_lib.TaskWorker(cfg, cfg.seed, 0)
+  position = lambda state: int(np.asarray(state["state"]["state"]))
+  assert position(w["rng"]) != position(fresh.rng.bit_generator.state)
+  restored = worker_lib.TaskWorker(cfg, cfg.seed, 0)
+  restored.set_state(w)
+  theta = rule.init_theta(jax.random.PRNGKey(cfg.seed), cfg.rule)
+  restored.compute_gradient(theta, 2)
+  fresh.compute_gradient(theta, 0)
+  assert restored.tasks_started == 1  # its first task after the resume: staggered like one
+  assert checkpoint.flatten(restored.state).keys() == checkpoint.flatten(fresh.state).keys()
+  assert not all(
+    np.array_equal(a, b)
+    for a, b in zip(checkpoint.flatten(restored.state).values(), checkpoint.flatten(fresh.state).values())
+  )  # another task's base model, not the one a fresh worker starts with
+  resumed = trainer.meta_train(cfg, tmp_path, progress=False)
+  assert resumed["resumed_from"] == 2 and resumed["step"] == 3
