@@ -96,7 +96,8 @@ class TaskWorker:
     # PES, one entry per antithetic pair: {"plus": state, "minus": state, "xi": θ-shaped}.
     self.pes = None
 
-  def _new_task(self) -> None:
+  def new_task(self) -> None:
+    """Draws the next task, its base model's initialisation and its horizon from the worker's RNG."""
     cfg = self.cfg
     self.task = meta_train.sample_meta_train_task(self.rng, cfg.task, data_dir=cfg.data_dir or None)
     key = jax.random.PRNGKey(int(self.rng.integers(0, 2**31 - 1)))
@@ -137,7 +138,8 @@ class TaskWorker:
     else:
       self.pes = [{"plus": state, "minus": state, "xi": None} for _ in self.pes]
 
-  def _batches(self, k: int) -> dict:
+  def truncation_batches(self, k: int) -> dict:
+    """The next truncation's inputs (k unlabelled batches, k × num_evaluations labelled ones)."""
     n = self.cfg.meta_objective.num_evaluations
     unlabelled = self.task.unlabelled_batches(self.rng, k, self.cfg.unroll.inner_batch_size)
     x, targets, labels = self.task.labelled_batches(self.rng, k * n)
@@ -153,12 +155,12 @@ class TaskWorker:
     start = time.perf_counter()
     self._maybe_inject_fault()
     if self.task is None or self.steps_done >= self.horizon:
-      self._new_task()
+      self.new_task()
       if self.tasks_started == 1 and self.cfg.unroll.stagger_first_task:
         self._advance_to_random_phase(theta)
     lengths = tuple(self.cfg.unroll.lengths)
     k = int(lengths[int(self.rng.integers(0, len(lengths)))])
-    batches = self._batches(k)
+    batches = self.truncation_batches(k)
     extra = {}
     if self.estimator in ("pes", "hybrid"):
       loss, metrics, grads, grads_tbptt = self._pes_truncation(theta, batches, k)

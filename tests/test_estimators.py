@@ -149,11 +149,11 @@ def test_tbptt_worker_is_the_plain_meta_gradient(tiny_cfg, tiny_theta):
     out = worker.compute_gradient(tiny_theta, theta_version=0)
     # What compute_gradient did before estimators existed, spelled out.
     if reference.task is None or reference.steps_done >= reference.horizon:
-      reference._new_task()
+      reference.new_task()
     lengths = tuple(cfg.unroll.lengths)
     k = int(lengths[int(reference.rng.integers(0, len(lengths)))])
     loss, metrics, new_state, grads = fns.meta_gradient(
-      tiny_theta, reference.state, reference._batches(k), num_classes=reference.task.num_classes
+      tiny_theta, reference.state, reference.truncation_batches(k), num_classes=reference.task.num_classes
     )
     reference.state = jax.tree_util.tree_map(np.asarray, new_state)
     reference.steps_done += k
@@ -282,7 +282,7 @@ def test_pes_worker_estimate_is_xi_times_the_loss_difference_over_two_sigma_squa
   monkeypatch.setattr(estimators, "sample_perturbation", lambda *a: drawn.append(sample(*a)) or drawn[-1])
   monkeypatch.setattr(worker_lib, "_finite", lambda tree: True)  # the stub's states hold a counter
   worker = worker_lib.TaskWorker(cfg, seed=5)
-  worker._new_task()  # pylint: disable=protected-access
+  worker.new_task()
   stub = _StubUnroll(worker.fns)
   worker.fns = stub
   sigma = cfg.unroll.pes_sigma

@@ -123,7 +123,7 @@ def _held_out(cfg, num_tasks=6, k=4):
     )
     worker = worker_lib.TaskWorker(cfg, seed=0)
     worker.task, worker.rng = task, rng
-    held.append((task, state, worker._batches(k)))
+    held.append((task, state, worker.truncation_batches(k)))
   fns = unroll.make_unroll_fns(cfg)
   return lambda theta: float(
     np.mean([fns.unroll_loss(theta, s, b, num_classes=t.num_classes)[0] for t, s, b in held])

@@ -36,7 +36,7 @@ def test_the_advanced_state_is_the_rule_applied_forward(tiny_cfg, tiny_theta):
   worker = worker_lib.TaskWorker(cfg, seed=7, worker_id=1)
   reference = worker_lib.TaskWorker(cfg, seed=7, worker_id=1)
   worker.compute_gradient(tiny_theta, theta_version=0)
-  reference._new_task()  # pylint: disable=protected-access
+  reference.new_task()
   chunks = int(reference.rng.integers(0, reference.horizon // 2))
   state = reference.state
   fns = unroll.make_unroll_fns(cfg)
@@ -45,7 +45,7 @@ def test_the_advanced_state_is_the_rule_applied_forward(tiny_cfg, tiny_theta):
   assert chunks > 0
   # The worker then ran one truncation of k = 2 from that state.
   assert worker.steps_done == 2 * chunks + 2
-  batches = reference._batches(2)  # pylint: disable=protected-access
+  batches = reference.truncation_batches(2)
   _, _, expected, _ = fns.meta_gradient(tiny_theta, state, batches, num_classes=reference.task.num_classes)
   for got, want in zip(jax.tree_util.tree_leaves(worker.state), jax.tree_util.tree_leaves(expected)):
     np.testing.assert_array_equal(got, np.asarray(want))

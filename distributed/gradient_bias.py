@@ -1,0 +1,151 @@
+"""Is the truncated-backprop meta-gradient biased? It against the full-horizon gradient, task by task.
+
+For each of `num_tasks` freshly drawn meta-training tasks (one worker's draw each: the task, the
+base model's initialisation and every batch of the whole horizon, fixed in advance), two
+estimates of the gradient of the same objective — the task's mean meta-loss over all
+`horizon` inner steps — with respect to θ's ΔW mixing weights (`forward/merge/w`, 12 numbers):
+
+* **truncated backprop**: the mean over the task's truncations of k steps of their
+  meta-gradients, the state's gradient stopped at every truncation's start (what the workers
+  send the learner, summed over a whole task);
+* **full horizon**: central finite differences along each mixing weight through the whole
+  unroll, θ ± σ·e_j on the same batches (common random numbers), so that the only error is
+  O(σ²) — no estimator noise. With σ larger than the scale of the unroll's chaotic wiggles it is
+  the gradient of the σ-smoothed objective, which is what ES and PES estimate too.
+
+Over tasks: the cosine between the two mean gradients (s.e. by bootstrap over tasks), the mean
+per-task cosine, the projection of each on the mixing weights (−g·w > 0: a gradient step grows
+the weights, i.e. the size of the rule's learned change) with standard errors, and, as the
+yardstick for noise, each estimate's split-half cosine (the mean of half the tasks against the
+other half). A cross cosine near the split-half cosines says the difference is noise; well below
+them, a bias of truncation at this horizon.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from distributed import worker as worker_lib
+from learned_update import rule
+
+
+def _mixing_weights(theta) -> np.ndarray:
+  return np.asarray(theta["forward"]["merge"]["w"], np.float64)
+
+
+def _with_mixing_weights(theta, w: np.ndarray):
+  forward = dict(theta["forward"])
+  forward["merge"] = dict(forward["merge"], w=np.asarray(w, np.float32))
+  return dict(theta, forward=forward)
+
+
+def _cosine(a, b) -> float:
+  return float(np.dot(a, b) / np.sqrt((np.dot(a, a) + 1e-30) * (np.dot(b, b) + 1e-30)))
+
+
+def _mean_sem(values) -> dict:
+  v = np.asarray(values, np.float64)
+  sem = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+  return {"mean": float(v.mean()), "sem": sem}
+
+
+def draw_task(cfg, seed: int, task_id: int, horizon: int, k: int):
+  """A worker's fresh task with its initial base model and the batches of `horizon` steps."""
+  w = worker_lib.TaskWorker(cfg, seed, worker_id=task_id)
+  w.new_task()
+  batches = [w.truncation_batches(k) for _ in range(horizon // k)]
+  return w, batches
+
+
+def task_gradients(fns, theta, worker, batches, sigma: float) -> dict:
+  """Both estimates (module docstring) for one task; the losses are the task's mean meta-loss."""
+  num_classes = worker.task.num_classes
+  state, grads, losses = worker.state, [], []
+  for b in batches:
+    loss, _, state, g = fns.meta_gradient(theta, state, b, num_classes=num_classes)
+    grads.append(np.asarray(g["forward"]["merge"]["w"], np.float64))
+    losses.append(float(loss))
+  tbptt = np.mean(grads, axis=0)
+
+  def full_loss(t):
+    s, total = worker.state, []
+    for b in batches:
+      loss, _, s = fns.unroll_loss(t, s, b, num_classes=num_classes)
+      total.append(float(loss))
+    return float(np.mean(total))
+
+  w0 = _mixing_weights(theta)
+  full = np.zeros_like(w0)
+  for j in range(len(w0)):
+    e = np.zeros_like(w0)
+    e[j] = sigma
+    plus = full_loss(_with_mixing_weights(theta, w0 + e))
+    minus = full_loss(_with_mixing_weights(theta, w0 - e))
+    full[j] = (plus - minus) / (2 * sigma)
+  return {"tbptt": tbptt, "full": full, "loss": float(np.mean(losses)), "dataset": worker.task.dataset}
+
+
+def _bootstrap_cosine(a: np.ndarray, b: np.ndarray, rng, n: int = 1000) -> float:
+  idx = rng.integers(0, len(a), size=(n, len(a)))
+  return float(np.std([_cosine(a[i].mean(0), b[i].mean(0)) for i in idx], ddof=1))
+
+
+def _split_half(v: np.ndarray) -> float | None:
+  h = len(v) // 2
+  return _cosine(v[:h].mean(0), v[h : 2 * h].mean(0)) if h >= 1 else None
+
+
+def summarise(tbptt: np.ndarray, full: np.ndarray, w: np.ndarray, seed: int = 0) -> dict:
+  """The statistics of the module docstring from per-task gradients (tasks × 12)."""
+  rng = np.random.default_rng(seed)
+  mean_t, mean_f = tbptt.mean(0), full.mean(0)
+  return {
+    "cosine_of_means": _cosine(mean_t, mean_f),
+    "cosine_of_means_sem": _bootstrap_cosine(tbptt, full, rng) if len(tbptt) > 1 else None,
+    "per_task_cosine": _mean_sem([_cosine(a, b) for a, b in zip(tbptt, full)]),
+    "split_half_cosine": {"tbptt": _split_half(tbptt), "full": _split_half(full)},
+    "descent_along_mixing_weights": {
+      "tbptt": _mean_sem(-tbptt @ w),
+      "full": _mean_sem(-full @ w),
+    },
+    "norm_of_mean": {"tbptt": float(np.linalg.norm(mean_t)), "full": float(np.linalg.norm(mean_f))},
+    "mean_gradient": {
+      "terms": list(rule.WEIGHT_TERMS),
+      "tbptt": mean_t.tolist(),
+      "full": mean_f.tolist(),
+    },
+  }
+
+
+def truncation_bias(cfg, theta, num_tasks: int, horizon: int, sigma: float, seed: int = 0, log=print) -> dict:
+  """Per-task estimates over `num_tasks` fresh tasks, and their `summarise` statistics."""
+  k = int(min(cfg.unroll.lengths))
+  if horizon < k or horizon % k:
+    raise ValueError(f"horizon={horizon} must be a positive multiple of the truncation length {k}")
+  if not sigma > 0:
+    raise ValueError(f"sigma={sigma} must be > 0")
+  theta = jax.tree_util.tree_map(np.asarray, theta)
+  fns = worker_lib.unroll.make_unroll_fns(cfg)
+  per_task, start = [], time.monotonic()
+  for i in range(num_tasks):
+    worker, batches = draw_task(cfg, seed, i, horizon, k)
+    per_task.append(task_gradients(fns, theta, worker, batches, sigma))
+    done = i + 1
+    eta = (time.monotonic() - start) / done * (num_tasks - done)
+    log(f"  task {done}/{num_tasks} ({per_task[-1]['dataset']}), ETA {eta / 60:.1f} min")
+  tbptt = np.stack([t["tbptt"] for t in per_task])
+  full = np.stack([t["full"] for t in per_task])
+  return {
+    "num_tasks": num_tasks,
+    "horizon": horizon,
+    "truncation": k,
+    "sigma": sigma,
+    **summarise(tbptt, full, _mixing_weights(theta), seed),
+    "tasks": [
+      {"dataset": t["dataset"], "loss": t["loss"], "tbptt": t["tbptt"].tolist(), "full": t["full"].tolist()}
+      for t in per_task
+    ],
+  }

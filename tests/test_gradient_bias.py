@@ -1,0 +1,76 @@
+"""The truncation-bias diagnostic: its full-horizon finite differences and its statistics."""
+
+import numpy as np
+import pytest
+
+from distributed import gradient_bias
+
+
+def test_with_one_truncation_per_task_the_two_estimates_agree(tiny_cfg, tiny_theta):
+  # A horizon of one truncation: nothing is truncated, so truncated backprop is the full-horizon
+  # gradient and the finite differences must find it (to O(σ²) and the float32 loss's rounding,
+  # ~1e-7 / 2σ: the untrained θ's mixing-weight gradients are ~1e-4, so σ is large).
+  cfg = tiny_cfg.copy_and_resolve_references()
+  k = int(min(cfg.unroll.lengths))
+  out = gradient_bias.truncation_bias(cfg, tiny_theta, num_tasks=2, horizon=k, sigma=0.1, log=lambda _: None)
+  for task in out["tasks"]:
+    t, f = np.asarray(task["tbptt"]), np.asarray(task["full"])
+    assert np.linalg.norm(t) > 0
+    np.testing.assert_allclose(f, t, rtol=0.1, atol=0.1 * np.abs(t).max())
+  assert out["cosine_of_means"] > 0.98
+  assert len(out["mean_gradient"]["terms"]) == len(out["mean_gradient"]["tbptt"]) == 12
+
+
+def test_with_several_truncations_truncated_backprop_is_not_the_full_gradient(tiny_cfg, tiny_theta):
+  # Three truncations: the later ones see their start state as a constant, so the estimates differ.
+  cfg = tiny_cfg.copy_and_resolve_references()
+  k = int(min(cfg.unroll.lengths))
+  out = gradient_bias.truncation_bias(
+    cfg, tiny_theta, num_tasks=1, horizon=3 * k, sigma=1e-2, log=lambda _: None
+  )
+  (task,) = out["tasks"]
+  assert not np.allclose(task["tbptt"], task["full"], rtol=1e-3)
+
+
+def test_summary_statistics_are_invariant_where_they_must_be():
+  rng = np.random.default_rng(0)
+  g = rng.normal(size=(16, 12))
+  w = rng.normal(size=12)
+  same = gradient_bias.summarise(g, g, w)
+  assert same["cosine_of_means"] == pytest.approx(1.0)
+  assert same["per_task_cosine"]["mean"] == pytest.approx(1.0)
+  assert same["descent_along_mixing_weights"]["tbptt"] == same["descent_along_mixing_weights"]["full"]
+  flipped = gradient_bias.summarise(g, -3 * g, w)
+  assert flipped["cosine_of_means"] == pytest.approx(-1.0)  # the scale does not matter, the sign does
+  d = flipped["descent_along_mixing_weights"]
+  assert d["full"]["mean"] == pytest.approx(-3 * d["tbptt"]["mean"])
+  assert flipped["split_half_cosine"]["tbptt"] == pytest.approx(flipped["split_half_cosine"]["full"])
+
+
+def test_bad_settings_are_refused(tiny_cfg, tiny_theta):
+  k = int(min(tiny_cfg.unroll.lengths))
+  with pytest.raises(ValueError, match="multiple of the truncation length"):
+    gradient_bias.truncation_bias(tiny_cfg, tiny_theta, num_tasks=1, horizon=k + 1, sigma=0.01)
+  with pytest.raises(ValueError, match="sigma"):
+    gradient_bias.truncation_bias(tiny_cfg, tiny_theta, num_tasks=1, horizon=k, sigma=0.0)
+
+
+@pytest.mark.slow
+def test_cli_writes_the_json_and_refuses_a_bad_horizon(tmp_path):
+  import json
+  import subprocess
+  import sys
+
+  base = [sys.executable, "-m", "scripts.gradient_bias", "--config=configs/tiny.py", "--theta=random"]
+  bad = subprocess.run(base + ["--horizon=3"], capture_output=True, text=True)
+  assert bad.returncode == 2 and "multiple of the truncation length" in bad.stderr
+  out = tmp_path / "bias.json"
+  ok = subprocess.run(
+    base + ["--num_tasks=2", "--horizon=4", "--sigma=0.1", f"--out={out}"], capture_output=True, text=True
+  )
+  assert ok.returncode == 0, ok.stderr[-2000:]
+  result = json.loads(ok.stdout.strip().splitlines()[-1])
+  assert result["num_tasks"] == 2 and len(result["tasks"]) == 2
+  from util import run_record
+
+  assert json.loads(out.read_text())[run_record.RECORD_KEY]["command"]
