@@ -8,10 +8,13 @@ estimates of the gradient of the same objective — the task's mean meta-loss ov
 * **truncated backprop**: the mean over the task's truncations of k steps of their
   meta-gradients, the state's gradient stopped at every truncation's start (what the workers
   send the learner, summed over a whole task);
-* **full horizon**: central finite differences along each mixing weight through the whole
-  unroll, θ ± σ·e_j on the same batches (common random numbers), so that the only error is
-  O(σ²) — no estimator noise. With σ larger than the scale of the unroll's chaotic wiggles it is
-  the gradient of the σ-smoothed objective, which is what ES and PES estimate too.
+* **full horizon**: central finite differences through the whole unroll, θ ± σ·u on the same
+  batches (common random numbers), so that the only error is O(σ²) — no estimator noise. With σ
+  larger than the scale of the unroll's chaotic wiggles it is the gradient of the σ-smoothed
+  objective, which is what ES and PES estimate too. `directions="coordinates"` takes u along each
+  mixing weight (24 unrolls a task: the whole 12-vector); `"radial"` only along w/‖w‖ (2 unrolls:
+  the projection on the weights, not the cosine). Both estimates are compared in the span of the
+  directions (for "radial" the cosine is then only the sign of agreement).
 
 Over tasks: the cosine between the two mean gradients (s.e. by bootstrap over tasks), the mean
 per-task cosine, the projection of each on the mixing weights (−g·w > 0: a gradient step grows
@@ -60,15 +63,25 @@ def draw_task(cfg, seed: int, task_id: int, horizon: int, k: int):
   return w, batches
 
 
-def task_gradients(fns, theta, worker, batches, sigma: float) -> dict:
-  """Both estimates (module docstring) for one task; the losses are the task's mean meta-loss."""
+def directions_for(w: np.ndarray, kind: str) -> np.ndarray:
+  """Orthonormal rows u of the finite differences (module docstring)."""
+  if kind == "coordinates":
+    return np.eye(len(w))
+  if kind == "radial":
+    return (w / (np.linalg.norm(w) + 1e-12))[None, :]
+  raise ValueError(f"directions={kind!r}: expected 'coordinates' or 'radial'")
+
+
+def task_gradients(fns, theta, worker, batches, sigma: float, directions: np.ndarray) -> dict:
+  """Both estimates (module docstring) for one task, in the span of `directions`; the losses
+  are the task's mean meta-loss."""
   num_classes = worker.task.num_classes
   state, grads, losses = worker.state, [], []
   for b in batches:
     loss, _, state, g = fns.meta_gradient(theta, state, b, num_classes=num_classes)
     grads.append(np.asarray(g["forward"]["merge"]["w"], np.float64))
     losses.append(float(loss))
-  tbptt = np.mean(grads, axis=0)
+  tbptt = directions.T @ (directions @ np.mean(grads, axis=0))
 
   def full_loss(t):
     s, total = worker.state, []
@@ -78,13 +91,12 @@ def task_gradients(fns, theta, worker, batches, sigma: float) -> dict:
     return float(np.mean(total))
 
   w0 = _mixing_weights(theta)
-  full = np.zeros_like(w0)
-  for j in range(len(w0)):
-    e = np.zeros_like(w0)
-    e[j] = sigma
-    plus = full_loss(_with_mixing_weights(theta, w0 + e))
-    minus = full_loss(_with_mixing_weights(theta, w0 - e))
-    full[j] = (plus - minus) / (2 * sigma)
+  along = np.zeros(len(directions))
+  for j, u in enumerate(directions):
+    plus = full_loss(_with_mixing_weights(theta, w0 + sigma * u))
+    minus = full_loss(_with_mixing_weights(theta, w0 - sigma * u))
+    along[j] = (plus - minus) / (2 * sigma)
+  full = directions.T @ along
   return {"tbptt": tbptt, "full": full, "loss": float(np.mean(losses)), "dataset": worker.task.dataset}
 
 
@@ -120,7 +132,16 @@ def summarise(tbptt: np.ndarray, full: np.ndarray, w: np.ndarray, seed: int = 0)
   }
 
 
-def truncation_bias(cfg, theta, num_tasks: int, horizon: int, sigma: float, seed: int = 0, log=print) -> dict:
+def truncation_bias(
+  cfg,
+  theta,
+  num_tasks: int,
+  horizon: int,
+  sigma: float,
+  directions: str = "coordinates",
+  seed: int = 0,
+  log=print,
+) -> dict:
   """Per-task estimates over `num_tasks` fresh tasks, and their `summarise` statistics."""
   k = int(min(cfg.unroll.lengths))
   if horizon < k or horizon % k:
@@ -128,11 +149,12 @@ def truncation_bias(cfg, theta, num_tasks: int, horizon: int, sigma: float, seed
   if not sigma > 0:
     raise ValueError(f"sigma={sigma} must be > 0")
   theta = jax.tree_util.tree_map(np.asarray, theta)
+  basis = directions_for(_mixing_weights(theta), directions)
   fns = worker_lib.unroll.make_unroll_fns(cfg)
   per_task, start = [], time.monotonic()
   for i in range(num_tasks):
     worker, batches = draw_task(cfg, seed, i, horizon, k)
-    per_task.append(task_gradients(fns, theta, worker, batches, sigma))
+    per_task.append(task_gradients(fns, theta, worker, batches, sigma, basis))
     done = i + 1
     eta = (time.monotonic() - start) / done * (num_tasks - done)
     log(f"  task {done}/{num_tasks} ({per_task[-1]['dataset']}), ETA {eta / 60:.1f} min")
@@ -143,6 +165,7 @@ def truncation_bias(cfg, theta, num_tasks: int, horizon: int, sigma: float, seed
     "horizon": horizon,
     "truncation": k,
     "sigma": sigma,
+    "directions": directions,
     **summarise(tbptt, full, _mixing_weights(theta), seed),
     "tasks": [
       {"dataset": t["dataset"], "loss": t["loss"], "tbptt": t["tbptt"].tolist(), "full": t["full"].tolist()}

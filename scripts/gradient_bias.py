@@ -5,7 +5,8 @@ r"""Truncated backprop against the full-horizon gradient of θ's ΔW mixing weig
       --out=experiments/paper_track/results/gradient_bias_u400.json
 
 The statistics and how to read them: distributed/gradient_bias.py. Cost per task: one
-meta-gradient per truncation plus 24 forward unrolls of the whole horizon. The last stdout line is
+meta-gradient per truncation plus 24 forward unrolls of the whole horizon (2 with
+--directions=radial). The last stdout line is
 one JSON object; --out writes it too.
 """
 
@@ -23,6 +24,12 @@ _THETA = flags.DEFINE_string(
 _NUM = flags.DEFINE_integer("num_tasks", 64, "Fresh meta-training tasks.")
 _HORIZON = flags.DEFINE_integer("horizon", 1000, "Inner steps per task (a multiple of the truncation).")
 _SIGMA = flags.DEFINE_float("sigma", 0.05, "Finite-difference step on each mixing weight.")
+_DIRECTIONS = flags.DEFINE_enum(
+  "directions",
+  "coordinates",
+  ["coordinates", "radial"],
+  "Finite differences along each mixing weight or only w/‖w‖.",
+)
 _SEED = flags.DEFINE_integer("seed", 0, "Task draws (worker seed).")
 _OUT = flags.DEFINE_string("out", None, "Also write the JSON here.")
 
@@ -45,7 +52,7 @@ def main(argv):
   cfg.rule = theta_cfg.rule
   try:
     result = gradient_bias.truncation_bias(
-      cfg, theta_fn(0), _NUM.value, _HORIZON.value, _SIGMA.value, seed=_SEED.value
+      cfg, theta_fn(0), _NUM.value, _HORIZON.value, _SIGMA.value, _DIRECTIONS.value, seed=_SEED.value
     )
   except ValueError as e:
     common.fail(str(e))

@@ -47,10 +47,23 @@ def test_summary_statistics_are_invariant_where_they_must_be():
   assert flipped["split_half_cosine"]["tbptt"] == pytest.approx(flipped["split_half_cosine"]["full"])
 
 
+def test_radial_differences_give_the_projection_on_the_mixing_weights(tiny_cfg, tiny_theta):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  k = int(min(cfg.unroll.lengths))
+  kw = dict(num_tasks=2, horizon=k, sigma=0.1, log=lambda _: None)
+  full = gradient_bias.truncation_bias(cfg, tiny_theta, **kw)
+  radial = gradient_bias.truncation_bias(cfg, tiny_theta, directions="radial", **kw)
+  a, b = full["descent_along_mixing_weights"], radial["descent_along_mixing_weights"]
+  assert a["tbptt"]["mean"] == pytest.approx(b["tbptt"]["mean"], rel=1e-6)
+  assert b["full"]["mean"] == pytest.approx(a["full"]["mean"], rel=0.1)
+
+
 def test_bad_settings_are_refused(tiny_cfg, tiny_theta):
   k = int(min(tiny_cfg.unroll.lengths))
   with pytest.raises(ValueError, match="multiple of the truncation length"):
     gradient_bias.truncation_bias(tiny_cfg, tiny_theta, num_tasks=1, horizon=k + 1, sigma=0.01)
+  with pytest.raises(ValueError, match="directions"):
+    gradient_bias.truncation_bias(tiny_cfg, tiny_theta, num_tasks=1, horizon=k, sigma=0.1, directions="x")
   with pytest.raises(ValueError, match="sigma"):
     gradient_bias.truncation_bias(tiny_cfg, tiny_theta, num_tasks=1, horizon=k, sigma=0.0)
 
