@@ -1,8 +1,8 @@
 """A learned rule from Python: load θ, build a base model, train it on your unlabelled data, read it out.
 
   from learned_update import api
-  rule = api.load_rule("ojac_u250")                    # a folder of checkpoints/, or an export's path
-  model = api.init_model(rule, input_dim=x.shape[1])   # the rule's base model (4×128 + 32 for ojac_u250)
+  rule = api.load_rule("ojac_hand_clean")              # a release (in checkpoints/) or an export's path
+  model = api.init_model(rule, input_dim=x.shape[1])   # the rule's base model (4×128 + 32 here)
   model = api.train(rule, model, x, steps=1000)        # unlabelled minibatches, jitted, progress bar
   f = api.features(model, x_test)                      # top-layer features, [N, top_width]
   accuracy = api.score_readout(model, x_support, y_support, x_test, y_test)   # ridge readout
@@ -61,14 +61,17 @@ class Model:
 
 
 def release_names() -> list[str]:
-  """The θ exports under checkpoints/ (folders holding theta.npz), loadable by name."""
+  """The releases: the θ exports under checkpoints/ (folders holding theta.npz), loadable by name.
+
+  The earlier studies' θs (experiments/earlier/thetas/, tainted lineage) are not releases: load them by path.
+  """
   if not RELEASES_DIR.is_dir():
     return []
   return sorted(p.name for p in RELEASES_DIR.iterdir() if (p / "theta.npz").is_file())
 
 
 def load_rule(name_or_path: str | os.PathLike) -> Rule:
-  """θ of an export directory, or of a release: a folder name under checkpoints/ ("ojac_u250").
+  """θ of an export directory, or of a release: a folder name under checkpoints/ ("ojac_hand_clean").
 
   Raises learned_update.ExportError when neither names an export (with the release names).
   """

@@ -1,6 +1,6 @@
 r"""Convert a workdir's old pickle checkpoints (`checkpoint_<step>.pkl`) to the `.npz` format.
 
-  python -m scripts.convert_checkpoints --workdir=checkpoints/local_run
+  python -m scripts.convert_checkpoints --workdir=runs/old_run
   python -m scripts.convert_checkpoints --workdir=runs/local --keep_pkl
 
 Each `.pkl` becomes `checkpoint_<step>.npz` beside it (verified by re-reading it), then the

@@ -7,7 +7,7 @@ r"""Evaluate a learned update rule against baselines on a meta-test task (docs/m
       --methods=random_init,protonet,protonet_permuted
   python -m scripts.evaluate --task=tiny_mnist --protocol=semi_supervised \
       --label_fractions=0.01,0.1
-  python -m scripts.evaluate --theta=checkpoints/ojac_u250 --task=npz:my_data.npz --seeds=3
+  python -m scripts.evaluate --theta=checkpoints/ojac_hand_clean --task=npz:my_data.npz --seeds=3
   python -m scripts.evaluate --config.evaluation.support_per_class=5 \
       --config.baselines.vae.learning_rate=3e-4
 

@@ -1,6 +1,6 @@
 r"""Export θ (θ-only, with its config and a training summary) from a meta-training checkpoint.
 
-  python -m scripts.export_theta --workdir=runs/local --out=checkpoints/local
+  python -m scripts.export_theta --workdir=runs/local --out=runs/local_theta
   python -m scripts.export_theta --workdir=runs/local --out=/tmp/theta_100 --step=100
 
 The export is what `scripts.evaluate --theta=DIR` reads. Without --step the newest readable

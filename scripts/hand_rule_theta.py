@@ -1,6 +1,6 @@
 r"""Write a θ whose ΔW is a hand-set mix of the rule's fixed terms (a hand-designed rule).
 
-  python -m scripts.hand_rule_theta --base=checkpoints/local --mixing=hebb=1 --inner_lr=1e-3 \
+  python -m scripts.hand_rule_theta --base=experiments/earlier/thetas/local --mixing=hebb=1 --inner_lr=1e-3 \
       --out=runs/hand/hebb_lr0.001
 
 Every mixing weight not named in --mixing and the merge bias become 0; the rest of θ (the

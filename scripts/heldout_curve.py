@@ -1,6 +1,6 @@
 r"""Held-out few-shot accuracy of a meta-training run's θ snapshots against updates.
 
-  python -m scripts.heldout_curve --snapshots=checkpoints/local_run/snapshots --task=tiny_mnist \
+  python -m scripts.heldout_curve --snapshots=experiments/earlier/runs/local_run/snapshots --task=tiny_mnist \
       --inner_steps=1000 --seeds=3
   python -m scripts.heldout_curve --thetas=runs/a,runs/b --task=tiny_fashion_mnist --untrained=false
 

@@ -1,6 +1,6 @@
 r"""How noisy the meta-gradients of one θ are, and which way they push the size of the rule's change.
 
-  python -m scripts.meta_gradient_noise --theta=checkpoints/local --num=64 --group_sizes=1,8,32
+  python -m scripts.meta_gradient_noise --theta=experiments/earlier/thetas/local --num=64 --group_sizes=1,8,32
 
 Draws --num fresh meta-training tasks (the config's task distribution, one in-process worker each),
 computes one truncated-backprop meta-gradient per task for θ, and reports the mean cosine between
@@ -17,7 +17,7 @@ from scripts import common
 from util import files, run_record
 
 _CONFIG = common.define_config_file("config", "configs/local.py", "Config (task distribution, rule).")
-_THETA = flags.DEFINE_string("theta", "checkpoints/local", "θ export directory.")
+_THETA = flags.DEFINE_string("theta", "experiments/earlier/thetas/local", "θ export directory (θ@400).")
 _NUM = flags.DEFINE_integer("num", 64, "Meta-gradients, one per fresh task.")
 _GROUPS = flags.DEFINE_list("group_sizes", ["1", "8", "32"], "Group sizes n (learner batch sizes).")
 _OUT = flags.DEFINE_string("out", None, "Also write the JSON here.")

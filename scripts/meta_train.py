@@ -3,8 +3,9 @@ r"""Meta-train the unsupervised update rule; resumes from --workdir automaticall
   python -m scripts.meta_train --config=configs/local.py --workdir=runs/local
   python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny --config.learner.num_updates=8
   python -m scripts.meta_train --config=configs/paper.py --workdir=runs/paper --ray_address=auto
-  python -m scripts.meta_train --config=configs/local.py --workdir=runs/finetune \
-      --config.learner.init_theta=checkpoints/local --config.learner.learning_rates="(3e-4,1e-4,2e-5)"
+  python -m scripts.meta_train --config=configs/paper_track.py --workdir=runs/finetune \
+      --config.learner.init_theta=checkpoints/paper_track_u400 \
+      --config.learner.learning_rates="(3e-4,1e-4,2e-5)"
 
 Every setting is a config field (`--config.<section>.<field>=value`); --ray_address is an
 alias of `workers.ray_address` (an explicit --config.workers.ray_address wins). The config

@@ -1,7 +1,8 @@
 r"""The geometry of the learned rule's weight changes along an inner loop, for several θ.
 
-  python -m scripts.rule_geometry --thetas=random,checkpoints/local_u236,checkpoints/local,\
-checkpoints/local_u1331 --task=tiny_mnist --inner_steps=1000 --config.seed=0
+  E=experiments/earlier/thetas
+  python -m scripts.rule_geometry --thetas=random,$E/local_u236,$E/local,$E/local_u1331 \
+      --task=tiny_mnist --inner_steps=1000 --config.seed=0
 
 Per θ and layer, at every inner step: the tangential share of ‖ΔW‖² (the part that turns
 receptive fields; the rest only grows them), the radial growth, the applied angular step

@@ -1,6 +1,6 @@
 r"""Write θ = --base with the parameter groups --groups taken from --donor, or scaled (diagnostics).
 
-  S=checkpoints/local_labels_run/snapshots
+  S=experiments/earlier/runs/local_labels_run/snapshots
   python -m scripts.splice_theta --base=$S/step_00000550 --donor=$S/step_00000500 \
       --groups=forward --out=runs/diag/u550_with_u500_forward
 
@@ -10,7 +10,7 @@ held-out accuracy between two θ of one run. The export keeps --base's config an
 With --scale instead of --donor the groups are multiplied by --scale, e.g. every mixing
 weight of the ΔW merge (the size of the rule's change before its normalisation):
 
-  python -m scripts.splice_theta --base=checkpoints/local --groups=forward/merge --scale=2 \
+  python -m scripts.splice_theta --base=experiments/earlier/thetas/local --groups=forward/merge --scale=2 \
       --out=runs/diag/u400_merge_x2
 """
 

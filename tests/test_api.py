@@ -27,12 +27,20 @@ def _leaves(model):
 
 
 def test_a_release_loads_by_name_and_a_bad_name_lists_them():
-  assert "ojac_u250" in api.release_names()
-  released = api.load_rule("ojac_u250")
-  assert released.path == api.RELEASES_DIR / "ojac_u250" and released.batch_size == 32
+  assert "ojac_hand_clean" in api.release_names()
+  released = api.load_rule("ojac_hand_clean")
+  assert released.path == api.RELEASES_DIR / "ojac_hand_clean" and released.batch_size == 32
   assert released.config.rule.hebb_term == "oja_centred"
-  with pytest.raises(ExportError, match="ojac_u250"):
+  with pytest.raises(ExportError, match="ojac_hand_clean"):
     api.load_rule("no_such_release")
+
+
+def test_an_earlier_theta_is_not_a_release_but_loads_by_path():
+  assert "ojac_u250" not in api.release_names()  # checkpoints/ holds releases only
+  with pytest.raises(ExportError, match="not a θ export directory"):
+    api.load_rule("ojac_u250")
+  earlier = api.load_rule(api.REPO_ROOT / "experiments" / "earlier" / "thetas" / "ojac_u250")
+  assert earlier.summary["release"] is False and earlier.config.rule.hebb_term == "oja_centred"
 
 
 def test_train_features_and_readout(tiny_rule, tiny_cfg):

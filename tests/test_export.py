@@ -212,27 +212,37 @@ def test_evaluate_exits_2_on_a_truncated_export(good_export):
 # ------------------------------------------------------------ committed exports
 
 
+EXPORT_ROOTS = (
+  "checkpoints",
+  "experiments/earlier/thetas",
+  "experiments/earlier/runs",
+)  # releases, earlier θs
+
+
 def _committed_exports():
-  dirs = {p.parent for p in ROOT.glob("checkpoints/*/theta.npz")}
-  dirs |= {p.parent for p in ROOT.glob("checkpoints/*/theta/theta.npz")}
-  dirs |= {p.parent for p in ROOT.glob("checkpoints/*/snapshots/*/theta.npz")}
+  dirs = set()
+  for root in EXPORT_ROOTS:
+    dirs |= {p.parent for p in ROOT.glob(f"{root}/*/theta.npz")}
+    dirs |= {p.parent for p in ROOT.glob(f"{root}/*/theta/theta.npz")}
+    dirs |= {p.parent for p in ROOT.glob(f"{root}/*/best/theta.npz")}
+    dirs |= {p.parent for p in ROOT.glob(f"{root}/*/snapshots/*/theta.npz")}
   return sorted(dirs)
 
 
 def test_the_committed_exports_are_found():
-  names = {str(p.relative_to(ROOT / "checkpoints")) for p in _committed_exports()}
+  names = {str(p.relative_to(ROOT)) for p in _committed_exports()}
   assert {
-    "local",
-    "local_u236",
-    "local_u1331",
-    "local_run/snapshots/step_00001331",
-    "local_labels_run/theta",
+    "checkpoints/paper_track_u400",
+    "checkpoints/ojac_hand_clean",
+    "experiments/earlier/thetas/local",
+    "experiments/earlier/thetas/local_u236",
+    "experiments/earlier/thetas/local_u1331",
+    "experiments/earlier/runs/local_run/snapshots/step_00001331",
+    "experiments/earlier/runs/local_labels_run/theta",
   } <= names
 
 
-@pytest.mark.parametrize(
-  "directory", _committed_exports(), ids=lambda p: str(p.relative_to(ROOT / "checkpoints"))
-)
+@pytest.mark.parametrize("directory", _committed_exports(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_committed_export_loads(directory):
   theta, cfg, summary = export.load_theta(directory)
   assert cfg.rule and all(np.all(np.isfinite(l)) for l in jax.tree_util.tree_leaves(theta))

@@ -70,23 +70,41 @@ def test_config_track():
 
 
 def _exports():
+  """The releases: checkpoints/ holds nothing else."""
   return sorted(p.parent for p in (ROOT / "checkpoints").glob("*/theta.npz"))
 
 
-@pytest.mark.parametrize("directory", _exports(), ids=lambda p: p.name)
-def test_every_export_in_checkpoints_states_its_track_and_a_readable_lineage(directory):
+def _earlier_exports():
+  """The θs of earlier studies (tainted comparators the earlier tables cite), by path only."""
+  return sorted(p.parent for p in (ROOT / "experiments" / "earlier" / "thetas").glob("*/theta.npz"))
+
+
+@pytest.mark.parametrize("directory", _exports() + _earlier_exports(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_theta_export_states_its_track_and_a_readable_lineage(directory):
   summary = json.loads((directory / "summary.json").read_text())
   assert summary["track"] in lineage.TRACKS
   assert isinstance(summary["release"], bool)
+  assert summary["lineage"], "no lineage"
   for problem in lineage.problems(summary):  # a comparator may be tainted, never unreadable
     assert "validation holdout" in problem or "test task" in problem, problem
 
 
 @pytest.mark.parametrize("directory", _exports(), ids=lambda p: p.name)
-def test_every_released_theta_has_a_clean_lineage(directory):
+def test_every_theta_in_checkpoints_is_a_release_with_a_clean_lineage(directory):
   summary = json.loads((directory / "summary.json").read_text())
-  if summary["release"]:
-    assert lineage.problems(summary) == []
+  assert summary["release"] is True, f"{directory.name}: checkpoints/ holds releases only"
+  assert lineage.problems(summary) == []
+
+
+@pytest.mark.parametrize("directory", _earlier_exports(), ids=lambda p: p.name)
+def test_every_earlier_theta_is_tainted_and_not_a_release(directory):
+  summary = json.loads((directory / "summary.json").read_text())
+  assert summary["release"] is False and lineage.problems(summary)
+
+
+def test_the_exports_are_found():
+  assert {p.name for p in _exports()} >= {"paper_track_u400", "ojac_hand_clean"}
+  assert {p.name for p in _earlier_exports()} >= {"local", "ojac_u250"}
 
 
 def test_at_least_one_release_per_track():

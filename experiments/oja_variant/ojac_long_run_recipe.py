@@ -1,10 +1,10 @@
-r"""The recipe of checkpoints/ojac_u250 (a tainted comparator: its start carries θ@400's h network,
-which was chosen on Tiny MNIST): meta-training from a hand-set rule with Oja's subspace direction
-as the family's Hebbian term. Kept so that the run in checkpoints/ojac_long_run stays reproducible;
-new runs use configs/oja.py (a clean start).
+r"""The recipe of experiments/earlier/thetas/ojac_u250 (a tainted comparator: its start carries
+θ@400's h network, which was chosen on Tiny MNIST): meta-training from a hand-set rule with Oja's
+subspace direction as the family's Hebbian term. Kept so that the run recorded in
+experiments/earlier/runs/ojac_long_run stays reproducible; new runs use configs/oja.py (a clean start).
 
 Run (one core; the first command builds the starting θ, ~10 s):
-  python -m scripts.hand_rule_theta --base=checkpoints/local --mixing=hebb=1 --inner_lr=0.1 \
+  python -m scripts.hand_rule_theta --base=experiments/earlier/thetas/local --mixing=hebb=1 --inner_lr=0.1 \
       --hebb_term=oja_centred --out=runs/hand/ojac_lr0.1
   taskset -c 1 python -m scripts.meta_train --config=experiments/oja_variant/ojac_long_run_recipe.py \
       --workdir=runs/oja --config.learner.require_clean_start=False
