@@ -17,8 +17,7 @@ fails. A θ inherits every choice made for its ancestors, so one tainted entry t
 
 from __future__ import annotations
 
-import pathlib
-import subprocess
+from util import run_record
 
 TRACKS = ("paper", "extension")
 # Tasks reported in the final results only: never a basis for choosing anything.
@@ -26,25 +25,13 @@ TEST_TASKS = ("tiny_mnist", "tiny_fashion_mnist", "mnist", "fashion_mnist", "imd
 ENTRY_FIELDS = ("run", "config", "commit", "update", "validation_holdout", "start", "selected_on")
 UNTRAINED = "untrained"
 
-_REPO = pathlib.Path(__file__).resolve().parent.parent
-
 
 def current_commit() -> str | None:
   """The checkout's commit (with "+dirty" when tracked files differ), or None outside git."""
-  try:
-    head = subprocess.run(
-      ["git", "-C", str(_REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-      ["git", "-C", str(_REPO), "status", "--porcelain", "--untracked-files=no"],
-      capture_output=True,
-      text=True,
-      timeout=10,
-      check=True,
-    ).stdout.strip()
-  except (OSError, subprocess.SubprocessError):
+  commit, dirty = run_record.git_state()
+  if commit is None:
     return None
-  return head + ("+dirty" if dirty else "")
+  return commit + ("+dirty" if dirty else "")
 
 
 def config_track(cfg) -> str:
