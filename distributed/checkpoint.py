@@ -20,8 +20,9 @@ A newest checkpoint that cannot be read (truncated, corrupt) is reported with a 
 naming it and the newest readable one is used instead; the bad file is kept for
 inspection (moved aside to `<name>.corrupt` only if a new checkpoint of the same step
 is about to replace it), and pruning counts only readable checkpoints, so it never
-deletes the last valid one. Old `.pkl` checkpoints are converted by
-`python -m scripts.convert_checkpoints` (`distributed.legacy_checkpoint`).
+deletes the last valid one. Old pickle checkpoints (`checkpoint_<step>.pkl`) are no longer
+read: a workdir holding only those is refused, naming the commit whose converter turns them
+into this format (CONVERTER_COMMIT).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ META_KEY = "meta.json"
 _ARRAY = "__array__"
 _NAME = re.compile(r"^checkpoint_(\d{8})\.npz$")
 LEGACY_NAME = re.compile(r"^checkpoint_(\d{8})\.pkl$")  # before format version 1 (pickles)
+# The last version of the pickle converter (scripts/convert_checkpoints.py, distributed/legacy_checkpoint.py).
+CONVERTER_COMMIT = "35df991"
 _log = logging.getLogger(__name__)
 
 
@@ -280,8 +283,9 @@ def load_latest(workdir, expected_signature=None) -> dict | None:
     if legacy:  # starting afresh beside them would silently discard a run
       raise CheckpointError(
         f"{workdir} holds old pickle checkpoints ({', '.join(legacy[-3:])}) and none in the "
-        f"current format: convert them first with "
-        f"`python -m scripts.convert_checkpoints --workdir={workdir}`"
+        f"current format: pickle checkpoints are no longer supported. Convert them with the "
+        f"converter of commit {CONVERTER_COMMIT} (its last version): in a checkout of that "
+        f"commit, `python -m scripts.convert_checkpoints --workdir={workdir}`"
       )
     return None
   errors = []
