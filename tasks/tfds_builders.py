@@ -30,9 +30,9 @@ Images are uint8 arrays (zlib-compressed, lossless), files ``array_record``; Ten
 
 Prepared data sets live in ``<cache>/tfds`` (``$META_UNSUP_CACHE_DIR``, default ``~/.cache/meta_unsup``);
 the metadata records ``source_key`` (raw files' sha256, preprocessing version, builder version), and a
-stale copy is rebuilt. Prepare from the shell with ``python -m scripts.prepare_tfds [names...]`` (exit
-status 2 with the DataError's message on a missing or corrupt raw file). Read in any code, without
-importing this module:
+stale copy is rebuilt. Prepare from the shell with ``python -m scripts.data prepare_tfds`` (exit status
+2 with the DataError's message on a missing or corrupt raw file). Read in any code, without importing
+this module:
 
     import os, tensorflow_datasets as tfds
     data_dir = os.path.expanduser("~/.cache/meta_unsup/tfds")  # tfds does not expand "~"
@@ -473,7 +473,7 @@ def load_via_tfds(
 def prepare_many(names, data_dir=None, cache_dir=None, tfds_dir=None) -> tuple[str, dict[str, float]]:
   """Prepares the named data sets (all if empty): (the TFDS data_dir, seconds per TFDS name).
 
-  Raises DataError for a missing or corrupt raw file (scripts.prepare_tfds exits 2 on it)."""
+  Raises DataError for a missing or corrupt raw file (`scripts.data prepare_tfds` exits 2 on it)."""
   tfds.display_progress_bar(False)
   unknown = [n for n in names if n not in BUILDERS]
   if unknown:

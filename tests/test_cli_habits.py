@@ -74,7 +74,7 @@ HELP = {
   "export_theta": ("workdir", "out", "step"),
   "demo": ("theta", "task", "seeds", "inner_steps", "data_dir"),
   "benchmark": ("configs", "out", "data_dir"),
-  "describe_data": ("datasets", "data_dir"),
+  "data": ("datasets", "data_dir", "cold", "cache_dir", "tfds_dir"),
   "plot_training": ("workdir", "out"),
 }
 

@@ -151,7 +151,8 @@ def test_describe_data_exit_status_2_on_corrupt_file(mnist_copy, tmp_path):
     [
       sys.executable,
       "-m",
-      "scripts.describe_data",
+      "scripts.data",
+      "describe",
       f"--data_dir={mnist_copy}",
       "--datasets=mnist",
       "--nocold",
@@ -173,7 +174,7 @@ def test_describe_data_json_last_line(tmp_path):
 
   env = dict(os.environ, META_UNSUP_CACHE_DIR=str(tmp_path / "cache"))
   r = subprocess.run(
-    [sys.executable, "-m", "scripts.describe_data", "--datasets=mnist,two_moons"],
+    [sys.executable, "-m", "scripts.data", "describe", "--datasets=mnist,two_moons"],
     cwd=REPO,
     env=env,
     capture_output=True,
@@ -186,3 +187,20 @@ def test_describe_data_json_last_line(tmp_path):
   assert out["datasets"]["mnist"]["splits"] == {"train": 60000, "test": 10000}
   assert out["datasets"]["two_moons"]["checksum"] == "synthetic"
   assert out["datasets"]["mnist"]["load_seconds_cold"] is not None
+
+
+@pytest.mark.parametrize(
+  "args,needle",
+  [
+    ([], "no subcommand given"),
+    (["descibe"], "unknown subcommand 'descibe'"),
+    (["describe", "--tfds_dir=/tmp/x"], "--tfds_dir: not a flag of `describe`"),
+    (["prepare_tfds", "--nocold"], "--cold: not a flag of `prepare_tfds`"),
+    (["describe", "--datasets=mnst"], "unknown data sets ['mnst']"),
+  ],
+)
+def test_data_command_exits_2_on_a_bad_subcommand_or_flag(args, needle):
+  r = subprocess.run(
+    [sys.executable, "-m", "scripts.data", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+  )
+  assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr

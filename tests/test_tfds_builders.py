@@ -223,8 +223,8 @@ def test_corrupt_raw_file_is_a_clear_error_and_prepares_nothing(mnist_copy, tmp_
 def test_cli_exits_2_on_missing_or_corrupt_files(mnist_copy, tmp_path_factory):
   cache, out = tmp_path_factory.mktemp("cache_cli"), tmp_path_factory.mktemp("tfds_cli")
   env = dict(os.environ, PYTHONPATH=str(REPO))
-  args = [sys.executable, "-m", "scripts.prepare_tfds", "--datasets=mnist", f"--data_dir={mnist_copy}"]
-  args += [f"--cache_dir={cache}", f"--tfds_dir={out}"]
+  args = [sys.executable, "-m", "scripts.data", "prepare_tfds", "--datasets=mnist"]
+  args += [f"--data_dir={mnist_copy}", f"--cache_dir={cache}", f"--tfds_dir={out}"]
   (mnist_copy / "mnist/train-labels-idx1-ubyte.gz").unlink()
   r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
   assert r.returncode == 2, r.stderr
