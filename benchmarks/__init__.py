@@ -17,5 +17,5 @@ reports the same quantities on a CPU or a GPU. One module per part:
 * `precision`: the h network in bfloat16 against float32 (speed and gradient error);
 * `ray_scaling`: meta-gradients per second of `RayPool` with 1 and 2 actors;
 * `run`: all of it in order (Ray first, before any JAX computation); `report`: the table;
-* `rule_timing`: a quick jitted timing of the rule for `scripts.inspect_rule`.
+* `rule_timing`: a quick jitted timing of the rule for `experiments.tools.inspect_rule`.
 """

@@ -1,6 +1,6 @@
 """Wall-clock seconds of the rule and of a meta-gradient, jitted as the worker runs them.
 
-A quick figure for `scripts.inspect_rule` (compile time included in the first call): the
+A quick figure for `experiments.tools.inspect_rule` (compile time included in the first call): the
 full benchmark (`benchmarks.run`) times ahead-of-time compiled executables instead.
 """
 

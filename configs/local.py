@@ -2,9 +2,9 @@ r"""Meta-training sized for a 2-core laptop (see the README's Performance sectio
 
 Run:
   python -m scripts.meta_train --config=configs/local.py --workdir=runs/local
-  python -m scripts.inspect_rule --config=configs/local.py
+  python -m experiments.tools.inspect_rule --config=configs/local.py
 
-Sizing (measured with `python -m scripts.inspect_rule` and `scripts.benchmark`, float32):
+Sizing (measured with `python -m experiments.tools.inspect_rule` and `scripts.benchmark`, float32):
 the rule's cost is dominated by the h network, which runs a kernel-3 conv stack with
 `compute_h_size` channels on every unit of every layer (the input pixels included) for
 every example of the inner batch: cost ∝ batch × Σ units × h². Against paper.py:

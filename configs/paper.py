@@ -7,7 +7,7 @@ Run (needs a cluster: 512 workers in the paper):
   python -m scripts.meta_train --config=configs/paper.py --workdir=runs/paper \
       --ray_address=auto
 Inspect the rule at Tiny-MNIST shapes (196 inputs, 4x128+32, batch 128, k=5):
-  python -m scripts.inspect_rule --config=configs/paper.py
+  python -m experiments.tools.inspect_rule --config=configs/paper.py
 
 This file is the one source of every setting's value (local.py and tiny.py start from it):
 the code reads `cfg.<section>.<field>` and keeps no defaults of its own. Any field is

@@ -2,7 +2,7 @@ r"""A tiny configuration for CI and tests: same code paths, minute-scale sizes.
 
 Run:
   python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny
-  python -m scripts.inspect_rule --config=configs/tiny.py
+  python -m experiments.tools.inspect_rule --config=configs/tiny.py
   python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny_val \
       --config.validation.every=2      # with meta-validation on imagenet_val (best/ export)
 """

@@ -1,6 +1,6 @@
 """Random inputs in the layout of `learned_update.unroll`, without loading a data set.
 
-Tests, `scripts.inspect_rule` and the benchmark exercise the rule at chosen shapes; these
+Tests, `experiments.tools.inspect_rule` and the benchmark exercise the rule at chosen shapes; these
 batches have the same keys, shapes and class-balanced a/b halves as the meta-training tasks,
 so the unroll compiles and runs exactly as it does on real data.
 """

@@ -1,4 +1,4 @@
-"""scripts.compare_curves: the table from several scripts.evaluate results, and bad entries exit 2."""
+"""experiments.tools.compare_curves: the table from several scripts.evaluate results; bad entries exit 2."""
 
 import json
 import os
@@ -20,7 +20,7 @@ def _result(path, means):
 
 def _run(args):
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  cmd = [sys.executable, "-m", "scripts.compare_curves", *args]
+  cmd = [sys.executable, "-m", "experiments.tools.compare_curves", *args]
   return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
 
 
@@ -53,7 +53,7 @@ def test_validation_table(tmp_path):
   ]
   (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  cmd = [sys.executable, "-m", "scripts.validation_table", f"--runs=A={run}", "--start=0.4:0.01"]
+  cmd = [sys.executable, "-m", "experiments.tools.validation_table", f"--runs=A={run}", "--start=0.4:0.01"]
   out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
   assert out.returncode == 0, out.stderr[-2000:]
   assert "| A | 0.400 ± 0.010 | 0.500 ± 0.020 |" in out.stdout

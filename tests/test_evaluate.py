@@ -1,5 +1,5 @@
 """The evaluation run (evaluation/runner.py, protocols.py, stats.py), the scripts.evaluate and
-scripts.heldout_curve entry points, and the sweep / curve plots. Baselines: test_baselines.py."""
+experiments.tools.heldout_curve entry points, and the sweep / curve plots. Baselines: test_baselines.py."""
 
 import csv
 import json
@@ -247,7 +247,7 @@ def test_cli_exported_theta_uses_its_config_with_overrides(tmp_path, tiny_cfg, t
 def _run_curve_cli(*args, timeout=300):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
   return subprocess.run(
-    [sys.executable, "-m", "scripts.heldout_curve", *args],
+    [sys.executable, "-m", "experiments.tools.heldout_curve", *args],
     cwd=ROOT,
     env=env,
     capture_output=True,

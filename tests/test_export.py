@@ -48,7 +48,7 @@ def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_pa
   cmd = [
     sys.executable,
     "-m",
-    "scripts.splice_theta",
+    "experiments.tools.splice_theta",
     f"--base={tmp_path / 'base'}",
     f"--donor={tmp_path / 'donor'}",
     f"--out={tmp_path / 'out'}",
@@ -99,7 +99,7 @@ def test_hand_mixing_sets_only_the_merges_and_the_cli_writes_it(tiny_cfg, tmp_pa
   cmd = [
     sys.executable,
     "-m",
-    "scripts.hand_rule_theta",
+    "experiments.tools.hand_rule_theta",
     f"--base={tmp_path / 'base'}",
     f"--out={tmp_path / 'out'}",
   ]

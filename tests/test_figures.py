@@ -1,5 +1,5 @@
-"""Figures: Fig. 6 analysis (evaluation/features.py, scripts.feature_figures), the Markdown
-results table (evaluation/outputs.py, scripts.make_figures) and the meta-training curves
+"""Figures: Fig. 6 analysis (evaluation/features.py, experiments.tools.feature_figures), the Markdown
+results table (evaluation/outputs.py, experiments.tools.make_figures) and the meta-training curves
 (evaluation/plots.py)."""
 
 import json
@@ -159,7 +159,13 @@ def test_make_figures_writes_results_md(tmp_path):
   path = tmp_path / "results.json"
   path.write_text(json.dumps(res))
   proc = subprocess.run(
-    [sys.executable, "-m", "scripts.make_figures", f"--results={path}", f"--out_dir={tmp_path / 'fig'}"],
+    [
+      sys.executable,
+      "-m",
+      "experiments.tools.make_figures",
+      f"--results={path}",
+      f"--out_dir={tmp_path / 'fig'}",
+    ],
     cwd=ROOT,
     capture_output=True,
     text=True,
@@ -200,7 +206,7 @@ def test_feature_figures_on_a_small_image_task(tmp_path, tiny_cfg, tiny_theta):
 
 def _run_cli(*args, timeout=300):
   return subprocess.run(
-    [sys.executable, "-m", "scripts.feature_figures", *args],
+    [sys.executable, "-m", "experiments.tools.feature_figures", *args],
     cwd=ROOT,
     env=dict(os.environ, PYTHONPATH=str(ROOT)),
     capture_output=True,

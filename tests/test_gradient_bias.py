@@ -74,7 +74,13 @@ def test_cli_writes_the_json_and_refuses_a_bad_horizon(tmp_path):
   import subprocess
   import sys
 
-  base = [sys.executable, "-m", "scripts.gradient_bias", "--config=configs/tiny.py", "--theta=random"]
+  base = [
+    sys.executable,
+    "-m",
+    "experiments.tools.gradient_bias",
+    "--config=configs/tiny.py",
+    "--theta=random",
+  ]
   bad = subprocess.run(base + ["--horizon=3"], capture_output=True, text=True)
   assert bad.returncode == 2 and "multiple of the truncation length" in bad.stderr
   out = tmp_path / "bias.json"

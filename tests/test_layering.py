@@ -15,6 +15,7 @@ RANK = {
   "distributed": 5,
   "benchmarks": 6,
   "scripts": 7,
+  "experiments": 8,  # experiments/tools: the studies' diagnostics, on top (nothing imports them)
 }
 
 
@@ -38,6 +39,14 @@ def test_imports_point_down():
         if RANK[imported] > rank or same_layer_sibling:
           upward.append(f"{path.relative_to(ROOT)} imports {imported}")
   assert not upward, "imports that point up or sideways:\n" + "\n".join(upward)
+
+
+def test_experiments_is_not_installed():
+  """experiments/ (the studies and their tools) runs from the checkout only."""
+  import tomllib
+
+  packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+  assert not [p for p in packages if p.split(".")[0] == "experiments"], packages
 
 
 def test_configs_import_only_ml_collections_and_each_other():

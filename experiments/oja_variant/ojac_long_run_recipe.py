@@ -4,8 +4,8 @@ subspace direction as the family's Hebbian term. Kept so that the run recorded i
 experiments/earlier/runs/ojac_long_run stays reproducible; new runs use configs/oja.py (a clean start).
 
 Run (one core; the first command builds the starting θ, ~10 s):
-  python -m scripts.hand_rule_theta --base=experiments/earlier/thetas/local --mixing=hebb=1 --inner_lr=0.1 \
-      --hebb_term=oja_centred --out=runs/hand/ojac_lr0.1
+  python -m experiments.tools.hand_rule_theta --base=experiments/earlier/thetas/local --mixing=hebb=1 \
+      --inner_lr=0.1 --hebb_term=oja_centred --out=runs/hand/ojac_lr0.1
   taskset -c 1 python -m scripts.meta_train --config=experiments/oja_variant/ojac_long_run_recipe.py \
       --workdir=runs/oja --config.learner.require_clean_start=False
 

@@ -1,6 +1,6 @@
 r"""Truncated backprop against the full-horizon gradient of θ's ΔW mixing weights, over fresh tasks.
 
-  python -m scripts.gradient_bias --theta=checkpoints/paper_track_u400 \
+  python -m experiments.tools.gradient_bias --theta=checkpoints/paper_track_u400 \
       --config=configs/paper_track.py --num_tasks=64 --horizon=1000 --sigma=0.05 \
       --out=experiments/paper_track/results/gradient_bias_u400.json
 

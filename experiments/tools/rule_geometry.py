@@ -1,7 +1,7 @@
 r"""The geometry of the learned rule's weight changes along an inner loop, for several θ.
 
   E=experiments/earlier/thetas
-  python -m scripts.rule_geometry --thetas=random,$E/local_u236,$E/local,$E/local_u1331 \
+  python -m experiments.tools.rule_geometry --thetas=random,$E/local_u236,$E/local,$E/local_u1331 \
       --task=tiny_mnist --inner_steps=1000 --config.seed=0
 
 Per θ and layer, at every inner step: the tangential share of ‖ΔW‖² (the part that turns

@@ -1,13 +1,13 @@
 r"""Paper-style figures from evaluation outputs (results.json of scripts.evaluate).
 
-  python -m scripts.make_figures --results=runs/eval/tiny_mnist/results.json,\
+  python -m experiments.tools.make_figures --results=runs/eval/tiny_mnist/results.json,\
 runs/eval/tiny_fashion_mnist/results.json --out_dir=runs/figures
 
 Writes fig4_final_accuracy.png (Fig. 4 left: final few-shot accuracy per method and task,
 ± s.e.m.; one panel per readout) and, per input, <task>_curves.png (accuracy vs inner
 steps, as scripts.evaluate's accuracy.png), and results.md (one Markdown table per readout:
 methods × tasks, final accuracy mean ± s.e.). Sweep plots come from scripts.sweep; Fig. 6
-from scripts.feature_figures.
+from experiments.tools.feature_figures.
 """
 
 import json

@@ -1,7 +1,7 @@
 r"""θ's size per sub-network and the rule's speed at a config's shapes.
 
-python -m scripts.inspect_rule --config=configs/paper.py
-python -m scripts.inspect_rule --config=configs/local.py --input_dim=256
+python -m experiments.tools.inspect_rule --config=configs/paper.py
+python -m experiments.tools.inspect_rule --config=configs/local.py --input_dim=256
 """
 
 from absl import app, flags

@@ -1,6 +1,7 @@
 r"""Accuracy against inner steps of several evaluations side by side: a markdown table and one plot.
 
-  python -m scripts.compare_curves --results=x0.5=runs/diag/scale_u400_merge_x0.5,x1=runs/diag/scale_local \
+  python -m experiments.tools.compare_curves \
+      --results=x0.5=runs/diag/scale_u400_merge_x0.5,x1=runs/diag/scale_local \
       --method=learned --readout=ridge --out=runs/diag/scale_sweep.png
 
 Each entry is LABEL=DIR (or LABEL=DIR/results.json) of a scripts.evaluate output. Prints the table

@@ -1,17 +1,17 @@
 r"""Write θ = --base with the parameter groups --groups taken from --donor, or scaled (diagnostics).
 
   S=experiments/earlier/runs/local_labels_run/snapshots
-  python -m scripts.splice_theta --base=$S/step_00000550 --donor=$S/step_00000500 \
+  python -m experiments.tools.splice_theta --base=$S/step_00000550 --donor=$S/step_00000500 \
       --groups=forward --out=runs/diag/u550_with_u500_forward
 
 Groups are slash paths into θ ("forward", "forward/merge", "compute_h"); evaluating the
-result (scripts.heldout_curve --thetas=...) tells which part of θ carries a change in
+result (experiments.tools.heldout_curve --thetas=...) tells which part of θ carries a change in
 held-out accuracy between two θ of one run. The export keeps --base's config and summary.
 With --scale instead of --donor the groups are multiplied by --scale, e.g. every mixing
 weight of the ΔW merge (the size of the rule's change before its normalisation):
 
-  python -m scripts.splice_theta --base=experiments/earlier/thetas/local --groups=forward/merge --scale=2 \
-      --out=runs/diag/u400_merge_x2
+  python -m experiments.tools.splice_theta --base=experiments/earlier/thetas/local --groups=forward/merge \
+      --scale=2 --out=runs/diag/u400_merge_x2
 """
 
 from absl import app, flags

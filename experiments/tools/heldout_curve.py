@@ -1,8 +1,8 @@
 r"""Held-out few-shot accuracy of a meta-training run's θ snapshots against updates.
 
-  python -m scripts.heldout_curve --snapshots=experiments/earlier/runs/local_run/snapshots --task=tiny_mnist \
-      --inner_steps=1000 --seeds=3
-  python -m scripts.heldout_curve --thetas=runs/a,runs/b --task=tiny_fashion_mnist --untrained=false
+  python -m experiments.tools.heldout_curve --snapshots=experiments/earlier/runs/local_run/snapshots \
+      --task=tiny_mnist --inner_steps=1000 --seeds=3
+  python -m experiments.tools.heldout_curve --thetas=runs/a,runs/b --task=tiny_fashion_mnist --untrained=false
 
 The Fig. 3 analogue on a task never seen in meta-training: did meta-training still help
 when it was stopped? Evaluates every θ export in --snapshots (its `step_<N>` folders, as

@@ -1,6 +1,7 @@
 r"""How noisy the meta-gradients of one θ are, and which way they push the size of the rule's change.
 
-  python -m scripts.meta_gradient_noise --theta=experiments/earlier/thetas/local --num=64 --group_sizes=1,8,32
+  python -m experiments.tools.meta_gradient_noise --theta=experiments/earlier/thetas/local --num=64 \
+      --group_sizes=1,8,32
 
 Draws --num fresh meta-training tasks (the config's task distribution, one in-process worker each),
 computes one truncated-backprop meta-gradient per task for θ, and reports the mean cosine between

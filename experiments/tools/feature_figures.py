@@ -1,7 +1,7 @@
 r"""What the learned rule's features look like (the paper's Fig. 6): evaluation/features.py.
 
-  python -m scripts.feature_figures --theta=runs/local/theta --task=tiny_mnist --inner_steps=1000
-  python -m scripts.feature_figures --theta=runs/local/theta --task=two_moons --inner_steps=1000
+  python -m experiments.tools.feature_figures --theta=runs/local/theta --task=tiny_mnist --inner_steps=1000
+  python -m experiments.tools.feature_figures --theta=runs/local/theta --task=two_moons --inner_steps=1000
 
 Applies θ (an export directory, or 'random') to the fresh base model of --seed for
 --inner_steps unlabelled minibatches, as scripts.evaluate does, and writes to --out_dir
@@ -23,7 +23,7 @@ from ml_collections import config_flags
 from scripts import common
 from util import files, run_record
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
 _CONFIG = common.define_config_file(
   "config", os.path.join(_ROOT, "configs", "local.py"), "Base config (rule, base model, inner batch)."
 )

@@ -1,6 +1,6 @@
 r"""The meta-validation curves of several meta-training runs as one markdown table.
 
-  python -m scripts.validation_table \
+  python -m experiments.tools.validation_table \
       --runs=released=runs/ablation/released,tangential=runs/ablation/tangential_0.03 --start=0.696:0.008
 
 Reads each run's metrics.jsonl (LABEL=WORKDIR, or LABEL=path/to/metrics.jsonl) and prints, per run,

@@ -1,7 +1,7 @@
 r"""Write a θ whose ΔW is a hand-set mix of the rule's fixed terms (a hand-designed rule).
 
-  python -m scripts.hand_rule_theta --base=experiments/earlier/thetas/local --mixing=hebb=1 --inner_lr=1e-3 \
-      --out=runs/hand/hebb_lr0.001
+  python -m experiments.tools.hand_rule_theta --base=experiments/earlier/thetas/local --mixing=hebb=1 \
+      --inner_lr=1e-3 --out=runs/hand/hebb_lr0.001
 
 Every mixing weight not named in --mixing and the merge bias become 0; the rest of θ (the
 h network, which still drives the bias change, and the top-down signal) comes from --base,
@@ -12,7 +12,7 @@ ancestor. The export's summary.json extends the base's lineage by this step (tra
 learned_update.rule.WEIGHT_TERMS; "hebb" (−x_inᵀx_out of the standardised activations) and
 "decorr_x" (Ŵ times the outputs' correlation) are the Hebbian and Oja-decay parts;
 --hebb_term=oja_centred makes "hebb" Oja's whole subspace direction (learned_update/rule.py).
-Evaluate with scripts.heldout_curve --thetas=..., or meta-train from it with
+Evaluate with experiments.tools.heldout_curve --thetas=..., or meta-train from it with
 --config.learner.init_theta=<out>.
 """
 
@@ -121,7 +121,7 @@ def main(argv):
     start_lineage = list((base_summary or {}).get("lineage") or [{"run": _BASE.value}])
   entry = lineage.run_entry(
     _OUT.value,
-    f"python -m scripts.hand_rule_theta {' '.join(sys.argv[1:])}",
+    f"python -m experiments.tools.hand_rule_theta {' '.join(sys.argv[1:])}",
     0,
     True,  # nothing is meta-trained here: no meta-validation class is seen
     start_lineage,
