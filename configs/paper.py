@@ -181,8 +181,9 @@ def get_config():
       readout="ridge",                        # [ours] the readout whose mean accuracy selects θ
   ))
 
-  # Evaluation (docs/method.md §6–7): scripts.evaluate, sweep, heldout_curve, demo and feature_figures
-  # read this section; their flags (--task, --inner_steps, ...) are aliases of these fields
+  # Evaluation (docs/method.md §6–7): every evaluating command (scripts.evaluate, sweep, demo;
+  # experiments.tools.heldout_curve, rule_geometry, feature_figures) reads this section through
+  # evaluation/setup.py; their flags (--task, --inner_steps, ...) are aliases of these fields
   # (scripts/common.py). Settings the paper does not give are [ours]; the protocols are
   # documented in evaluation/protocols.py.
   c.evaluation = ml_collections.ConfigDict(dict(

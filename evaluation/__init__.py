@@ -1,6 +1,7 @@
 """Evaluation of update rules and baselines on meta-test tasks, and every figure.
 
 settings.py      checks of the `evaluation` config section (values: configs/paper.py)
+setup.py         the set-up every evaluating command shares: checked config, task, θ, seeds
 protocols.py     readouts on features: fewshot / episodic / linear_probe / semi_supervised
 learned_rule.py  the learned rule as an evaluated method; θ from --theta
 runner.py        every method on every seed (seeds in turn or in threads); run_evaluation

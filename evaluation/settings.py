@@ -1,8 +1,8 @@
 """Checks of the evaluation settings, `cfg.evaluation` (values: configs/paper.py).
 
-scripts.evaluate and the scripts sharing its setup (sweep, heldout_curve, demo,
-feature_figures) validate the section once at start, so a typo stops the run before a
-task is loaded or a method trained, with the field, its value and what is allowed.
+Every evaluating command validates the section once at start (evaluation/setup.py), so a typo
+stops the run before a task is loaded or a method trained, with the field, its value and what
+is allowed.
 """
 
 from __future__ import annotations

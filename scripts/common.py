@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 from absl import flags, logging
 from ml_collections import config_flags
 
+from evaluation import setup as evaluation_setup
 from tasks import data_dir as _data_dir
 from util import files, progress
 from util.config_check import ConfigError
@@ -226,7 +227,7 @@ ALIASES = {
     ("workers.ray_address",), flags.DEFINE_string, "Join this Ray cluster ('auto' or host:port)."
   ),
 }
-# scripts.evaluate and the scripts sharing its setup (sweep, heldout_curve).
+# scripts.evaluate and the commands sharing its flags (sweep, experiments.tools.heldout_curve, rule_geometry).
 EVALUATION_ALIASES = (
   "theta",
   "task",
@@ -316,40 +317,21 @@ META_TRAIN_SECTIONS = (
   "workers",
   "validation",
 )
-EVALUATION_SECTIONS = (
-  "base_model",
-  "rule",
-  "unroll",
-  "compatible",
-  "meta_objective",
-  "evaluation",
-  "baselines",
-)
+EVALUATION_SECTIONS = evaluation_setup.SECTIONS
 
 
 def _validators() -> dict:
   """{section: check of the whole config}; each package checks its own section."""
   # pylint: disable=g-import-not-at-top  (JAX is imported here, not run: Ray may start after)
-  from base_models import mlp
-  from base_models.baselines import settings as baseline_settings
   from distributed import settings as distributed_settings
-  from evaluation import settings as evaluation_settings
-  from learned_update import rule, unroll
-  from meta_objective import ridge
   from tasks import meta_train
 
   return {
-    "base_model": lambda c: mlp.validate_config(c.base_model),
-    "rule": lambda c: rule.validate_config(c.rule),
-    "unroll": lambda c: unroll.validate_config(c.unroll),
-    "compatible": unroll.validate_compatible,  # across rule and base_model
-    "meta_objective": lambda c: ridge.validate_config(c.meta_objective),
+    **evaluation_setup.validators(),  # base_model, rule, unroll, compatible, meta_objective, ...
     "task": lambda c: meta_train.validate_config(c.task),
     "learner": lambda c: distributed_settings.validate_learner(c.learner),
     "workers": lambda c: distributed_settings.validate_workers(c.workers),
     "validation": distributed_settings.validate_validation,  # with the evaluation section it uses
-    "evaluation": lambda c: evaluation_settings.validate_config(c.evaluation),
-    "baselines": lambda c: baseline_settings.validate_config(c.baselines),
   }
 
 
@@ -380,3 +362,39 @@ def config_source(config_flag: str = "config") -> str:
   name = config_flags.get_config_filename(flags.FLAGS[config_flag])
   overrides = config_flags.get_override_values(flags.FLAGS[config_flag])
   return " ".join([name, *(f"--{config_flag}.{k}={v!r}" for k, v in sorted(overrides.items()))])
+
+
+# ------------------------------------------------------------------- the evaluation set-up
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]  # the checkout
+
+
+def define_evaluation_flags(config_help: str, out_help: str | None = None, aliases=EVALUATION_ALIASES):
+  """The flags of an evaluating command: --config (default configs/local.py), the alias flags
+  `aliases` and, given `out_help`, --out_dir. Returns (the config holder, the --out_dir holder)."""
+  config = define_config_file("config", str(_ROOT / "configs" / "local.py"), config_help)
+  define_aliases(aliases)
+  out_dir = None
+  if out_help is not None:
+    out_dir = flags.DEFINE_string("out_dir", None, out_help)
+    list_under_help("out_dir")
+  return config, out_dir
+
+
+def set_up_evaluation(cfg, theta: str | None = None, readouts: bool = True):
+  """evaluation.setup.set_up on `cfg` (the --config value with the aliases applied) and this
+  command's explicit --config overrides; bad input exits 2 with its message."""
+  overrides = config_flags.get_override_values(flags.FLAGS["config"])
+  try:
+    return evaluation_setup.set_up(cfg, overrides, theta=theta, readouts=readouts)
+  except evaluation_setup.SetupError as e:
+    fail(str(e))
+
+
+def resolve_theta(setup, theta_arg: str):
+  """(theta_fn, cfg) of another θ against an evaluation set-up (EvaluationSetup.resolve); a missing,
+  mismatched or invalid export exits 2 with its message."""
+  try:
+    return setup.resolve(theta_arg)
+  except evaluation_setup.SetupError as e:
+    fail(str(e))

@@ -22,20 +22,16 @@ protocol with one readout after the last step.
 
 import os
 
-from absl import app, flags
-from ml_collections import config_flags
+from absl import app
 
 from scripts import common
 from util import progress
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CONFIG = common.define_config_file(
-  "config",
-  os.path.join(_ROOT, "configs", "local.py"),
-  "Evaluation config (inner batch); θ's own config supplies the rule.",
-)
 _ALIASES = ("theta", "task", "inner_steps", "seeds", "support_per_class", "max_test")
-common.define_aliases(_ALIASES)
+_CONFIG, _ = common.define_evaluation_flags(
+  "Evaluation config (inner batch); θ's own config supplies the rule.", aliases=_ALIASES
+)
 # The releases the demo shows when neither --theta nor --config.evaluation.theta is given.
 RELEASES = (
   os.path.join(_ROOT, "checkpoints", "paper_track_u400"),
@@ -49,10 +45,8 @@ def main(argv):
   del argv
   import jax
 
-  from evaluation import learned_rule, runner
-  from evaluation import settings as evaluation_settings
+  from evaluation import runner
   from learned_update import ExportError, export, rule
-  from tasks import DataError
 
   cfg = common.apply_aliases(_CONFIG.value, _ALIASES, SCRIPT_DEFAULTS)
   common.validate(cfg, common.EVALUATION_SECTIONS)
@@ -62,22 +56,19 @@ def main(argv):
       f"config field evaluation.protocol = {ecfg.protocol!r} is not allowed: expected "
       "'fewshot' (the demo's table; scripts.evaluate runs the other protocols)"
     )
-  theta_arg, steps = ecfg.theta, int(ecfg.inner_steps)
-  export.configure_jax()
-  overrides = config_flags.get_override_values(flags.FLAGS["config"])
-  theta_args = RELEASES if theta_arg == _DEFAULT else (theta_arg,)
-  runs = []  # (label, θ per seed, config, methods)
-  try:
-    for arg in theta_args:
-      theta_fn, theta_cfg = learned_rule.resolve_theta(arg, cfg, overrides)
-      common.validate(theta_cfg, ("base_model", "rule", "compatible"))  # the export's own sections
+  theta_args = RELEASES if ecfg.theta == _DEFAULT else (ecfg.theta,)
+  # The task and seeds (evaluation/setup.py); each θ is resolved against its config below.
+  s = common.set_up_evaluation(cfg, theta="random")
+  task, steps, seeds = s.task, s.inner_steps, s.seeds
+  runs = []  # (label, θ per seed, config, summary)
+  for arg in theta_args:
+    theta_fn, theta_cfg = common.resolve_theta(s, arg)  # the export's own sections checked
+    try:
       summary = (export.load_theta(arg)[2] or {}) if arg != "random" else {}
-      track = summary.get("track", "untrained" if arg == "random" else "unknown track")
-      runs.append((f"{os.path.basename(os.path.normpath(arg))} [{track}]", theta_fn, theta_cfg, summary))
-    task = evaluation_settings.make_task(ecfg)
-  except (ExportError, DataError) as e:
-    common.fail(str(e))
-  seeds = [int(cfg.seed) + i for i in range(int(ecfg.seeds))]
+    except ExportError as e:
+      common.fail(str(e))
+    track = summary.get("track", "untrained" if arg == "random" else "unknown track")
+    runs.append((f"{os.path.basename(os.path.normpath(arg))} [{track}]", theta_fn, theta_cfg, summary))
   first_cfg = runs[0][2]  # the untrained θ takes the first θ's rule settings
   untrained_fn = lambda seed: rule.init_theta(jax.random.PRNGKey(seed), first_cfg.rule)
   jobs = [(label, fn, run_cfg, ("learned",)) for label, fn, run_cfg, _ in runs]
@@ -97,7 +88,7 @@ def main(argv):
       rows[label if method == "learned" else "random init (no updates)"] = result["final"][method]
   bar.close()
   print(
-    f"\n{task.name}: {ecfg.support_per_class}-shot test accuracy after {steps} inner steps, "
+    f"\n{task.name}: {s.cfg.evaluation.support_per_class}-shot test accuracy after {steps} inner steps, "
     f"{len(seeds)} seeds (mean ± s.e.)"
   )
   print(f"{'θ [track]':<40}{'ridge':>18}{'logistic':>18}")

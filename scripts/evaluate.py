@@ -37,7 +37,7 @@ applied only when given, and an explicit --config.evaluation.<field> wins over i
 (scripts/common.py). With an exported θ its own config.json supplies `rule` and
 `base_model` (explicit --config.rule.* / --config.base_model.* overrides still win); the
 evaluation and baseline settings always come from --config. The config is checked before
-anything runs.
+anything runs (the set-up of every evaluating command: evaluation/setup.py).
 
 Writes <out_dir>/results.csv, results.json (with the config used and the run record: commit,
 package versions, command line), accuracy.png and TensorBoard curves (tensorboard/<method>/,
@@ -49,97 +49,51 @@ config value outside what is allowed, unknown task / method / protocol, missing 
 
 import os
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import app, logging
 
-from evaluation import learned_rule, outputs, runner
-from evaluation import settings as evaluation_settings
+from evaluation import outputs, runner
 from scripts import common
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CONFIG = common.define_config_file(
-  "config",
-  os.path.join(_ROOT, "configs", "local.py"),
+_CONFIG, _OUT = common.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",
+  "Output directory (default runs/eval/<task>).",
 )
-_OUT = flags.DEFINE_string("out_dir", None, "Output directory (default runs/eval/<task>).")
-common.define_aliases(common.EVALUATION_ALIASES)
-
-
-def setup(script_defaults: dict | None = None, theta: str | None = None):
-  """The checked config and what it names: (cfg, task, methods, theta_fn, seeds, eval_every).
-
-  `script_defaults` ({field: value}) replaces config-file values unless a flag sets the
-  field (sweep, heldout_curve: methods learned, random_init); `theta` forces the θ resolved
-  here (heldout_curve checks its first export). Exits with status 2 (message on stderr)
-  on bad input, before anything is written. Shared with scripts.sweep and heldout_curve.
-  """
-  import learned_update
-  from tasks import DataError, own_data
-
-  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES, script_defaults)
-  if theta is not None:
-    cfg.evaluation.theta = theta
-  common.validate(cfg, common.EVALUATION_SECTIONS)
-  learned_update.configure_jax()
-  ecfg = cfg.evaluation
-  try:
-    overrides = config_flags.get_override_values(flags.FLAGS["config"])
-    theta_fn, cfg = learned_rule.resolve_theta(ecfg.theta, cfg, overrides)
-  except learned_update.ExportError as e:
-    common.fail(str(e))
-  common.validate(cfg, ("base_model", "rule", "compatible"))  # an export's own sections
-  ecfg = cfg.evaluation
-  try:
-    task = evaluation_settings.make_task(ecfg)
-    # Built-in tasks knowingly repeat examples of small classes (sampling.draw); on your own
-    # data a class too small for the support sets is more likely a mistake.
-    per_class = {"fewshot": "support_per_class", "episodic": "k_shot"}.get(ecfg.protocol)
-    if own_data.is_own(ecfg.task) and per_class:
-      own_data.check_per_class(task, int(ecfg[per_class]), f"evaluation.{per_class}")
-  except (DataError, ValueError, OSError) as e:
-    common.fail(f"cannot load task {ecfg.task!r}: {e}")
-  if ecfg.protocol == "episodic" and ecfg.n_way > task.num_classes:
-    common.fail(
-      f"config field evaluation.n_way = {ecfg.n_way} is not allowed: expected at most "
-      f"{task.name}'s {task.num_classes} classes"
-    )
-  seeds = [int(cfg.seed) + i for i in range(int(ecfg.seeds))]
-  return cfg, task, list(ecfg.methods), theta_fn, seeds, evaluation_settings.eval_every(ecfg)
 
 
 def main(argv):
   del argv
-  cfg, task, methods, theta_fn, seeds, every = setup()
-  steps, theta = int(cfg.evaluation.inner_steps), cfg.evaluation.theta
+  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES)
+  s = common.set_up_evaluation(cfg)  # evaluation/setup.py: checked config, task, θ, seeds
   logging.info(
     "task %s, methods %s, %d steps (every %d), seeds %s, theta %s",
-    task.name,
-    methods,
-    steps,
-    every,
-    seeds,
-    theta,
+    s.task.name,
+    s.methods,
+    s.inner_steps,
+    s.eval_every,
+    s.seeds,
+    s.theta,
   )
-  points = len(runner.eval_points(steps, every))
-  bar, log = common.readout_progress(f"evaluate {task.name}", len(seeds) * points)
-  result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn, log=log)
+  points = len(runner.eval_points(s.inner_steps, s.eval_every))
+  bar, log = common.readout_progress(f"evaluate {s.task.name}", len(s.seeds) * points)
+  result = runner.run_evaluation(
+    s.task, s.cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn, log=log
+  )
   bar.close()
-  result["theta"] = theta
-  out_dir = _OUT.value or os.path.join("runs", "eval", task.name)
+  result["theta"] = s.theta
+  out_dir = _OUT.value or os.path.join("runs", "eval", s.task.name)
   paths = outputs.write_outputs(result, out_dir)
   logging.info(
     "wrote %s; %.1f s (per method: %s)",
     paths,
     result["seconds"]["total"],
-    {m: round(s, 1) for m, s in result["seconds"]["per_method"].items()},
+    {m: round(t, 1) for m, t in result["seconds"]["per_method"].items()},
   )
   common.emit_json(
     {
-      "task": task.name,
-      "inner_steps": steps,
-      "theta": theta,
-      "seeds": len(seeds),
+      "task": s.task.name,
+      "inner_steps": s.inner_steps,
+      "theta": s.theta,
+      "seeds": len(s.seeds),
       "final": result["final"],
       "out_dir": out_dir,
     }

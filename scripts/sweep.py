@@ -19,44 +19,48 @@ from absl import app, flags, logging
 
 from evaluation import outputs, plots, runner, sweeps
 from scripts import common
-from scripts import evaluate as cli
 from util import files, run_record
 
+_CONFIG, _OUT = common.define_evaluation_flags(
+  "Config: rule, base model, inner batch, evaluation, baselines.",
+  "Output directory (default runs/sweep/<task>_<sweep>).",
+)
 _SWEEP = flags.DEFINE_enum("sweep", None, list(sweeps.SWEEPS), "What to sweep.")
 _VALUES = flags.DEFINE_list("values", None, "Sweep values (default: evaluation.sweeps.SWEEPS).")
 # Below --methods and --config.evaluation.methods: a sweep of every baseline takes hours.
 SCRIPT_DEFAULTS = {"evaluation.methods": ("learned", "random_init")}
-flags.adopt_module_key_flags(cli)  # --help lists scripts.evaluate's --out_dir too
 
 
 def main(argv):
   del argv
   if _SWEEP.value is None:
     common.fail(f"--sweep is required: one of {', '.join(sweeps.SWEEPS)}")
-  base_cfg, task, methods, theta_fn, seeds, every = cli.setup(SCRIPT_DEFAULTS)
+  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES, SCRIPT_DEFAULTS)
+  s = common.set_up_evaluation(cfg)  # evaluation/setup.py
   values = _VALUES.value or list(sweeps.SWEEPS[_SWEEP.value][1])
   try:
-    cfgs = {v: sweeps.sweep_config(base_cfg, _SWEEP.value, v) for v in values}
+    cfgs = {v: sweeps.sweep_config(s.cfg, _SWEEP.value, v) for v in values}
   except ValueError as e:
     common.fail(str(e))
-  out_dir = cli._OUT.value or os.path.join("runs", "sweep", f"{task.name}_{_SWEEP.value}")
-  steps, theta = int(base_cfg.evaluation.inner_steps), base_cfg.evaluation.theta
+  out_dir = _OUT.value or os.path.join("runs", "sweep", f"{s.task.name}_{_SWEEP.value}")
   summary = {
-    "task": task.name,
+    "task": s.task.name,
     "sweep": _SWEEP.value,
     "values": values,
-    "methods": methods,
-    "inner_steps": steps,
-    "theta": theta,
-    "seeds": seeds,
+    "methods": s.methods,
+    "inner_steps": s.inner_steps,
+    "theta": s.theta,
+    "seeds": s.seeds,
     "final": {},
   }
-  points = len(runner.eval_points(steps, every))
-  bar, log = common.readout_progress(f"sweep {_SWEEP.value}", len(cfgs) * len(seeds) * points)
+  points = len(runner.eval_points(s.inner_steps, s.eval_every))
+  bar, log = common.readout_progress(f"sweep {_SWEEP.value}", len(cfgs) * len(s.seeds) * points)
   for v, cfg in cfgs.items():
     logging.info("sweep %s = %s", _SWEEP.value, v)
-    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn, log=log)
-    result["theta"] = theta
+    result = runner.run_evaluation(
+      s.task, cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn, log=log
+    )
+    result["theta"] = s.theta
     outputs.write_outputs(result, os.path.join(out_dir, str(v)))
     summary["final"][v] = result["final"]
   bar.close()

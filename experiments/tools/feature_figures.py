@@ -18,25 +18,19 @@ wins). --num_fields and --out_dir only shape the drawing and where it goes.
 import os
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from scripts import common
 from util import files, run_record
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
-_CONFIG = common.define_config_file(
-  "config", os.path.join(_ROOT, "configs", "local.py"), "Base config (rule, base model, inner batch)."
-)
 _ALIASES = ("theta", "task", "inner_steps", "max_test", "seed")
-common.define_aliases(_ALIASES)
-_OUT = flags.DEFINE_string("out_dir", None, "Output directory (default runs/figures/<task>).")
+_CONFIG, _OUT = common.define_evaluation_flags(
+  "Base config (rule, base model, inner batch).", "Output directory (default runs/figures/<task>).", _ALIASES
+)
 _FIELDS = flags.DEFINE_integer("num_fields", 64, "First-layer units drawn per network.")
 
 
 def main(argv):
   del argv
-  from tasks import DataError
-
   cfg = common.apply_aliases(_CONFIG.value, _ALIASES)
   common.validate(cfg, common.EVALUATION_SECTIONS)
   ecfg = cfg.evaluation
@@ -47,26 +41,15 @@ def main(argv):
     )
   if _FIELDS.value < 1:
     common.fail(f"--num_fields={_FIELDS.value}: expected an integer >= 1")
-  import learned_update
-  from evaluation import features, learned_rule
-  from evaluation import settings as evaluation_settings
+  from evaluation import features
 
-  learned_update.configure_jax()
-  try:
-    overrides = config_flags.get_override_values(flags.FLAGS["config"])
-    theta_fn, cfg = learned_rule.resolve_theta(ecfg.theta, cfg, overrides)
-  except learned_update.ExportError as e:
-    common.fail(str(e))
-  common.validate(cfg, ("base_model", "rule", "compatible"))  # an export's own sections
-  try:
-    task = evaluation_settings.make_task(ecfg)
-  except (DataError, ValueError, OSError) as e:
-    common.fail(f"cannot load task {ecfg.task!r}: {e}")
-  out_dir = _OUT.value or os.path.join("runs", "figures", task.name)
+  s = common.set_up_evaluation(cfg, readouts=False)  # evaluation/setup.py; no support sets here
+  out_dir = _OUT.value or os.path.join("runs", "figures", s.task.name)
+  max_test = int(s.cfg.evaluation.max_test)
   summary = features.feature_figures(
-    task, cfg, theta_fn, int(ecfg.inner_steps), int(cfg.seed), out_dir, int(ecfg.max_test), _FIELDS.value
+    s.task, s.cfg, s.theta_fn, s.inner_steps, int(s.cfg.seed), out_dir, max_test, _FIELDS.value
   )
-  summary["theta"] = ecfg.theta
+  summary["theta"] = s.theta
   path = os.path.join(out_dir, "fig6_summary.json")
   files.atomic_write_json(path, run_record.with_record(summary))
   summary["files"]["summary"] = path

@@ -20,18 +20,19 @@ import os
 import pathlib
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
-from evaluation import learned_rule, outputs, plots, runner
+from evaluation import outputs, plots, runner
 from scripts import common
-from scripts import evaluate as cli
 from util import files, run_record
 
+_CONFIG, _OUT = common.define_evaluation_flags(
+  "Config: rule, base model, inner batch, evaluation, baselines.",
+  "Output directory (default runs/curve/<task>).",
+)
 _SNAPSHOTS = flags.DEFINE_string("snapshots", None, "A folder of θ exports (step_<N>/ from meta-training).")
 _THETAS = flags.DEFINE_list("thetas", [], "More θ export directories.")
 _UNTRAINED = flags.DEFINE_bool("untrained", True, "Include the untrained θ (init_theta(seed)) as update 0.")
 SCRIPT_DEFAULTS = {"evaluation.methods": ("learned", "random_init")}
-flags.adopt_module_key_flags(cli)  # --help lists scripts.evaluate's --out_dir too
 
 
 def export_dirs(snapshots: str | None, thetas) -> list[pathlib.Path]:
@@ -59,11 +60,9 @@ def main(argv):
   dirs = export_dirs(_SNAPSHOTS.value, _THETAS.value)
   if not dirs and not _UNTRAINED.value:
     common.fail("nothing to evaluate: give --snapshots and/or --thetas (θ export directories)")
-  # setup() checks the first export; its rule is also the untrained θ's architecture.
-  base_cfg, task, methods, _, seeds, every = cli.setup(
-    SCRIPT_DEFAULTS, theta=str(dirs[0]) if dirs else "random"
-  )
-  overrides = config_flags.get_override_values(flags.FLAGS["config"])
+  # The set-up checks the first export; its rule is also the untrained θ's architecture.
+  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES, SCRIPT_DEFAULTS)
+  s = common.set_up_evaluation(cfg, theta=str(dirs[0]) if dirs else "random")
   points = [("untrained", "random", 0)] if _UNTRAINED.value else []
   for d in dirs:
     n = updates_of(d)
@@ -73,20 +72,15 @@ def main(argv):
         f"or scripts.export_theta is expected)"
       )
     points.append((d.name, str(d), n))
-  steps = int(base_cfg.evaluation.inner_steps)
-  out_dir = pathlib.Path(cli._OUT.value or os.path.join("runs", "curve", task.name))  # pylint: disable=protected-access
-  curve = {"task": task.name, "inner_steps": steps, "seeds": seeds, "methods": methods, "points": []}
-  import learned_update
-
-  readouts = len(points) * len(seeds) * len(runner.eval_points(steps, every))
+  steps = s.inner_steps
+  out_dir = pathlib.Path(_OUT.value or os.path.join("runs", "curve", s.task.name))
+  curve = {"task": s.task.name, "inner_steps": steps, "seeds": s.seeds, "methods": s.methods, "points": []}
+  readouts = len(points) * len(s.seeds) * len(runner.eval_points(steps, s.eval_every))
   bar, log = common.readout_progress("held-out curve", readouts)
   for name, theta_arg, updates in points:
-    try:
-      theta_fn, cfg = learned_rule.resolve_theta(theta_arg, base_cfg, overrides)
-    except learned_update.ExportError as e:
-      common.fail(str(e))
+    theta_fn, cfg = common.resolve_theta(s, theta_arg)
     logging.info("θ %s (%d updates)", name, updates)
-    result = runner.run_evaluation(task, cfg, methods, steps, every, seeds, theta_fn, log=log)
+    result = runner.run_evaluation(s.task, cfg, s.methods, steps, s.eval_every, s.seeds, theta_fn, log=log)
     result["theta"] = theta_arg
     outputs.write_outputs(result, out_dir / name)
     curve["points"].append({"name": name, "theta": theta_arg, "updates": updates, "final": result["final"]})
@@ -97,7 +91,7 @@ def main(argv):
   plots.plot_curve(curve, out_dir / "curve.png")
   common.emit_json(
     {
-      "task": task.name,
+      "task": s.task.name,
       "out_dir": str(out_dir),
       "curve": [{"updates": p["updates"], "final": p["final"]} for p in curve["points"]],
     }

@@ -18,33 +18,27 @@ with the per-layer values at inner steps 1, 100 and 1,000.
 import pathlib
 
 from absl import app, flags
-from ml_collections import config_flags
 
-from evaluation import learned_rule, plots, rule_geometry
+from evaluation import plots, rule_geometry
 from scripts import common
-from scripts import evaluate as cli
 from util import files, run_record
 
+_CONFIG, _OUT = common.define_evaluation_flags(
+  "Config: rule, base model, inner batch, evaluation, baselines.",
+  "Output directory (default runs/geometry/<task>).",
+)
 _THETAS = flags.DEFINE_list("thetas", ["random"], "θ export directories, or 'random' (init_theta(seed)).")
-flags.adopt_module_key_flags(cli)  # --help lists scripts.evaluate's --out_dir too
 
 
 def main(argv):
   del argv
-  import learned_update
-
-  cfg, task, _, _, _, _ = cli.setup(theta="random")
-  steps = int(cfg.evaluation.inner_steps)
-  seed = int(cfg.seed)
-  overrides = config_flags.get_override_values(flags.FLAGS["config"])
-  out_dir = pathlib.Path(cli._OUT.value or f"runs/geometry/{task.name}")  # pylint: disable=protected-access
+  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES)
+  s = common.set_up_evaluation(cfg, theta="random")  # each θ of --thetas is resolved below
+  task, steps, seed = s.task, s.inner_steps, int(s.cfg.seed)
+  out_dir = pathlib.Path(_OUT.value or f"runs/geometry/{task.name}")
   result = {"task": task.name, "seed": seed, "inner_steps": steps, "thetas": {}}
   for theta_arg in _THETAS.value:
-    try:
-      theta_fn, theta_cfg = learned_rule.resolve_theta(theta_arg, cfg, overrides)
-    except learned_update.ExportError as e:
-      common.fail(str(e))
-    common.validate(theta_cfg, ("rule", "base_model", "compatible"))
+    theta_fn, theta_cfg = common.resolve_theta(s, theta_arg)
     t = rule_geometry.trace(theta_fn(seed), theta_cfg, task, seed, steps)
     t["step_mode"] = theta_cfg.rule.step_mode
     t["inner_lr"] = float(theta_cfg.rule.inner_lr)

@@ -1,0 +1,146 @@
+"""The evaluation set-up every evaluating command shares: the checked config, the task, the θ, the seeds.
+
+    from evaluation import setup
+    s = setup.set_up(cfg, overrides)  # cfg: the config with the command's flags applied
+    runner.run_evaluation(s.task, s.cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn)
+
+`overrides` are the explicit `--config.*` values ({"rule.inner_lr": 0.1, ...}, from
+config_flags.get_override_values): an exported θ's own config.json supplies `rule` and `base_model`,
+and those overrides re-apply on top (evaluation/learned_rule.py). No flags here: the commands
+(scripts.evaluate, sweep, demo; experiments.tools.heldout_curve, rule_geometry, feature_figures) pass
+their values in and turn a SetupError into exit status 2 with its message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+from util.config_check import ConfigError
+
+# The config sections an evaluation reads, and those an exported θ brings with it.
+SECTIONS = ("base_model", "rule", "unroll", "compatible", "meta_objective", "evaluation", "baselines")
+THETA_SECTIONS = ("base_model", "rule", "compatible")
+
+
+class SetupError(ValueError):
+  """Bad input found before anything runs or is written; the message says what and what is expected."""
+
+
+def validators() -> dict:
+  """{section: check of the whole config} for SECTIONS; each package checks its own section."""
+  # pylint: disable=g-import-not-at-top  (JAX is imported here, not run)
+  from base_models import mlp
+  from base_models.baselines import settings as baseline_settings
+  from evaluation import settings as evaluation_settings
+  from learned_update import rule, unroll
+  from meta_objective import ridge
+
+  return {
+    "base_model": lambda c: mlp.validate_config(c.base_model),
+    "rule": lambda c: rule.validate_config(c.rule),
+    "unroll": lambda c: unroll.validate_config(c.unroll),
+    "compatible": unroll.validate_compatible,  # across rule and base_model
+    "meta_objective": lambda c: ridge.validate_config(c.meta_objective),
+    "evaluation": lambda c: evaluation_settings.validate_config(c.evaluation),
+    "baselines": lambda c: baseline_settings.validate_config(c.baselines),
+  }
+
+
+def check_config(cfg, sections: Sequence[str] = SECTIONS) -> None:
+  """Checks the named sections of `cfg` (default: every section an evaluation reads).
+
+  Raises SetupError with util.config_check.ConfigError's message (the field, its value and
+  what is allowed)."""
+  checks = validators()
+  try:
+    for name in sections:
+      if name != "compatible" and name not in cfg:
+        raise ConfigError(name, None, "a config section (configs/paper.py defines every section)")
+      checks[name](cfg)
+  except ConfigError as e:
+    raise SetupError(str(e)) from e
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationSetup:
+  """What an evaluation runs on; built by `set_up`."""
+
+  cfg: Any  # ml_collections.ConfigDict: checked; an exported θ's rule and base_model applied
+  task: Any  # tasks.eval_tasks.EvalTask
+  theta: str  # the θ argument: an export directory or "random"
+  theta_fn: Callable[[int], Any]  # seed → θ
+  methods: list[str]
+  seeds: list[int]  # cfg.seed, cfg.seed + 1, ...
+  inner_steps: int
+  eval_every: int  # steps between readouts (evaluation.settings.eval_every)
+  overrides: dict  # the explicit --config.* values, re-applied to every θ's own config
+
+  def resolve(self, theta_arg: str):
+    """(theta_fn, cfg) for another θ ('random' or an export) against this set-up's config, its
+    sections checked; raises SetupError for a missing, mismatched or invalid export."""
+    import learned_update  # pylint: disable=g-import-not-at-top
+    from evaluation import learned_rule  # pylint: disable=g-import-not-at-top
+
+    try:
+      theta_fn, cfg = learned_rule.resolve_theta(theta_arg, self.cfg, self.overrides)
+    except learned_update.ExportError as e:
+      raise SetupError(str(e)) from e
+    check_config(cfg, THETA_SECTIONS)  # the export's own sections
+    return theta_fn, cfg
+
+
+def set_up(cfg, overrides: dict | None = None, theta: str | None = None, readouts: bool = True):
+  """The checked config and what it names, as an EvaluationSetup.
+
+  `cfg`: the config with the command's flags (aliases, script defaults) already applied;
+  `theta` replaces cfg.evaluation.theta (a command that evaluates several θ resolves the first
+  here, or "random", then the others with EvaluationSetup.resolve). `readouts`: the command fits
+  readouts, so on your own data every class must be large enough for a support set and an
+  episode may not ask for more classes than the task has (False: a command that only draws
+  features). Configures JAX. Raises SetupError on bad input:
+  a config value outside what is allowed, a missing or mismatched θ export, a task that does not
+  load, a support set or an episode larger than the task allows.
+  """
+  import learned_update  # pylint: disable=g-import-not-at-top  (imports JAX)
+  from evaluation import learned_rule  # pylint: disable=g-import-not-at-top
+  from evaluation import settings as evaluation_settings  # pylint: disable=g-import-not-at-top
+  from tasks import DataError, own_data  # pylint: disable=g-import-not-at-top
+
+  overrides = dict(overrides or {})
+  if theta is not None:
+    cfg.evaluation.theta = theta
+  check_config(cfg)
+  learned_update.configure_jax()
+  ecfg = cfg.evaluation
+  try:
+    theta_fn, cfg = learned_rule.resolve_theta(ecfg.theta, cfg, overrides)
+  except learned_update.ExportError as e:
+    raise SetupError(str(e)) from e
+  check_config(cfg, THETA_SECTIONS)  # an export's own sections
+  ecfg = cfg.evaluation
+  try:
+    task = evaluation_settings.make_task(ecfg)
+    # Built-in tasks knowingly repeat examples of small classes (sampling.draw); on your own
+    # data a class too small for the support sets is more likely a mistake.
+    per_class = {"fewshot": "support_per_class", "episodic": "k_shot"}.get(ecfg.protocol)
+    if readouts and own_data.is_own(ecfg.task) and per_class:
+      own_data.check_per_class(task, int(ecfg[per_class]), f"evaluation.{per_class}")
+  except (DataError, ValueError, OSError) as e:
+    raise SetupError(f"cannot load task {ecfg.task!r}: {e}") from e
+  if readouts and ecfg.protocol == "episodic" and ecfg.n_way > task.num_classes:
+    raise SetupError(
+      f"config field evaluation.n_way = {ecfg.n_way} is not allowed: expected at most "
+      f"{task.name}'s {task.num_classes} classes"
+    )
+  return EvaluationSetup(
+    cfg=cfg,
+    task=task,
+    theta=str(ecfg.theta),
+    theta_fn=theta_fn,
+    methods=list(ecfg.methods),
+    seeds=[int(cfg.seed) + i for i in range(int(ecfg.seeds))],
+    inner_steps=int(ecfg.inner_steps),
+    eval_every=evaluation_settings.eval_every(ecfg),
+    overrides=overrides,
+  )
