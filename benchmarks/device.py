@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import jaxlib
 
-from benchmarks import xla
+from meta_unsup_rules.benchmarks import xla
 
 try:
   import resource

@@ -12,8 +12,8 @@ import time
 
 import jax
 
-from evaluation import runner
-from learned_update import rule
+from meta_unsup_rules.evaluation import runner
+from meta_unsup_rules.learned_update import rule
 
 FULL = dict(task="tiny_mnist", seeds=2, inner_steps=200)
 QUICK = dict(task="tiny_mnist", seeds=1, inner_steps=3, methods=("learned", "random_init", "hebbian"))
@@ -21,7 +21,7 @@ QUICK = dict(task="tiny_mnist", seeds=1, inner_steps=3, methods=("learned", "ran
 
 def evaluation_speed(cfg, methods=None, quick: bool = False, log=print) -> dict:
   """{"task", "seeds", "inner_steps", "batch_seeds", "methods": {name: {sec, sec_per_seed, ...}}}."""
-  from tasks import eval_tasks
+  from meta_unsup_rules.tasks import eval_tasks
 
   spec = QUICK if quick else FULL
   methods = list(methods or spec.get("methods") or cfg.evaluation.methods)

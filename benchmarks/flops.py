@@ -7,7 +7,7 @@ catches an executable that does more or less work than the rule describes.
 
 from __future__ import annotations
 
-from learned_update import rule
+from meta_unsup_rules.learned_update import rule
 
 
 def h_network_flops(rule_cfg, batch: int, layer_units) -> float:

@@ -16,9 +16,9 @@ import time
 import jax
 import numpy as np
 
-from benchmarks import shapes as shapes_lib
-from benchmarks import xla
-from learned_update import rule, unroll
+from meta_unsup_rules.benchmarks import shapes as shapes_lib
+from meta_unsup_rules.benchmarks import xla
+from meta_unsup_rules.learned_update import rule, unroll
 
 
 def _cores() -> int:

@@ -28,10 +28,10 @@ import time
 
 import numpy as np
 
-import base_models
-from benchmarks import device, flops, xla
-from benchmarks import shapes as shapes_lib
-from learned_update import unroll
+from meta_unsup_rules import base_models
+from meta_unsup_rules.benchmarks import device, flops, xla
+from meta_unsup_rules.benchmarks import shapes as shapes_lib
+from meta_unsup_rules.learned_update import unroll
 
 # Unroll lengths reported; which are measured (compiled and timed) is set per config.
 REPORT_KS = (5, 20, 50)

@@ -26,8 +26,8 @@ import tempfile
 
 import jax
 
-from benchmarks import shapes as shapes_lib
-from learned_update import unroll
+from meta_unsup_rules.benchmarks import shapes as shapes_lib
+from meta_unsup_rules.learned_update import unroll
 
 DATA_MOVEMENT = ("concatenate", "copy", "slice", "pad", "transpose", "dynamic-update-slice", "bitcast")
 

@@ -13,9 +13,9 @@ import time
 import jax
 import numpy as np
 
-from benchmarks import shapes as shapes_lib
-from benchmarks import xla
-from learned_update import unroll
+from meta_unsup_rules.benchmarks import shapes as shapes_lib
+from meta_unsup_rules.benchmarks import xla
+from meta_unsup_rules.learned_update import unroll
 
 H_DTYPES = ("float32", "bfloat16")
 

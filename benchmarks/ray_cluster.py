@@ -29,15 +29,15 @@ import sys
 import tempfile
 import time
 
-from util import run_record
+from meta_unsup_rules.util import run_record
 
 SETUPS = ("local", "cluster")
 
 
 def _config(module: str, num_workers: int, updates: int):
-  import importlib
+  from meta_unsup_rules.benchmarks import shapes  # (imports JAX: only in the child)
 
-  cfg = importlib.import_module(module).get_config()
+  cfg = shapes.load_config(module)
   cfg.workers.update(dict(num_workers=num_workers, mode="ray", ray_address="", result_timeout_sec=900.0))
   cfg.learner.update(dict(num_updates=updates, checkpoint_every=updates))
   # One hidden width: every actor compiles one task shape during the warm-up, none in the
@@ -64,7 +64,7 @@ def run_setup(setup: str, args) -> dict:
   """One meta-training run on `setup`; returns its figures (call in a fresh process)."""
   import ray
 
-  from distributed import pools, trainer
+  from meta_unsup_rules.distributed import pools, trainer
 
   cfg = _config(args.config, args.workers, args.updates)
   cluster = None
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
   out = {}
   for setup in args.setups.split(","):
     forwarded = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--out")]
-    cmd = [sys.executable, "-m", "benchmarks.ray_cluster", *forwarded, f"--_child={setup}"]
+    cmd = [sys.executable, "-m", "meta_unsup_rules.benchmarks.ray_cluster", *forwarded, f"--_child={setup}"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
       print(done.stderr[-3000:], file=sys.stderr)

@@ -18,10 +18,10 @@ import time
 import jax
 import numpy as np
 
-from benchmarks import shapes as shapes_lib
-from distributed import learner as learner_lib
-from distributed import pools
-from learned_update import rule
+from meta_unsup_rules.benchmarks import shapes as shapes_lib
+from meta_unsup_rules.distributed import learner as learner_lib
+from meta_unsup_rules.distributed import pools
+from meta_unsup_rules.learned_update import rule
 
 RAY_WORKER_COUNTS = (1, 2)
 

@@ -11,8 +11,8 @@ import time
 import jax
 import numpy as np
 
-import base_models
-from learned_update import rule, synthetic, unroll
+from meta_unsup_rules import base_models
+from meta_unsup_rules.learned_update import rule, synthetic, unroll
 
 
 def _timed(fn, *args, repeats: int = 2, **kwargs):

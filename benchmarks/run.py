@@ -12,7 +12,7 @@ import time
 
 import jax
 
-from benchmarks import (
+from meta_unsup_rules.benchmarks import (
   device,
   evaluation_speed,
   implementations,
@@ -23,8 +23,8 @@ from benchmarks import (
   scaling,
   xla,
 )
-from benchmarks import shapes as shapes_lib
-from learned_update import export
+from meta_unsup_rules.benchmarks import shapes as shapes_lib
+from meta_unsup_rules.learned_update import export
 
 # shapes: "tiny_mnist" = 196 inputs and the config's evaluated base model (paper);
 # "meta_train" = the largest task of the config's meta-training distribution.

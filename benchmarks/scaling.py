@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from benchmarks import flops, xla
-from benchmarks import shapes as shapes_lib
-from learned_update import unroll
+from meta_unsup_rules.benchmarks import flops, xla
+from meta_unsup_rules.benchmarks import shapes as shapes_lib
+from meta_unsup_rules.learned_update import unroll
 
 
 def scaling_axes(base: dict, quick: bool = False) -> dict:

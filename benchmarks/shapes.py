@@ -18,16 +18,21 @@ import importlib
 import jax
 import numpy as np
 
-import base_models
-from learned_update import rule, synthetic
-from tasks import image_ops
+from meta_unsup_rules import base_models
+from meta_unsup_rules.learned_update import rule, synthetic
+from meta_unsup_rules.tasks import image_ops
 
 TINY_MNIST_INPUT_DIM = 196  # 14 x 14
 
 
+def config_module(module: str) -> str:
+  """The importable name of a config module named like "configs.local" (meta_unsup_rules.configs.local)."""
+  return module if module.startswith("meta_unsup_rules.") else f"meta_unsup_rules.{module}"
+
+
 def load_config(module: str):
   """`get_config()` of a config module named like "configs.local"."""
-  return importlib.import_module(module).get_config()
+  return importlib.import_module(config_module(module)).get_config()
 
 
 def bench_shapes(cfg, kind: str) -> dict:

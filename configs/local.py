@@ -39,7 +39,7 @@ every example of the inner batch: cost ∝ batch × Σ units × h². Against pap
   the state in git history (experiments/earlier/README.md), with
   `--config.task.validation_holdout=False --config.validation.every=0`.)
 """
-from configs import paper
+from meta_unsup_rules.configs import paper
 
 
 def get_config():

@@ -16,7 +16,7 @@ Against configs/local.py (each choice made on alphabet_val, never on a test task
 * 8 in-process workers (one core), a θ snapshot every 25 updates (validation as in local.py).
 """
 
-from configs import local
+from meta_unsup_rules.configs import local
 
 
 def get_config():

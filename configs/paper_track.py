@@ -29,7 +29,7 @@ task (each is a setting the paper leaves free or that its compute fixed):
   staggered tasks from their saved RNGs instead of continuing the interrupted ones.
 """
 
-from configs import local
+from meta_unsup_rules.configs import local
 
 
 def get_config():

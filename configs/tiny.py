@@ -6,7 +6,7 @@ Run:
   python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny_val \
       --config.validation.every=2      # with meta-validation on imagenet_val (best/ export)
 """
-from configs import paper
+from meta_unsup_rules.configs import paper
 
 
 def get_config():

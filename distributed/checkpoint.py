@@ -40,7 +40,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from util import files
+from meta_unsup_rules.util import files
 
 FORMAT = "meta_unsup.checkpoint"
 VERSION = 1
@@ -316,7 +316,7 @@ def load_latest(workdir, expected_signature=None) -> dict | None:
 
 def theta_from_payload(payload: Mapping):
   """θ of a loaded checkpoint as the pytree its own config's rule builds (for exports)."""
-  from learned_update import export, rule  # pylint: disable=g-import-not-at-top
+  from meta_unsup_rules.learned_update import export, rule  # pylint: disable=g-import-not-at-top
 
   cfg = export.config_from_json(payload["config_json"])
   template = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), cfg.rule))

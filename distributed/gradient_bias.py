@@ -31,8 +31,8 @@ import time
 import jax
 import numpy as np
 
-from distributed import worker as worker_lib
-from learned_update import rule
+from meta_unsup_rules.distributed import worker as worker_lib
+from meta_unsup_rules.learned_update import rule
 
 
 def _mixing_weights(theta) -> np.ndarray:

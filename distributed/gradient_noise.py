@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from distributed import worker as worker_lib
-from learned_update import export
+from meta_unsup_rules.distributed import worker as worker_lib
+from meta_unsup_rules.learned_update import export
 
 
 def _flat(grads) -> np.ndarray:

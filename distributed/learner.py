@@ -18,9 +18,9 @@ import jax
 import numpy as np
 import optax
 
-from distributed import checkpoint
-from learned_update import estimators
-from util import trees
+from meta_unsup_rules.distributed import checkpoint
+from meta_unsup_rules.learned_update import estimators
+from meta_unsup_rules.util import trees
 
 
 def learning_rate_schedule(cfg) -> optax.Schedule:

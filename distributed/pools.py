@@ -22,7 +22,7 @@ import time
 
 from absl import logging
 
-from distributed import worker as worker_lib
+from meta_unsup_rules.distributed import worker as worker_lib
 
 
 class WorkerConfigError(RuntimeError):

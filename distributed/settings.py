@@ -8,7 +8,7 @@ modules stay about running them).
 
 from __future__ import annotations
 
-from util.config_check import Section
+from meta_unsup_rules.util.config_check import Section
 
 WORKER_MODES = ("ray", "inprocess")
 
@@ -52,7 +52,7 @@ def validate_workers(workers_cfg) -> None:
     s.fail("jax_platforms", "a JAX_PLATFORMS value such as 'cpu', or '' (JAX's choice)")
   s.positive("result_timeout_sec")
   s.int_at_least("max_consecutive_errors", 0)  # 0: never stop on repeated errors
-  from distributed import worker  # pylint: disable=g-import-not-at-top  (imports JAX)
+  from meta_unsup_rules.distributed import worker  # pylint: disable=g-import-not-at-top  (imports JAX)
 
   try:
     worker.parse_fault_injection(s.value("fault_injection"))
@@ -81,8 +81,8 @@ def validate_validation(cfg) -> None:
   if every == 0:
     return
   # pylint: disable=g-import-not-at-top  (imports JAX, runs none of it)
-  from evaluation import protocols
-  from evaluation import settings as evaluation_settings
+  from meta_unsup_rules.evaluation import protocols
+  from meta_unsup_rules.evaluation import settings as evaluation_settings
 
   evaluation_settings.validate_config(cfg.evaluation)
   s.one_of("readout", protocols.readout_names(cfg.evaluation))

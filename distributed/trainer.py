@@ -25,11 +25,11 @@ import time
 import jax
 import numpy as np
 
-from distributed import checkpoint, pools, validation
-from distributed import learner as learner_lib
-from learned_update import export, lineage, rule
-from util import files, tensorboard
-from util import progress as progress_lib
+from meta_unsup_rules.distributed import checkpoint, pools, validation
+from meta_unsup_rules.distributed import learner as learner_lib
+from meta_unsup_rules.learned_update import export, lineage, rule
+from meta_unsup_rules.util import files, tensorboard
+from meta_unsup_rules.util import progress as progress_lib
 
 
 class _StopFlag:

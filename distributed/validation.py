@@ -20,8 +20,8 @@ import time
 
 import ml_collections
 
-from evaluation import runner
-from tasks import eval_tasks
+from meta_unsup_rules.evaluation import runner
+from meta_unsup_rules.tasks import eval_tasks
 
 BEST_DIR = "best"
 

@@ -36,10 +36,10 @@ import time
 import jax
 import numpy as np
 
-import base_models
-from distributed import checkpoint
-from learned_update import estimators, export, rule, unroll
-from tasks import meta_train
+from meta_unsup_rules import base_models
+from meta_unsup_rules.distributed import checkpoint
+from meta_unsup_rules.learned_update import estimators, export, rule, unroll
+from meta_unsup_rules.tasks import meta_train
 
 FAULT_MODES = ("raise_once", "raise_always")
 

@@ -29,8 +29,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from evaluation import protocols, seed_setup, stats
-from util import batched_calls
+from meta_unsup_rules.evaluation import protocols, seed_setup, stats
+from meta_unsup_rules.util import batched_calls
 
 
 def _advance_all(runners: Sequence, unlabelled: Sequence[np.ndarray]) -> None:

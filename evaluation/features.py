@@ -20,10 +20,10 @@ from typing import Callable
 
 import numpy as np
 
-import base_models
-from base_models import baselines as bl
-from evaluation import plots, protocols, runner
-from evaluation.learned_rule import LearnedRule
+from meta_unsup_rules import base_models
+from meta_unsup_rules.base_models import baselines as bl
+from meta_unsup_rules.evaluation import plots, protocols, runner
+from meta_unsup_rules.evaluation.learned_rule import LearnedRule
 
 FIELD_METHODS = ("random_init", "learned")
 

@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-import learned_update
-from base_models.baselines import MLPBaseline
-from util.batched_calls import Call
+from meta_unsup_rules import learned_update
+from meta_unsup_rules.base_models.baselines import MLPBaseline
+from meta_unsup_rules.util.batched_calls import Call
 
 
 class LearnedRule(MLPBaseline):

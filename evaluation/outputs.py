@@ -11,11 +11,11 @@ import io
 import pathlib
 from typing import Sequence
 
-from evaluation import plots
-from evaluation.protocols import READOUTS
-from evaluation.runner import METHODS
-from util import run_record, tensorboard
-from util.files import atomic_write_bytes, atomic_write_json
+from meta_unsup_rules.evaluation import plots
+from meta_unsup_rules.evaluation.protocols import READOUTS
+from meta_unsup_rules.evaluation.runner import METHODS
+from meta_unsup_rules.util import run_record, tensorboard
+from meta_unsup_rules.util.files import atomic_write_bytes, atomic_write_json
 
 CSV_FIELDS = ("task", "protocol", "method", "step", "readout", "mean", "sem", "ci95", "n_seeds", "values")
 

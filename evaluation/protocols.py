@@ -31,8 +31,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from meta_objective.logistic import LogisticRegression, ridge_accuracy
-from tasks import sampling
+from meta_unsup_rules.meta_objective.logistic import LogisticRegression, ridge_accuracy
+from meta_unsup_rules.tasks import sampling
 
 READOUTS = ("ridge", "logistic")
 PROTOCOLS = ("fewshot", "episodic", "linear_probe", "semi_supervised")

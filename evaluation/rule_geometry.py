@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import base_models
-from evaluation import seed_setup
-from learned_update import export, rule, step_geometry
-from learned_update.rule import WEIGHT_TERMS
+from meta_unsup_rules import base_models
+from meta_unsup_rules.evaluation import seed_setup
+from meta_unsup_rules.learned_update import export, rule, step_geometry
+from meta_unsup_rules.learned_update.rule import WEIGHT_TERMS
 
 STAT_NAMES = ("tangential_share", "radial_growth", "angle_mean", "angle_max", "norm_ratio", "norm_mean")
 

@@ -41,8 +41,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from base_models import baselines as bl
-from evaluation import batched, protocols, seed_setup, stats
+from meta_unsup_rules.base_models import baselines as bl
+from meta_unsup_rules.evaluation import batched, protocols, seed_setup, stats
 
 METHODS = ("learned",) + bl.BASELINES
 BATCH_SEEDS = ("threads", "vmap", "off")

@@ -29,10 +29,10 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-import base_models
-from base_models import baselines as bl
-from evaluation import protocols, stats
-from evaluation.learned_rule import LearnedRule
+from meta_unsup_rules import base_models
+from meta_unsup_rules.base_models import baselines as bl
+from meta_unsup_rules.evaluation import protocols, stats
+from meta_unsup_rules.evaluation.learned_rule import LearnedRule
 
 
 def method_key(seed_key, name: str):

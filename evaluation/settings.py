@@ -7,14 +7,14 @@ is allowed.
 
 from __future__ import annotations
 
-from util.config_check import Section
+from meta_unsup_rules.util.config_check import Section
 
 
 def validate_config(ecfg) -> None:
   """Checks the `evaluation` section (raises util.config_check.ConfigError)."""
   # pylint: disable=g-import-not-at-top  (runner imports JAX; the constants are what we need)
-  from evaluation import protocols, runner
-  from tasks import eval_tasks, own_data
+  from meta_unsup_rules.evaluation import protocols, runner
+  from meta_unsup_rules.tasks import eval_tasks, own_data
 
   s = Section(ecfg, "evaluation")
   task = s.value("task")
@@ -55,6 +55,6 @@ def eval_every(ecfg) -> int:
 def make_task(ecfg):
   """The task of `cfg.evaluation`, a `folder:PATH` task read at `own_image_size` / `own_greyscale`
   (one place for every script that evaluates on `evaluation.task`)."""
-  from tasks import eval_tasks  # pylint: disable=g-import-not-at-top  (loads data modules)
+  from meta_unsup_rules.tasks import eval_tasks  # pylint: disable=g-import-not-at-top  (loads data modules)
 
   return eval_tasks.make_eval_task(ecfg.task, image_size=ecfg.own_image_size, greyscale=ecfg.own_greyscale)

@@ -1,6 +1,6 @@
 """The evaluation set-up every evaluating command shares: the checked config, the task, the θ, the seeds.
 
-    from evaluation import setup
+    from meta_unsup_rules.evaluation import setup
     s = setup.set_up(cfg, overrides)  # cfg: the config with the command's flags applied
     runner.run_evaluation(s.task, s.cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn)
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Sequence
 
-from util.config_check import ConfigError
+from meta_unsup_rules.util.config_check import ConfigError
 
 # The config sections an evaluation reads, and those an exported θ brings with it.
 SECTIONS = ("base_model", "rule", "unroll", "compatible", "meta_objective", "evaluation", "baselines")
@@ -30,11 +30,11 @@ class SetupError(ValueError):
 def validators() -> dict:
   """{section: check of the whole config} for SECTIONS; each package checks its own section."""
   # pylint: disable=g-import-not-at-top  (JAX is imported here, not run)
-  from base_models import mlp
-  from base_models.baselines import settings as baseline_settings
-  from evaluation import settings as evaluation_settings
-  from learned_update import rule, unroll
-  from meta_objective import ridge
+  from meta_unsup_rules.base_models import mlp
+  from meta_unsup_rules.base_models.baselines import settings as baseline_settings
+  from meta_unsup_rules.evaluation import settings as evaluation_settings
+  from meta_unsup_rules.learned_update import rule, unroll
+  from meta_unsup_rules.meta_objective import ridge
 
   return {
     "base_model": lambda c: mlp.validate_config(c.base_model),
@@ -79,8 +79,8 @@ class EvaluationSetup:
   def resolve(self, theta_arg: str):
     """(theta_fn, cfg) for another θ ('random' or an export) against this set-up's config, its
     sections checked; raises SetupError for a missing, mismatched or invalid export."""
-    import learned_update  # pylint: disable=g-import-not-at-top
-    from evaluation import learned_rule  # pylint: disable=g-import-not-at-top
+    from meta_unsup_rules import learned_update  # pylint: disable=g-import-not-at-top
+    from meta_unsup_rules.evaluation import learned_rule  # pylint: disable=g-import-not-at-top
 
     try:
       theta_fn, cfg = learned_rule.resolve_theta(theta_arg, self.cfg, self.overrides)
@@ -102,10 +102,12 @@ def set_up(cfg, overrides: dict | None = None, theta: str | None = None, readout
   a config value outside what is allowed, a missing or mismatched θ export, a task that does not
   load, a support set or an episode larger than the task allows.
   """
-  import learned_update  # pylint: disable=g-import-not-at-top  (imports JAX)
-  from evaluation import learned_rule  # pylint: disable=g-import-not-at-top
-  from evaluation import settings as evaluation_settings  # pylint: disable=g-import-not-at-top
-  from tasks import DataError, own_data  # pylint: disable=g-import-not-at-top
+  from meta_unsup_rules import learned_update  # pylint: disable=g-import-not-at-top  (imports JAX)
+  from meta_unsup_rules.evaluation import learned_rule  # pylint: disable=g-import-not-at-top
+  from meta_unsup_rules.evaluation import (
+    settings as evaluation_settings,  # pylint: disable=g-import-not-at-top
+  )
+  from meta_unsup_rules.tasks import DataError, own_data  # pylint: disable=g-import-not-at-top
 
   overrides = dict(overrides or {})
   if theta is not None:

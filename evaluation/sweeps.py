@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ml_collections
 
-import base_models
+from meta_unsup_rules import base_models
 
 SWEEPS = {
   # name: (config field under base_model, default values, parser of a --values item)

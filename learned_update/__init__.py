@@ -1,7 +1,7 @@
 """θ, the learned UnsupervisedUpdate, and truncated unrolls with meta-gradients."""
 
-from learned_update.export import ExportError, configure_jax, load_theta, save_theta
-from learned_update.rule import (
+from meta_unsup_rules.learned_update.export import ExportError, configure_jax, load_theta, save_theta
+from meta_unsup_rules.learned_update.rule import (
   apply_updates,
   compute_updates,
   init_theta,
@@ -9,7 +9,7 @@ from learned_update.rule import (
   param_count,
   theta_param_count_formula,
 )
-from learned_update.unroll import UnrollFns, make_unroll_fns
+from meta_unsup_rules.learned_update.unroll import UnrollFns, make_unroll_fns
 
 __all__ = [
   "ExportError",

@@ -1,6 +1,6 @@
 """A learned rule from Python: load θ, build a base model, train it on your unlabelled data, read it out.
 
-  from learned_update import api
+  from meta_unsup_rules.learned_update import api
   rule = api.load_rule("ojac_hand_clean")              # a release (in checkpoints/) or an export's path
   model = api.init_model(rule, input_dim=x.shape[1])   # the rule's base model (4×128 + 32 here)
   model = api.train(rule, model, x, steps=1000)        # unlabelled minibatches, jitted, progress bar
@@ -26,10 +26,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from base_models import mlp
-from learned_update import export, unroll
-from meta_objective import logistic
-from util import progress
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.learned_update import export, unroll
+from meta_unsup_rules.meta_objective import logistic
+from meta_unsup_rules.util import progress
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 RELEASES_DIR = REPO_ROOT / "checkpoints"

@@ -23,9 +23,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from learned_update import rule
-from util import files, run_record
-from util.files import atomic_write_bytes  # noqa: F401  (re-exported: one atomic writer for the project)
+from meta_unsup_rules.learned_update import rule
+from meta_unsup_rules.util import files, run_record
+from meta_unsup_rules.util.files import (
+  atomic_write_bytes,  # noqa: F401  (re-exported: one atomic writer for the project)
+)
 
 
 class ExportError(Exception):

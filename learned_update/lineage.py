@@ -17,7 +17,7 @@ fails. A θ inherits every choice made for its ancestors, so one tainted entry t
 
 from __future__ import annotations
 
-from util import run_record
+from meta_unsup_rules.util import run_record
 
 TRACKS = ("paper", "extension")
 # Tasks reported in the final results only: never a basis for choosing anything.

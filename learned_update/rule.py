@@ -27,9 +27,9 @@ import math
 import jax
 import jax.numpy as jnp
 
-from base_models import mlp
-from learned_update import fused, nn, step_geometry
-from util.config_check import Section
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.learned_update import fused, nn, step_geometry
+from meta_unsup_rules.util.config_check import Section
 
 # The 15 low-rank readouts Linear(h → num_grad_channels). "_top" readouts act on
 # the first h argument of a low-rank product, "_bottom" ones on the second.

@@ -22,10 +22,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from base_models import mlp
-from learned_update import estimators, rule
-from meta_objective import ridge
-from util.config_check import ConfigError, Section
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.learned_update import estimators, rule
+from meta_unsup_rules.meta_objective import ridge
+from meta_unsup_rules.util.config_check import ConfigError, Section
 
 REDUCTIONS = ridge.REDUCTIONS
 

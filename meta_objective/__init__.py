@@ -1,7 +1,7 @@
 """Few-shot readouts: the differentiable ridge meta-objective and evaluation readouts."""
 
-from meta_objective.logistic import LogisticRegression, ridge_accuracy
-from meta_objective.ridge import (
+from meta_unsup_rules.meta_objective.logistic import LogisticRegression, ridge_accuracy
+from meta_unsup_rules.meta_objective.ridge import (
   LOSSES,
   TARGETS,
   center_targets,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from util.config_check import Section
+from meta_unsup_rules.util.config_check import Section
 
 LOSSES = ("cosine", "released")
 TARGETS = ("labels_and_augmentation", "labels")

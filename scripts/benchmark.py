@@ -14,9 +14,9 @@ import pathlib
 
 from absl import app, flags
 
-from benchmarks import report, run
-from scripts import common
-from util import files, run_record
+from meta_unsup_rules.benchmarks import report, run
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import files, run_record
 
 _CONFIGS = flags.DEFINE_list(
   "configs", ["paper", "local"], f"Configs to measure, of {sorted(run.CONFIG_SPECS)}."

@@ -13,10 +13,10 @@ from typing import Any, Callable, Sequence
 from absl import flags, logging
 from ml_collections import config_flags
 
-from evaluation import setup as evaluation_setup
-from tasks import data_dir as _data_dir
-from util import files, progress
-from util.config_check import ConfigError
+from meta_unsup_rules.evaluation import setup as evaluation_setup
+from meta_unsup_rules.tasks import data_dir as _data_dir
+from meta_unsup_rules.util import files, progress
+from meta_unsup_rules.util.config_check import ConfigError
 
 
 def list_under_help(name: str) -> None:
@@ -323,8 +323,8 @@ EVALUATION_SECTIONS = evaluation_setup.SECTIONS
 def _validators() -> dict:
   """{section: check of the whole config}; each package checks its own section."""
   # pylint: disable=g-import-not-at-top  (JAX is imported here, not run: Ray may start after)
-  from distributed import settings as distributed_settings
-  from tasks import meta_train
+  from meta_unsup_rules.distributed import settings as distributed_settings
+  from meta_unsup_rules.tasks import meta_train
 
   return {
     **evaluation_setup.validators(),  # base_model, rule, unroll, compatible, meta_objective, ...

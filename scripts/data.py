@@ -27,9 +27,9 @@ import time
 
 from absl import app, flags
 
-from scripts import common
-from tasks import data_dir as dd
-from tasks import datasets as ds
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.tasks import data_dir as dd
+from meta_unsup_rules.tasks import datasets as ds
 
 COMMANDS = ("describe", "prepare_tfds")
 _DATASETS = flags.DEFINE_list(
@@ -120,7 +120,7 @@ def run_describe(names, data_dir_flag, cold: bool) -> dict:
 
 
 def run_prepare_tfds(names, data_dir_flag, cache_dir, tfds_dir) -> dict:
-  from tasks import tfds_builders  # imports tensorflow_datasets: only for this subcommand
+  from meta_unsup_rules.tasks import tfds_builders  # imports tensorflow_datasets: only for this subcommand
 
   try:
     out, seconds = tfds_builders.prepare_many(names, data_dir_flag, cache_dir, tfds_dir)

@@ -24,8 +24,8 @@ import os
 
 from absl import app
 
-from scripts import common
-from util import progress
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import progress
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ALIASES = ("theta", "task", "inner_steps", "seeds", "support_per_class", "max_test")
@@ -45,8 +45,8 @@ def main(argv):
   del argv
   import jax
 
-  from evaluation import runner
-  from learned_update import ExportError, export, rule
+  from meta_unsup_rules.evaluation import runner
+  from meta_unsup_rules.learned_update import ExportError, export, rule
 
   cfg = common.apply_aliases(_CONFIG.value, _ALIASES, SCRIPT_DEFAULTS)
   common.validate(cfg, common.EVALUATION_SECTIONS)

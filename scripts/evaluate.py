@@ -51,8 +51,8 @@ import os
 
 from absl import app, logging
 
-from evaluation import outputs, runner
-from scripts import common
+from meta_unsup_rules.evaluation import outputs, runner
+from meta_unsup_rules.scripts import common
 
 _CONFIG, _OUT = common.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",

@@ -10,7 +10,7 @@ from the checkpoint's own config. Last stdout line: the summary as one JSON obje
 
 from absl import app, flags
 
-from scripts import common
+from meta_unsup_rules.scripts import common
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding checkpoints.")
 _OUT = flags.DEFINE_string("out", None, "Export directory (theta.npz, config.json, summary.json).")
@@ -21,7 +21,7 @@ def main(argv):
   del argv
   if not _WORKDIR.value or not _OUT.value:
     common.fail("--workdir (a meta-training workdir) and --out (export directory) are required")
-  from distributed import checkpoint, trainer
+  from meta_unsup_rules.distributed import checkpoint, trainer
 
   try:
     summary = trainer.export_checkpoint(_WORKDIR.value, _OUT.value, _STEP.value)

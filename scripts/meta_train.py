@@ -17,7 +17,7 @@ runs, what it prints), not settings of the run: a resumed run may use other valu
 
 from absl import app, flags
 
-from scripts import common
+from meta_unsup_rules.scripts import common
 
 _CONFIG = common.define_config_file("config", "configs/local.py", "Config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics.jsonl and the θ export.")
@@ -39,16 +39,16 @@ def main(argv):
   cfg = common.apply_aliases(_CONFIG.value, ("ray_address",))
   common.validate(cfg, common.META_TRAIN_SECTIONS)  # imports JAX (fine), runs none of it
   # Ray must be up before this process runs any JAX.
-  from distributed import pools, trainer
+  from meta_unsup_rules.distributed import pools, trainer
 
   if cfg.workers.num_workers > 0 and cfg.workers.mode == "ray":
     try:
       pools.init_ray(cfg)
     except pools.RayAddressError as e:
       common.fail(str(e))
-  from distributed import checkpoint
-  from learned_update import ExportError, export
-  from tasks import DataError
+  from meta_unsup_rules.distributed import checkpoint
+  from meta_unsup_rules.learned_update import ExportError, export
+  from meta_unsup_rules.tasks import DataError
 
   export.configure_jax()
   try:

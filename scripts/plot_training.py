@@ -8,8 +8,8 @@ import pathlib
 
 from absl import app, flags
 
-from evaluation import plots
-from scripts import common
+from meta_unsup_rules.evaluation import plots
+from meta_unsup_rules.scripts import common
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding metrics.jsonl.")
 _OUT = flags.DEFINE_string("out", None, "PNG path (default <workdir>/training.png).")

@@ -17,9 +17,9 @@ import os
 
 from absl import app, flags, logging
 
-from evaluation import outputs, plots, runner, sweeps
-from scripts import common
-from util import files, run_record
+from meta_unsup_rules.evaluation import outputs, plots, runner, sweeps
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import files, run_record
 
 _CONFIG, _OUT = common.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",

@@ -6,10 +6,10 @@ grey, augmentation), meta_train (task distribution), eval_tasks (evaluation task
 tfds_builders (the same data sets as TensorFlow Datasets; imported on demand, not here).
 """
 
-from tasks.data_dir import DataError, resolve_cache_dir, resolve_data_dir
-from tasks.datasets import DATASETS, Dataset, load_dataset, load_raw
-from tasks.eval_tasks import EVAL_TASKS, EvalTask, make_eval_task
-from tasks.meta_train import MetaTrainTask, sample_layer_widths, sample_meta_train_task
+from meta_unsup_rules.tasks.data_dir import DataError, resolve_cache_dir, resolve_data_dir
+from meta_unsup_rules.tasks.datasets import DATASETS, Dataset, load_dataset, load_raw
+from meta_unsup_rules.tasks.eval_tasks import EVAL_TASKS, EvalTask, make_eval_task
+from meta_unsup_rules.tasks.meta_train import MetaTrainTask, sample_layer_widths, sample_meta_train_task
 
 __all__ = [
   "DataError",

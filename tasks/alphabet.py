@@ -37,7 +37,7 @@ import pathlib
 
 import numpy as np
 
-from tasks import data_dir as dd
+from meta_unsup_rules.tasks import data_dir as dd
 
 CHARACTERS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 FONT_DIRS_ENV = "META_UNSUP_FONT_DIRS"

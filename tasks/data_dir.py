@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from util.files import atomic_save_npz, atomic_write_bytes
+from meta_unsup_rules.util.files import atomic_save_npz, atomic_write_bytes
 
 DATA_DIR_ENV = "META_UNSUP_DATA_DIR"
 CACHE_DIR_ENV = "META_UNSUP_CACHE_DIR"

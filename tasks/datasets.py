@@ -70,8 +70,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from tasks import alphabet as alphabet_lib
-from tasks import data_dir as dd
+from meta_unsup_rules.tasks import alphabet as alphabet_lib
+from meta_unsup_rules.tasks import data_dir as dd
 
 # A file that passed its checksum yet does not decode: the layout or format is not the expected one.
 _FORMATS = f"the expected formats and layout: {dd.SOURCES_DOC}"
@@ -453,7 +453,7 @@ def _arrays(name: str, data_dir, cache_dir, memoize: bool = True) -> dict[str, n
     if key in _memo:
       return _memo[key]
   if backend == "tfds":
-    from tasks import tfds_builders  # pylint: disable=g-import-not-at-top
+    from meta_unsup_rules.tasks import tfds_builders  # pylint: disable=g-import-not-at-top
 
     arrays = tfds_builders.load_arrays(name, data_dir, cache_dir)
   else:

@@ -48,10 +48,10 @@ import dataclasses
 
 import numpy as np
 
-from tasks import data_dir as dd
-from tasks import datasets as ds
-from tasks import image_ops, own_data, sampling
-from util import memo
+from meta_unsup_rules.tasks import data_dir as dd
+from meta_unsup_rules.tasks import datasets as ds
+from meta_unsup_rules.tasks import image_ops, own_data, sampling
+from meta_unsup_rules.util import memo
 
 EVAL_TASKS = (
   "tiny_mnist",

@@ -59,11 +59,11 @@ import zlib
 
 import numpy as np
 
-from tasks import data_dir as dd
-from tasks import datasets as ds
-from tasks import image_ops, sampling
-from util import memo
-from util.config_check import Section
+from meta_unsup_rules.tasks import data_dir as dd
+from meta_unsup_rules.tasks import datasets as ds
+from meta_unsup_rules.tasks import image_ops, sampling
+from meta_unsup_rules.util import memo
+from meta_unsup_rules.util.config_check import Section
 
 SOURCE_VERSION = 1  # of the meta-training preprocessing (disk-cache key)
 META_TRAIN_SOURCES = {

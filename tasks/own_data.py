@@ -36,8 +36,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tasks import image_ops
-from tasks.data_dir import DataError
+from meta_unsup_rules.tasks import image_ops
+from meta_unsup_rules.tasks.data_dir import DataError
 
 PREFIXES = ("npz:", "folder:")
 SPLIT_SEED = 0

@@ -54,9 +54,9 @@ import time
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tasks import alphabet as alphabet_lib
-from tasks import data_dir as dd
-from tasks import datasets as ds_lib
+from meta_unsup_rules.tasks import alphabet as alphabet_lib
+from meta_unsup_rules.tasks import data_dir as dd
+from meta_unsup_rules.tasks import datasets as ds_lib
 
 BUILDER_VERSION = "1.0.0"
 TFDS_SUBDIR = "tfds"

@@ -6,7 +6,7 @@ import pathlib
 import jax
 import pytest
 
-from learned_update import export, synthetic
+from meta_unsup_rules.learned_update import export, synthetic
 
 # A persistent compilation cache makes re-runs of the suite much faster; CI starts cold.
 export.configure_jax(os.environ.get("META_UNSUP_JAX_CACHE"))
@@ -32,7 +32,7 @@ def tiny_batches(
 @pytest.fixture(scope="session", autouse=True)
 def data_cache_dir(tmp_path_factory):
   """One preprocessed-data cache for the session; META_UNSUP_TEST_CACHE_DIR keeps one across runs."""
-  from tasks import data_dir as dd
+  from meta_unsup_rules.tasks import data_dir as dd
 
   path = os.environ.get("META_UNSUP_TEST_CACHE_DIR") or str(
     tmp_path_factory.getbasetemp() / "meta_unsup_cache"
@@ -44,21 +44,21 @@ def data_cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_cfg():
-  from configs import tiny
+  from meta_unsup_rules.configs import tiny
 
   return tiny.get_config()
 
 
 @pytest.fixture(scope="session")
 def tiny_theta(tiny_cfg):
-  from learned_update import rule
+  from meta_unsup_rules.learned_update import rule
 
   return rule.init_theta(jax.random.PRNGKey(0), tiny_cfg.rule)
 
 
 @pytest.fixture(scope="session")
 def tiny_state(tiny_cfg):
-  import base_models
+  from meta_unsup_rules import base_models
 
   return base_models.init(
     jax.random.PRNGKey(1), TINY_INPUT_DIM, base_models.layer_widths(tiny_cfg.base_model), tiny_cfg.base_model

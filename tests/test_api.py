@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from learned_update import ExportError, api, export, rule
+from meta_unsup_rules.learned_update import ExportError, api, export, rule
 
 INPUT_DIM = 12
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
-import base_models
+from meta_unsup_rules import base_models
 
 CFG = ConfigDict(
   dict(

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
-import base_models
-from base_models import baselines as bl
-from base_models.baselines import protonet
-from configs import paper
-from evaluation import runner
+from meta_unsup_rules import base_models
+from meta_unsup_rules.base_models import baselines as bl
+from meta_unsup_rules.base_models.baselines import protonet
+from meta_unsup_rules.configs import paper
+from meta_unsup_rules.evaluation import runner
 
 BASE = ConfigDict(
   dict(

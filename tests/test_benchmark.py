@@ -6,7 +6,7 @@ import json
 import pytest
 import ray
 
-from benchmarks import (
+from meta_unsup_rules.benchmarks import (
   device,
   evaluation_speed,
   meta_gradient,

@@ -6,8 +6,8 @@ No compilation here (fast); the end-to-end runs are in test_benchmark.py.
 import numpy as np
 import pytest
 
-from benchmarks import flops, meta_gradient, op_profile, ray_scaling, run, scaling, shapes
-from configs import local, paper
+from meta_unsup_rules.benchmarks import flops, meta_gradient, op_profile, ray_scaling, run, scaling, shapes
+from meta_unsup_rules.configs import local, paper
 
 
 def test_extrapolation_marks_unmeasured_k():

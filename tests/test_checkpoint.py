@@ -11,11 +11,11 @@ import jax
 import numpy as np
 import pytest
 
-from distributed import checkpoint, trainer
-from distributed import learner as learner_lib
-from distributed import worker as worker_lib
-from learned_update import rule
-from util import trees
+from meta_unsup_rules.distributed import checkpoint, trainer
+from meta_unsup_rules.distributed import learner as learner_lib
+from meta_unsup_rules.distributed import worker as worker_lib
+from meta_unsup_rules.learned_update import rule
+from meta_unsup_rules.util import trees
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from configs import tiny
-from scripts import common
-from util import progress
+from meta_unsup_rules.configs import tiny
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import progress
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-from configs import local, oja, paper, tiny
-from util.config_check import ConfigError, Section
+from meta_unsup_rules.configs import local, oja, paper, tiny
+from meta_unsup_rules.util.config_check import ConfigError, Section
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = {"paper": paper, "local": local, "tiny": tiny, "oja": oja}
@@ -102,7 +102,7 @@ def test_ordered_names_both_fields():
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_every_shipped_config_validates(name):
-  from scripts import common
+  from meta_unsup_rules.scripts import common
 
   cfg = CONFIGS[name].get_config()
   common.check_config(cfg, common.META_TRAIN_SECTIONS)
@@ -128,20 +128,20 @@ def test_config_files_import_only_ml_collections_and_each_other():
       if isinstance(node, ast.Import):
         assert [a.name for a in node.names] == ["ml_collections"], path
       elif isinstance(node, ast.ImportFrom):
-        assert node.module == "configs", (path, node.module)
+        assert node.module == "meta_unsup_rules.configs", (path, node.module)
 
 
 def test_paper_methods_are_every_method_in_table_order():
-  from evaluation import runner
+  from meta_unsup_rules.evaluation import runner
 
   assert tuple(paper.get_config().evaluation.methods) == runner.METHODS
 
 
 def test_code_keeps_no_second_copy_of_the_defaults():
-  import base_models.baselines as bl
-  import tasks
-  from evaluation import protocols, runner
-  from tasks import meta_train
+  from meta_unsup_rules import tasks
+  from meta_unsup_rules.base_models import baselines as bl
+  from meta_unsup_rules.evaluation import protocols, runner
+  from meta_unsup_rules.tasks import meta_train
 
   for module, name in (
     (protocols, "default_evaluation_config"),
@@ -158,7 +158,7 @@ def test_code_keeps_no_second_copy_of_the_defaults():
 
 
 def test_learner_validator():
-  from distributed import settings
+  from meta_unsup_rules.distributed import settings
 
   cfg = paper.get_config().learner
   settings.validate_learner(cfg)
@@ -188,7 +188,7 @@ def test_learner_validator():
 
 
 def test_workers_validator():
-  from distributed import settings
+  from meta_unsup_rules.distributed import settings
 
   for field, bad in (
     ("num_workers", -1),
@@ -205,7 +205,7 @@ def test_workers_validator():
 
 
 def test_task_validator():
-  from tasks import meta_train
+  from meta_unsup_rules.tasks import meta_train
 
   meta_train.validate_config(paper.get_config().task)
   for field, bad in (
@@ -230,8 +230,8 @@ def test_task_validator():
 
 
 def test_evaluation_and_baselines_validators():
-  from base_models.baselines import settings as baseline_settings
-  from evaluation import settings
+  from meta_unsup_rules.base_models.baselines import settings as baseline_settings
+  from meta_unsup_rules.evaluation import settings
 
   settings.validate_config(paper.get_config().evaluation)
   for field, bad in (
@@ -348,8 +348,8 @@ def test_evaluate_bad_config_exits_2_and_writes_nothing(tmp_path):
 _ALIASES_OF = """
 import sys
 from absl import flags
-from scripts import common
-from scripts import {script} as script
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import {script} as script
 flags.FLAGS(sys.argv)
 cfg = common.apply_aliases(script._CONFIG.value, {aliases})
 print({expr})

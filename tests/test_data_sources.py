@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-import tasks
-from tasks import data_dir as dd
+from meta_unsup_rules import tasks
+from meta_unsup_rules.tasks import data_dir as dd
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "data_sources.md"

@@ -26,7 +26,7 @@ def _run(*args, timeout=600):
 
 
 def test_demo_shows_both_tracks_the_untrained_theta_and_random_init():
-  from scripts import demo
+  from meta_unsup_rules.scripts import demo
 
   proc = _run("--inner_steps=4", "--seeds=2")
   assert proc.returncode == 0, proc.stderr[-3000:]

@@ -8,11 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from configs import paper
-from distributed import checkpoint
-from distributed import worker as worker_lib
-from learned_update import estimators, rule, unroll
-from util.config_check import ConfigError
+from meta_unsup_rules.configs import paper
+from meta_unsup_rules.distributed import checkpoint
+from meta_unsup_rules.distributed import worker as worker_lib
+from meta_unsup_rules.learned_update import estimators, rule, unroll
+from meta_unsup_rules.util.config_check import ConfigError
 
 # ----------------------------------------------------------------------------- toy problem
 # s_{t+1} = a·s_t + b·x_t, loss Σ_t (s_{t+1} − y)², s_0 = 0, over T steps in truncations of K.
@@ -230,7 +230,7 @@ def test_inverse_variance_combine_weighs_by_the_batch_variances():
 
 
 def test_hybrid_worker_returns_both_estimates_and_the_learner_mixes_them(tiny_cfg, tiny_theta):
-  from distributed import learner as learner_lib
+  from meta_unsup_rules.distributed import learner as learner_lib
 
   cfg = _one_shape(tiny_cfg, "hybrid")
   worker = worker_lib.TaskWorker(cfg, seed=3)

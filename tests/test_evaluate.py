@@ -14,9 +14,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-import base_models
-from base_models import baselines as bl
-from evaluation import plots, protocols, runner, stats
+from meta_unsup_rules import base_models
+from meta_unsup_rules.base_models import baselines as bl
+from meta_unsup_rules.evaluation import plots, protocols, runner, stats
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -100,8 +100,8 @@ def test_cli_data_dir_flag_is_used_and_a_missing_file_exits_2(tmp_path):
 
 
 def test_random_theta_zero_steps_learned_equals_random_init(tiny_cfg):
-  import learned_update
-  from tasks import eval_tasks
+  from meta_unsup_rules import learned_update
+  from meta_unsup_rules.tasks import eval_tasks
 
   task = eval_tasks.make_eval_task("two_moons")
   cfg = ml_collections.ConfigDict(tiny_cfg.to_dict())  # the fixture is shared by the session
@@ -199,7 +199,7 @@ def test_episodic_aggregate_pools_episodes_for_the_interval():
 
 
 def test_episodes_are_n_way_k_shot_with_reindexed_labels():
-  from tasks import eval_tasks
+  from meta_unsup_rules.tasks import eval_tasks
 
   task = eval_tasks.make_eval_task("two_moons")
 
@@ -218,7 +218,7 @@ def test_episodes_are_n_way_k_shot_with_reindexed_labels():
 
 @pytest.mark.slow
 def test_cli_exported_theta_uses_its_config_with_overrides(tmp_path, tiny_cfg, tiny_theta):
-  import learned_update
+  from meta_unsup_rules import learned_update
 
   learned_update.save_theta(tmp_path / "theta", tiny_theta, tiny_cfg, {"updates": 0})
   out = tmp_path / "eval"
@@ -258,7 +258,7 @@ def _run_curve_cli(*args, timeout=300):
 
 @pytest.mark.slow
 def test_heldout_curve_evaluates_snapshots_in_update_order(tmp_path, tiny_cfg, tiny_theta):
-  import learned_update
+  from meta_unsup_rules import learned_update
 
   snaps = tmp_path / "snapshots"
   other = jax.tree_util.tree_map(lambda x: 1.5 * x, tiny_theta)

@@ -17,13 +17,13 @@ import ml_collections
 import numpy as np
 import pytest
 
-import learned_update
-from configs import tiny
-from evaluation import batched, runner, seed_setup
-from evaluation import settings as evaluation_settings
-from tasks import eval_tasks
-from util import batched_calls
-from util.config_check import ConfigError
+from meta_unsup_rules import learned_update
+from meta_unsup_rules.configs import tiny
+from meta_unsup_rules.evaluation import batched, runner, seed_setup
+from meta_unsup_rules.evaluation import settings as evaluation_settings
+from meta_unsup_rules.tasks import eval_tasks
+from meta_unsup_rules.util import batched_calls
+from meta_unsup_rules.util.config_check import ConfigError
 
 SEEDS = [0, 1, 2]
 STEPS, EVERY = 4, 2

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from evaluation import setup
+from meta_unsup_rules.evaluation import setup
 
 
 def _cfg(tiny_cfg, **evaluation):
@@ -19,14 +19,14 @@ def test_set_up_names_the_task_the_seeds_and_the_theta(tiny_cfg):
   assert s.task.name == "two_moons" and s.theta == "random"
   assert s.seeds == [int(tiny_cfg.seed), int(tiny_cfg.seed) + 1] and s.inner_steps == 4
   assert s.eval_every == 1 and s.methods == ["learned", "random_init"] and s.overrides == {}
-  from learned_update import rule
+  from meta_unsup_rules.learned_update import rule
 
   want = rule.init_theta(jax.random.PRNGKey(3), s.cfg.rule)  # --theta=random: init_theta(seed)
   assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(s.theta_fn(3)), jax.tree.leaves(want)))
 
 
 def test_an_export_supplies_its_rule_and_the_overrides_reapply(tiny_cfg, tiny_theta, tmp_path):
-  import learned_update
+  from meta_unsup_rules import learned_update
 
   learned_update.save_theta(tmp_path / "theta", tiny_theta, tiny_cfg, {"updates": 0})
   cfg = _cfg(tiny_cfg)

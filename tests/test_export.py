@@ -10,8 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from learned_update import export, rule
-from util import run_record
+from meta_unsup_rules.learned_update import export, rule
+from meta_unsup_rules.util import run_record
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-import base_models
-from evaluation import features, outputs, plots
-from tasks import eval_tasks
+from meta_unsup_rules import base_models
+from meta_unsup_rules.evaluation import features, outputs, plots
+from meta_unsup_rules.tasks import eval_tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"

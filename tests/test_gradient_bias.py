@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from distributed import gradient_bias
+from meta_unsup_rules.distributed import gradient_bias
 
 
 def test_with_one_truncation_per_task_the_two_estimates_agree(tiny_cfg, tiny_theta):
@@ -90,6 +90,6 @@ def test_cli_writes_the_json_and_refuses_a_bad_horizon(tmp_path):
   assert ok.returncode == 0, ok.stderr[-2000:]
   result = json.loads(ok.stdout.strip().splitlines()[-1])
   assert result["num_tasks"] == 2 and len(result["tasks"]) == 2
-  from util import run_record
+  from meta_unsup_rules.util import run_record
 
   assert json.loads(out.read_text())[run_record.RECORD_KEY]["command"]

@@ -3,8 +3,8 @@
 import jax
 import numpy as np
 
-from distributed import gradient_noise
-from learned_update import rule
+from meta_unsup_rules.distributed import gradient_noise
+from meta_unsup_rules.learned_update import rule
 
 
 def test_group_cosines_invariants():

@@ -4,6 +4,7 @@ import ast
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = "meta_unsup_rules"  # the one installed name; its subpackages are the folders below
 # Lower rank = lower layer; a package may import its own layer's package and any lower one.
 RANK = {
   "util": 0,
@@ -20,14 +21,27 @@ RANK = {
 
 
 def _imported_packages(path: pathlib.Path) -> set[str]:
-  tree = ast.parse(path.read_text(), filename=str(path))
+  return _imported_in(path.read_text(), str(path))
+
+
+def _imported_in(source: str, filename: str) -> set[str]:
+  """The project packages (and other top-level modules) a source imports: `from meta_unsup_rules.util
+  import x`, `from meta_unsup_rules import util` and `import meta_unsup_rules.util.x` all name util."""
   names = set()
-  for node in ast.walk(tree):
+  for node in ast.walk(ast.parse(source, filename=filename)):
     if isinstance(node, ast.Import):
-      names.update(alias.name.split(".")[0] for alias in node.names)
+      names.update(_package(alias.name) for alias in node.names)
     elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-      names.add(node.module.split(".")[0])
+      if node.module == PACKAGE:
+        names.update(alias.name for alias in node.names)
+      else:
+        names.add(_package(node.module))
   return names
+
+
+def _package(module: str) -> str:
+  parts = module.split(".")
+  return parts[1] if parts[0] == PACKAGE and len(parts) > 1 else parts[0]
 
 
 def test_imports_point_down():
@@ -45,10 +59,40 @@ def test_experiments_is_not_installed():
   """experiments/ (the studies and their tools) runs from the checkout only."""
   import tomllib
 
-  packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-  assert not [p for p in packages if p.split(".")[0] == "experiments"], packages
+  setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+  folders = [*setuptools["packages"], *setuptools["package-dir"].values()]
+  assert not [p for p in folders if "experiments" in p.split(".") + p.split("/")], folders
+
+
+def test_one_installed_top_level_name():
+  import tomllib
+
+  setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+  assert {p.split(".")[0] for p in setuptools["packages"]} == {PACKAGE}
+  assert {p.split(".")[0] for p in setuptools["package-dir"]} == {PACKAGE}
 
 
 def test_configs_import_only_ml_collections_and_each_other():
   for path in sorted((ROOT / "configs").glob("*.py")):
     assert _imported_packages(path) <= {"ml_collections", "configs", "__future__"}, path
+
+
+def test_the_import_form_is_parsed():
+  source = "from meta_unsup_rules.util import x\nfrom meta_unsup_rules import tasks\n"
+  source += "import meta_unsup_rules.evaluation.a\n"
+  assert _imported_in(source, "<test>") == {"util", "tasks", "evaluation"}
+
+
+def test_no_import_of_a_bare_folder_name():
+  """Inside the project every import goes through meta_unsup_rules (a bare `util` could be a user's)."""
+  project = {*RANK, "configs"} - {"experiments"}
+  bare = []
+  for folder in [*RANK, "configs", "tests"]:
+    for path in sorted((ROOT / folder).rglob("*.py")):
+      tree = ast.parse(path.read_text(), filename=str(path))
+      for node in ast.walk(tree):
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+          modules = [node.module]
+        bare += [f"{path.relative_to(ROOT)}: {m}" for m in modules if m.split(".")[0] in project]
+  assert not bare, "\n".join(bare)

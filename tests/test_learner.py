@@ -6,7 +6,7 @@ import optax
 import pytest
 from ml_collections import ConfigDict
 
-from distributed import learner as learner_lib
+from meta_unsup_rules.distributed import learner as learner_lib
 
 
 def cfg(**overrides):

@@ -8,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from distributed import trainer
-from learned_update import export, lineage, rule
+from meta_unsup_rules.distributed import trainer
+from meta_unsup_rules.learned_update import export, lineage, rule
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,7 @@ def test_an_ancestor_without_the_holdout_or_a_broken_chain_taints_the_theta():
 
 
 def test_config_track():
-  from configs import local, oja, paper_track
+  from meta_unsup_rules.configs import local, oja, paper_track
 
   assert lineage.config_track(paper_track.get_config()) == "paper"
   assert lineage.config_track(local.get_config()) == "paper"

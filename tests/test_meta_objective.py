@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
-import meta_objective as mo
+from meta_unsup_rules import meta_objective as mo
 
 
 def cfg(loss="cosine"):

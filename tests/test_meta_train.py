@@ -8,13 +8,13 @@ import jax
 import numpy as np
 import pytest
 
-import base_models
-from distributed import checkpoint, trainer
-from distributed import learner as learner_lib
-from distributed import worker as worker_lib
-from learned_update import export, lineage, rule, unroll
-from tasks import meta_train
-from util import run_record, trees
+from meta_unsup_rules import base_models
+from meta_unsup_rules.distributed import checkpoint, trainer
+from meta_unsup_rules.distributed import learner as learner_lib
+from meta_unsup_rules.distributed import worker as worker_lib
+from meta_unsup_rules.learned_update import export, lineage, rule, unroll
+from meta_unsup_rules.tasks import meta_train
+from meta_unsup_rules.util import run_record, trees
 
 pytestmark = pytest.mark.slow
 

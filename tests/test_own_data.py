@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import tasks
-from tasks import own_data
+from meta_unsup_rules import tasks
+from meta_unsup_rules.tasks import own_data
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -117,8 +117,8 @@ def test_folder_task(tmp_path, greyscale, dim):
 
 
 def test_every_script_reads_a_folder_task_at_the_configured_size(tmp_path):
-  from configs import paper
-  from evaluation import settings
+  from meta_unsup_rules.configs import paper
+  from meta_unsup_rules.evaluation import settings
 
   ecfg = paper.get_config().evaluation
   ecfg.update(dict(task=f"folder:{_image_folder(tmp_path / 'pets')}", own_image_size=6, own_greyscale=False))
@@ -126,9 +126,9 @@ def test_every_script_reads_a_folder_task_at_the_configured_size(tmp_path):
 
 
 def test_settings_accept_the_prefixes():
-  from configs import paper
-  from evaluation import settings
-  from util.config_check import ConfigError
+  from meta_unsup_rules.configs import paper
+  from meta_unsup_rules.evaluation import settings
+  from meta_unsup_rules.util.config_check import ConfigError
 
   for task in ("npz:data.npz", "folder:/some/where", "tiny_mnist"):
     cfg = paper.get_config().evaluation

@@ -11,9 +11,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import paper
-from evaluation import outputs, protocols, runner
-from tasks import eval_tasks
+from meta_unsup_rules.configs import paper
+from meta_unsup_rules.evaluation import outputs, protocols, runner
+from meta_unsup_rules.tasks import eval_tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Uneven classes, so that a per-class (not global) fraction is what the counts below check.

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from distributed import pools, trainer
+from meta_unsup_rules.distributed import pools, trainer
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +90,6 @@ def test_the_same_error_from_every_actor_stops_the_pool(ray_cfg):
 def _theta(cfg):
   import jax
 
-  from learned_update import rule
+  from meta_unsup_rules.learned_update import rule
 
   return jax.tree_util.tree_map(np.asarray, rule.init_theta(jax.random.PRNGKey(0), cfg.rule))

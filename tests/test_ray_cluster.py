@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytest
 
-from distributed import pools, trainer
+from meta_unsup_rules.distributed import pools, trainer
 
 # A phase that takes longer fails the test instead of hanging it. The first includes each
 # actor's compile of the unroll (minutes on a shared core when JAX's cache is cold).

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import base_models
-from configs import local, paper, tiny
-from learned_update import nn, rule
+from meta_unsup_rules import base_models
+from meta_unsup_rules.configs import local, paper, tiny
+from meta_unsup_rules.learned_update import nn, rule
 
 
 @pytest.mark.parametrize("axis", [0, 1])

@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import base_models
-from configs import tiny
-from learned_update import fused, nn, rule, unroll
+from meta_unsup_rules import base_models
+from meta_unsup_rules.configs import tiny
+from meta_unsup_rules.learned_update import fused, nn, rule, unroll
 from tests.conftest import TINY_CLASSES, TINY_INPUT_DIM, tiny_batches
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -156,7 +156,7 @@ def test_meta_gradients_match_reference(widths, h_dtype, request):
 
 
 def test_implementation_is_validated():
-  from util.config_check import ConfigError
+  from meta_unsup_rules.util.config_check import ConfigError
 
   cfg = _cfg("fused")
   rule.validate_config(cfg.rule)

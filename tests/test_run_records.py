@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from distributed import trainer
-from learned_update import export
-from util import run_record, tensorboard
+from meta_unsup_rules.distributed import trainer
+from meta_unsup_rules.learned_update import export
+from meta_unsup_rules.util import run_record, tensorboard
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from base_models import mlp
-from configs import tiny
-from learned_update import rule, step_geometry
-from util.config_check import ConfigError
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.configs import tiny
+from meta_unsup_rules.learned_update import rule, step_geometry
+from meta_unsup_rules.util.config_check import ConfigError
 
 
 def _matrices(seed=0, n_in=20, n_out=7):
@@ -104,7 +104,7 @@ def test_inner_step_modes():
 
 
 def test_the_meta_gradient_flows_through_the_tangential_step():
-  from learned_update import unroll
+  from meta_unsup_rules.learned_update import unroll
 
   cfg = tiny.get_config()
   cfg.rule.step_mode = "tangential"
@@ -131,7 +131,7 @@ def test_bad_step_settings_are_refused(field, value):
 
 
 def test_rule_geometry_trace_compiles_once_per_config(tiny_cfg, tiny_theta):
-  from evaluation import rule_geometry
+  from meta_unsup_rules.evaluation import rule_geometry
 
   class _Task:
     input_dim = 64

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-import tasks
-from tasks import alphabet
-from tasks import datasets as ds
+from meta_unsup_rules import tasks
+from meta_unsup_rules.tasks import alphabet
+from meta_unsup_rules.tasks import datasets as ds
 
 EXPECTED = {
   # name: {split: (count, shape, num_classes, per-class counts or None)}

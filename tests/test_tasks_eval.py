@@ -5,9 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
-import tasks
-from tasks import datasets as ds
-from tasks import eval_tasks
+from meta_unsup_rules import tasks
+from meta_unsup_rules.tasks import datasets as ds
+from meta_unsup_rules.tasks import eval_tasks
 
 EXPECTED = {  # name: (input_dim, num_classes, train size, test size)
   "tiny_mnist": (196, 10, 60000, 10000),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tasks import image_ops
+from meta_unsup_rules.tasks import image_ops
 
 
 def _centroid(img):

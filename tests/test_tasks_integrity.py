@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-import tasks
-from tasks import data_dir as dd
+from meta_unsup_rules import tasks
+from meta_unsup_rules.tasks import data_dir as dd
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MNIST = [

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import tasks
-from configs import paper
-from tasks import meta_train as mt
+from meta_unsup_rules import tasks
+from meta_unsup_rules.configs import paper
+from meta_unsup_rules.tasks import meta_train as mt
 
 
 def _cfg(**kw):
@@ -175,7 +175,7 @@ def test_task_description_round_trips_without_image_arrays():
 
 @pytest.mark.parametrize("dataset", ["imagenet", "cifar10", "alphabet"])
 def test_source_images_match_raw_images_and_labels(dataset):
-  from tasks import image_ops  # pylint: disable=g-import-not-at-top
+  from meta_unsup_rules.tasks import image_ops  # pylint: disable=g-import-not-at-top
 
   src = mt.meta_train_source(dataset, _cfg())
   raw = tasks.load_raw(*mt.META_TRAIN_SOURCES[dataset])

@@ -20,10 +20,10 @@ import pytest
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
-import tasks  # noqa: E402
-from tasks import data_dir as dd  # noqa: E402
-from tasks import datasets as ds_lib  # noqa: E402
-from tasks import tfds_builders as tb  # noqa: E402
+from meta_unsup_rules import tasks  # noqa: E402
+from meta_unsup_rules.tasks import data_dir as dd  # noqa: E402
+from meta_unsup_rules.tasks import datasets as ds_lib  # noqa: E402
+from meta_unsup_rules.tasks import tfds_builders as tb  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SUBSET = 500
@@ -150,7 +150,8 @@ def test_data_source_pickles_and_needs_no_project_code(tfds_dir):
   code = (
     "import sys, tensorflow_datasets as tfds\n"
     f"s = tfds.data_source('mur_two_moons', split='train', data_dir={str(tfds_dir)!r})\n"
-    "print(len(s), s[0]['point'].shape, 'tasks' in sys.modules, 'tensorflow' in sys.modules)\n"
+    "print(len(s), s[0]['point'].shape, 'meta_unsup_rules.tasks' in sys.modules,"
+    " 'tensorflow' in sys.modules)\n"
   )
   r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd="/")
   assert r.returncode == 0, r.stderr

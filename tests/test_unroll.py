@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learned_update import unroll
+from meta_unsup_rules.learned_update import unroll
 from tests.conftest import TINY_CLASSES, tiny_batches
 
 

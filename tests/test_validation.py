@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from configs import tiny
-from distributed import checkpoint, trainer, validation
-from learned_update import export
-from tasks import datasets as ds
-from tasks import eval_tasks
-from tasks import meta_train as mt
-from util.config_check import ConfigError
+from meta_unsup_rules.configs import tiny
+from meta_unsup_rules.distributed import checkpoint, trainer, validation
+from meta_unsup_rules.learned_update import export
+from meta_unsup_rules.tasks import datasets as ds
+from meta_unsup_rules.tasks import eval_tasks
+from meta_unsup_rules.tasks import meta_train as mt
+from meta_unsup_rules.util.config_check import ConfigError
 
 
 def _names(split):
@@ -135,7 +135,7 @@ def test_best_survives_resume(tmp_path, monkeypatch):
   ],
 )
 def test_validation_config_checks(field, value):
-  from scripts import common
+  from meta_unsup_rules.scripts import common
 
   cfg = _cfg(every=2)
   cfg.validation[field] = value
@@ -145,7 +145,7 @@ def test_validation_config_checks(field, value):
 
 
 def test_imagenet_val_needs_the_holdout_when_imagenet_is_meta_trained():
-  from distributed import settings
+  from meta_unsup_rules.distributed import settings
 
   cfg = _cfg(every=2)
   cfg.task.update(dict(datasets=("imagenet",), dataset_weights=(1.0,)))
@@ -187,7 +187,7 @@ def test_meta_train_script_exits_2_for_a_bad_validation_value(tmp_path):
 
 
 def test_plot_training_draws_the_validation_curve(tmp_path):
-  from evaluation import plots
+  from meta_unsup_rules.evaluation import plots
 
   records = [
     {

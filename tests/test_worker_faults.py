@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from distributed import checkpoint, pools, trainer
-from distributed import worker as worker_lib
+from meta_unsup_rules.distributed import checkpoint, pools, trainer
+from meta_unsup_rules.distributed import worker as worker_lib
 
 
 def _strict_loads(line: str):

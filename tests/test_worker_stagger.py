@@ -3,8 +3,8 @@
 import jax
 import numpy as np
 
-from distributed import worker as worker_lib
-from learned_update import unroll
+from meta_unsup_rules.distributed import worker as worker_lib
+from meta_unsup_rules.learned_update import unroll
 
 
 def _cfg(tiny_cfg, stagger):

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from base_models.baselines.contrastive import Contrastive
-from base_models.baselines.hebbian import Hebbian
-from base_models.baselines.mlp_baseline import BaselineInputs, MLPBaseline, RandomInit
-from base_models.baselines.pca import PCA
-from base_models.baselines.protonet import PermutedProtoNet, ProtoNet
-from base_models.baselines.raw_input import RawInput
-from base_models.baselines.settings import validate_config
-from base_models.baselines.supervised import Supervised
-from base_models.baselines.vae import VAE
+from meta_unsup_rules.base_models.baselines.contrastive import Contrastive
+from meta_unsup_rules.base_models.baselines.hebbian import Hebbian
+from meta_unsup_rules.base_models.baselines.mlp_baseline import BaselineInputs, MLPBaseline, RandomInit
+from meta_unsup_rules.base_models.baselines.pca import PCA
+from meta_unsup_rules.base_models.baselines.protonet import PermutedProtoNet, ProtoNet
+from meta_unsup_rules.base_models.baselines.raw_input import RawInput
+from meta_unsup_rules.base_models.baselines.settings import validate_config
+from meta_unsup_rules.base_models.baselines.supervised import Supervised
+from meta_unsup_rules.base_models.baselines.vae import VAE
 
 # The order is the one of result tables and plots.
 REGISTRY = {

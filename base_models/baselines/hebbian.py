@@ -12,9 +12,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from base_models import mlp
-from base_models.baselines.mlp_baseline import BaselineInputs, MLPBaseline
-from util.batched_calls import Call
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.base_models.baselines.mlp_baseline import BaselineInputs, MLPBaseline
+from meta_unsup_rules.util.batched_calls import Call
 
 
 def oja_step(state: dict, x: jax.Array, lr: float, activation: str, bn_epsilon: float) -> dict:

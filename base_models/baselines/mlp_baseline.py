@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from base_models import mlp
-from util.batched_calls import Call
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.util.batched_calls import Call
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from base_models.baselines.mlp_baseline import BaselineInputs
+from meta_unsup_rules.base_models.baselines.mlp_baseline import BaselineInputs
 
 
 class PCA:

@@ -24,16 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from base_models import mlp
-from base_models.baselines.mlp_baseline import (
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.base_models.baselines.mlp_baseline import (
   BaselineInputs,
   MLPBaseline,
   first_and_last,
   trainable,
   with_trainable,
 )
-from tasks import sampling
-from util.batched_calls import Call
+from meta_unsup_rules.tasks import sampling
+from meta_unsup_rules.util.batched_calls import Call
 
 
 def prototypical_loss(feats_support, feats_query, n_way: int):

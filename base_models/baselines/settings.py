@@ -6,7 +6,7 @@ method has run, instead of failing inside one baseline after the others have fin
 
 from __future__ import annotations
 
-from util.config_check import ConfigError, Section
+from meta_unsup_rules.util.config_check import ConfigError, Section
 
 # One per trained baseline (protonet_permuted uses protonet's; random_init and pca have none).
 SECTIONS = ("vae", "supervised", "contrastive", "hebbian", "protonet")
@@ -20,7 +20,7 @@ def _section(bcfg, name: str) -> Section:
 
 def validate_config(bcfg) -> None:
   """Checks the `baselines` section (raises util.config_check.ConfigError)."""
-  from base_models.baselines.vae import LIKELIHOODS  # pylint: disable=g-import-not-at-top
+  from meta_unsup_rules.base_models.baselines.vae import LIKELIHOODS  # pylint: disable=g-import-not-at-top
 
   for name in SECTIONS:
     _section(bcfg, name).positive("learning_rate")

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from base_models import mlp
-from base_models.baselines.mlp_baseline import (
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.base_models.baselines.mlp_baseline import (
   BaselineInputs,
   MLPBaseline,
   dense,

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from base_models import mlp
-from base_models.baselines.mlp_baseline import (
+from meta_unsup_rules.base_models import mlp
+from meta_unsup_rules.base_models.baselines.mlp_baseline import (
   BaselineInputs,
   MLPBaseline,
   dense,
@@ -25,7 +25,7 @@ from base_models.baselines.mlp_baseline import (
   trainable,
   with_trainable,
 )
-from util.batched_calls import Call
+from meta_unsup_rules.util.batched_calls import Call
 
 LIKELIHOODS = ("auto", "bernoulli", "gaussian")
 

@@ -24,7 +24,7 @@ scale, and Oja's subspace direction inside the family"):
 * 8 in-process workers (one core), a θ snapshot every 25 updates (validation as in local.py).
 """
 
-from configs import local
+from meta_unsup_rules.configs import local
 
 
 def get_config():

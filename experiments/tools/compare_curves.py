@@ -14,8 +14,8 @@ import pathlib
 
 from absl import app, flags
 
-from evaluation import plots
-from scripts import common
+from meta_unsup_rules.evaluation import plots
+from meta_unsup_rules.scripts import common
 
 _RESULTS = flags.DEFINE_list("results", [], "LABEL=DIR entries (scripts.evaluate output directories).")
 _METHOD = flags.DEFINE_string("method", "learned", "Method row to compare.")

@@ -19,8 +19,8 @@ import os
 
 from absl import app, flags
 
-from scripts import common
-from util import files, run_record
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import files, run_record
 
 _ALIASES = ("theta", "task", "inner_steps", "max_test", "seed")
 _CONFIG, _OUT = common.define_evaluation_flags(
@@ -41,7 +41,7 @@ def main(argv):
     )
   if _FIELDS.value < 1:
     common.fail(f"--num_fields={_FIELDS.value}: expected an integer >= 1")
-  from evaluation import features
+  from meta_unsup_rules.evaluation import features
 
   s = common.set_up_evaluation(cfg, readouts=False)  # evaluation/setup.py; no support sets here
   out_dir = _OUT.value or os.path.join("runs", "figures", s.task.name)

@@ -14,8 +14,8 @@ import pathlib
 
 from absl import app, flags
 
-from scripts import common
-from util import files, run_record
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import files, run_record
 
 _CONFIG = common.define_config_file("config", "configs/local.py", "Config (task distribution, truncation).")
 _THETA = flags.DEFINE_string(
@@ -40,9 +40,9 @@ def main(argv):
   common.validate(cfg, common.META_TRAIN_SECTIONS)
   if _NUM.value < 2:
     common.fail(f"--num_tasks={_NUM.value}: expected >= 2 (standard errors need two tasks)")
-  from distributed import gradient_bias
-  from evaluation import learned_rule
-  from learned_update import ExportError, export
+  from meta_unsup_rules.distributed import gradient_bias
+  from meta_unsup_rules.evaluation import learned_rule
+  from meta_unsup_rules.learned_update import ExportError, export
 
   export.configure_jax()
   try:

@@ -21,7 +21,7 @@ import sys
 
 from absl import app, flags
 
-from scripts import common
+from meta_unsup_rules.scripts import common
 
 _BASE = flags.DEFINE_string("base", None, "θ export whose non-merge parameters and config are kept.")
 _MIXING = flags.DEFINE_list("mixing", [], "term=weight pairs, e.g. hebb=1,decorr_x=0.5.")
@@ -72,7 +72,7 @@ def main(argv):
     common.fail("--base, --mixing and --out are required")
   if _INNER_LR.value is not None and not _INNER_LR.value > 0:
     common.fail(f"--inner_lr must be > 0, got {_INNER_LR.value}")
-  from learned_update import ExportError, export, rule
+  from meta_unsup_rules.learned_update import ExportError, export, rule
 
   if _HEBB_TERM.value is not None and _HEBB_TERM.value not in rule.HEBB_TERMS:
     common.fail(f"--hebb_term must be one of {rule.HEBB_TERMS}, got {_HEBB_TERM.value!r}")
@@ -80,7 +80,7 @@ def main(argv):
   import jax
   import numpy as np
 
-  from learned_update import lineage
+  from meta_unsup_rules.learned_update import lineage
 
   weights = parse_mixing(_MIXING.value)
   selected = parse_selected_on(_SELECTED_ON.value)

@@ -6,9 +6,9 @@ python -m experiments.tools.inspect_rule --config=configs/local.py --input_dim=2
 
 from absl import app, flags
 
-from benchmarks import rule_timing
-from learned_update import export, rule
-from scripts import common
+from meta_unsup_rules.benchmarks import rule_timing
+from meta_unsup_rules.learned_update import export, rule
+from meta_unsup_rules.scripts import common
 
 _CONFIG = common.define_config_file("config", "configs/paper.py", "Config file.")
 _INPUT_DIM = flags.DEFINE_integer("input_dim", 196, "Input features (196 = Tiny MNIST).")

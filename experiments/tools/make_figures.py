@@ -15,9 +15,9 @@ import os
 
 from absl import app, flags
 
-from evaluation import outputs, plots
-from scripts import common
-from util import files
+from meta_unsup_rules.evaluation import outputs, plots
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import files
 
 _RESULTS = flags.DEFINE_list("results", None, "results.json files of scripts.evaluate.")
 _OUT = flags.DEFINE_string("out_dir", "runs/figures", "Output directory.")

@@ -14,8 +14,8 @@ import pathlib
 
 from absl import app, flags
 
-from scripts import common
-from util import files, run_record
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import files, run_record
 
 _CONFIG = common.define_config_file("config", "configs/local.py", "Config (task distribution, rule).")
 _THETA = flags.DEFINE_string("theta", "experiments/earlier/thetas/local", "θ export directory (θ@400).")
@@ -34,9 +34,9 @@ def main(argv):
     common.fail(f"--group_sizes={','.join(_GROUPS.value)}: expected comma-separated integers >= 1")
   if _NUM.value < 2 or any(n < 1 for n in sizes):
     common.fail(f"--num must be >= 2 and --group_sizes >= 1, got {_NUM.value}, {sizes}")
-  from distributed import gradient_noise
-  from evaluation import learned_rule
-  from learned_update import ExportError, export
+  from meta_unsup_rules.distributed import gradient_noise
+  from meta_unsup_rules.evaluation import learned_rule
+  from meta_unsup_rules.learned_update import ExportError, export
 
   export.configure_jax()
   try:

@@ -19,9 +19,9 @@ import pathlib
 
 from absl import app, flags
 
-from evaluation import plots, rule_geometry
-from scripts import common
-from util import files, run_record
+from meta_unsup_rules.evaluation import plots, rule_geometry
+from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import files, run_record
 
 _CONFIG, _OUT = common.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",

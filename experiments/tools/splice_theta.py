@@ -16,7 +16,7 @@ weight of the ΔW merge (the size of the rule's change before its normalisation)
 
 from absl import app, flags
 
-from scripts import common
+from meta_unsup_rules.scripts import common
 
 _BASE = flags.DEFINE_string("base", None, "θ export to start from.")
 _DONOR = flags.DEFINE_string("donor", None, "θ export the groups are taken from.")
@@ -31,7 +31,7 @@ def main(argv):
     common.fail("--base, --groups, --out and exactly one of --donor and --scale are required")
   import jax
 
-  from learned_update import ExportError, export
+  from meta_unsup_rules.learned_update import ExportError, export
 
   try:
     base, cfg, summary = export.load_theta(_BASE.value)

@@ -13,7 +13,7 @@ import json
 
 from absl import app, flags
 
-from scripts import common
+from meta_unsup_rules.scripts import common
 
 _RUNS = flags.DEFINE_list("runs", [], "LABEL=WORKDIR entries.")
 _START = flags.DEFINE_list(
