@@ -32,7 +32,7 @@ from meta_unsup_rules.meta_objective import logistic
 from meta_unsup_rules.util import progress
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-RELEASES_DIR = REPO_ROOT / "checkpoints"
+RELEASES_DIR = export.RELEASES_DIR
 _CHUNK_STEPS = 50  # inner steps per jitted scan: one compile, a progress update every chunk
 
 
@@ -75,9 +75,7 @@ def load_rule(name_or_path: str | os.PathLike) -> Rule:
 
   Raises learned_update.ExportError when neither names an export (with the release names).
   """
-  path = pathlib.Path(name_or_path).expanduser()
-  if not (path / "theta.npz").is_file() and (RELEASES_DIR / str(name_or_path) / "theta.npz").is_file():
-    path = RELEASES_DIR / str(name_or_path)
+  path = export.export_dir(name_or_path)
   if not (path / "theta.npz").is_file():
     raise export.ExportError(
       f"{name_or_path!s}: not a θ export directory (theta.npz, config.json) nor a release name; "

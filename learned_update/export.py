@@ -138,9 +138,25 @@ def _tuples(obj):
   return obj
 
 
+# The released θs: checkpoints/<name>/ in the checkout, meta_unsup_rules/checkpoints/<name>/ installed.
+RELEASES_DIR = pathlib.Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def export_dir(name_or_path) -> pathlib.Path:
+  """An export directory as given, or, when that holds no theta.npz, the release of that name
+  (a folder of RELEASES_DIR: "ojac_hand_clean"), from any working directory."""
+  path = pathlib.Path(name_or_path).expanduser()
+  release = RELEASES_DIR / str(name_or_path)
+  if (
+    not (path / "theta.npz").is_file() and "/" not in str(name_or_path) and (release / "theta.npz").is_file()
+  ):
+    return release
+  return path
+
+
 def load_theta(directory):
-  """Returns (theta, config, summary or None) from an export directory."""
-  directory = pathlib.Path(directory)
+  """Returns (theta, config, summary or None) from an export directory or a release name."""
+  directory = export_dir(directory)
   for name in ("theta.npz", "config.json"):
     if not (directory / name).is_file():
       raise ExportError(

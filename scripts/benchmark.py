@@ -14,12 +14,13 @@ import pathlib
 
 from absl import app, flags
 
-from meta_unsup_rules.benchmarks import report, run
+from meta_unsup_rules.benchmarks import report
+from meta_unsup_rules.benchmarks import run as benchmark_run
 from meta_unsup_rules.scripts import common
 from meta_unsup_rules.util import files, run_record
 
 _CONFIGS = flags.DEFINE_list(
-  "configs", ["paper", "local"], f"Configs to measure, of {sorted(run.CONFIG_SPECS)}."
+  "configs", ["paper", "local"], f"Configs to measure, of {sorted(benchmark_run.CONFIG_SPECS)}."
 )
 _OUT = flags.DEFINE_string("out", "runs/benchmark/benchmark.json", "Where to write the JSON.")
 _QUICK = flags.DEFINE_bool(
@@ -55,11 +56,10 @@ _COMPILE_THREADS = flags.DEFINE_integer(
 
 def main(argv):
   del argv
-  unknown = [n for n in _CONFIGS.value if n not in run.CONFIG_SPECS]
+  unknown = [n for n in _CONFIGS.value if n not in benchmark_run.CONFIG_SPECS]
   if unknown or not _CONFIGS.value:
-    common.fail(
-      f"--configs={','.join(_CONFIGS.value)}: expected a comma-separated subset of {sorted(run.CONFIG_SPECS)}"
-    )
+    specs = sorted(benchmark_run.CONFIG_SPECS)
+    common.fail(f"--configs={','.join(_CONFIGS.value)}: expected a comma-separated subset of {specs}")
   if _COMPILE_THREADS.value < 1:
     common.fail(f"--compile_threads must be >= 1, got {_COMPILE_THREADS.value}")
   out = pathlib.Path(_OUT.value)
@@ -68,7 +68,7 @@ def main(argv):
   except OSError as e:
     common.fail(f"cannot create the folder of --out={out}: {e}")
   # Nothing here may run JAX before run_benchmark has started Ray.
-  result = run.run_benchmark(
+  result = benchmark_run.run_benchmark(
     tuple(_CONFIGS.value),
     quick=_QUICK.value,
     skip_ray=_SKIP_RAY.value,
@@ -83,6 +83,11 @@ def main(argv):
   record = run_record.with_record(result)
   files.atomic_write_bytes(out, (files.dumps(record, indent=2, sort_keys=True) + "\n").encode())
   common.emit_json(result)
+
+
+def run():
+  """The console command (pyproject.toml [project.scripts])."""
+  common.run(main)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ import pathlib
 import sys
 from typing import Any, Callable, Sequence
 
-from absl import flags, logging
+from absl import app, flags, logging
 from ml_collections import config_flags
 
+from meta_unsup_rules import configs as _configs
 from meta_unsup_rules.evaluation import setup as evaluation_setup
 from meta_unsup_rules.tasks import data_dir as _data_dir
 from meta_unsup_rules.util import files, progress
@@ -27,6 +28,14 @@ def list_under_help(name: str) -> None:
 
 _data_dir.define_data_dir_flag()  # --data_dir for every entry point
 list_under_help("data_dir")
+
+
+def run(main: Callable) -> None:
+  """app.run(main) for a console command (pyproject.toml [project.scripts]): there the command's
+  module is not __main__, so its flags are listed under --help explicitly (as from python -m)."""
+  for flag in flags.FLAGS.get_key_flags_for_module(main.__module__):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  app.run(main)
 
 
 def emit_json(obj: dict) -> None:
@@ -68,13 +77,31 @@ def labelled_path(entry: str, flag: str, what: str, default_file: str) -> tuple[
 # ------------------------------------------------------------------------------ the config flag
 
 
+CONFIGS_DIR = pathlib.Path(_configs.__file__).resolve().parent  # the package's configs/
+
+
+def resolve_config_file(argument: str) -> str:
+  """A config-file flag value (path[:argument]) whose path does not exist but names one of the
+  package's configs ("local", "local.py" or "configs/local.py") → that file; else unchanged.
+  So --config=local works from any directory, and a path still means the path."""
+  path, sep, arg = str(argument).partition(":")
+  if not path or pathlib.Path(path).exists():
+    return argument
+  rel = path[len("configs/") :] if path.startswith("configs/") else path
+  candidate = CONFIGS_DIR / (rel if rel.endswith(".py") else rel + ".py")
+  if "/" not in rel and candidate.is_file():
+    return str(candidate) + sep + arg
+  return argument
+
+
 def define_config_file(name: str, default: str, help_string: str):
-  """config_flags.DEFINE_config_file, except that an override of a field the config does not have
-  (`--config.evaluation.nosuch=1`, a misspelling) exits 2 naming the field and the nearest valid
-  ones, instead of ml_collections' traceback. Overrides are checked when the default is parsed
-  (here, at definition) and again when --config names another file (at flag parsing)."""
+  """config_flags.DEFINE_config_file, with a bare config name resolved (resolve_config_file), and
+  an override of a field the config does not have (`--config.evaluation.nosuch=1`, a misspelling)
+  exits 2 naming the field and the nearest valid ones, instead of ml_collections' traceback.
+  Overrides are checked when the default is parsed (here, at definition) and again when --config
+  names another file (at flag parsing)."""
   try:
-    holder = config_flags.DEFINE_config_file(name, default, help_string)
+    holder = config_flags.DEFINE_config_file(name, resolve_config_file(default), help_string)
   except (AttributeError, KeyError) as e:
     _unknown_field(name, default, e)
   list_under_help(name)
@@ -82,6 +109,7 @@ def define_config_file(name: str, default: str, help_string: str):
   parse = flag._parse  # pylint: disable=protected-access  (the one hook ml_collections offers)
 
   def checked_parse(argument):
+    argument = resolve_config_file(argument)
     try:
       return parse(argument)
     except (AttributeError, KeyError) as e:

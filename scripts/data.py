@@ -151,5 +151,10 @@ def main(argv):
     common.emit_json(run_prepare_tfds(_DATASETS.value, data_dir, _CACHE_DIR.value, _TFDS_DIR.value))
 
 
+def run():
+  """The console command (pyproject.toml [project.scripts])."""
+  common.run(main)
+
+
 if __name__ == "__main__":
   app.run(main)

@@ -114,5 +114,10 @@ def main(argv):
   )
 
 
+def run():
+  """The console command (pyproject.toml [project.scripts])."""
+  common.run(main)
+
+
 if __name__ == "__main__":
   app.run(main)

@@ -70,5 +70,10 @@ def main(argv):
   common.emit_json(summary)
 
 
+def run():
+  """The console command (pyproject.toml [project.scripts])."""
+  common.run(main)
+
+
 if __name__ == "__main__":
   app.run(main)

@@ -70,5 +70,10 @@ def main(argv):
   common.emit_json({k: summary[k] for k in ("task", "sweep", "inner_steps", "final")})
 
 
+def run():
+  """The console command (pyproject.toml [project.scripts])."""
+  common.run(main)
+
+
 if __name__ == "__main__":
   app.run(main)
