@@ -20,22 +20,26 @@ from meta_unsup_rules.util import trees
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _committed_checkpoints() -> list[str]:
-  """Resumable checkpoints as committed at HEAD (a running job may have pruned them from the tree)."""
+def _git(*args: str) -> str:
+  return subprocess.run(
+    ["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=60, check=True
+  ).stdout
+
+
+def _committed_checkpoints() -> tuple[str | None, list[str]]:
+  """(commit, resumable checkpoints in it): HEAD when the tests are collected, so that a running
+  job that prunes its checkpoints from the tree, or commits new ones meanwhile, changes nothing."""
   try:
-    out = subprocess.run(
-      ["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", "HEAD"],
-      capture_output=True,
-      text=True,
-      timeout=60,
-      check=True,
-    ).stdout
+    commit = _git("rev-parse", "HEAD").strip()
+    out = _git("ls-tree", "-r", "--name-only", commit)
   except (OSError, subprocess.SubprocessError):
-    return []
-  return sorted(p for p in out.splitlines() if re.fullmatch(r"checkpoint_\d+\.npz", pathlib.PurePath(p).name))
+    return None, []
+  return commit, sorted(
+    p for p in out.splitlines() if re.fullmatch(r"checkpoint_\d+\.npz", pathlib.PurePath(p).name)
+  )
 
 
-COMMITTED = _committed_checkpoints()
+COMMIT, COMMITTED = _committed_checkpoints()
 
 
 def _strict(text):
@@ -250,7 +254,7 @@ def test_no_old_pickle_checkpoints_are_committed():
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p)
 def test_every_committed_checkpoint_loads(path):
   blob = subprocess.run(
-    ["git", "-C", str(ROOT), "show", f"HEAD:{path}"], capture_output=True, timeout=60, check=True
+    ["git", "-C", str(ROOT), "show", f"{COMMIT}:{path}"], capture_output=True, timeout=60, check=True
   )
   payload = checkpoint.decode(blob.stdout, where=path)
   theta, cfg = checkpoint.theta_from_payload({**payload, "path": str(ROOT / path)})
