@@ -10,12 +10,10 @@ meta-gradient per truncation plus 24 forward unrolls of the whole horizon (2 wit
 one JSON object; --out writes it too.
 """
 
-import pathlib
-
 from absl import app, flags
 
+from experiments.tools import _shared
 from meta_unsup_rules.scripts import common
-from meta_unsup_rules.util import files, run_record
 
 _CONFIG = common.define_config_file("config", "configs/local.py", "Config (task distribution, truncation).")
 _THETA = flags.DEFINE_string(
@@ -41,18 +39,11 @@ def main(argv):
   if _NUM.value < 2:
     common.fail(f"--num_tasks={_NUM.value}: expected >= 2 (standard errors need two tasks)")
   from meta_unsup_rules.distributed import gradient_bias
-  from meta_unsup_rules.evaluation import learned_rule
-  from meta_unsup_rules.learned_update import ExportError, export
 
-  export.configure_jax()
-  try:
-    theta_fn, theta_cfg = learned_rule.resolve_theta(_THETA.value, cfg)
-  except ExportError as e:
-    common.fail(str(e))
-  cfg.rule = theta_cfg.rule
+  theta = _shared.theta_with_its_rule(_THETA.value, cfg)
   try:
     result = gradient_bias.truncation_bias(
-      cfg, theta_fn(0), _NUM.value, _HORIZON.value, _SIGMA.value, _DIRECTIONS.value, seed=_SEED.value
+      cfg, theta, _NUM.value, _HORIZON.value, _SIGMA.value, _DIRECTIONS.value, seed=_SEED.value
     )
   except ValueError as e:
     common.fail(str(e))
@@ -64,10 +55,7 @@ def main(argv):
   )
   for name, d in result["descent_along_mixing_weights"].items():
     print(f"-g·w ({name}): {d['mean']:.3g} ± {d['sem']:.2g}")
-  if _OUT.value:
-    pathlib.Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
-    files.atomic_write_json(_OUT.value, run_record.with_record(result))
-  common.emit_json(result)
+  _shared.write_result(_OUT.value, result)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,10 @@ the projection of the mean gradient step on θ's ΔW mixing weights (distributed
 The last stdout line is one JSON object; --out writes it too.
 """
 
-import pathlib
-
 from absl import app, flags
 
+from experiments.tools import _shared
 from meta_unsup_rules.scripts import common
-from meta_unsup_rules.util import files, run_record
 
 _CONFIG = common.define_config_file("config", "configs/local.py", "Config (task distribution, rule).")
 _THETA = flags.DEFINE_string("theta", "experiments/earlier/thetas/local", "θ export directory (θ@400).")
@@ -35,25 +33,15 @@ def main(argv):
   if _NUM.value < 2 or any(n < 1 for n in sizes):
     common.fail(f"--num must be >= 2 and --group_sizes >= 1, got {_NUM.value}, {sizes}")
   from meta_unsup_rules.distributed import gradient_noise
-  from meta_unsup_rules.evaluation import learned_rule
-  from meta_unsup_rules.learned_update import ExportError, export
 
-  export.configure_jax()
-  try:
-    theta_fn, theta_cfg = learned_rule.resolve_theta(_THETA.value, cfg)
-  except ExportError as e:
-    common.fail(str(e))
-  cfg.rule = theta_cfg.rule
-  result = gradient_noise.meta_gradient_noise(cfg, theta_fn(0), _NUM.value, sizes)
+  theta = _shared.theta_with_its_rule(_THETA.value, cfg)
+  result = gradient_noise.meta_gradient_noise(cfg, theta, _NUM.value, sizes)
   result["theta"] = _THETA.value
   for g in result["group_cosines"]:
     print(f"n={g['n']:>3}: cosine between group means {g['mean']:.4f} ({g['pairs']} pairs)")
   d = result["descent_along_mixing_weights"]
   print(f"-g·w over the ΔW mixing weights: {d['mean']:.3g} ± {d['sem']:.2g}")
-  if _OUT.value:
-    pathlib.Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
-    files.atomic_write_json(_OUT.value, run_record.with_record(result))
-  common.emit_json(result)
+  _shared.write_result(_OUT.value, result)
 
 
 if __name__ == "__main__":
