@@ -141,8 +141,13 @@ def truncation_bias(
   directions: str = "coordinates",
   seed: int = 0,
   log=print,
+  earlier_tasks: list | None = None,
 ) -> dict:
-  """Per-task estimates over `num_tasks` fresh tasks, and their `summarise` statistics."""
+  """Per-task estimates over `num_tasks` fresh tasks, and their `summarise` statistics.
+
+  `earlier_tasks` (the "tasks" list of an earlier result with the same θ, settings and seed) are
+  tasks 0..len-1, kept as they are: only the rest are computed, so a 32-task result extended to 64
+  equals a 64-task run."""
   k = int(min(cfg.unroll.lengths))
   if horizon < k or horizon % k:
     raise ValueError(f"horizon={horizon} must be a positive multiple of the truncation length {k}")
@@ -151,13 +156,17 @@ def truncation_bias(
   theta = jax.tree_util.tree_map(np.asarray, theta)
   basis = directions_for(_mixing_weights(theta), directions)
   fns = worker_lib.unroll.make_unroll_fns(cfg)
-  per_task, start = [], time.monotonic()
-  for i in range(num_tasks):
+  per_task = [
+    {"dataset": t["dataset"], "loss": t["loss"], "tbptt": np.asarray(t["tbptt"]), "full": np.asarray(t["full"])}
+    for t in (earlier_tasks or [])[:num_tasks]
+  ]
+  first, start = len(per_task), time.monotonic()
+  for i in range(first, num_tasks):
     worker, batches = draw_task(cfg, seed, i, horizon, k)
     per_task.append(task_gradients(fns, theta, worker, batches, sigma, basis))
-    done = i + 1
-    eta = (time.monotonic() - start) / done * (num_tasks - done)
-    log(f"  task {done}/{num_tasks} ({per_task[-1]['dataset']}), ETA {eta / 60:.1f} min")
+    done = i + 1 - first
+    eta = (time.monotonic() - start) / done * (num_tasks - i - 1)
+    log(f"  task {i + 1}/{num_tasks} ({per_task[-1]['dataset']}), ETA {eta / 60:.1f} min")
   tbptt = np.stack([t["tbptt"] for t in per_task])
   full = np.stack([t["full"] for t in per_task])
   return {

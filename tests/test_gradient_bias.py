@@ -93,3 +93,19 @@ def test_cli_writes_the_json_and_refuses_a_bad_horizon(tmp_path):
   from meta_unsup_rules.util import run_record
 
   assert json.loads(out.read_text())[run_record.RECORD_KEY]["command"]
+
+
+def test_extending_an_earlier_result_equals_running_all_tasks_at_once(tiny_cfg, tiny_theta):
+  # The earlier result's tasks are kept and the rest are the tasks a longer run would have drawn.
+  cfg = tiny_cfg.copy_and_resolve_references()
+  kw = dict(horizon=int(min(cfg.unroll.lengths)), sigma=0.1, directions="radial", log=lambda _: None)
+  both = gradient_bias.truncation_bias(cfg, tiny_theta, num_tasks=2, **kw)
+  first = gradient_bias.truncation_bias(cfg, tiny_theta, num_tasks=1, **kw)
+  extended = gradient_bias.truncation_bias(cfg, tiny_theta, num_tasks=2, earlier_tasks=first["tasks"], **kw)
+  assert extended["tasks"][0] == first["tasks"][0]
+  for a, b in zip(extended["tasks"], both["tasks"]):
+    np.testing.assert_allclose(a["full"], b["full"], rtol=1e-6)
+    np.testing.assert_allclose(a["tbptt"], b["tbptt"], rtol=1e-6)
+  got, want = extended["descent_along_mixing_weights"], both["descent_along_mixing_weights"]
+  for name in ("tbptt", "full"):
+    assert np.isclose(got[name]["mean"], want[name]["mean"], rtol=1e-6)

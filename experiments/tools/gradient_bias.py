@@ -1,6 +1,6 @@
 r"""Truncated backprop against the full-horizon gradient of θ's ΔW mixing weights, over fresh tasks.
 
-  python -m experiments.tools.gradient_bias --theta=checkpoints/paper_track_u400 \
+  python -m experiments.tools.gradient_bias --theta=checkpoints/paper_track_u1200 \
       --config=configs/paper_track.py --num_tasks=64 --horizon=1000 --sigma=0.05 \
       --out=experiments/paper_track/results/gradient_bias_u400.json
 
@@ -30,6 +30,12 @@ _DIRECTIONS = flags.DEFINE_enum(
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Task draws (worker seed).")
 _OUT = flags.DEFINE_string("out", None, "Also write the JSON here.")
+_EXTEND = flags.DEFINE_string(
+  "extend",
+  None,
+  "An earlier result JSON of the same θ, config, horizon, σ, directions and seed: its tasks are kept "
+  "and only tasks len(tasks)..num_tasks-1 are computed.",
+)
 
 
 def main(argv):
@@ -40,10 +46,18 @@ def main(argv):
     common.fail(f"--num_tasks={_NUM.value}: expected >= 2 (standard errors need two tasks)")
   from meta_unsup_rules.distributed import gradient_bias
 
+  earlier = _earlier_tasks(_EXTEND.value) if _EXTEND.value else None
   theta = _shared.theta_with_its_rule(_THETA.value, cfg)
   try:
     result = gradient_bias.truncation_bias(
-      cfg, theta, _NUM.value, _HORIZON.value, _SIGMA.value, _DIRECTIONS.value, seed=_SEED.value
+      cfg,
+      theta,
+      _NUM.value,
+      _HORIZON.value,
+      _SIGMA.value,
+      _DIRECTIONS.value,
+      seed=_SEED.value,
+      earlier_tasks=earlier,
     )
   except ValueError as e:
     common.fail(str(e))
@@ -56,6 +70,27 @@ def main(argv):
   for name, d in result["descent_along_mixing_weights"].items():
     print(f"-g·w ({name}): {d['mean']:.3g} ± {d['sem']:.2g}")
   _shared.write_result(_OUT.value, result)
+
+
+def _earlier_tasks(path: str) -> list:
+  """The per-task results of `path`, after checking that they were computed with these settings."""
+  import json
+
+  try:
+    with open(path) as f:
+      earlier = json.load(f)
+  except (OSError, ValueError) as e:
+    common.fail(f"--extend={path}: cannot read it as a gradient_bias result JSON ({e})")
+  wanted = {"horizon": _HORIZON.value, "sigma": _SIGMA.value, "directions": _DIRECTIONS.value}
+  for key, value in wanted.items():
+    if earlier.get(key) != value:
+      common.fail(f"--extend={path}: its {key} is {earlier.get(key)!r}, expected {value!r} (this run's)")
+  seed = (earlier.get("run_record") or {}).get("command", "")
+  if "--seed=" in seed and f"--seed={_SEED.value}" not in seed:
+    common.fail(f"--extend={path}: it was run with another --seed than {_SEED.value}")
+  if not isinstance(earlier.get("tasks"), list) or len(earlier["tasks"]) > _NUM.value:
+    common.fail(f"--extend={path}: expected a 'tasks' list of at most --num_tasks={_NUM.value} entries")
+  return earlier["tasks"]
 
 
 if __name__ == "__main__":
