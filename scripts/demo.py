@@ -34,8 +34,8 @@ _CONFIG, _ = common.define_evaluation_flags(
 )
 # The releases the demo shows when neither --theta nor --config.evaluation.theta is given.
 RELEASES = (
-  os.path.join(_ROOT, "checkpoints", "paper_track_u400"),
-  os.path.join(_ROOT, "checkpoints", "ojac_hand_clean"),
+  os.path.join(_ROOT, "checkpoints", "paper_track_u1200"),
+  os.path.join(_ROOT, "checkpoints", "ojac_clean_u50"),
 )
 _DEFAULT = "releases"
 SCRIPT_DEFAULTS = {"evaluation.theta": _DEFAULT}

@@ -10,5 +10,5 @@ python -c 'import jax, sys; sys.exit(0 if jax.default_backend() == "gpu" else 2)
   || { echo "gpu_check: JAX has no GPU backend (install the gpu extra on a CUDA machine)" >&2; exit 2; }
 python -c 'import jax; print(jax.devices())'
 python -m scripts.benchmark --only_compare --out="$out/benchmark.json"
-python -m scripts.evaluate --theta=checkpoints/paper_track_u400 --task=tiny_mnist --seeds=10 \
+python -m scripts.evaluate --theta=checkpoints/paper_track_u1200 --task=tiny_mnist --seeds=10 \
   --methods=learned,random_init --config.rule.implementation=fused 2>&1 | tee "$out/evaluate.log"

@@ -4,7 +4,7 @@ r"""Meta-train the unsupervised update rule; resumes from --workdir automaticall
   python -m scripts.meta_train --config=configs/tiny.py --workdir=runs/tiny --config.learner.num_updates=8
   python -m scripts.meta_train --config=configs/paper.py --workdir=runs/paper --ray_address=auto
   python -m scripts.meta_train --config=configs/paper_track.py --workdir=runs/finetune \
-      --config.learner.init_theta=checkpoints/paper_track_u400 \
+      --config.learner.init_theta=checkpoints/paper_track_u1200 \
       --config.learner.learning_rates="(3e-4,1e-4,2e-5)"
 
 Every setting is a config field (`--config.<section>.<field>=value`); --ray_address is an

@@ -232,7 +232,8 @@ def _committed_exports():
 def test_the_committed_exports_are_found():
   names = {str(p.relative_to(ROOT)) for p in _committed_exports()}
   assert {
-    "checkpoints/paper_track_u400",
+    "checkpoints/paper_track_u1200",
+    "checkpoints/ojac_clean_u50",
     "checkpoints/ojac_hand_clean",
     "experiments/earlier/thetas/local",
     "experiments/earlier/thetas/local_u236",

@@ -103,7 +103,7 @@ def test_every_earlier_theta_is_tainted_and_not_a_release(directory):
 
 
 def test_the_exports_are_found():
-  assert {p.name for p in _exports()} >= {"paper_track_u400", "ojac_hand_clean"}
+  assert {p.name for p in _exports()} >= {"paper_track_u1200", "ojac_clean_u50", "ojac_hand_clean"}
   assert {p.name for p in _earlier_exports()} >= {"local", "ojac_u250"}
 
 

@@ -93,7 +93,7 @@ def test_config_flag_takes_a_bare_name_from_another_directory(tmp_path):
 
 def test_a_release_name_resolves_from_any_directory(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  assert set(api.release_names()) >= {"ojac_hand_clean", "paper_track_u400"}
+  assert set(api.release_names()) >= {"ojac_clean_u50", "ojac_hand_clean", "paper_track_u1200"}
   for name in api.release_names():
     assert export.export_dir(name) == export.RELEASES_DIR / name
     theta, cfg, summary = learned_update.load_theta(name)  # what --theta=<name> loads
@@ -126,7 +126,7 @@ def test_user_packages_named_like_the_folders_change_nothing(tmp_path):
     [sys.executable, "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "releases ojac_hand_clean,paper_track_u400" in proc.stdout
+  assert "releases ojac_clean_u50,ojac_hand_clean,paper_track_u1200" in proc.stdout
   assert "rule ojac_hand_clean" in proc.stdout
   assert "user user util user scripts user distributed" in proc.stdout
   # A console command (its wrapper does `sys.exit(run())`); absl's --help exits 1 after the usage.
@@ -200,7 +200,7 @@ def test_dasks_distributed_and_the_project_in_one_environment(tmp_path):
     [str(python), "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "rule ojac_hand_clean" in proc.stdout and "releases ojac_hand_clean,paper_track_u400" in proc.stdout
+  assert "rule ojac_hand_clean" in proc.stdout and "releases ojac_clean_u50,ojac_hand_clean,paper_track_u1200" in proc.stdout
   assert "dask distributed.client 2026.8.0" in proc.stdout, proc.stdout
   assert str(env_dir) in proc.stdout.split("installed", 1)[1]  # the venv's copy, not the checkout
   proc = subprocess.run(

@@ -29,7 +29,7 @@ def test_committed_notebook_has_no_outputs_and_a_parameter_cell():
   source = _parameter_cell(nb).source
   for name in [*OVERRIDES, "THETA", "OUT_DIR"]:
     assert f"{name} = " in source, name
-  assert 'THETA = "paper_track_u400"' in source
+  assert 'THETA = "paper_track_u1200"' in source
 
 
 @pytest.mark.slow
@@ -58,10 +58,10 @@ def test_tutorial_runs_and_draws_its_figures(tmp_path, monkeypatch):
   assert result["track"] == "paper"
   final = result["final"]
   assert list(final) == [
-    "paper_track_u400 (paper track)",
+    "paper_track_u1200 (paper track)",
     "untrained θ (paper track)",
     "random init (no update)",
     "raw input (ridge on the pixels)",
   ]
   assert all(0.0 <= accuracy <= 1.0 for accuracy in final.values()), final
-  assert f"after {OVERRIDES['INNER_STEPS']} steps of paper_track_u400 (paper track)" in text
+  assert f"after {OVERRIDES['INNER_STEPS']} steps of paper_track_u1200 (paper track)" in text
