@@ -24,7 +24,7 @@ from meta_unsup_rules.benchmarks import (
   xla,
 )
 from meta_unsup_rules.benchmarks import shapes as shapes_lib
-from meta_unsup_rules.learned_update import export
+from meta_unsup_rules.util import jax_setup
 
 # shapes: "tiny_mnist" = 196 inputs and the config's evaluated base model (paper);
 # "meta_train" = the largest task of the config's meta-training distribution.
@@ -86,7 +86,7 @@ def run_benchmark(
   scaled = QUICK_SCALING_CONFIG if quick else SCALING_CONFIG
   result = {"quick": bool(quick), "configs": {}, "section_sec": {}}
   if only_compare:
-    export.configure_jax()
+    jax_setup.configure_jax()
     result["device"] = device.device_info()
     compare_section(result, specs, quick, log)
     result["wall_sec"] = time.perf_counter() - t_start
@@ -109,7 +109,7 @@ def run_benchmark(
   result["learner_share"] = result["ray"].get("learner_share")
 
   if compile_cache:
-    export.configure_jax()
+    jax_setup.configure_jax()
   else:
     jax.config.update("jax_enable_compilation_cache", False)
   xla.CACHE_HITS.register()

@@ -40,7 +40,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from meta_unsup_rules.util import files
+from meta_unsup_rules.util import files, trees
 
 FORMAT = "meta_unsup.checkpoint"
 VERSION = 1
@@ -77,55 +77,15 @@ def _signature_tuples(signature) -> list[tuple[str, tuple[int, ...]]] | None:
 # ------------------------------------------------------------------ pytree leaves by path
 
 
-def _key_name(key) -> str:
-  for attr in ("key", "idx", "name"):  # DictKey, SequenceKey, GetAttrKey (namedtuples)
-    if hasattr(key, attr):
-      return str(getattr(key, attr))
-  return str(key)
-
-
-def slash_path(path) -> str:
-  return "/".join(_key_name(k) for k in path)
-
-
 def flatten(tree) -> dict[str, np.ndarray]:
   """A pytree's leaves as NumPy arrays keyed by slash path ("1/mu/compute_h/bn_in/offset")."""
-  flat = {}
-  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-    name = slash_path(path)
-    if name in flat:
-      raise CheckpointError(f"two leaves share the path {name!r}: cannot store them by name")
-    flat[name] = np.asarray(leaf)
-  return flat
+  return trees.flatten(tree, "slash", CheckpointError)
 
 
 def unflatten(template, flat: Mapping[str, Any], what: str):
-  """`template`'s structure (built by the current code) filled with the leaves of `flat`.
-
-  Names and shapes must match exactly; the error names the first differences, so a
-  checkpoint of another code version fails with a message rather than a wrong state.
-  """
-  if not isinstance(flat, Mapping):
-    raise CheckpointError(f"{what}: expected leaves keyed by path, got {type(flat).__name__}")
-  pairs = jax.tree_util.tree_leaves_with_path(template)
-  names = [slash_path(p) for p, _ in pairs]
-  missing = [n for n in names if n not in flat]
-  extra = sorted(set(flat) - set(names))
-  if missing or extra:
-    raise CheckpointError(
-      f"{what} does not match this code's structure: missing {missing[:5]}"
-      f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
-      f"{'...' if len(extra) > 5 else ''}"
-    )
-  leaves = []
-  for name, (_, leaf) in zip(names, pairs):
-    value = np.asarray(flat[name])
-    if value.shape != tuple(np.shape(leaf)):
-      raise CheckpointError(
-        f"{what} leaf {name!r} has shape {value.shape}, this code expects {tuple(np.shape(leaf))}"
-      )
-    leaves.append(value)
-  return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
+  """`template`'s structure (built by the current code) filled with the leaves of `flat`
+  (util/trees.py: names and shapes must match exactly, else CheckpointError naming the differences)."""
+  return trees.unflatten(template, flat, what, "slash", CheckpointError)
 
 
 # ------------------------------------------------------------------------ file format

@@ -157,7 +157,12 @@ def truncation_bias(
   basis = directions_for(_mixing_weights(theta), directions)
   fns = worker_lib.unroll.make_unroll_fns(cfg)
   per_task = [
-    {"dataset": t["dataset"], "loss": t["loss"], "tbptt": np.asarray(t["tbptt"]), "full": np.asarray(t["full"])}
+    {
+      "dataset": t["dataset"],
+      "loss": t["loss"],
+      "tbptt": np.asarray(t["tbptt"]),
+      "full": np.asarray(t["full"]),
+    }
     for t in (earlier_tasks or [])[:num_tasks]
   ]
   first, start = len(per_task), time.monotonic()

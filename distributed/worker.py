@@ -40,6 +40,7 @@ from meta_unsup_rules import base_models
 from meta_unsup_rules.distributed import checkpoint
 from meta_unsup_rules.learned_update import estimators, export, rule, unroll
 from meta_unsup_rules.tasks import meta_train
+from meta_unsup_rules.util import jax_setup
 
 FAULT_MODES = ("raise_once", "raise_always")
 
@@ -359,5 +360,5 @@ def _finite(tree) -> bool:
 
 def make_worker(cfg_json: str, seed: int, worker_id: int, incarnation: int = 0) -> TaskWorker:
   """Builds a worker from a JSON config (what crosses process boundaries)."""
-  export.configure_jax()
+  jax_setup.configure_jax()
   return TaskWorker(export.config_from_json(cfg_json), seed, worker_id, incarnation)

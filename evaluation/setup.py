@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Sequence
 
+from meta_unsup_rules.util import jax_setup
 from meta_unsup_rules.util.config_check import ConfigError
 
 # The config sections an evaluation reads, and those an exported θ brings with it.
@@ -113,7 +114,7 @@ def set_up(cfg, overrides: dict | None = None, theta: str | None = None, readout
   if theta is not None:
     cfg.evaluation.theta = theta
   check_config(cfg)
-  learned_update.configure_jax()
+  jax_setup.configure_jax()
   ecfg = cfg.evaluation
   try:
     theta_fn, cfg = learned_rule.resolve_theta(ecfg.theta, cfg, overrides)

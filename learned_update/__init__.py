@@ -1,6 +1,6 @@
 """θ, the learned UnsupervisedUpdate, and truncated unrolls with meta-gradients."""
 
-from meta_unsup_rules.learned_update.export import ExportError, configure_jax, load_theta, save_theta
+from meta_unsup_rules.learned_update.export import ExportError, load_theta, save_theta
 from meta_unsup_rules.learned_update.rule import (
   apply_updates,
   compute_updates,
@@ -16,7 +16,6 @@ __all__ = [
   "UnrollFns",
   "apply_updates",
   "compute_updates",
-  "configure_jax",
   "init_theta",
   "inner_step",
   "load_theta",

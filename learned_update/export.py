@@ -1,4 +1,4 @@
-"""θ-only exports (for evaluation) and the JAX set-up shared by every entry point.
+"""θ-only exports (for evaluation), and the releases in checkpoints/ found by name.
 
 An export is a directory holding
   theta.npz      θ's leaves, keyed by their pytree path;
@@ -14,7 +14,6 @@ bare zipfile / JSON error.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import zipfile
 import zlib
@@ -24,54 +23,21 @@ import ml_collections
 import numpy as np
 
 from meta_unsup_rules.learned_update import rule
-from meta_unsup_rules.util import files, run_record
-from meta_unsup_rules.util.files import (
-  atomic_write_bytes,  # noqa: F401  (re-exported: one atomic writer for the project)
-)
+from meta_unsup_rules.util import files, run_record, trees
 
 
 class ExportError(Exception):
   """A θ export that is missing, unreadable or does not match its config."""
 
 
-def configure_jax(cache_dir: str | None = None) -> None:
-  """Persistent compilation cache: the unroll takes tens of seconds to compile."""
-  cache_dir = cache_dir or os.environ.get(
-    "META_UNSUP_JAX_CACHE", os.path.expanduser("~/.cache/meta_unsup/jax")
-  )
-  os.makedirs(cache_dir, exist_ok=True)
-  jax.config.update("jax_compilation_cache_dir", cache_dir)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
 def flatten_tree(tree) -> dict[str, np.ndarray]:
-  return {
-    jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
-  }
+  """θ's leaves keyed by jax keystr, the naming of theta.npz (util/trees.py)."""
+  return trees.flatten(tree, "keystr", ExportError)
 
 
 def unflatten_like(template, flat: dict[str, np.ndarray], what: str = "θ"):
-  """Rebuilds `template`'s structure from `flat`, checking names and shapes."""
-  paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(template)]
-  missing = sorted(set(paths) - set(flat))
-  extra = sorted(set(flat) - set(paths))
-  if missing or extra:
-    raise ExportError(
-      f"{what} does not match the config's architecture: "
-      f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-      f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
-    )
-  leaves = []
-  for path, leaf in jax.tree_util.tree_leaves_with_path(template):
-    value = flat[jax.tree_util.keystr(path)]
-    if value.shape != np.shape(leaf):
-      raise ExportError(
-        f"{what} leaf {jax.tree_util.keystr(path)} has shape {value.shape}, "
-        f"the config expects {np.shape(leaf)}"
-      )
-    leaves.append(value)
-  return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
+  """Rebuilds `template`'s structure from `flat`, checking names and shapes (ExportError)."""
+  return trees.unflatten(template, flat, what, "keystr", ExportError, expected_by="the config")
 
 
 def write_config(path, cfg) -> None:
@@ -180,11 +146,7 @@ def load_theta(directory):
 
 def theta_group_paths(theta) -> list[str]:
   """Every θ leaf as a slash path ("forward/merge/w"): the names `splice_theta` groups match."""
-
-  def slash(path):
-    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
-
-  return [slash(p) for p, _ in jax.tree_util.tree_leaves_with_path(theta)]
+  return [trees.path_name(p, "slash") for p, _ in jax.tree_util.tree_leaves_with_path(theta)]
 
 
 def splice_theta(base, donor, groups) -> tuple[dict, list[str]]:

@@ -18,6 +18,7 @@ runs, what it prints), not settings of the run: a resumed run may use other valu
 from absl import app, flags
 
 from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import jax_setup
 
 _CONFIG = common.define_config_file("config", "configs/local.py", "Config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics.jsonl and the θ export.")
@@ -47,10 +48,10 @@ def main(argv):
     except pools.RayAddressError as e:
       common.fail(str(e))
   from meta_unsup_rules.distributed import checkpoint
-  from meta_unsup_rules.learned_update import ExportError, export
+  from meta_unsup_rules.learned_update import ExportError
   from meta_unsup_rules.tasks import DataError
 
-  export.configure_jax()
+  jax_setup.configure_jax()
   try:
     summary = trainer.meta_train(
       cfg,

@@ -6,10 +6,11 @@ import pathlib
 import jax
 import pytest
 
-from meta_unsup_rules.learned_update import export, synthetic
+from meta_unsup_rules.learned_update import synthetic
+from meta_unsup_rules.util import jax_setup
 
 # A persistent compilation cache makes re-runs of the suite much faster; CI starts cold.
-export.configure_jax(os.environ.get("META_UNSUP_JAX_CACHE"))
+jax_setup.configure_jax(os.environ.get("META_UNSUP_JAX_CACHE"))
 
 TINY_INPUT_DIM = 64
 TINY_CLASSES = 3

@@ -200,7 +200,10 @@ def test_dasks_distributed_and_the_project_in_one_environment(tmp_path):
     [str(python), "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "rule ojac_hand_clean" in proc.stdout and "releases ojac_clean_u50,ojac_hand_clean,paper_track_u1200" in proc.stdout
+  assert (
+    "rule ojac_hand_clean" in proc.stdout
+    and "releases ojac_clean_u50,ojac_hand_clean,paper_track_u1200" in proc.stdout
+  )
   assert "dask distributed.client 2026.8.0" in proc.stdout, proc.stdout
   assert str(env_dir) in proc.stdout.split("installed", 1)[1]  # the venv's copy, not the checkout
   proc = subprocess.run(

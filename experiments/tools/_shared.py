@@ -3,15 +3,15 @@
 import pathlib
 
 from meta_unsup_rules.scripts import common
-from meta_unsup_rules.util import files, run_record
+from meta_unsup_rules.util import files, jax_setup, run_record
 
 
 def theta_with_its_rule(theta_arg: str, cfg):
   """θ of `--theta` (seed 0) with `cfg.rule` set to the export's rule settings; exits 2 on a bad export."""
   from meta_unsup_rules.evaluation import learned_rule
-  from meta_unsup_rules.learned_update import ExportError, export
+  from meta_unsup_rules.learned_update import ExportError
 
-  export.configure_jax()
+  jax_setup.configure_jax()
   try:
     theta_fn, theta_cfg = learned_rule.resolve_theta(theta_arg, cfg)
   except ExportError as e:

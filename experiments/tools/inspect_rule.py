@@ -7,8 +7,9 @@ python -m experiments.tools.inspect_rule --config=configs/local.py --input_dim=2
 from absl import app, flags
 
 from meta_unsup_rules.benchmarks import rule_timing
-from meta_unsup_rules.learned_update import export, rule
+from meta_unsup_rules.learned_update import rule
 from meta_unsup_rules.scripts import common
+from meta_unsup_rules.util import jax_setup
 
 _CONFIG = common.define_config_file("config", "configs/paper.py", "Config file.")
 _INPUT_DIM = flags.DEFINE_integer("input_dim", 196, "Input features (196 = Tiny MNIST).")
@@ -20,7 +21,7 @@ def main(argv):
   cfg = _CONFIG.value
   if _INPUT_DIM.value < 1 or _K.value < 1:
     common.fail(f"--input_dim and --k must be positive, got {_INPUT_DIM.value}, {_K.value}")
-  export.configure_jax()
+  jax_setup.configure_jax()
   counts = rule.theta_param_count_formula(cfg.rule)
   for name, count in counts.items():
     print(f"theta.{name:<13} {count:>8,d} parameters")
