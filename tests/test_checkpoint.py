@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from meta_unsup_rules.distributed import checkpoint, trainer
+from meta_unsup_rules.distributed import checkpoint, run_exports, trainer
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.distributed import worker as worker_lib
 from meta_unsup_rules.learned_update import rule
@@ -221,7 +221,7 @@ def test_meta_train_resumes_from_the_newest_valid_checkpoint(tiny_cfg, tmp_path,
   assert resumed["resumed_from"] == 1 and str(bad) in caplog.text
   assert bad.read_bytes() == bad_bytes
   # The θ export of the newest checkpoint skips the bad one too.
-  summary = trainer.export_checkpoint(tmp_path, tmp_path / "export")
+  summary = run_exports.export_checkpoint(tmp_path, tmp_path / "export")
   assert summary["checkpoint"] == "checkpoint_00000001.npz" and summary["updates"] == 1
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from meta_unsup_rules import base_models
-from meta_unsup_rules.distributed import checkpoint, trainer
+from meta_unsup_rules.distributed import checkpoint, run_exports, trainer
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.distributed import worker as worker_lib
 from meta_unsup_rules.learned_update import export, lineage, rule, unroll
@@ -47,7 +47,7 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_cfg, tmp_path):
   assert [json.loads(l)["step"] for l in lines] == [1, 2, 3, 4]
 
   # The θ export of the stop checkpoint (step 2) holds that checkpoint's θ and counts.
-  summary = trainer.export_checkpoint(tmp_path / "killed", tmp_path / "export", step=2)
+  summary = run_exports.export_checkpoint(tmp_path / "killed", tmp_path / "export", step=2)
   exported, exported_cfg, saved_summary = export.load_theta(tmp_path / "export")
   stopped = checkpoint.load_path(tmp_path / "killed" / "checkpoint_00000002.npz")["learner"]
   _tree_equal(exported, stopped["theta"])
@@ -61,7 +61,7 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_cfg, tmp_path):
   _tree_equal(snap, stopped["theta"])
   assert snap_summary["updates"] == 2 and snap_summary["meta_grads"] == summary["meta_grads"]
   with pytest.raises(checkpoint.CheckpointError, match="no checkpoint of step 3"):
-    trainer.export_checkpoint(tmp_path / "killed", tmp_path / "export3", step=3)
+    run_exports.export_checkpoint(tmp_path / "killed", tmp_path / "export3", step=3)
 
 
 def test_workdir_with_another_theta_architecture_is_refused(tiny_cfg, tmp_path):

@@ -1,0 +1,160 @@
+"""What a meta-training run's θ exports say about it, and the export of a checkpoint.
+
+Every θ a run writes (`best/`, `snapshots/step_<N>/`, `theta/`, `scripts.export_theta`) carries a
+training summary (updates, meta-gradients, hours, meta-loss) and its provenance: the track and the
+lineage (learned_update/lineage.py), inherited from the start θ (`learner.init_theta`, whose own
+lineage must be clean) and recorded once per run as its origin, which a resumed run keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+from meta_unsup_rules.distributed import checkpoint
+from meta_unsup_rules.learned_update import export, lineage
+
+
+def meta_grads(counters) -> int:
+  """Meta-gradients received so far (accepted, stale or non-finite): cumulative over resumes."""
+  return int(counters["accepted"] + counters["stale"] + counters["nonfinite"])
+
+
+# Rule fields that choose how the same values are computed (speed, not numerics).
+_SAME_NUMERICS_FIELDS = ("implementation",)
+
+
+def initial_theta_from_export(directory, template, rule_cfg=None):
+  """θ of an export, checked against `template`'s architecture: a new run fine-tunes it.
+
+  Only θ is taken: Adam's moments, the step and the schedule start afresh, so a smaller
+  `learner.learning_rates` continues a run at a lower learning rate. The run's `rule` section
+  must equal the export's (ExportError otherwise): a θ means something only with the rule
+  settings it was trained under, and a hand-set rule's inner step or hebb_term is easily left
+  out of the overrides. Fine-tune with the export's own config plus learner overrides.
+  """
+  theta, export_cfg, _ = export.load_theta(directory)
+  if rule_cfg is not None and "rule" in export_cfg:
+    theirs = export_cfg.rule.to_dict()
+    differ = {
+      k: (v, rule_cfg[k])
+      for k, v in sorted(theirs.items())
+      if k in rule_cfg and rule_cfg[k] != v and k not in _SAME_NUMERICS_FIELDS
+    }
+    if differ:
+      raise export.ExportError(
+        f"learner.init_theta={directory} was exported with other rule settings than this run's: "
+        + ", ".join(f"rule.{k} {a!r} there, {b!r} here" for k, (a, b) in differ.items())
+        + f". Start from the export's own config ({pathlib.Path(directory) / 'config.json'}: pass its rule "
+        "values as --config.rule.<field> overrides) or use a config with the same rule section"
+      )
+  return export.unflatten_like(template, export.flatten_tree(theta), what=f"learner.init_theta={directory}")
+
+
+def run_origin(cfg, workdir, config_source, saved) -> dict:
+  """What every θ this run exports inherits: the start's lineage and track, this run's name,
+  config, commit and holdout. A resumed run keeps the origin its checkpoint recorded.
+
+  A start whose lineage is not clean (learned_update.lineage.problems) is refused unless
+  `learner.require_clean_start` is False: a θ inherits every choice made for its ancestors.
+  """
+  if saved is not None and saved.get("origin"):
+    return saved["origin"]
+  start_lineage, start_track = [], None
+  if cfg.learner.init_theta:
+    _, _, start_summary = export.load_theta(cfg.learner.init_theta)
+    found = lineage.problems(start_summary)
+    if found and cfg.learner.require_clean_start:
+      raise export.ExportError(
+        f"learner.init_theta={cfg.learner.init_theta}: its lineage is not clean ({'; '.join(found)}). "
+        "Start from a θ whose every ancestor ran with the validation holdout and was never selected on a "
+        "test task, or set --config.learner.require_clean_start=False for a study that reports it as tainted"
+      )
+    start_lineage = list((start_summary or {}).get("lineage") or [{"run": str(cfg.learner.init_theta)}])
+    start_track = (start_summary or {}).get("track")
+  holdout = bool(cfg.task.validation_holdout)
+  return {
+    "run": run_name(workdir),
+    "config": config_source,
+    "commit": lineage.current_commit(),
+    "validation_holdout": holdout,
+    "track": lineage.combined_track(lineage.config_track(cfg), start_lineage, start_track),
+    "start_lineage": start_lineage,
+  }
+
+
+def run_name(workdir) -> str:
+  """The run as lineages name it: relative to the working directory when inside it, so that an
+  exported lineage carries no machine's absolute paths."""
+  path = pathlib.Path(workdir)
+  try:
+    return str(path.resolve().relative_to(pathlib.Path.cwd().resolve()))
+  except ValueError:
+    return str(path)
+
+
+def provenance(origin: dict, update: int, selected_on=None) -> dict:
+  """The `track` and `lineage` fields of a summary.json for θ at `update` of this run."""
+  entry = lineage.run_entry(
+    origin["run"],
+    origin["config"],
+    update,
+    origin["validation_holdout"],
+    origin["start_lineage"],
+    selected_on,
+    commit=origin["commit"],
+  )
+  return {"track": origin["track"], "lineage": [*origin["start_lineage"], entry]}
+
+
+def training_summary(workdir, payload: dict) -> dict:
+  """Updates, meta-gradients, hours and final meta-loss of a checkpoint (for a θ export).
+
+  The meta-loss is the mean over the last 10 logged updates up to the checkpoint's step:
+  one update's loss depends on which few tasks its gradients came from.
+  """
+  step = int(payload["step"])
+  counters = payload["learner"]["counters"]
+  records = []
+  metrics = pathlib.Path(workdir) / "metrics.jsonl"
+  if metrics.is_file():
+    with open(metrics, encoding="utf-8") as f:
+      records = [r for r in map(json.loads, f) if r["step"] <= step]
+  # null: a non-finite loss (strict JSON); old files may hold NaN, which json.loads reads.
+  last = [r["meta_loss"] for r in records[-10:] if r["meta_loss"] is not None]
+  first = [r["meta_loss"] for r in records[:10] if r["meta_loss"] is not None]
+  return {
+    "updates": step,
+    "meta_grads": meta_grads(counters),
+    "hours": float(payload.get("elapsed_sec", 0.0)) / 3600.0,
+    "final_meta_loss": float(np.mean(last)) if last else None,
+    "first_meta_loss": float(np.mean(first)) if first else None,
+    **{k: int(v) for k, v in counters.items()},
+  }
+
+
+def export_checkpoint(workdir, out_dir, step: int | None = None) -> dict:
+  """Writes the θ-only export (theta.npz, config.json, summary.json) of a checkpoint.
+
+  `step` None takes the newest checkpoint. Returns the summary.
+  """
+  if step is None:
+    payload = checkpoint.load_latest(workdir)  # skips an unreadable newest one, with a warning
+  else:
+    path = pathlib.Path(workdir) / checkpoint.checkpoint_name(step)
+    payload = None
+    if path in checkpoint.list_checkpoints(workdir):
+      payload = {**checkpoint.load_path(path), "path": str(path)}
+  if payload is None:
+    raise checkpoint.CheckpointError(
+      f"no checkpoint{'' if step is None else f' of step {step}'} in {workdir} "
+      f"(expected files named {checkpoint.checkpoint_name(0).replace('0', '#')})"
+    )
+  theta, cfg = checkpoint.theta_from_payload(payload)
+  summary = {"checkpoint": pathlib.Path(payload["path"]).name, **training_summary(workdir, payload)}
+  origin = payload.get("origin") or run_origin(cfg, workdir, None, None)
+  summary.update(provenance(origin, int(payload["step"])))
+  export.save_theta(out_dir, theta, cfg, summary)
+  return summary
