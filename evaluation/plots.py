@@ -4,11 +4,15 @@ No other module imports matplotlib: analysis and result files are computed elsew
 (evaluation/features.py, runner.py, outputs.py; meta-training's metrics.jsonl) and
 handed in, so that the numbers can be tested without drawing anything. matplotlib is
 imported on the first plot, with the file-only Agg backend.
+
+Length (~440 lines): every figure stays here so that matplotlib is imported in one module
+only, and the figures share their helpers (the PNG + PDF save, gaps in series, labels).
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import pathlib
 from typing import Sequence
 
@@ -32,6 +36,37 @@ def _label(method: str) -> str:
   return METHOD_LABELS.get(method, method)
 
 
+def save(fig, path, dpi: int = 120, **kwargs) -> str:
+  """Writes `path` (a PNG) and a vector PDF of the same figure beside it (for papers), then closes
+  the figure; returns `path`."""
+  plt = _pyplot()
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=dpi, **kwargs)
+  fig.savefig(path.with_suffix(".pdf"), **kwargs)
+  plt.close(fig)
+  return str(path)
+
+
+def with_gaps(x, y, max_step: float, by=None):
+  """(x, y) as float arrays with a NaN inserted wherever consecutive values of `by` (default x)
+  differ by more than `max_step`: matplotlib then leaves a gap there instead of a straight
+  segment that looks like data where there was none. `by` lets a series drawn against hours
+  break where its updates are missing."""
+  x = np.asarray(x, np.float64)
+  y = np.asarray(y, np.float64)
+  if len(x) < 2:
+    return x, y
+  cut = np.nonzero(np.diff(np.asarray(x if by is None else by, np.float64)) > max_step)[0] + 1
+  return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
+
+
+def typical_spacing(x) -> float:
+  """The median distance between consecutive x (1 for fewer than two points)."""
+  d = np.diff(np.asarray(x, np.float64))
+  return float(np.median(d)) if len(d) else 1.0
+
+
 # ----------------------------------------------------------------------------- evaluation results
 
 
@@ -50,17 +85,29 @@ def plot_result(result: dict, path) -> None:
       mean = np.array([row["mean"] for row in rows])
       err_key = "ci95" if result["protocol"] == "episodic" else "sem"
       err = np.array([row[err_key] or 0.0 for row in rows])
-      ax.plot(steps, mean, marker="o", ms=3, label=m)
+      ax.plot(*with_gaps(steps, mean, 1.5 * typical_spacing(steps)), marker="o", ms=3, label=_label(m))
       ax.fill_between(steps, mean - err, mean + err, alpha=0.2)
     ax.set_xlabel("inner steps (unlabelled minibatches)")
     ax.set_ylabel(f"test accuracy ({r} readout)")
-    err_name = "95% CI" if result["protocol"] == "episodic" else "± s.e.m."
-    ax.set_title(f"{result['task']}: {r}, {len(result['seeds'])} seeds, {err_name}")
+    ax.set_title(f"{_run_name(result)}{result['task']}: {r}, {_error_name(result)}")
     ax.grid(alpha=0.3)
   axes[0][-1].legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  save(fig, path)
+
+
+def _error_name(result: dict) -> str:
+  """What the shaded band is; with one seed there is none, and the title says so."""
+  n = len(result["seeds"])
+  if result["protocol"] == "episodic":
+    return f"{n} seeds, 95% CI over episodes"
+  return f"{n} seeds, ± s.e.m." if n > 1 else "1 seed (no error band)"
+
+
+def _run_name(result: dict) -> str:
+  """ "<θ folder>: " when the result names a θ export, so a figure says whose curves it shows."""
+  theta = result.get("theta")
+  return f"θ {pathlib.Path(str(theta)).name}, " if theta and str(theta) != "random" else ""
 
 
 def plot_final_accuracy(
@@ -78,7 +125,7 @@ def plot_final_accuracy(
     for m in methods:
       mean = [f[m][r]["mean"] for f in finals]
       err = [f[m][r]["sem"] or 0.0 for f in finals]
-      ax.errorbar(positions, mean, yerr=err, marker="o", capsize=3, label=m)
+      ax.errorbar(positions, mean, yerr=err, marker="o", capsize=3, label=_label(m))
     if categorical:
       ax.set_xticks(positions, x)
     ax.set_xlabel(xlabel)
@@ -87,8 +134,7 @@ def plot_final_accuracy(
     ax.grid(alpha=0.3)
   axes[0][-1].legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  save(fig, path)
 
 
 def plot_sweep(sweep_result: dict, path) -> None:
@@ -101,7 +147,8 @@ def plot_sweep(sweep_result: dict, path) -> None:
     path,
     sweep_result["sweep"],
     f"test accuracy after {sweep_result['inner_steps']} steps",
-    f"{sweep_result['task']}: {sweep_result['sweep']} sweep, ± s.e.m.",
+    f"{_run_name(sweep_result)}{sweep_result['task']}: {sweep_result['sweep']} sweep, "
+    f"{len(sweep_result['seeds'])} seeds, ± s.e.m.",
     categorical=True,
   )
 
@@ -116,8 +163,17 @@ def plot_curve(curve: dict, path) -> None:
     path,
     "meta-training updates of θ (0: untrained)",
     f"test accuracy after {curve['inner_steps']} inner steps",
-    f"{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.",
+    f"{_curve_run(curve)}{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.",
   )
+
+
+def _curve_run(curve: dict) -> str:
+  """ "<folder the snapshots share>: " so the figure names the run its θs come from."""
+  thetas = [str(p["theta"]) for p in curve["points"] if p.get("theta") not in (None, "random")]
+  if not thetas:
+    return ""
+  common = os.path.commonpath(thetas) if len(thetas) > 1 else str(pathlib.Path(thetas[0]).parent)
+  return f"{common}: " if common else ""
 
 
 def plot_final_bars(results: Sequence[dict], methods: Sequence[str], path) -> str:
@@ -151,9 +207,7 @@ def plot_final_bars(results: Sequence[dict], methods: Sequence[str], path) -> st
   # Outside the axes: with many methods an inside legend hides bars.
   axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
   fig.tight_layout()
-  fig.savefig(path, dpi=120, bbox_inches="tight")
-  plt.close(fig)
-  return str(path)
+  return save(fig, path, bbox_inches="tight")
 
 
 # ----------------------------------------------------------------------------- Fig. 6 features
@@ -170,9 +224,7 @@ def plot_receptive_fields(grids: dict, path, title: str) -> str:
     ax.axis("off")
   fig.suptitle(title)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return str(path)
+  return save(fig, path)
 
 
 def plot_two_moons(x, y, projections: dict, path) -> str:
@@ -193,9 +245,7 @@ def plot_two_moons(x, y, projections: dict, path) -> str:
     ax.set(title=f"{_label(m)}: feature PCA", xlabel="PC1", ylabel="PC2")
     ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return str(path)
+  return save(fig, path, dpi=110)
 
 
 def plot_spectra(spectra: dict, effective_ranks: dict, path, title: str) -> str:
@@ -216,9 +266,7 @@ def plot_spectra(spectra: dict, effective_ranks: dict, path, title: str) -> str:
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return str(path)
+  return save(fig, path)
 
 
 # ----------------------------------------------------------------------------- Fig. 3 training
@@ -244,7 +292,7 @@ def per_dataset_series(records: list[dict]) -> dict[str, tuple[np.ndarray, np.nd
   return {name: tuple(np.array(c, np.float64) for c in zip(*pts)) for name, pts in sorted(per.items())}
 
 
-def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> dict:
+def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20, title: str = "") -> dict:
   """Fig. 3 analogue: meta-loss (overall and per dataset) and accuracy vs update and vs hours.
 
   `records` are the lines of a meta-training metrics.jsonl. Each update averages the few
@@ -252,7 +300,9 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
   running mean (over its own updates) is what is drawn. Records with `val_accuracy` (runs
   with meta-validation, distributed/validation.py) add a row: validation accuracy ± s.e.
   against updates and against meta-gradients received (`meta_grads_total`; hours for
-  records without it), the best one marked.
+  records without it), the best one marked. Updates missing from `records` are gaps in every
+  series against updates, and so is a stretch of a dataset's series more than three times
+  its typical spacing long; `title` (e.g. the run's folder) heads the figure.
   """
   plt = _pyplot()
   out = pathlib.Path(out)
@@ -263,36 +313,48 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
   per = per_dataset_series(records)
   val = [r for r in records if r.get("val_accuracy") is not None]
   fig, axes = plt.subplots(4 if val else 3, 2, figsize=(11, 13.3 if val else 10))
+
+  def gapped(x, y, max_step=1.0, by=steps):
+    # Gaps are found on the update axis (its spacing is known) and drawn on either axis.
+    return with_gaps(x, y, max_step, by=by)
+
   for col, (x, xlabel) in enumerate(((steps, "update"), (hours, "hours"))):
     ax = axes[0, col]
-    ax.plot(x, loss, alpha=0.25, color="k")
-    ax.plot(x, rolling_mean(loss, smooth), color="k", label="all")
+    ax.plot(*gapped(x, loss), alpha=0.25, color="k")
+    ax.plot(*gapped(x, rolling_mean(loss, smooth)), color="k", label="all datasets")
     for name, (s, h, v) in per.items():
-      ax.plot(s if col == 0 else h, rolling_mean(v, smooth), label=name)
+      gap = max(1.0, 3 * typical_spacing(s))
+      ax.plot(*gapped(s if col == 0 else h, rolling_mean(v, smooth), gap, by=s), label=name)
     ax.set(
       xlabel=xlabel, ylabel="meta-loss (train tasks)", title=f"meta-objective (running mean of {smooth})"
     )
     ax.legend(fontsize=8)
     ax = axes[1, col]
-    ax.plot(x, acc, alpha=0.25, color="C0")
-    ax.plot(x, rolling_mean(acc, smooth), color="C0")
+    ax.plot(*gapped(x, acc), alpha=0.25, color="C0", label="per update")
+    ax.plot(*gapped(x, rolling_mean(acc, smooth)), color="C0", label=f"running mean of {smooth}")
     ax.set(xlabel=xlabel, ylabel="ridge accuracy (batch b)", title="few-shot accuracy in meta-training")
+    ax.legend(fontsize=8)
   ax = axes[2, 0]
-  ax.semilogy(steps, [r["grad_norm"] for r in records])
-  ax.set(xlabel="update", ylabel="meta-gradient norm", title="gradient norm (before clipping)")
-  with_norm = [r for r in records if "theta_norm" in r]  # logged since the fine-tuning runs
+  lines = ax.semilogy(*with_gaps(steps, [r["grad_norm"] for r in records], 1.0), label="meta-gradient norm")
+  ax.set(xlabel="update", ylabel="meta-gradient norm (before clipping)", title="meta-gradient and θ norms")
+  with_norm = [r for r in records if "theta_norm" in r]  # runs before the θ-norm metric lack it
   if with_norm:
     twin = ax.twinx()
-    twin.plot([r["step"] for r in with_norm], [r["theta_norm"] for r in with_norm], color="C3")
+    lines += twin.plot(
+      *with_gaps([r["step"] for r in with_norm], [r["theta_norm"] for r in with_norm], 1.0),
+      color="C3",
+      label="‖θ‖ (right axis)",
+    )
     twin.set_ylabel("‖θ‖ (global norm)", color="C3")
+  ax.legend(lines, [line.get_label() for line in lines], fontsize=8)
   ax = axes[2, 1]
   ax.plot(hours, rolling_mean([r["meta_grads_per_sec"] for r in records], smooth))
-  ax.set(xlabel="hours", ylabel="meta-gradients / s", title="throughput")
+  ax.set(xlabel="hours", ylabel=f"meta-gradients / s (running mean of {smooth})", title="throughput")
   best = _plot_validation(axes[3], val) if val else None
+  if title:
+    fig.suptitle(title)
   fig.tight_layout()
-  out.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
+  save(fig, out, dpi=110)
   return {
     "updates": int(steps[-1]),
     "hours": float(hours[-1]),
@@ -304,7 +366,9 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20) -> d
 
 
 def _plot_validation(row, val: list[dict]) -> dict:
-  """Validation accuracy ± s.e. vs update (left) and vs meta-gradients (right); the best."""
+  """Validation accuracy ± s.e. vs update (left) and vs meta-gradients (right); the best.
+
+  A validation missing from the schedule (more than 1.5 times the usual spacing) is a gap."""
   acc = np.array([r["val_accuracy"] for r in val], np.float64)
   sem = np.array([r.get("val_sem") or 0.0 for r in val], np.float64)  # None: one seed
   i = int(np.argmax(acc))
@@ -312,11 +376,20 @@ def _plot_validation(row, val: list[dict]) -> dict:
     right = ([r["meta_grads_total"] for r in val], "meta-gradients received")
   else:
     right = ([r.get("elapsed_sec", 0.0) / 3600 for r in val], "hours")
-  for ax, (x, xlabel) in zip(row, (([r["step"] for r in val], "update"), right)):
+  steps = np.array([r["step"] for r in val], np.float64)
+  gap = 1.5 * typical_spacing(steps)
+  for ax, (x, xlabel) in zip(row, ((steps, "update"), right)):
     x = np.asarray(x, np.float64)
-    ax.errorbar(x, acc, yerr=sem, marker="o", ms=3, capsize=2, color="C2")
-    ax.plot([x[i]], [acc[i]], marker="*", ms=12, color="C3", label=f"best: update {val[i]['step']}")
-    ax.set(xlabel=xlabel, ylabel="validation accuracy", title="meta-validation (mean ± s.e. over seeds)")
+    ax.errorbar(x, acc, yerr=sem, fmt="o", ms=3, capsize=2, color="C2", label="mean ± s.e. over seeds")
+    # The line follows the update schedule's gaps on both axes (the right one has no spacing of its own).
+    _, line = with_gaps(steps, acc, gap)
+    xs = np.full(len(line), np.nan)
+    xs[~np.isnan(line)] = x
+    ax.plot(xs, line, color="C2", lw=1)
+    ax.plot(
+      [x[i]], [acc[i]], marker="*", ms=12, color="C3", ls="none", label=f"best: update {val[i]['step']}"
+    )
+    ax.set(xlabel=xlabel, ylabel="validation accuracy", title="meta-validation")
     ax.legend(fontsize=8)
   return {"update": int(val[i]["step"]), "accuracy": float(acc[i]), "sem": val[i].get("val_sem")}
 
@@ -344,9 +417,7 @@ def plot_geometry(result: dict, path) -> str:
   axes[0, 0].legend(fontsize=7)
   fig.suptitle(f"{result['task']}, seed {result['seed']}")
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return str(path)
+  return save(fig, path, dpi=110)
 
 
 def plot_curves_by_label(curves: dict, path, title: str) -> str:
@@ -364,6 +435,4 @@ def plot_curves_by_label(curves: dict, path, title: str) -> str:
   ax.set_title(title)
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return str(path)
+  return save(fig, path, dpi=110)

@@ -1,5 +1,10 @@
 """What every entry point shares: one JSON line at the end, clear errors with exit status 2,
-the flags that alias config fields, and the config check at start."""
+the flags that alias config fields, and the config check at start.
+
+Length (~430 lines): these are the command-line conventions of all eight commands (exit
+status 2 with a message, the last stdout line, flag aliases, progress); kept together, a
+convention changes in one place and the commands cannot drift apart.
+"""
 
 from __future__ import annotations
 

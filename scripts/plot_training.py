@@ -1,4 +1,4 @@
-r"""Meta-training curves from a workdir's metrics.jsonl → PNG (the paper's Fig. 3 analogue).
+r"""Meta-training curves from a workdir's metrics.jsonl → PNG and PDF (the paper's Fig. 3 analogue).
 
 python -m scripts.plot_training --workdir=runs/local
 """
@@ -12,7 +12,8 @@ from meta_unsup_rules.evaluation import plots
 from meta_unsup_rules.scripts import common
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding metrics.jsonl.")
-_OUT = flags.DEFINE_string("out", None, "PNG path (default <workdir>/training.png).")
+_OUT = flags.DEFINE_string("out", None, "PNG path, a PDF beside it (default <workdir>/training.png).")
+_TITLE = flags.DEFINE_string("title", None, "Figure title (default: the workdir, which names the run).")
 _SMOOTH = flags.DEFINE_integer("smooth", 20, "Rolling-mean window (updates).")
 
 
@@ -27,9 +28,10 @@ def main(argv):
   if not records:
     common.fail(f"{path} holds no updates yet")
   out = pathlib.Path(_OUT.value or pathlib.Path(_WORKDIR.value) / "training.png")
-  summary = plots.plot_training(records, out, smooth=_SMOOTH.value)
-  print(f"wrote {out}")
-  common.emit_json({"png": str(out), **summary})
+  title = _TITLE.value if _TITLE.value is not None else f"meta-training run {_WORKDIR.value}"
+  summary = plots.plot_training(records, out, smooth=_SMOOTH.value, title=title)
+  print(f"wrote {out} and {out.with_suffix('.pdf')}")
+  common.emit_json({"png": str(out), "pdf": str(out.with_suffix(".pdf")), **summary})
 
 
 def run():

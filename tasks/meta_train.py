@@ -50,6 +50,9 @@ Architecture (``layer_widths`` = hidden widths then ``top_width``): depth ~ unif
 ``round(geomspace(width_min, width_max, G))`` (a discrete log-uniform; fewer distinct
 shapes -> fewer JAX recompilations), with ``width_grid = 0`` it is continuous and
 rounded to an integer. The top layer is always ``top_width`` (32).
+
+Length (~410 lines): the sampling order above decides every random draw of a run, so the
+task, its sources and their splits stay in one module where that order can be read whole.
 """
 
 from __future__ import annotations

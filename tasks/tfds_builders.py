@@ -39,6 +39,10 @@ this module:
     train = tfds.data_source("mur_mnist", split="train", data_dir=data_dir)
     train[0]  # {"image": uint8 [28, 28, 1], "label": 5}
 
+Length (~490 lines): one small builder per data set of the table above, each a subclass of one
+base that does the verification, caching and array_record writing; they stay together so the
+table, the names and the builder versions are read and bumped in one place.
+
 The project's loaders read through TFDS when ``$META_UNSUP_DATA_BACKEND=tfds`` (``load_via_tfds``
 here; same arrays, slower than the default NumPy cache: docs/data.md).
 """

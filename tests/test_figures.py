@@ -280,6 +280,79 @@ def test_plot_training_per_dataset_running_means(tmp_path):
   np.testing.assert_allclose(h, s / 60.0)
   assert v[0] == records[0]["meta_loss_per_dataset"]["alphabet"]
   np.testing.assert_allclose(plots.rolling_mean([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
-  summary = plots.plot_training(records, tmp_path / "t.png", smooth=5)
+  summary = plots.plot_training(records, tmp_path / "t.png", smooth=5, title="run x")
   assert summary["datasets"] == list(series) and summary["updates"] == 40
   assert (tmp_path / "t.png").read_bytes()[:8] == PNG
+  assert (tmp_path / "t.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_with_gaps_breaks_lines_only_where_samples_are_missing():
+  x, y = plots.with_gaps([1, 2, 3, 10, 11], [5, 6, 7, 8, 9], max_step=1)
+  assert np.isnan(y[3]) and np.isnan(x[3]) and len(x) == 6
+  np.testing.assert_array_equal(y[~np.isnan(y)], [5, 6, 7, 8, 9])
+  x, y = plots.with_gaps(
+    [0, 100, 200, 300], [1, 2, 3, 4], max_step=1.5 * plots.typical_spacing([0, 100, 200])
+  )
+  assert not np.isnan(y).any()
+  x, y = plots.with_gaps([0, 100, 300], [1, 2, 3], max_step=150)
+  assert np.isnan(y).sum() == 1 and np.isnan(y[2])
+
+
+def test_plot_training_draws_gaps_not_segments_over_missing_updates(tmp_path, monkeypatch):
+  # Updates 11-29 are missing (say, a lost stretch of metrics.jsonl): no drawn line may cross them.
+  records = [
+    {
+      "step": s,
+      "meta_loss": 0.7,
+      "accuracy": 0.2,
+      "grad_norm": 1.0,
+      "meta_grads_per_sec": 1.0,
+      "elapsed_sec": 60.0 * s,
+      "meta_loss_per_dataset": {"alphabet": 0.7},
+      "theta_norm": 3.0,
+      **({"val_accuracy": 0.5, "val_sem": 0.01} if s % 5 == 0 else {}),
+    }
+    for s in [*range(1, 11), *range(30, 41)]
+  ]
+  import matplotlib.axes
+
+  drawn = []
+  original = matplotlib.axes.Axes.plot
+
+  def spy(self, *args, **kwargs):
+    lines = original(self, *args, **kwargs)
+    drawn.extend(line for line in lines if self.get_xlabel() in ("", "update"))
+    return lines
+
+  monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+  plots.plot_training(records, tmp_path / "t.png", smooth=3)
+  crossing = []
+  for line in drawn:
+    x = np.asarray(line.get_xdata(), np.float64)
+    y = np.asarray(line.get_ydata(), np.float64)
+    if len(x) < 2 or x.max() < 30 or np.nanmin(x) > 10:
+      continue  # a single marker, or a series on one side only
+    ok = np.isfinite(x) & np.isfinite(y)
+    segments = ok[:-1] & ok[1:]
+    crossing += [(x[i], x[i + 1]) for i in np.nonzero(segments)[0] if x[i] <= 10 and x[i + 1] >= 30]
+  assert drawn and not crossing
+
+
+def test_one_seed_result_says_it_has_no_error_band(tmp_path):
+  rows = [
+    {"method": "learned", "step": s, "readout": "ridge", "mean": 0.5, "sem": None, "ci95": None, "n_seeds": 1}
+    for s in (0, 10)
+  ]
+  result = {
+    "task": "t",
+    "methods": ["learned"],
+    "readouts": ["ridge"],
+    "rows": rows,
+    "seeds": [0],
+    "protocol": "fewshot",
+    "theta": "checkpoints/paper_track_u1200",
+  }
+  assert plots._error_name(result) == "1 seed (no error band)"
+  assert plots._run_name(result) == "θ paper_track_u1200, "
+  plots.plot_result(result, tmp_path / "r.png")
+  assert (tmp_path / "r.png").read_bytes()[:8] == PNG and (tmp_path / "r.pdf").is_file()

@@ -51,7 +51,8 @@ def test_tutorial_runs_and_draws_its_figures(tmp_path, monkeypatch):
   assert not [o for o in outputs if o.output_type == "error"]
   images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.data]
   assert len(images) == 2, "expected the accuracy curve and the receptive fields"
-  assert {p.name for p in out_dir.iterdir()} == {"accuracy_tiny_mnist.png", "receptive_fields_tiny_mnist.png"}
+  figures = {"accuracy_tiny_mnist", "receptive_fields_tiny_mnist"}
+  assert {p.name for p in out_dir.iterdir()} == {f + ext for f in figures for ext in (".png", ".pdf")}
 
   text = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout")
   result = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
