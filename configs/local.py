@@ -34,10 +34,10 @@ every example of the inner batch: cost ∝ batch × Σ units × h². Against pap
   <workdir>/best/. The shipped θ is chosen on this validation only, never on a test task.
   alphabet_val was chosen over imagenet_val by signal-to-noise (docs/diagnostics.md: θ@400
   vs random init 0.696 ± 0.008 vs 0.467 ± 0.009 on alphabet_val, 0.127 ± 0.012 vs
-  0.119 ± 0.010 on imagenet_val). (Runs made before this
-  switch, e.g. experiments/earlier/runs/local_run, meta-trained on all 160 classes: resume them, from
-  the state in git history (experiments/earlier/README.md), with
-  `--config.task.validation_holdout=False --config.validation.every=0`.)
+  0.119 ± 0.010 on imagenet_val). A run that meta-trained on all 160 classes (such as
+  experiments/earlier/runs/local_run) resumes only with
+  `--config.task.validation_holdout=False --config.validation.every=0` (the holdout changes the
+  task distribution; experiments/earlier/README.md).
 """
 from meta_unsup_rules.configs import paper
 

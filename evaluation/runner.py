@@ -18,13 +18,7 @@ scored at steps 0, M, 2M, ..., N. How the seeds run, `cfg.evaluation.batch_seeds
     weight-change terms run 1.6x slower per seed (10 seeds: 34–42 ms per seed-step against
     27); the baselines and feature passes gain nothing either. Meant for accelerators,
     where one seed's kernels are tiny.
-Measured on the 2-core machine (Tiny MNIST, θ@400 = experiments/earlier/thetas/local, 10 seeds × 1,000 steps,
-eval_every 250; other jobs ran at times): learned + random_init "off" 319 s, "threads"
-239 s (1.34x; 1.45x over the stretches nothing else ran), "vmap" 404 s; all nine methods
-"off" 386 s, "threads" 242 s (1.60x). "threads" gave the reference's numbers exactly;
-"vmap" gave 199 of the 200 per-seed accuracies exactly, one (learned, step 750, logistic)
-one test example apart. The learned rule is ~80% of the time and a seed's step already
-keeps 1.65 cores busy, so more than ~1.6x would need a cheaper rule step.
+The measured speed-ups of each mode (and why "vmap" loses on a CPU) are in docs/performance.md.
 With one seed every mode is "off". Seconds per method are wall time inside each seed, so
 with "threads" they include waiting for the cores the other seeds use.
 Aggregation over seeds: stats.py. `per_seed_info[seed]["num_labels"]` records, per readout,

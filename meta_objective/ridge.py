@@ -9,9 +9,8 @@ Targets (config `meta_objective.targets`):
                               regression targets, centred and scaled together.
   "labels"                  — [ours] ablation: the one-hot columns only. It exists because the
                               augmentation parameters (the noise level above all) can be
-                              predicted from features that carry no class information;
-                              meta-training with it did not prevent the held-out collapse,
-                              though (README Results).
+                              predicted from features that carry no class information
+                              (what it did in meta-training: docs/results_earlier.md).
 (A continuous weight is not offered: scaled-down columns become near-constant after the joint
 centring and are fitted by the bias, so the loss is not monotone in such a weight.)
 
