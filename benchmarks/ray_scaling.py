@@ -19,8 +19,8 @@ import jax
 import numpy as np
 
 from meta_unsup_rules.benchmarks import shapes as shapes_lib
+from meta_unsup_rules.distributed import gradient_estimators, pools
 from meta_unsup_rules.distributed import learner as learner_lib
-from meta_unsup_rules.distributed import pools
 from meta_unsup_rules.learned_update import rule
 
 RAY_WORKER_COUNTS = (1, 2)
@@ -102,7 +102,8 @@ def ray_scaling(
   try:
     # The first JAX computation of the process: after Ray has started.
     theta = jax.tree_util.tree_map(np.asarray, rule.init_theta(jax.random.PRNGKey(seed), cfg.rule))
-    learner = learner_lib.Learner(cfg.learner, theta)
+    combine = gradient_estimators.make_estimator(cfg).combine
+    learner = learner_lib.Learner(cfg.learner, theta, combine=combine)
     t = cfg.task
     out = {
       "workers": {},
@@ -156,7 +157,7 @@ def _ray_run(
           f"(results per worker {delivered}, learner step {learner.step})"
         )
       for r in pool.results(learner.theta, learner.step):
-        delivered[r["worker_id"]] += 1
+        delivered[r.worker_id] += 1
         learner.accept(r)
       if learner.ready:
         learner.apply()
@@ -171,7 +172,7 @@ def _ray_run(
       now = time.perf_counter()
       for r in got:
         arrivals.append(now)
-        seconds.append(r["seconds"])
+        seconds.append(r.seconds)
         learner.accept(r)
       if learner.ready:
         t = time.perf_counter()

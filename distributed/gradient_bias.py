@@ -76,7 +76,8 @@ def task_gradients(fns, theta, worker, batches, sigma: float, directions: np.nda
   """Both estimates (module docstring) for one task, in the span of `directions`; the losses
   are the task's mean meta-loss."""
   num_classes = worker.task.num_classes
-  state, grads, losses = worker.state, [], []
+  start = worker.estimator.reference_state()
+  state, grads, losses = start, [], []
   for b in batches:
     loss, _, state, g = fns.meta_gradient(theta, state, b, num_classes=num_classes)
     grads.append(np.asarray(g["forward"]["merge"]["w"], np.float64))
@@ -84,7 +85,7 @@ def task_gradients(fns, theta, worker, batches, sigma: float, directions: np.nda
   tbptt = directions.T @ (directions @ np.mean(grads, axis=0))
 
   def full_loss(t):
-    s, total = worker.state, []
+    s, total = start, []
     for b in batches:
       loss, _, s = fns.unroll_loss(t, s, b, num_classes=num_classes)
       total.append(float(loss))

@@ -42,8 +42,8 @@ def meta_gradient_noise(cfg, theta, num: int, group_sizes, seed: int = 0, log=pr
   for i in range(num):
     w = worker_lib.TaskWorker(cfg, seed, worker_id=i)
     out = w.compute_gradient(theta, 0)
-    flats.append(_flat(out["grads"]))
-    merge.append(-float(np.dot(np.ravel(out["grads"]["forward"]["merge"]["w"]), merge_w)))
+    flats.append(_flat(out.grads))
+    merge.append(-float(np.dot(np.ravel(out.grads["forward"]["merge"]["w"]), merge_w)))
     if (i + 1) % 8 == 0:
       log(f"  {i + 1}/{num} meta-gradients")
   vectors = np.stack(flats)

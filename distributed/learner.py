@@ -7,9 +7,11 @@ norm `learner.clip_norm`, and applied with Adam on a piecewise-constant schedule
 `learner.learning_rates` switching at fractions `lr_boundaries` of `num_updates`
 (configs/paper.py: the paper's 3e-4 → 1e-4 → 2e-5 at 0.5 and 0.75). An average that is
 still non-finite is skipped and counted, never applied.
-Results of `unroll.estimator = "hybrid"` workers carry a truncated-backprop gradient beside
-the PES one; the batch's two means are mixed by inverse-variance weighting
-(learned_update/estimators.py), the PES weight reported as `hybrid_weight_pes`.
+How a batch is averaged is fixed at construction, by the caller from the workers' estimator
+(its `combine`, distributed/gradient_estimators.py): "mean" averages the results' gradients;
+"inverse_variance" (hybrid workers, whose results carry a truncated-backprop gradient beside
+the PES one) mixes the batch's two means by inverse-variance weighting
+(learned_update/estimators.py) and reports the PES weight as `hybrid_weight_pes`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import jax
 import numpy as np
 import optax
 
-from meta_unsup_rules.distributed import checkpoint
+from meta_unsup_rules.distributed import checkpoint, gradient_estimators
 from meta_unsup_rules.learned_update import estimators
 from meta_unsup_rules.util import trees
 
@@ -39,30 +41,56 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   )
 
 
+def _mean(batch) -> tuple:
+  return jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *[r.grads for r in batch]), {}
+
+
+def _inverse_variance(batch) -> tuple:
+  mean, weight_pes = estimators.inverse_variance_combine(
+    [r.grads for r in batch], [r.grads_tbptt for r in batch]
+  )
+  return mean, {"hybrid_weight_pes": weight_pes}
+
+
+# combine name -> (batch of results -> (mean gradient, the stats it adds to an applied update))
+COMBINES = {gradient_estimators.MEAN: _mean, gradient_estimators.INVERSE_VARIANCE: _inverse_variance}
+
+
 class Learner:
   """θ, its optimiser state and the update counter; `accept` then `apply` when `ready`."""
 
-  def __init__(self, cfg, theta):
+  def __init__(self, cfg, theta, combine: str = gradient_estimators.MEAN):
+    if combine not in COMBINES:
+      raise ValueError(f"Learner(combine={combine!r}): expected one of {tuple(COMBINES)}")
     self.cfg = cfg
+    self.combine = combine
+    self._combine = COMBINES[combine]
+    # Inverse-variance weighting needs each result's truncated-backprop gradient.
+    self._needs_tbptt = combine == gradient_estimators.INVERSE_VARIANCE
     self.optimizer = make_optimizer(cfg)
     self.theta = jax.tree_util.tree_map(np.asarray, theta)
     self.opt_state = jax.tree_util.tree_map(np.asarray, self.optimizer.init(self.theta))
     self.step = 0
     self.counters = {"stale": 0, "nonfinite": 0, "skipped_updates": 0, "accepted": 0}
-    self.buffer: list[dict] = []
+    self.buffer: list[gradient_estimators.WorkerResult] = []
     self._update = jax.jit(self._update_fn)
 
   def _update_fn(self, theta, opt_state, grads):
     updates, opt_state = self.optimizer.update(grads, opt_state, theta)
     return optax.apply_updates(theta, updates), opt_state
 
-  def accept(self, result: dict) -> bool:
+  def accept(self, result: gradient_estimators.WorkerResult) -> bool:
     """Buffers one worker result unless it is too stale or non-finite."""
-    if self.step - result["theta_version"] > self.cfg.max_staleness:
+    if self._needs_tbptt and result.grads_tbptt is None:
+      raise ValueError(
+        f"Learner(combine={self.combine!r}) got a result without grads_tbptt from worker "
+        f"{result.worker_id}: its workers run another estimator than the one the learner was built for"
+      )
+    if self.step - result.theta_version > self.cfg.max_staleness:
       self.counters["stale"] += 1
       return False
-    finite = trees.all_finite(result["grads"]) and trees.all_finite(result.get("grads_tbptt", {}))
-    if not (np.isfinite(result["loss"]) and finite):
+    finite = trees.all_finite(result.grads) and trees.all_finite(result.grads_tbptt)  # None: no leaves
+    if not (np.isfinite(result.loss) and finite):
       self.counters["nonfinite"] += 1
       return False
     self.buffer.append(result)
@@ -76,18 +104,12 @@ class Learner:
   def apply(self) -> dict:
     """Averages the first B buffered gradients and updates θ; returns the update's stats."""
     batch, self.buffer = self.buffer[: self.cfg.batch_size], self.buffer[self.cfg.batch_size :]
-    hybrid = all("grads_tbptt" in r for r in batch)
-    if hybrid:
-      mean, weight_pes = estimators.inverse_variance_combine(
-        [r["grads"] for r in batch], [r["grads_tbptt"] for r in batch]
-      )
-    else:
-      mean = jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *[r["grads"] for r in batch])
+    mean, combine_stats = self._combine(batch)
     norm = trees.global_norm(mean)
     stats = {
       "grad_norm": norm,
       "lr": float(learning_rate_schedule(self.cfg)(self.step)),
-      "staleness": float(np.mean([self.step - r["theta_version"] for r in batch])),
+      "staleness": float(np.mean([self.step - r.theta_version for r in batch])),
     }
     if not np.isfinite(norm):
       self.counters["skipped_updates"] += 1
@@ -103,8 +125,7 @@ class Learner:
     self.step += 1
     stats["skipped"] = False
     stats["theta_norm"] = trees.global_norm(self.theta)
-    if hybrid:
-      stats["hybrid_weight_pes"] = weight_pes
+    stats.update(combine_stats)
     return stats
 
   # Checkpointing: arrays keyed by path and plain numbers (`distributed.checkpoint` stores

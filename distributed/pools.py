@@ -1,6 +1,6 @@
 """Gradient sources for the learner: in-process workers, or Ray actors (local or cluster).
 
-Both expose `results(theta, version) -> list[dict]`: the worker results that are
+Both expose `results(theta, version) -> list[WorkerResult]`: the worker results that are
 ready now, computed with the θ versions they were handed. The Ray pool keeps one
 call in flight per actor, hands each idle actor the newest θ (one `ray.put` per
 version), restarts an actor that died or went silent with a fresh task, and never
@@ -16,12 +16,14 @@ data error that no fresh task will fix) does the pool raise `WorkerConfigError`.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import socket
 import time
 
 from absl import logging
 
+from meta_unsup_rules.distributed import gradient_estimators
 from meta_unsup_rules.distributed import worker as worker_lib
 
 
@@ -120,7 +122,7 @@ class InProcessPool:
   def worker_errors(self) -> int:
     return self.errors.count
 
-  def results(self, theta, version: int) -> list[dict]:
+  def results(self, theta, version: int) -> list[gradient_estimators.WorkerResult]:
     w = self.workers[self._next]
     self._next = (self._next + 1) % len(self.workers)
     try:
@@ -250,10 +252,10 @@ def _actor_class():
       except Exception as e:  # pylint: disable=broad-except
         self.init_error = e
 
-    def compute_gradient(self, theta, version: int) -> dict:
+    def compute_gradient(self, theta, version: int) -> gradient_estimators.WorkerResult:
       if self.init_error is not None:
         raise self.init_error
-      return {**self.worker.compute_gradient(theta, version), "node_id": self.node_id}
+      return dataclasses.replace(self.worker.compute_gradient(theta, version), node_id=self.node_id)
 
   return GradientActor
 
@@ -302,7 +304,7 @@ class RayPool:
     ref = self.actors[worker_id].compute_gradient.remote(self._theta_ref, self._theta_version)
     self.in_flight[ref] = (worker_id, time.monotonic())
 
-  def results(self, theta, version: int) -> list[dict]:
+  def results(self, theta, version: int) -> list[gradient_estimators.WorkerResult]:
     ray = self.ray
     if version != self._theta_version:
       self._theta_ref, self._theta_version = ray.put(theta), version

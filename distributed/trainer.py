@@ -29,7 +29,7 @@ import time
 import jax
 import numpy as np
 
-from meta_unsup_rules.distributed import checkpoint, pools, run_exports, validation
+from meta_unsup_rules.distributed import checkpoint, gradient_estimators, pools, run_exports, validation
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.learned_update import export, lineage, rule
 from meta_unsup_rules.util import files, tensorboard
@@ -129,7 +129,8 @@ class _Run:
     if saved is None and cfg.learner.init_theta:
       theta0 = run_exports.initial_theta_from_export(cfg.learner.init_theta, theta0, cfg.rule)
     self.origin = run_exports.run_origin(cfg, workdir, config_source, saved)
-    self.learner = learner_lib.Learner(cfg.learner, theta0)
+    combine = gradient_estimators.make_estimator(cfg).combine  # as the workers' estimator wants
+    self.learner = learner_lib.Learner(cfg.learner, theta0, combine=combine)
     self.pool = make_pool(cfg)
     self.resumed_from, self.elapsed_before = None, 0.0
     if saved is not None:
@@ -193,11 +194,11 @@ class _Run:
     for result in self.pool.results(self.learner.theta, self.learner.step):
       self.window["grads"] += 1
       self.total_grads += 1
-      self.window["inner_steps"] += result["inner_steps"]
+      self.window["inner_steps"] += result.inner_steps
       if self.learner.accept(result):
-        self.losses.append(result["loss"])
-        self.accuracies.append(result["metrics"]["accuracy"])
-        self.per_dataset[result["dataset"]].append(result["loss"])
+        self.losses.append(result.loss)
+        self.accuracies.append(result.metrics["accuracy"])
+        self.per_dataset[result.dataset].append(result.loss)
 
   def apply_update(self) -> dict | None:
     """The learner's update once its batch is full; None while it is not, or when skipped."""

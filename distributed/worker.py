@@ -1,26 +1,21 @@
-"""A meta-training worker: keeps one task and base model, returns truncated meta-gradients.
+"""A meta-training worker: keeps one task and its estimator's state, returns a meta-gradient per call.
 
 Per task it samples a total horizon (inner steps, log-uniform in
 [unroll.horizon_min, unroll.horizon_max]); then each call samples an unroll length
-k from `unroll.lengths`, applies the rule k times with the θ it was given, evaluates
-the meta-objective on each new state and returns the meta-gradient. The final state
-starts the next call's unroll; when the horizon is reached (or the state turned
-non-finite) a new task is drawn. Results are NumPy, tagged with the θ version used.
+k from `unroll.lengths`, draws that truncation's batches and hands them, with the θ it was
+given, to its gradient estimator (distributed/gradient_estimators.py, chosen once from
+`unroll.estimator`): truncated backprop carries the base-model state from one truncation to
+the next, PES and hybrid carry antithetic pairs of states and their accumulated perturbations.
+When the horizon is reached (or the carried state turned non-finite) a new task is drawn. A
+call returns a `WorkerResult`: NumPy arrays and plain values, tagged with the θ version used.
 
-With `unroll.estimator = "pes"` the meta-gradient is the PES estimate instead
-(learned_update/estimators.py): per antithetic pair the worker carries two base-model
-states across the task's truncations, unrolled with θ + ε and θ − ε (forward only), and
-the perturbations ξ accumulated since the task started; a new task starts them afresh.
-
-With `unroll.stagger_first_task` (tbptt only) a worker's first task starts at a random point of
-its horizon: the rule (with the θ of that call, forward only) first advances the fresh base
-model by a uniform multiple of the shortest truncation length below the horizon. Without it,
-every worker of a new run evaluates the first truncations of a task at the same time, so the
-first ~horizon/k updates see only early-task states; with it the inner-step phases are spread
-from the first update on, as they are in a long run.
-With "hybrid" it backpropagates through those same unrolls as well and returns their mean
-truncated-backprop gradient as "grads_tbptt" beside the PES estimate, for the learner to
-weigh (learned_update/estimators.py).
+With `unroll.stagger_first_task` a worker's first task starts at a random point of its
+horizon: the rule (with the θ of that call, forward only) first advances the fresh base model
+by a uniform multiple of the shortest truncation length below the horizon, and the estimator
+starts from there (PES pairs together, with ξ = 0). Without it, every worker of a new run
+evaluates the first truncations of a task at the same time, so the first ~horizon/k updates
+see only early-task states; with it the inner-step phases are spread from the first update on,
+as they are in a long run.
 
 The class is plain Python: `distributed.pools.RayPool` wraps it in a Ray actor, and the
 in-process mode (workers.mode = "inprocess", or num_workers = 0) calls it directly. An
@@ -37,10 +32,10 @@ import jax
 import numpy as np
 
 from meta_unsup_rules import base_models
-from meta_unsup_rules.distributed import checkpoint
-from meta_unsup_rules.learned_update import estimators, export, rule, unroll
+from meta_unsup_rules.distributed import checkpoint, gradient_estimators
+from meta_unsup_rules.learned_update import export, unroll
 from meta_unsup_rules.tasks import meta_train
-from meta_unsup_rules.util import jax_setup
+from meta_unsup_rules.util import jax_setup, trees
 
 FAULT_MODES = ("raise_once", "raise_always")
 
@@ -76,7 +71,7 @@ def sample_horizon(rng: np.random.Generator, unroll_cfg) -> int:
 
 
 class TaskWorker:
-  """Holds (task, base-model state, step, horizon, rng) between calls."""
+  """Holds (task, step, horizon, rng) and the estimator that carries the task's state between calls."""
 
   def __init__(self, cfg, seed: int, worker_id: int = 0, incarnation: int = 0):
     self.cfg = cfg
@@ -88,34 +83,28 @@ class TaskWorker:
     self._fault = parse_fault_injection(self._fault_spec)
     self.rng = np.random.default_rng([int(seed), int(worker_id), 0x5EED])
     self.fns = unroll.make_unroll_fns(cfg)
+    self.estimator = gradient_estimators.make_estimator(cfg)
     self.task = None
-    self.state = None
     self.steps_done = 0
     self.horizon = 0
     self.tasks_started = 0
-    self.estimator = str(cfg.unroll.estimator)
-    # PES, one entry per antithetic pair: {"plus": state, "minus": state, "xi": θ-shaped}.
-    self.pes = None
 
   def new_task(self) -> None:
     """Draws the next task, its base model's initialisation and its horizon from the worker's RNG."""
     cfg = self.cfg
     self.task = meta_train.sample_meta_train_task(self.rng, cfg.task, data_dir=cfg.data_dir or None)
     key = jax.random.PRNGKey(int(self.rng.integers(0, 2**31 - 1)))
-    self.state = jax.tree_util.tree_map(
-      np.asarray,
-      base_models.init(
-        key, self.task.input_dim, self.task.layer_widths, cfg.base_model, permutation=self.task.permutation
-      ),
+    self.estimator.start(
+      jax.tree_util.tree_map(
+        np.asarray,
+        base_models.init(
+          key, self.task.input_dim, self.task.layer_widths, cfg.base_model, permutation=self.task.permutation
+        ),
+      )
     )
     self.steps_done = 0
     self.horizon = sample_horizon(self.rng, cfg.unroll)
     self.tasks_started += 1
-    if self.estimator in ("pes", "hybrid"):
-      # Every pair starts from the task's initial state; ξ is filled in with θ's structure on
-      # the first truncation (θ is not known here).
-      self.pes = [{"plus": self.state, "minus": self.state, "xi": None} for _ in range(cfg.unroll.pes_pairs)]
-      self.state = None
 
   def _advance_to_random_phase(self, theta) -> None:
     """Starts the first task at a random inner step, reached with the unperturbed θ.
@@ -126,18 +115,15 @@ class TaskWorker:
     chunk = int(min(self.cfg.unroll.lengths))
     chunks = int(self.rng.integers(0, max(1, self.horizon // chunk)))
     theta = jax.tree_util.tree_map(np.asarray, theta)
-    state = self.state if self.pes is None else self.pes[0]["plus"]
+    state = self.estimator.reference_state()
     for _ in range(chunks):
       unlabelled = self.task.unlabelled_batches(self.rng, chunk, self.cfg.unroll.inner_batch_size)
       state = self.fns.apply_rule(theta, state, unlabelled)
     state = jax.tree_util.tree_map(np.asarray, state)
-    if not _finite(state):
+    if not trees.all_finite(state):
       return
     self.steps_done = chunks * chunk
-    if self.pes is None:
-      self.state = state
-    else:
-      self.pes = [{"plus": state, "minus": state, "xi": None} for _ in self.pes]
+    self.estimator.start(state)
 
   def truncation_batches(self, k: int) -> dict:
     """The next truncation's inputs (k unlabelled batches, k × num_evaluations labelled ones)."""
@@ -151,8 +137,8 @@ class TaskWorker:
       "labels": labels.reshape((k, n) + labels.shape[1:]),
     }
 
-  def compute_gradient(self, theta, theta_version: int) -> dict:
-    """One truncated unroll with `theta`; returns NumPy gradient, loss and metrics."""
+  def compute_gradient(self, theta, theta_version: int) -> gradient_estimators.WorkerResult:
+    """One truncation with `theta`: the estimator's NumPy gradient, loss and metrics."""
     start = time.perf_counter()
     self._maybe_inject_fault()
     if self.task is None or self.steps_done >= self.horizon:
@@ -162,76 +148,24 @@ class TaskWorker:
     lengths = tuple(self.cfg.unroll.lengths)
     k = int(lengths[int(self.rng.integers(0, len(lengths)))])
     batches = self.truncation_batches(k)
-    extra = {}
-    if self.estimator in ("pes", "hybrid"):
-      loss, metrics, grads, grads_tbptt = self._pes_truncation(theta, batches, k)
-      if grads_tbptt is not None:
-        extra["grads_tbptt"] = grads_tbptt
-    else:
-      loss, metrics, new_state, grads = self.fns.meta_gradient(
-        theta, self.state, batches, num_classes=self.task.num_classes
-      )
-      new_state = jax.tree_util.tree_map(np.asarray, new_state)
-      self.steps_done += k
-      if _finite(new_state):
-        self.state = new_state
-      else:
-        self.steps_done = self.horizon  # the base model diverged: draw a new task next call
-    return {
-      "grads": jax.tree_util.tree_map(np.asarray, grads),
-      "loss": float(loss),
-      "metrics": {name: float(v) for name, v in metrics.items()},
-      "theta_version": int(theta_version),
-      "dataset": self.task.dataset,
-      "inner_steps": k,
-      "task_step": self.steps_done,
-      "worker_id": self.worker_id,
-      "seconds": time.perf_counter() - start,
-      "backend": jax.default_backend(),
-      **extra,
-    }
-
-  def _pes_truncation(self, theta, batches: dict, k: int):
-    """One truncation of every antithetic pair: (mean ± loss, mean metrics, PES estimate, and for
-    "hybrid" the mean truncated-backprop gradient of the ± unrolls, else None)."""
-    ucfg = self.cfg.unroll
-    theta = jax.tree_util.tree_map(np.asarray, theta)
-    # One draw from the worker's stream seeds all pairs, so a resumed worker draws the same ε.
-    keys = jax.random.split(jax.random.PRNGKey(int(self.rng.integers(0, 2**31 - 1))), len(self.pes))
-    new_pairs, xis, plus_losses, minus_losses, all_metrics, backprop = [], [], [], [], [], []
-    for pair, key in zip(self.pes, keys):
-      eps = estimators.sample_perturbation(key, theta, ucfg.pes_sigma)
-      xi = estimators.accumulate(estimators.zeros_like(theta) if pair["xi"] is None else pair["xi"], eps)
-      theta_plus, theta_minus = estimators.antithetic(theta, eps)
-      new_pair = {"xi": xi}
-      for sign, theta_s, losses in (("plus", theta_plus, plus_losses), ("minus", theta_minus, minus_losses)):
-        if self.estimator == "hybrid":
-          loss, metrics, state, g = self.fns.meta_gradient(
-            theta_s, pair[sign], batches, num_classes=self.task.num_classes
-          )
-          backprop.append(jax.tree_util.tree_map(np.asarray, g))
-        else:
-          loss, metrics, state = self.fns.unroll_loss(
-            theta_s, pair[sign], batches, num_classes=self.task.num_classes
-          )
-        new_pair[sign] = jax.tree_util.tree_map(np.asarray, state)
-        losses.append(np.float32(loss))
-        all_metrics.append(metrics)
-      new_pairs.append(new_pair)
-      xis.append(xi)
-    grads = estimators.pes_gradient(xis, plus_losses, minus_losses, ucfg.pes_sigma)
+    out = self.estimator.truncation(self.fns, theta, batches, self.task.num_classes, self.rng)
     self.steps_done += k
-    if all(_finite(p["plus"]) and _finite(p["minus"]) for p in new_pairs):
-      self.pes = new_pairs
-    else:
-      self.steps_done = self.horizon  # a base model diverged: draw a new task next call
-    loss = float(np.mean(plus_losses + minus_losses))
-    metrics = {name: float(np.mean([m[name] for m in all_metrics])) for name in all_metrics[0]}
-    # Averaging the ± backprops cancels the O(σ) shift of evaluating at θ ± ε instead of θ.
-    grads_tbptt = (
-      jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *backprop) if backprop else None
+    if not out.finite:
+      self.steps_done = self.horizon  # the base model diverged: draw a new task next call
+    grads_tbptt = out.grads_tbptt
+    return gradient_estimators.WorkerResult(
+      grads=jax.tree_util.tree_map(np.asarray, out.grads),
+      loss=float(out.loss),
+      metrics={name: float(v) for name, v in out.metrics.items()},
+      theta_version=int(theta_version),
+      dataset=self.task.dataset,
+      inner_steps=k,
+      task_step=self.steps_done,
+      worker_id=self.worker_id,
+      seconds=time.perf_counter() - start,
+      backend=jax.default_backend(),
+      grads_tbptt=None if grads_tbptt is None else jax.tree_util.tree_map(np.asarray, grads_tbptt),
     )
-    return loss, metrics, grads, grads_tbptt
 
   def _maybe_inject_fault(self) -> None:
     # Before any random draw: a run without fault injection draws exactly as before.
@@ -250,53 +184,45 @@ class TaskWorker:
     The random stream continues, so an in-process run stays deterministic.
     """
     self.task = None
-    self.state = None
+    self.estimator.reset()
     self.steps_done = 0
     self.horizon = 0
-    self.pes = None
     self.incarnation += 1
 
   # Exact resume of in-process runs: the whole worker state goes into the checkpoint, as
   # plain values and arrays (the task as its description, the base model's leaves by path).
   def get_state(self, tasks: bool = True) -> dict:
     """With `tasks=False` only the RNG is kept: restored, the worker starts a new task at a
-    random phase (as a first task is staggered), drawn from where its RNG stream had got to."""
+    random phase (as a first task is staggered), drawn from where its RNG stream had got to.
+
+    The estimator's fields: "state" (truncated backprop's base-model state, else None) and, for
+    PES and hybrid only, "pes" (per pair "plus", "minus", "xi")."""
     if not tasks:
+      carried = self.estimator.get_state(carried=False)
       return {
         "rng": self.rng.bit_generator.state,
         "task": None,
-        "state": None,
+        "state": carried.pop("state"),
         "steps_done": 0,
         "horizon": 0,
         "tasks_started": 0,
-        **({} if self.estimator == "tbptt" else {"pes": None}),
+        **carried,
       }
+    carried = self.estimator.get_state()
     return {
       "rng": self.rng.bit_generator.state,
       "task": None if self.task is None else self.task.to_dict(),
-      "state": None if self.state is None else checkpoint.flatten(self.state),
+      "state": carried.pop("state"),
       "steps_done": int(self.steps_done),
       "horizon": int(self.horizon),
       "tasks_started": int(self.tasks_started),
-      **({} if self.estimator == "tbptt" else {"pes": self._pes_get_state()}),
+      **carried,
     }
-
-  def _pes_get_state(self):
-    if self.pes is None:
-      return None
-    return [
-      {
-        "plus": checkpoint.flatten(p["plus"]),
-        "minus": checkpoint.flatten(p["minus"]),
-        "xi": None if p["xi"] is None else checkpoint.flatten(p["xi"]),
-      }
-      for p in self.pes
-    ]
 
   def set_state(self, saved: dict) -> None:
     """Restores a `get_state`: the task's images come from its (re-loaded) source, the
     base-model structure from `base_models.init`, so nothing is rebuilt from the file."""
-    task, state, pes = None, None, None
+    task, template = None, None
     if saved["task"] is not None:
       desc = saved["task"]
       source = meta_train.meta_train_source(
@@ -315,47 +241,11 @@ class TaskWorker:
           permutation=task.permutation,
         )
       )
-      if self.estimator in ("pes", "hybrid"):
-        pes = self._pes_from_saved(saved, template)
-      elif saved["state"] is None:
-        raise checkpoint.CheckpointError(
-          f"worker {self.worker_id}'s checkpoint has no base-model state: it was written with "
-          "unroll.estimator = 'pes' or 'hybrid'; resume with that one or use a new --workdir"
-        )
-      else:
-        state = checkpoint.unflatten(
-          template, saved["state"], what=f"worker {self.worker_id}'s base-model state"
-        )
+    self.estimator.set_state(saved, template, who=f"worker {self.worker_id}")
     self.rng.bit_generator.state = saved["rng"]
-    self.task, self.state, self.pes = task, state, pes
+    self.task = task
     self.steps_done, self.horizon = int(saved["steps_done"]), int(saved["horizon"])
     self.tasks_started = int(saved["tasks_started"])
-
-  def _pes_from_saved(self, saved: dict, state_template):
-    if saved.get("pes") is None:
-      raise checkpoint.CheckpointError(
-        f"worker {self.worker_id}'s checkpoint has no PES state: it was written with another "
-        "unroll.estimator; resume with that one or use a new --workdir"
-      )
-    if len(saved["pes"]) != self.cfg.unroll.pes_pairs:
-      raise checkpoint.CheckpointError(
-        f"worker {self.worker_id}'s checkpoint has {len(saved['pes'])} PES pairs, "
-        f"unroll.pes_pairs = {self.cfg.unroll.pes_pairs}"
-      )
-    theta_template = jax.eval_shape(lambda: rule.init_theta(jax.random.PRNGKey(0), self.cfg.rule))
-    what = f"worker {self.worker_id}'s PES"
-    return [
-      {
-        "plus": checkpoint.unflatten(state_template, p["plus"], what=f"{what} state (θ+ε)"),
-        "minus": checkpoint.unflatten(state_template, p["minus"], what=f"{what} state (θ−ε)"),
-        "xi": None if p["xi"] is None else checkpoint.unflatten(theta_template, p["xi"], what=f"{what} ξ"),
-      }
-      for p in saved["pes"]
-    ]
-
-
-def _finite(tree) -> bool:
-  return all(np.all(np.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
 
 
 def make_worker(cfg_json: str, seed: int, worker_id: int, incarnation: int = 0) -> TaskWorker:

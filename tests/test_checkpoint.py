@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from meta_unsup_rules.distributed import checkpoint, run_exports, trainer
+from meta_unsup_rules.distributed import checkpoint, gradient_estimators, run_exports, trainer
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.distributed import worker as worker_lib
 from meta_unsup_rules.learned_update import rule
@@ -66,13 +66,19 @@ def _same(a, b, where="payload"):
     assert a == b and type(a) is type(b), where
 
 
+def _result(grads, version):
+  fields = dict(grads=grads, loss=1.0, metrics={}, theta_version=version, dataset="omniglot", inner_steps=2)
+  fields.update(task_step=2, worker_id=0, seconds=0.0, backend="cpu")
+  return gradient_estimators.WorkerResult(**fields)
+
+
 def _learner(cfg, updates=2, seed=0):
   theta = rule.init_theta(jax.random.PRNGKey(0), cfg.rule)
   learner = learner_lib.Learner(cfg.learner.copy_and_resolve_references(), theta)
   rng = np.random.default_rng(seed)
   for _ in range(updates * cfg.learner.batch_size):
     grads = jax.tree_util.tree_map(lambda x: rng.normal(size=np.shape(x)).astype(np.float32), theta)
-    learner.accept({"grads": grads, "loss": 1.0, "theta_version": learner.step})
+    learner.accept(_result(grads, learner.step))
     if learner.ready:
       learner.apply()
   return learner
@@ -122,13 +128,14 @@ def test_round_trip_is_bit_exact_and_the_file_holds_no_pickle(tiny_cfg, tmp_path
   w2.set_state(loaded["pool"]["workers"][0])
   assert w2.rng.bit_generator.state == worker.rng.bit_generator.state
   assert w2.task.source is worker.task.source
-  assert jax.tree_util.tree_structure(w2.state) == jax.tree_util.tree_structure(worker.state)
+  structure = jax.tree_util.tree_structure
+  assert structure(w2.estimator.state) == structure(worker.estimator.state)
   _same(w2.truncation_batches(2), worker.truncation_batches(2), "batches")
   rng = np.random.default_rng(5)
   g = jax.tree_util.tree_map(lambda x: rng.normal(size=np.shape(x)).astype(np.float32), learner.theta)
   for l in (learner, other):
     for _ in range(tiny_cfg.learner.batch_size):
-      l.accept({"grads": g, "loss": 1.0, "theta_version": l.step})
+      l.accept(_result(g, l.step))
     l.apply()
   _same(other.get_state(), learner.get_state(), "after one more update")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from meta_unsup_rules.configs import paper
-from meta_unsup_rules.distributed import checkpoint
+from meta_unsup_rules.distributed import checkpoint, gradient_estimators
 from meta_unsup_rules.distributed import worker as worker_lib
 from meta_unsup_rules.learned_update import estimators, rule, unroll
 from meta_unsup_rules.util.config_check import ConfigError
@@ -153,14 +153,17 @@ def test_tbptt_worker_is_the_plain_meta_gradient(tiny_cfg, tiny_theta):
     lengths = tuple(cfg.unroll.lengths)
     k = int(lengths[int(reference.rng.integers(0, len(lengths)))])
     loss, metrics, new_state, grads = fns.meta_gradient(
-      tiny_theta, reference.state, reference.truncation_batches(k), num_classes=reference.task.num_classes
+      tiny_theta,
+      reference.estimator.state,
+      reference.truncation_batches(k),
+      num_classes=reference.task.num_classes,
     )
-    reference.state = jax.tree_util.tree_map(np.asarray, new_state)
+    reference.estimator.state = jax.tree_util.tree_map(np.asarray, new_state)
     reference.steps_done += k
-    assert out["loss"] == float(loss)
-    assert out["metrics"] == {name: float(v) for name, v in metrics.items()}
-    _equal(out["grads"], grads)
-    _equal(worker.state, reference.state)
+    assert out.loss == float(loss) and out.grads_tbptt is None
+    assert out.metrics == {name: float(v) for name, v in metrics.items()}
+    _equal(out.grads, grads)
+    _equal(worker.estimator.state, reference.estimator.state)
   assert "pes" not in worker.get_state()  # checkpoints of TBPTT runs keep their format
 
 
@@ -177,21 +180,23 @@ def test_pes_worker_gives_finite_grads_resumes_exactly_and_resets_xi(tiny_cfg, t
     tasks_before = worker.tasks_started
     drawn.clear()
     out = worker.compute_gradient(tiny_theta, theta_version=call)
-    assert jax.tree_util.tree_structure(out["grads"]) == jax.tree_util.tree_structure(tiny_theta)
-    leaves = jax.tree_util.tree_leaves(out["grads"])
+    assert jax.tree_util.tree_structure(out.grads) == jax.tree_util.tree_structure(tiny_theta)
+    leaves = jax.tree_util.tree_leaves(out.grads)
     assert all(isinstance(g, np.ndarray) and np.all(np.isfinite(g)) for g in leaves)
-    assert np.isfinite(out["loss"]) and out["inner_steps"] == 2
+    assert np.isfinite(out.loss) and out.inner_steps == 2 and out.grads_tbptt is None
     assert len(drawn) == 2  # one ε per pair
     new_task = worker.tasks_started != tasks_before
     saw_new_task |= new_task and call > 0
-    for i, pair in enumerate(worker.pes):
+    for i, pair in enumerate(worker.estimator.pairs):
       since_task[i] = drawn[i] if new_task else estimators.accumulate(since_task[i], drawn[i])
       # ξ restarts from the new task's first ε, then accumulates within the task.
       for got, want in zip(jax.tree_util.tree_leaves(pair["xi"]), jax.tree_util.tree_leaves(since_task[i])):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
   assert saw_new_task, "the tiny horizon (4-8 steps of 2) should have ended a task within 8 calls"
-  assert worker.state is None and len(worker.pes) == 2
-  plus, minus = checkpoint.flatten(worker.pes[0]["plus"]), checkpoint.flatten(worker.pes[0]["minus"])
+  assert isinstance(worker.estimator, gradient_estimators.PES) and len(worker.estimator.pairs) == 2
+  assert worker.get_state()["state"] is None  # a PES checkpoint's base-model state lives in its pairs
+  pair = worker.estimator.pairs[0]
+  plus, minus = checkpoint.flatten(pair["plus"]), checkpoint.flatten(pair["minus"])
   assert any(not np.array_equal(plus[name], minus[name]) for name in plus)  # ±ε states carried apart
 
   # get_state → (the checkpoint file format) → set_state, then the next gradient bit for bit.
@@ -201,14 +206,14 @@ def test_pes_worker_gives_finite_grads_resumes_exactly_and_resets_xi(tiny_cfg, t
   for call in range(2):
     a = worker.compute_gradient(tiny_theta, theta_version=10 + call)
     b = resumed.compute_gradient(tiny_theta, theta_version=10 + call)
-    _equal(a["grads"], b["grads"])
-    assert a["loss"] == b["loss"] and a["metrics"] == b["metrics"]
+    _equal(a.grads, b.grads)
+    assert a.loss == b.loss and a.metrics == b.metrics
 
   # A TBPTT worker refuses a PES worker's state (and back): the fields do not carry over.
   with pytest.raises(checkpoint.CheckpointError, match="estimator"):
     worker_lib.TaskWorker(_one_shape(tiny_cfg, "tbptt"), seed=0).set_state(saved)
   theta_template = rule.init_theta(jax.random.PRNGKey(0), cfg.rule)
-  assert jax.tree_util.tree_structure(theta_template) == jax.tree_util.tree_structure(out["grads"])
+  assert jax.tree_util.tree_structure(theta_template) == jax.tree_util.tree_structure(out.grads)
 
 
 # ------------------------------------------------------------------------------ hybrid
@@ -235,17 +240,21 @@ def test_hybrid_worker_returns_both_estimates_and_the_learner_mixes_them(tiny_cf
   cfg = _one_shape(tiny_cfg, "hybrid")
   worker = worker_lib.TaskWorker(cfg, seed=3)
   pes_worker = worker_lib.TaskWorker(_one_shape(tiny_cfg, "pes"), seed=3)
-  learner = learner_lib.Learner(cfg.learner, tiny_theta)
+  combine = gradient_estimators.make_estimator(cfg).combine
+  assert combine == gradient_estimators.INVERSE_VARIANCE
+  learner = learner_lib.Learner(cfg.learner, tiny_theta, combine=combine)
   for _ in range(cfg.learner.batch_size):
     out = worker.compute_gradient(tiny_theta, theta_version=0)
     ref = pes_worker.compute_gradient(tiny_theta, theta_version=0)
-    for key in ("grads", "grads_tbptt"):
-      assert jax.tree_util.tree_structure(out[key]) == jax.tree_util.tree_structure(tiny_theta)
-      assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(out[key]))
-    assert "grads_tbptt" not in ref
+    for grads in (out.grads, out.grads_tbptt):
+      assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(tiny_theta)
+      assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
+    assert ref.grads_tbptt is None
     # Same draws as the PES worker: the same ± unrolls, forward through the backprop's program.
-    assert out["loss"] == pytest.approx(ref["loss"], rel=1e-5)
+    assert out.loss == pytest.approx(ref.loss, rel=1e-5)
     assert learner.accept(out)
+    with pytest.raises(ValueError, match="grads_tbptt"):  # PES results cannot be mixed by variance
+      learner.accept(ref)
   assert "pes" in worker.get_state()
   stats = learner.apply()
   assert not stats["skipped"] and 0.0 <= stats["hybrid_weight_pes"] <= 1.0
@@ -280,7 +289,7 @@ def test_pes_worker_estimate_is_xi_times_the_loss_difference_over_two_sigma_squa
   drawn = []
   sample = estimators.sample_perturbation
   monkeypatch.setattr(estimators, "sample_perturbation", lambda *a: drawn.append(sample(*a)) or drawn[-1])
-  monkeypatch.setattr(worker_lib, "_finite", lambda tree: True)  # the stub's states hold a counter
+  monkeypatch.setattr(gradient_estimators, "_finite", lambda tree: True)  # the stub's states hold a counter
   worker = worker_lib.TaskWorker(cfg, seed=5)
   worker.new_task()
   stub = _StubUnroll(worker.fns)
@@ -298,9 +307,9 @@ def test_pes_worker_estimate_is_xi_times_the_loss_difference_over_two_sigma_squa
       scale = (plus_minus[i, 0] - plus_minus[i, 1]) / (2 * sigma**2)
       expected.append(jax.tree_util.tree_map(lambda x, s=scale: x * s, xi[i]))
     want = jax.tree_util.tree_map(lambda a, b: (a + b) / 2, *expected)
-    for got, w in zip(jax.tree_util.tree_leaves(out["grads"]), jax.tree_util.tree_leaves(want)):
+    for got, w in zip(jax.tree_util.tree_leaves(out.grads), jax.tree_util.tree_leaves(want)):
       np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-6)
-    assert out["loss"] == pytest.approx(float(np.mean(plus_minus)), rel=1e-6)
+    assert out.loss == pytest.approx(float(np.mean(plus_minus)), rel=1e-6)
   assert worker.tasks_started == 1
 
 
@@ -318,10 +327,10 @@ def test_pes_with_staggered_phases_starts_every_pair_at_the_advanced_state_with_
     worker = worker_lib.TaskWorker(cfg, seed=7, worker_id=worker_id)
     drawn.clear()
     out = worker.compute_gradient(tiny_theta, theta_version=0)
-    starts.append(out["task_step"] - out["inner_steps"])
+    starts.append(out.task_step - out.inner_steps)
     assert 0 <= starts[-1] < worker.horizon and starts[-1] % 2 == 0
     # ξ after the first truncation is that truncation's ε alone: the advance added nothing.
-    for pair, eps in zip(worker.pes, drawn):
+    for pair, eps in zip(worker.estimator.pairs, drawn):
       for got, want in zip(jax.tree_util.tree_leaves(pair["xi"]), jax.tree_util.tree_leaves(eps)):
         np.testing.assert_array_equal(got, want)
   assert len(set(starts)) >= 3, starts

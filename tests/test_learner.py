@@ -6,7 +6,9 @@ import optax
 import pytest
 from ml_collections import ConfigDict
 
+from meta_unsup_rules.distributed import gradient_estimators
 from meta_unsup_rules.distributed import learner as learner_lib
+from meta_unsup_rules.learned_update import estimators
 
 
 def cfg(**overrides):
@@ -31,8 +33,10 @@ def theta0():
   return {"a": np.ones((3, 2), np.float32), "b": {"c": np.zeros((4,), np.float32)}}
 
 
-def result(grads, version=0, loss=1.0):
-  return {"grads": grads, "theta_version": version, "loss": loss}
+def result(grads, version=0, loss=1.0, grads_tbptt=None):
+  fields = dict(grads=grads, loss=loss, metrics={}, theta_version=version, dataset="omniglot", inner_steps=2)
+  fields.update(task_step=2, worker_id=0, seconds=0.0, backend="cpu", grads_tbptt=grads_tbptt)
+  return gradient_estimators.WorkerResult(**fields)
 
 
 def rand_grads(rng, scale=1.0):
@@ -113,3 +117,31 @@ def test_checkpoint_state_round_trip():
     jax.tree_util.tree_leaves(learner.get_state()), jax.tree_util.tree_leaves(other.get_state())
   ):
     np.testing.assert_array_equal(a, b)
+
+
+def test_the_combination_is_chosen_at_construction_not_from_the_results():
+  rng = np.random.default_rng(3)
+  pes = [rand_grads(rng, 3.0) for _ in range(3)]
+  tbptt = [rand_grads(rng) for _ in range(3)]
+  mixed = learner_lib.Learner(cfg(), theta0(), combine=gradient_estimators.INVERSE_VARIANCE)
+  plain = learner_lib.Learner(cfg(), theta0())  # "mean": a hybrid result's grads_tbptt is not used
+  only_pes = learner_lib.Learner(cfg(), theta0())
+  for p, t in zip(pes, tbptt):
+    assert mixed.accept(result(p, grads_tbptt=t)) and plain.accept(result(p, grads_tbptt=t))
+    assert only_pes.accept(result(p))
+  stats = mixed.apply()
+  _, weight = estimators.inverse_variance_combine(pes, tbptt)
+  assert stats["hybrid_weight_pes"] == weight
+  assert "hybrid_weight_pes" not in plain.apply()
+  only_pes.apply()
+  for a, b in zip(jax.tree_util.tree_leaves(plain.theta), jax.tree_util.tree_leaves(only_pes.theta)):
+    np.testing.assert_array_equal(a, b)
+  # A result of another estimator is a configuration error, not a gradient to drop.
+  with pytest.raises(ValueError, match="grads_tbptt"):
+    mixed.accept(result(pes[0]))
+  bad = rand_grads(rng)
+  bad["a"][0, 0] = np.inf
+  assert not mixed.accept(result(pes[0], version=mixed.step, grads_tbptt=bad))
+  assert mixed.counters["nonfinite"] == 1
+  with pytest.raises(ValueError, match="combine"):
+    learner_lib.Learner(cfg(), theta0(), combine="median")

@@ -139,7 +139,7 @@ def test_meta_training_lowers_the_held_out_meta_objective(tiny_cfg):
   cfg.learner.update(dict(batch_size=8, num_updates=100, learning_rates=(1e-2,) * 3, max_staleness=0))
   held_out = _held_out(cfg)
   theta = rule.init_theta(jax.random.PRNGKey(0), cfg.rule)
-  learner = learner_lib.Learner(cfg.learner, theta)
+  learner = learner_lib.Learner(cfg.learner, theta)  # tbptt: the plain mean
   worker = worker_lib.TaskWorker(cfg, seed=2)
   while learner.step < cfg.learner.num_updates:
     learner.accept(worker.compute_gradient(learner.theta, learner.step))
@@ -262,10 +262,11 @@ def test_checkpoints_without_worker_tasks_keep_the_rngs_and_resume_on_new_stagge
   restored.compute_gradient(theta, 2)
   fresh.compute_gradient(theta, 0)
   assert restored.tasks_started == 1  # its first task after the resume: staggered like one
-  assert checkpoint.flatten(restored.state).keys() == checkpoint.flatten(fresh.state).keys()
+  restored_state, fresh_state = restored.estimator.state, fresh.estimator.state
+  assert checkpoint.flatten(restored_state).keys() == checkpoint.flatten(fresh_state).keys()
   assert not all(
     np.array_equal(a, b)
-    for a, b in zip(checkpoint.flatten(restored.state).values(), checkpoint.flatten(fresh.state).values())
+    for a, b in zip(checkpoint.flatten(restored_state).values(), checkpoint.flatten(fresh_state).values())
   )  # another task's base model, not the one a fresh worker starts with
   resumed = trainer.meta_train(cfg, tmp_path, progress=False)
   assert resumed["resumed_from"] == 2 and resumed["step"] == 3

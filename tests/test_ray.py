@@ -44,15 +44,15 @@ def test_killed_worker_is_replaced_and_training_goes_on(ray_cfg):
     got = []
     while len(got) < 2:
       got += pool.results(theta, 0)
-    assert ray_cfg.workers.jax_platforms == "cpu" and {r["backend"] for r in got} == {"cpu"}
+    assert ray_cfg.workers.jax_platforms == "cpu" and {r.backend for r in got} == {"cpu"}
     ray.kill(pool.actors[0])
     after = []
     deadline = time.monotonic() + 600
-    while 0 not in {r["worker_id"] for r in after} and time.monotonic() < deadline:
+    while 0 not in {r.worker_id for r in after} and time.monotonic() < deadline:
       after += pool.results(theta, 0)  # worker 1 keeps delivering meanwhile
     assert pool.restarts >= 1
-    assert all(np.isfinite(r["loss"]) for r in after)
-    assert 0 in {r["worker_id"] for r in after}, "the replaced worker 0 never delivered"
+    assert all(np.isfinite(r.loss) for r in after)
+    assert 0 in {r.worker_id for r in after}, "the replaced worker 0 never delivered"
   finally:
     pool.close()
 

@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytest
 
-from meta_unsup_rules.distributed import pools, trainer
+from meta_unsup_rules.distributed import gradient_estimators, pools, trainer
 
 # A phase that takes longer fails the test instead of hanging it. The first includes each
 # actor's compile of the unroll (minutes on a shared core when JAX's cache is cold).
@@ -59,7 +59,7 @@ class _Scenario:
 
   def results(self, theta, version: int) -> list[dict]:
     out = self.pool.results(theta, version)
-    self.seen += [(self.phase, r["worker_id"], r["node_id"], r["theta_version"]) for r in out]
+    self.seen += [(self.phase, r.worker_id, r.node_id, r.theta_version) for r in out]
     limit = PHASE_SEC.get(self.phase)
     if limit is not None and time.monotonic() - self.phase_started > limit:
       self.failure = f"phase {self.phase!r} took over {limit:.0f} s; results so far: {self.seen}"
@@ -183,6 +183,12 @@ def test_joining_a_cluster_passes_the_projects_environment_to_the_actors(tiny_cf
   assert local["address"] == "local" and "runtime_env" not in local
 
 
+def _result(worker_id: int) -> gradient_estimators.WorkerResult:
+  fields = dict(grads={}, loss=1.0, metrics={}, theta_version=0, dataset="omniglot", inner_steps=2)
+  fields.update(task_step=2, worker_id=worker_id, seconds=0.0, backend="cpu", node_id="node")
+  return gradient_estimators.WorkerResult(**fields)
+
+
 class _FakeActor:
   def __init__(self, worker_id: int, incarnation: int):
     self.compute_gradient = self
@@ -211,7 +217,7 @@ class _FakeRay:
   def get(self, ref):
     if ref == "call-0-0":
       raise self.error
-    return {"worker_id": int(ref.split("-")[1]), "loss": 1.0}
+    return _result(worker_id=int(ref.split("-")[1]))
 
   def kill(self, actor):
     self.killed.append(actor.ref)
@@ -238,6 +244,6 @@ def test_a_call_lost_with_its_node_restarts_the_worker_without_an_error(tiny_cfg
   pool = pools.RayPool(cfg, seed=0, num_workers=2)
   pool.ray = _FakeRay(error)
   out = pool.results(theta={}, version=0)
-  assert [r["worker_id"] for r in out] == [1]  # worker 1 delivered; worker 0's call was lost
+  assert [r.worker_id for r in out] == [1]  # worker 1 delivered; worker 0's call was lost
   assert started == [0, 1, 0] and pool.ray.killed == ["call-0-0"]  # worker 0 restarted
   assert pool.restarts == 1 and pool.worker_errors == 0

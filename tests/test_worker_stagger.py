@@ -19,7 +19,7 @@ def _first_phases(cfg, theta, workers=6):
   for worker_id in range(workers):
     w = worker_lib.TaskWorker(cfg, seed=7, worker_id=worker_id)
     out = w.compute_gradient(theta, theta_version=0)
-    phases.append((out["task_step"] - out["inner_steps"], w.horizon))
+    phases.append((out.task_step - out.inner_steps, w.horizon))
   return phases
 
 
@@ -38,7 +38,7 @@ def test_the_advanced_state_is_the_rule_applied_forward(tiny_cfg, tiny_theta):
   worker.compute_gradient(tiny_theta, theta_version=0)
   reference.new_task()
   chunks = int(reference.rng.integers(0, reference.horizon // 2))
-  state = reference.state
+  state = reference.estimator.state
   fns = unroll.make_unroll_fns(cfg)
   for _ in range(chunks):
     state = fns.apply_rule(tiny_theta, state, reference.task.unlabelled_batches(reference.rng, 2, 16))
@@ -47,5 +47,6 @@ def test_the_advanced_state_is_the_rule_applied_forward(tiny_cfg, tiny_theta):
   assert worker.steps_done == 2 * chunks + 2
   batches = reference.truncation_batches(2)
   _, _, expected, _ = fns.meta_gradient(tiny_theta, state, batches, num_classes=reference.task.num_classes)
-  for got, want in zip(jax.tree_util.tree_leaves(worker.state), jax.tree_util.tree_leaves(expected)):
+  got_leaves = jax.tree_util.tree_leaves(worker.estimator.state)
+  for got, want in zip(got_leaves, jax.tree_util.tree_leaves(expected)):
     np.testing.assert_array_equal(got, np.asarray(want))
