@@ -14,7 +14,11 @@ estimates of the gradient of the same objective — the task's mean meta-loss ov
   objective, which is what ES and PES estimate too. `directions="coordinates"` takes u along each
   mixing weight (24 unrolls a task: the whole 12-vector); `"radial"` only along w/‖w‖ (2 unrolls:
   the projection on the weights, not the cosine). Both estimates are compared in the span of the
-  directions (for "radial" the cosine is then only the sign of agreement).
+  directions (for "radial" the cosine is then only the sign of agreement). `"random"` is
+  antithetic ES in the 12 mixing weights: `num_directions` Gaussian directions u per task (its own
+  draw), the estimate mean_j D_j·u_j with D_j the central difference along u_j (E[u uᵀ] = I makes
+  it unbiased for the smoothed 12-vector, at 2·num_directions unrolls a task instead of 24; its
+  noise shows in its split-half cosine), compared with the whole truncated-backprop 12-vector.
 
 Over tasks: the cosine between the two mean gradients (s.e. by bootstrap over tasks), the mean
 per-task cosine, the projection of each on the mixing weights (−g·w > 0: a gradient step grows
@@ -63,18 +67,35 @@ def draw_task(cfg, seed: int, task_id: int, horizon: int, k: int):
   return w, batches
 
 
-def directions_for(w: np.ndarray, kind: str) -> np.ndarray:
-  """Orthonormal rows u of the finite differences (module docstring)."""
+DIRECTIONS = ("coordinates", "radial", "random")
+
+
+def directions_for(
+  w: np.ndarray, kind: str, rng: np.random.Generator | None = None, num: int = 2
+) -> np.ndarray:
+  """Rows u of the finite differences (module docstring): orthonormal for "coordinates" and
+  "radial", `num` standard Gaussian draws from `rng` for "random"."""
   if kind == "coordinates":
     return np.eye(len(w))
   if kind == "radial":
     return (w / (np.linalg.norm(w) + 1e-12))[None, :]
-  raise ValueError(f"directions={kind!r}: expected 'coordinates' or 'radial'")
+  if kind == "random":
+    return rng.standard_normal((num, len(w)))
+  raise ValueError(f"directions={kind!r}: expected one of {DIRECTIONS}")
 
 
-def task_gradients(fns, theta, worker, batches, sigma: float, directions: np.ndarray) -> dict:
-  """Both estimates (module docstring) for one task, in the span of `directions`; the losses
-  are the task's mean meta-loss."""
+def es_estimate(along: np.ndarray, directions: np.ndarray) -> np.ndarray:
+  """mean_j along_j · u_j: with Gaussian rows u_j (E[u uᵀ] = I) an unbiased estimate of g from the
+  directional derivatives along_j = g·u_j."""
+  return directions.T @ along / len(directions)
+
+
+def task_gradients(
+  fns, theta, worker, batches, sigma: float, directions: np.ndarray, random: bool = False
+) -> dict:
+  """Both estimates (module docstring) for one task, in the span of orthonormal `directions`, or
+  with `random` (Gaussian directions) the whole truncated-backprop 12-vector against the ES
+  estimate; the losses are the task's mean meta-loss."""
   num_classes = worker.task.num_classes
   start = worker.estimator.reference_state()
   state, grads, losses = start, [], []
@@ -82,7 +103,8 @@ def task_gradients(fns, theta, worker, batches, sigma: float, directions: np.nda
     loss, _, state, g = fns.meta_gradient(theta, state, b, num_classes=num_classes)
     grads.append(np.asarray(g["forward"]["merge"]["w"], np.float64))
     losses.append(float(loss))
-  tbptt = directions.T @ (directions @ np.mean(grads, axis=0))
+  mean_grad = np.mean(grads, axis=0)
+  tbptt = mean_grad if random else directions.T @ (directions @ mean_grad)
 
   def full_loss(t):
     s, total = start, []
@@ -97,7 +119,7 @@ def task_gradients(fns, theta, worker, batches, sigma: float, directions: np.nda
     plus = full_loss(_with_mixing_weights(theta, w0 + sigma * u))
     minus = full_loss(_with_mixing_weights(theta, w0 - sigma * u))
     along[j] = (plus - minus) / (2 * sigma)
-  full = directions.T @ along
+  full = es_estimate(along, directions) if random else directions.T @ along
   return {"tbptt": tbptt, "full": full, "loss": float(np.mean(losses)), "dataset": worker.task.dataset}
 
 
@@ -143,6 +165,7 @@ def truncation_bias(
   seed: int = 0,
   log=print,
   earlier_tasks: list | None = None,
+  num_directions: int = 2,
 ) -> dict:
   """Per-task estimates over `num_tasks` fresh tasks, and their `summarise` statistics.
 
@@ -154,8 +177,13 @@ def truncation_bias(
     raise ValueError(f"horizon={horizon} must be a positive multiple of the truncation length {k}")
   if not sigma > 0:
     raise ValueError(f"sigma={sigma} must be > 0")
+  if directions not in DIRECTIONS:
+    raise ValueError(f"directions={directions!r}: expected one of {DIRECTIONS}")
+  if directions == "random" and num_directions < 1:
+    raise ValueError(f"num_directions={num_directions} must be >= 1")
   theta = jax.tree_util.tree_map(np.asarray, theta)
-  basis = directions_for(_mixing_weights(theta), directions)
+  w = _mixing_weights(theta)
+  fixed = None if directions == "random" else directions_for(w, directions)
   fns = worker_lib.unroll.make_unroll_fns(cfg)
   per_task = [
     {
@@ -169,7 +197,11 @@ def truncation_bias(
   first, start = len(per_task), time.monotonic()
   for i in range(first, num_tasks):
     worker, batches = draw_task(cfg, seed, i, horizon, k)
-    per_task.append(task_gradients(fns, theta, worker, batches, sigma, basis))
+    if fixed is None:  # each task its own directions, from its own stream (extending stays exact)
+      basis = directions_for(w, "random", np.random.default_rng([seed, i, 0xE5]), num_directions)
+    else:
+      basis = fixed
+    per_task.append(task_gradients(fns, theta, worker, batches, sigma, basis, random=fixed is None))
     done = i + 1 - first
     eta = (time.monotonic() - start) / done * (num_tasks - i - 1)
     log(f"  task {i + 1}/{num_tasks} ({per_task[-1]['dataset']}), ETA {eta / 60:.1f} min")
@@ -181,6 +213,7 @@ def truncation_bias(
     "truncation": k,
     "sigma": sigma,
     "directions": directions,
+    **({"num_directions": num_directions} if directions == "random" else {}),
     **summarise(tbptt, full, _mixing_weights(theta), seed),
     "tasks": [
       {"dataset": t["dataset"], "loss": t["loss"], "tbptt": t["tbptt"].tolist(), "full": t["full"].tolist()}

@@ -109,3 +109,35 @@ def test_extending_an_earlier_result_equals_running_all_tasks_at_once(tiny_cfg, 
   got, want = extended["descent_along_mixing_weights"], both["descent_along_mixing_weights"]
   for name in ("tbptt", "full"):
     assert np.isclose(got[name]["mean"], want[name]["mean"], rtol=1e-6)
+
+
+def test_es_estimate_is_unbiased_for_a_linear_function():
+  # Directional derivatives of g·x along Gaussian directions: the mean of the estimates over many
+  # draws is g, and one draw of 12-dim directions is not (it is an estimate with noise).
+  rng = np.random.default_rng(0)
+  g = rng.normal(size=12)
+  w = rng.normal(size=12)
+  draws = [gradient_bias.directions_for(w, "random", rng, num=4) for _ in range(4000)]
+  estimates = np.array([gradient_bias.es_estimate(d @ g, d) for d in draws])
+  np.testing.assert_allclose(estimates.mean(0), g, atol=0.06 * np.abs(g).max() + 0.03)
+  assert not np.allclose(estimates[0], g, atol=0.05)
+  d = gradient_bias.directions_for(w, "random", np.random.default_rng(1), num=3)
+  assert d.shape == (3, 12)
+
+
+def test_random_directions_keep_the_whole_truncated_gradient_and_agree_on_one_truncation(
+  tiny_cfg, tiny_theta
+):
+  # One truncation per task: truncated backprop is the full gradient, so the ES estimate's mean
+  # over directions is an unbiased estimate of it; with many directions their cosine is high,
+  # and the truncated-backprop 12-vector is the coordinates run's (no projection).
+  cfg = tiny_cfg.copy_and_resolve_references()
+  kw = dict(num_tasks=1, horizon=int(min(cfg.unroll.lengths)), sigma=0.1, log=lambda _: None)
+  coords = gradient_bias.truncation_bias(cfg, tiny_theta, **kw)
+  es = gradient_bias.truncation_bias(cfg, tiny_theta, directions="random", num_directions=48, **kw)
+  np.testing.assert_allclose(es["tasks"][0]["tbptt"], coords["tasks"][0]["tbptt"], rtol=1e-6)
+  assert es["num_directions"] == 48
+  t, f = np.asarray(coords["tasks"][0]["tbptt"]), np.asarray(es["tasks"][0]["full"])
+  assert f @ t / (np.linalg.norm(f) * np.linalg.norm(t)) > 0.8
+  with pytest.raises(ValueError, match="num_directions"):
+    gradient_bias.truncation_bias(cfg, tiny_theta, directions="random", num_directions=0, **kw)

@@ -6,7 +6,7 @@ r"""Truncated backprop against the full-horizon gradient of θ's ΔW mixing weig
 
 The statistics and how to read them: distributed/gradient_bias.py. Cost per task: one
 meta-gradient per truncation plus 24 forward unrolls of the whole horizon (2 with
---directions=radial). The last stdout line is
+--directions=radial, 2 × --num_directions with --directions=random). The last stdout line is
 one JSON object; --out writes it too.
 """
 
@@ -25,8 +25,12 @@ _SIGMA = flags.DEFINE_float("sigma", 0.05, "Finite-difference step on each mixin
 _DIRECTIONS = flags.DEFINE_enum(
   "directions",
   "coordinates",
-  ["coordinates", "radial"],
-  "Finite differences along each mixing weight or only w/‖w‖.",
+  ["coordinates", "radial", "random"],
+  "Finite differences along each mixing weight, only along w/‖w‖, or antithetic ES along "
+  "--num_directions Gaussian directions per task.",
+)
+_NUM_DIRECTIONS = flags.DEFINE_integer(
+  "num_directions", 2, "--directions=random: Gaussian directions per task (2 unrolls each)."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Task draws (worker seed).")
 _OUT = flags.DEFINE_string("out", None, "Also write the JSON here.")
@@ -58,6 +62,7 @@ def main(argv):
       _DIRECTIONS.value,
       seed=_SEED.value,
       earlier_tasks=earlier,
+      num_directions=_NUM_DIRECTIONS.value,
     )
   except ValueError as e:
     common.fail(str(e))
@@ -82,6 +87,8 @@ def _earlier_tasks(path: str) -> list:
   except (OSError, ValueError) as e:
     common.fail(f"--extend={path}: cannot read it as a gradient_bias result JSON ({e})")
   wanted = {"horizon": _HORIZON.value, "sigma": _SIGMA.value, "directions": _DIRECTIONS.value}
+  if _DIRECTIONS.value == "random":
+    wanted["num_directions"] = _NUM_DIRECTIONS.value
   for key, value in wanted.items():
     if earlier.get(key) != value:
       common.fail(f"--extend={path}: its {key} is {earlier.get(key)!r}, expected {value!r} (this run's)")
