@@ -130,9 +130,10 @@ def plot_final_accuracy(
       ax.set_xticks(positions, x)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{ylabel} ({r})")
-    ax.set_title(title)
+    ax.set_title(f"{r} readout", fontsize=10)
     ax.grid(alpha=0.3)
   axes[0][-1].legend(fontsize=8)
+  fig.suptitle(title, fontsize=11)  # one title over the panels: it names the run or θ, and is long
   fig.tight_layout()
   save(fig, path)
 
@@ -148,7 +149,7 @@ def plot_sweep(sweep_result: dict, path) -> None:
     sweep_result["sweep"],
     f"test accuracy after {sweep_result['inner_steps']} steps",
     f"{_run_name(sweep_result)}{sweep_result['task']}: {sweep_result['sweep']} sweep, "
-    f"{len(sweep_result['seeds'])} seeds, ± s.e.m.",
+    f"{_seeds(sweep_result)}± s.e.m.",
     categorical=True,
   )
 
@@ -163,8 +164,13 @@ def plot_curve(curve: dict, path) -> None:
     path,
     "meta-training updates of θ (0: untrained)",
     f"test accuracy after {curve['inner_steps']} inner steps",
-    f"{_curve_run(curve)}{curve['task']} (held out): {len(curve['seeds'])} seeds, ± s.e.m.",
+    f"{_curve_run(curve)}{curve['task']} (held out): {_seeds(curve)}± s.e.m.",
   )
+
+
+def _seeds(result: dict) -> str:
+  """ "N seeds, " when the result lists its seeds (older sweep files do not)."""
+  return f"{len(result['seeds'])} seeds, " if result.get("seeds") else ""
 
 
 def _curve_run(curve: dict) -> str:
