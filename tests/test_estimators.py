@@ -7,6 +7,7 @@ closed form; the worker tests run configs/tiny.py with one base-model shape (one
 import jax
 import numpy as np
 import pytest
+from worker_testing import assert_trees_equal, one_shape_cfg
 
 from meta_unsup_rules.configs import paper
 from meta_unsup_rules.distributed import checkpoint, gradient_estimators
@@ -126,22 +127,8 @@ def test_bad_estimator_settings_are_refused(field, bad):
 # ------------------------------------------------------------------------------ the worker
 
 
-def _one_shape(tiny_cfg, estimator):
-  cfg = tiny_cfg.copy_and_resolve_references()
-  cfg.task.update(dict(width_min=16, width_max=16, width_grid=0))  # one base-model shape: one compile
-  cfg.unroll.estimator = estimator
-  return cfg
-
-
-def _equal(a, b):
-  fa, fb = checkpoint.flatten(a), checkpoint.flatten(b)
-  assert sorted(fa) == sorted(fb)
-  for name in fa:
-    np.testing.assert_array_equal(fa[name], fb[name], err_msg=name)
-
-
 def test_tbptt_worker_is_the_plain_meta_gradient(tiny_cfg, tiny_theta):
-  cfg = _one_shape(tiny_cfg, "tbptt")
+  cfg = one_shape_cfg(tiny_cfg, "tbptt")
   worker = worker_lib.TaskWorker(cfg, seed=5)
   reference = worker_lib.TaskWorker(cfg, seed=5)
   fns = unroll.make_unroll_fns(cfg)
@@ -162,13 +149,13 @@ def test_tbptt_worker_is_the_plain_meta_gradient(tiny_cfg, tiny_theta):
     reference.steps_done += k
     assert out.loss == float(loss) and out.grads_tbptt is None
     assert out.metrics == {name: float(v) for name, v in metrics.items()}
-    _equal(out.grads, grads)
-    _equal(worker.estimator.state, reference.estimator.state)
+    assert_trees_equal(out.grads, grads)
+    assert_trees_equal(worker.estimator.state, reference.estimator.state)
   assert "pes" not in worker.get_state()  # checkpoints of TBPTT runs keep their format
 
 
 def test_pes_worker_gives_finite_grads_resumes_exactly_and_resets_xi(tiny_cfg, tiny_theta, monkeypatch):
-  cfg = _one_shape(tiny_cfg, "pes")
+  cfg = one_shape_cfg(tiny_cfg, "pes")
   cfg.unroll.pes_pairs = 2
   drawn = []
   sample = estimators.sample_perturbation
@@ -206,12 +193,12 @@ def test_pes_worker_gives_finite_grads_resumes_exactly_and_resets_xi(tiny_cfg, t
   for call in range(2):
     a = worker.compute_gradient(tiny_theta, theta_version=10 + call)
     b = resumed.compute_gradient(tiny_theta, theta_version=10 + call)
-    _equal(a.grads, b.grads)
+    assert_trees_equal(a.grads, b.grads)
     assert a.loss == b.loss and a.metrics == b.metrics
 
   # A TBPTT worker refuses a PES worker's state (and back): the fields do not carry over.
   with pytest.raises(checkpoint.CheckpointError, match="estimator"):
-    worker_lib.TaskWorker(_one_shape(tiny_cfg, "tbptt"), seed=0).set_state(saved)
+    worker_lib.TaskWorker(one_shape_cfg(tiny_cfg, "tbptt"), seed=0).set_state(saved)
   theta_template = rule.init_theta(jax.random.PRNGKey(0), cfg.rule)
   assert jax.tree_util.tree_structure(theta_template) == jax.tree_util.tree_structure(out.grads)
 
@@ -237,9 +224,9 @@ def test_inverse_variance_combine_weighs_by_the_batch_variances():
 def test_hybrid_worker_returns_both_estimates_and_the_learner_mixes_them(tiny_cfg, tiny_theta):
   from meta_unsup_rules.distributed import learner as learner_lib
 
-  cfg = _one_shape(tiny_cfg, "hybrid")
+  cfg = one_shape_cfg(tiny_cfg, "hybrid")
   worker = worker_lib.TaskWorker(cfg, seed=3)
-  pes_worker = worker_lib.TaskWorker(_one_shape(tiny_cfg, "pes"), seed=3)
+  pes_worker = worker_lib.TaskWorker(one_shape_cfg(tiny_cfg, "pes"), seed=3)
   combine = gradient_estimators.make_estimator(cfg).combine
   assert combine == gradient_estimators.INVERSE_VARIANCE
   learner = learner_lib.Learner(cfg.learner, tiny_theta, combine=combine)
@@ -284,7 +271,7 @@ class _StubUnroll:
 def test_pes_worker_estimate_is_xi_times_the_loss_difference_over_two_sigma_squared(
   tiny_cfg, tiny_theta, monkeypatch
 ):
-  cfg = _one_shape(tiny_cfg, "pes")
+  cfg = one_shape_cfg(tiny_cfg, "pes")
   cfg.unroll.update(dict(pes_pairs=2, pes_sigma=0.05, horizon_min=8, horizon_max=8))
   drawn = []
   sample = estimators.sample_perturbation
@@ -316,7 +303,7 @@ def test_pes_worker_estimate_is_xi_times_the_loss_difference_over_two_sigma_squa
 def test_pes_with_staggered_phases_starts_every_pair_at_the_advanced_state_with_xi_zero(
   tiny_cfg, tiny_theta, monkeypatch
 ):
-  cfg = _one_shape(tiny_cfg, "pes")
+  cfg = one_shape_cfg(tiny_cfg, "pes")
   cfg.unroll.update(dict(pes_pairs=2, lengths=(2,), horizon_min=16, horizon_max=32, stagger_first_task=True))
   unroll.validate_config(cfg.unroll)  # PES may stagger
   drawn = []

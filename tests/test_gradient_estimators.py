@@ -12,25 +12,11 @@ import pickle
 import jax
 import numpy as np
 import pytest
+from worker_testing import assert_trees_equal, one_shape_cfg
 
 from meta_unsup_rules.distributed import checkpoint, gradient_estimators
 from meta_unsup_rules.distributed import worker as worker_lib
 from meta_unsup_rules.learned_update import estimators, unroll
-
-
-def _cfg(tiny_cfg, estimator, **unroll_overrides):
-  cfg = tiny_cfg.copy_and_resolve_references()
-  cfg.task.update(dict(width_min=16, width_max=16, width_grid=0))  # one base-model shape: one compile
-  cfg.unroll.estimator = estimator
-  cfg.unroll.update(unroll_overrides)
-  return cfg
-
-
-def _equal(a, b):
-  fa, fb = checkpoint.flatten(a), checkpoint.flatten(b)
-  assert sorted(fa) == sorted(fb)
-  for name in fa:
-    np.testing.assert_array_equal(fa[name], fb[name], err_msg=name)
 
 
 def _result(**overrides):
@@ -53,7 +39,7 @@ def _result(**overrides):
   ],
 )
 def test_make_estimator_returns_the_named_class(tiny_cfg, name, cls, combine):
-  cfg = _cfg(tiny_cfg, name, pes_pairs=3, pes_sigma=0.02)
+  cfg = one_shape_cfg(tiny_cfg, name, pes_pairs=3, pes_sigma=0.02)
   est = gradient_estimators.make_estimator(cfg)
   assert type(est) is cls and est.name == name and est.combine == combine
   assert est.reference_state() is None  # no task yet
@@ -79,7 +65,7 @@ def test_worker_result_pickles_and_round_trips():
   for field in dataclasses.fields(result):
     a, b = getattr(result, field.name), getattr(back, field.name)
     if field.name in ("grads", "grads_tbptt"):
-      _equal(a, b)
+      assert_trees_equal(a, b)
     else:
       assert a == b, field.name
   assert back.node_id is None and _result().grads_tbptt is None  # defaults: in-process, not hybrid
@@ -94,11 +80,11 @@ def test_worker_result_pickles_and_round_trips():
 
 def test_the_carried_state_and_its_checkpoint_fields(tiny_cfg, tiny_state):
   state = jax.tree_util.tree_map(np.asarray, tiny_state)
-  tbptt = gradient_estimators.make_estimator(_cfg(tiny_cfg, "tbptt"))
+  tbptt = gradient_estimators.make_estimator(one_shape_cfg(tiny_cfg, "tbptt"))
   tbptt.start(state)
   assert tbptt.reference_state() is state
   assert list(tbptt.get_state()) == ["state"] and tbptt.get_state(carried=False) == {"state": None}
-  pes = gradient_estimators.make_estimator(_cfg(tiny_cfg, "pes", pes_pairs=2))
+  pes = gradient_estimators.make_estimator(one_shape_cfg(tiny_cfg, "pes", pes_pairs=2))
   pes.start(state)
   assert pes.reference_state() is state
   assert [p["plus"] is state and p["minus"] is state and p["xi"] is None for p in pes.pairs] == [True] * 2
@@ -109,16 +95,16 @@ def test_the_carried_state_and_its_checkpoint_fields(tiny_cfg, tiny_state):
 
   # Restored against a template; refused from the other estimator's fields, named after `who`.
   template = jax.eval_shape(lambda: tiny_state)
-  other = gradient_estimators.make_estimator(_cfg(tiny_cfg, "hybrid", pes_pairs=2))
+  other = gradient_estimators.make_estimator(one_shape_cfg(tiny_cfg, "hybrid", pes_pairs=2))
   other.set_state(saved, template, who="worker 4")
   for a, b in zip(other.pairs, pes.pairs):
-    _equal(a["plus"], b["plus"])
+    assert_trees_equal(a["plus"], b["plus"])
     assert a["xi"] is None
   with pytest.raises(checkpoint.CheckpointError, match="worker 4's checkpoint has no base-model state"):
     tbptt.set_state(saved, template, who="worker 4")
   with pytest.raises(checkpoint.CheckpointError, match="worker 4's checkpoint has no PES state"):
     pes.set_state(tbptt.get_state(), template, who="worker 4")
-  three = gradient_estimators.make_estimator(_cfg(tiny_cfg, "pes", pes_pairs=3))
+  three = gradient_estimators.make_estimator(one_shape_cfg(tiny_cfg, "pes", pes_pairs=3))
   with pytest.raises(checkpoint.CheckpointError, match="has 2 PES pairs, unroll.pes_pairs = 3"):
     three.set_state(saved, template, who="worker 4")
   for est in (tbptt, pes):
@@ -144,7 +130,7 @@ class _Diverging:
 
 @pytest.mark.parametrize("name", ["tbptt", "pes", "hybrid"])
 def test_a_diverged_truncation_keeps_the_carried_state_and_ends_the_task(tiny_cfg, tiny_theta, name):
-  worker = worker_lib.TaskWorker(_cfg(tiny_cfg, name, horizon_min=8, horizon_max=8), seed=1)
+  worker = worker_lib.TaskWorker(one_shape_cfg(tiny_cfg, name, horizon_min=8, horizon_max=8), seed=1)
   worker.new_task()
   before = worker.estimator.reference_state()
   worker.fns = _Diverging()
@@ -194,7 +180,7 @@ def _expected_truncation(reference, cfg, theta, fns):
 
 @pytest.mark.parametrize("name", ["tbptt", "pes"])
 def test_worker_results_are_the_spelled_out_draws_and_unrolls(tiny_cfg, tiny_theta, name):
-  cfg = _cfg(tiny_cfg, name, pes_pairs=1)
+  cfg = one_shape_cfg(tiny_cfg, name, pes_pairs=1)
   worker = worker_lib.TaskWorker(cfg, seed=0)
   reference = worker_lib.TaskWorker(cfg, seed=0)
   fns = unroll.make_unroll_fns(cfg)
@@ -203,7 +189,7 @@ def test_worker_results_are_the_spelled_out_draws_and_unrolls(tiny_cfg, tiny_the
     loss, metrics, grads = _expected_truncation(reference, cfg, tiny_theta, fns)
     assert isinstance(out, gradient_estimators.WorkerResult)
     assert out.loss == loss and out.metrics == metrics and out.grads_tbptt is None
-    _equal(out.grads, grads)
+    assert_trees_equal(out.grads, grads)
     assert (out.theta_version, out.worker_id, out.node_id) == (call, 0, None)
     assert out.task_step == reference.steps_done and out.dataset == reference.task.dataset
     # The same position of the random stream: nothing drawn more or less than spelled out.
