@@ -65,8 +65,6 @@ class Learner:
     self.cfg = cfg
     self.combine = combine
     self._combine = COMBINES[combine]
-    # Inverse-variance weighting needs each result's truncated-backprop gradient.
-    self._needs_tbptt = combine == gradient_estimators.INVERSE_VARIANCE
     self.optimizer = make_optimizer(cfg)
     self.theta = jax.tree_util.tree_map(np.asarray, theta)
     self.opt_state = jax.tree_util.tree_map(np.asarray, self.optimizer.init(self.theta))
@@ -81,7 +79,8 @@ class Learner:
 
   def accept(self, result: gradient_estimators.WorkerResult) -> bool:
     """Buffers one worker result unless it is too stale or non-finite."""
-    if self._needs_tbptt and result.grads_tbptt is None:
+    # Inverse-variance weighting needs each result's truncated-backprop gradient.
+    if self.combine == gradient_estimators.INVERSE_VARIANCE and result.grads_tbptt is None:
       raise ValueError(
         f"Learner(combine={self.combine!r}) got a result without grads_tbptt from worker "
         f"{result.worker_id}: its workers run another estimator than the one the learner was built for"
