@@ -1,19 +1,20 @@
-"""The "fused" implementation of the rule's h-network blocks (config `rule.implementation`).
+"""The "fused" implementation of the rule (config `rule.implementation`): the same function as the
+reference with hand-written VJPs and a throughput-minded layout (docs/performance.md, issue 25).
 
-Same function as the reference (`rule._conv_bn_relu`: SAME conv along one axis, Sonnet v1
-batch norm over axes (0, 1) with a learned offset, ReLU), with a hand-written VJP
-(`jax.custom_vjp`) so the backward pass is two matmuls and a few elementwise passes instead of
-what autodiff derives from the shifted-copy convolution and the batch-norm statistics:
+* conv + batch norm + ReLU blocks of the h network and the top-delta net (`conv_bn_relu`, the
+  reference is `rule._conv_bn_relu`): the input gradient of the convolution is one matmul over the
+  stacked shifted copies of the output gradient with the flipped kernel; the batch-norm backward is
+  the closed form rstd·(g − mean g − x̂·mean(g·x̂)) on the saved x̂; the weight gradient is a plain
+  [k·C_in, rows] × [rows, C_out] matmul on the shifted copies of the transposed input (XLA:CPU runs
+  the transposed-operand dot autodiff emits, contracting over the long rows axis, ~3× slower);
+* the linear readouts of h (`linear`, the reference is `nn.linear`): the weight gradient of
+  `weight_grad`, a contraction over (chunks, rows) that XLA:CPU lays out as a plain matmul;
+* the convolution's bias is kept although it cancels in the batch norm: its gradient, Σ dy, is zero
+  up to rounding in both paths, as in the reference.
 
-* the input gradient of the convolution is itself a convolution (flipped, transposed kernel)
-  computed as one matmul over the stacked shifted copies of the output gradient, instead of a
-  matmul to k·C_in channels followed by k slices, pads and adds;
-* the batch-norm backward is the closed form rstd·(g − mean g − x̂·mean(g·x̂)) on the saved x̂;
-* the convolution's bias is kept although it cancels in the batch norm: its gradient,
-  Σ dy, is zero up to rounding in both paths, as in the reference.
-
-Values equal the reference to float rounding (tests/test_rule_fused.py compares values and
-meta-gradients of both paths).
+`rule.merge_weight_change` mixes the 12 ΔW terms as a weighted sum in this implementation (no
+[n_in, n_out, 12] stack). Values equal the reference to float rounding (tests/test_rule_fused.py
+compares blocks, readouts, updates and meta-gradients of both paths).
 """
 
 from __future__ import annotations
@@ -36,8 +37,67 @@ def _shift_stack(x: jax.Array, kernel: int, axis: int, left: int) -> jax.Array:
   return jnp.concatenate(taps, axis=-1)
 
 
+def _shift_stack_major(x, kernel, axis, left):
+  """`_shift_stack` stacking the shifted copies on axis 0 (channels-first layout)."""
+  if kernel == 1:
+    return x
+  pad = [(0, 0)] * x.ndim
+  pad[axis] = (left, kernel - 1 - left)
+  padded = jnp.pad(x, pad)
+  length = x.shape[axis]
+  return jnp.concatenate([jax.lax.slice_in_dim(padded, j, j + length, axis=axis) for j in range(kernel)], axis=0)
+
+
 def _matmul(a, b, out_dtype):
   return jnp.matmul(a, b, preferred_element_type=out_dtype)
+
+
+def _row_chunk(rows: int) -> int:
+  """The largest divisor of `rows` in [16, 256], or 0 when there is none."""
+  for chunk in range(min(rows, 256), 15, -1):
+    if rows % chunk == 0:
+      return chunk
+  return 0
+
+
+def weight_grad(a: jax.Array, g: jax.Array, out_dtype) -> jax.Array:
+  """aᵀ g for [rows, c] × [rows, c'] with many rows: the gradient of a weight matrix.
+
+  Written as a contraction over (chunks, rows per chunk) so that XLA:CPU lays aᵀ out in memory
+  and hands a plain matmul to its dot library; the direct aᵀ g runs as a transposed-operand dot
+  at about a third of the speed (benchmarks/implementations.py, docs/performance.md).
+  """
+  rows = a.shape[0]
+  chunk = _row_chunk(rows)
+  if not chunk:
+    return _matmul(a.T, g, out_dtype)
+  a3, g3 = a.reshape(rows // chunk, chunk, a.shape[1]), g.reshape(rows // chunk, chunk, g.shape[1])
+  return jnp.einsum("nrc,nrd->cd", a3, g3, preferred_element_type=out_dtype)
+
+
+@jax.custom_vjp
+def _dense(w, b, x):
+  return _matmul(x, w, x.dtype) + b
+
+
+def _dense_fwd(w, b, x):
+  return _dense(w, b, x), (w, x)
+
+
+def _dense_bwd(residuals, g):
+  w, x = residuals
+  rows = g.size // g.shape[-1]
+  d_w = weight_grad(x.reshape(rows, x.shape[-1]), g.reshape(rows, g.shape[-1]), g.dtype)
+  d_b = jnp.sum(g.reshape(rows, g.shape[-1]), axis=0)
+  return d_w, d_b, _matmul(g, w.T, g.dtype)
+
+
+_dense.defvjp(_dense_fwd, _dense_bwd)
+
+
+def linear(params: dict, x: jax.Array) -> jax.Array:
+  """x @ w + b over x's last axis (nn.linear's function) with the weight gradient of `weight_grad`."""
+  return _dense(params["w"].astype(x.dtype), params["b"].astype(x.dtype), x)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
@@ -56,12 +116,12 @@ def _block_fwd(w, b, offset, x, axis, eps, operand_dtype):
   rstd = jax.lax.rsqrt(jnp.mean(jnp.square(centred), axis=(0, 1), keepdims=True) + eps)
   x_hat = centred * rstd
   out = jax.nn.relu(x_hat + offset.astype(out_dtype))
-  return out, (w_op, stacked, x_hat, rstd, out)
+  return out, (w_op, x_op, x_hat, rstd, out)
 
 
 def _block_bwd(axis, eps, operand_dtype, residuals, g):
   del eps
-  w_op, stacked, x_hat, rstd, out = residuals
+  w_op, x_op, x_hat, rstd, out = residuals
   kernel, c_in, c_out = w_op.shape
   f32 = g.dtype
   g = jnp.where(out > 0, g, jnp.zeros_like(g))
@@ -70,9 +130,14 @@ def _block_bwd(axis, eps, operand_dtype, residuals, g):
   gx_mean = jnp.mean(g * x_hat, axis=(0, 1), keepdims=True)
   dy = rstd * (g - g_mean - x_hat * gx_mean)
   dy_op = dy.astype(operand_dtype)
-  rows = stacked.shape[0] * stacked.shape[1]
+  rows = x_op.shape[0] * x_op.shape[1]
   d_b = jnp.sum(dy, axis=(0, 1))
-  d_w = _matmul(stacked.reshape(rows, kernel * c_in).T, dy_op.reshape(rows, c_out), f32)
+  # The weight gradient contracts the stacked input over the long rows axis. Stacking the shifted
+  # copies of the channels-first input gives the stack already transposed, so the contraction is
+  # a plain [k·C_in, rows] × [rows, C_out] matmul (a transposed-operand dot runs ~3× slower on CPU).
+  x_t = jnp.transpose(x_op, (2, 0, 1))
+  stacked_t = _shift_stack_major(x_t, kernel, axis + 1, (kernel - 1) // 2)
+  d_w = _matmul(stacked_t.reshape(kernel * c_in, rows), dy_op.reshape(rows, c_out), f32)
   # dx[i] = Σ_j dy[i − j + left] w[j]ᵀ: a convolution of dy with the flipped, transposed kernel.
   left = (kernel - 1) // 2
   w_flipped = jnp.transpose(w_op[::-1], (0, 2, 1)).reshape(kernel * c_out, c_in)
@@ -90,3 +155,4 @@ def conv_bn_relu(p: dict, x: jax.Array, axis: int, eps: float, operand_dtype=Non
   operands = x.dtype if operand_dtype is None else jnp.dtype(operand_dtype)
   conv = p["conv"]
   return _block(conv["w"].astype(x.dtype), conv["b"], p["bn"]["offset"], x, axis, float(eps), operands)
+

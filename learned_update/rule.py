@@ -274,12 +274,17 @@ def _centre_and_scale(x: jax.Array) -> jax.Array:
   return centred * jax.lax.rsqrt(jnp.mean(jnp.square(centred)) + 1e-6)
 
 
-def _readouts(theta_change: dict, h: jax.Array) -> dict[str, jax.Array]:
+def _linear_fn(cfg):
+  """Linear readouts of h of config `implementation`: autodiff (reference) or custom VJP."""
+  return fused.linear if cfg.get("implementation", "reference") == "fused" else nn.linear
+
+
+def _readouts(theta_change: dict, h: jax.Array, linear=nn.linear) -> dict[str, jax.Array]:
   """Every readout of one h ([units, batch, 64] → [units, batch*channels]), in one matmul."""
   names = READOUT_NAMES
   w = jnp.concatenate([theta_change["readouts"][n]["w"] for n in names], axis=1)
   b = jnp.concatenate([theta_change["readouts"][n]["b"] for n in names], axis=0)
-  out = h @ w + b
+  out = linear({"w": w, "b": b}, h)
   units, batch, _ = h.shape
   c = out.shape[-1] // len(names)
   return {n: out[..., i * c : (i + 1) * c].reshape(units, batch * c) for i, n in enumerate(names)}
@@ -351,9 +356,16 @@ def merge_weight_change(theta_change: dict, terms: dict, cfg) -> jax.Array:
   """Learned mix of the normalised terms, projection, renormalisation, anti-collapse."""
   w_hat = terms["w_base"]
   eps = cfg.normalize_epsilon
-  stacked = jnp.stack([_normalize_columns(terms[k], eps) for k in WEIGHT_TERMS], axis=-1)
   n = len(WEIGHT_TERMS)
-  change = (stacked @ theta_change["merge"]["w"] + theta_change["merge"]["b"]) / n
+  mix = theta_change["merge"]["w"]
+  if cfg.get("implementation", "reference") == "fused":
+    # The same mix as a sum: no [n_in, n_out, 12] stack in memory and no matrix-vector product.
+    normalized = [_normalize_columns(terms[k], eps) for k in WEIGHT_TERMS]
+    change = sum(mix[i] * t for i, t in enumerate(normalized))
+  else:
+    stacked = jnp.stack([_normalize_columns(terms[k], eps) for k in WEIGHT_TERMS], axis=-1)
+    change = stacked @ mix
+  change = (change + theta_change["merge"]["b"]) / n
   # Only updates that are perpendicular to w or grow it: no collapse towards zero.
   projection = jax.nn.relu(jnp.mean(change * w_hat))
   change = (change - w_hat * projection) / math.sqrt(n)
@@ -361,8 +373,8 @@ def merge_weight_change(theta_change: dict, terms: dict, cfg) -> jax.Array:
   return change - w_hat * cfg.anti_collapse_scale
 
 
-def bias_change(theta: dict, upper_h: jax.Array) -> jax.Array:
-  change = jnp.mean(nn.linear(theta["bias_readout"], upper_h)[..., 0], axis=1)  # [units]
+def bias_change(theta: dict, upper_h: jax.Array, linear=nn.linear) -> jax.Array:
+  change = jnp.mean(linear(theta["bias_readout"], upper_h)[..., 0], axis=1)  # [units]
   change = change - jnp.minimum(jnp.mean(change), 0.0)  # biases may not all grow without bound
   return change * jax.lax.rsqrt(0.5 + jnp.mean(jnp.square(change)))
 
@@ -374,6 +386,7 @@ def compute_hidden_states(theta, state, zs, xs, cfg) -> list[jax.Array]:
   """h^l for l = 0..L (index = layer), propagating the learned error top-down."""
   layers = state["layers"]
   num_layers = len(layers)
+  linear = _linear_fn(cfg)
   d = top_delta(theta["top_delta"], xs[-1], cfg)
   hs = [None] * (num_layers + 1)
   for l in range(num_layers, -1, -1):
@@ -385,7 +398,7 @@ def compute_hidden_states(theta, state, zs, xs, cfg) -> list[jax.Array]:
     h = compute_h(theta["compute_h"], x, z, d, bias, w_bot, w_top, cfg)
     hs[l] = h
     if l > 0:
-      delta = d * jax.nn.sigmoid(z.T)[:, :, None] + nn.linear(theta["to_delta"], h)
+      delta = d * jax.nn.sigmoid(z.T)[:, :, None] + linear(theta["to_delta"], h)
       units, batch, channels = delta.shape
       d = (layers[l - 1]["v"] @ delta.reshape(units, batch * channels)).reshape(-1, batch, channels)
       d = d * jax.lax.rsqrt(jnp.mean(jnp.square(d), axis=-1, keepdims=True) + 1e-6)
@@ -398,8 +411,9 @@ def compute_updates(theta: dict, state: dict, inputs: jax.Array, cfg, base_cfg) 
   hs = compute_hidden_states(theta, state, zs, xs, cfg)
   batch = inputs.shape[0]
   channels = cfg.num_grad_channels
+  linear = _linear_fn(cfg)
   readouts = {
-    name: [_readouts(theta[name], h) for h in hs]
+    name: [_readouts(theta[name], h, linear) for h in hs]
     for name in (("forward",) if cfg.identical_updates else ("forward", "backward"))
   }
   changes = []
@@ -413,7 +427,7 @@ def compute_updates(theta: dict, state: dict, inputs: jax.Array, cfg, base_cfg) 
 
     dw = change_for("forward", layer["w"])
     dv = dw if cfg.identical_updates else change_for("backward", layer["v"])
-    changes.append({"w": dw, "v": dv, "b": bias_change(theta, hs[l])})
+    changes.append({"w": dw, "v": dv, "b": bias_change(theta, hs[l], linear)})
   return changes
 
 

@@ -1,6 +1,7 @@
 """rule.implementation="fused" computes the reference's function: values and gradients agree.
 
-Block level (every axis and kernel size the rule uses, float32 and bfloat16 operands), rule
+Block level (every axis and kernel size the rule uses, float32 and bfloat16 operands), the
+readouts' linear layer, the weight-gradient contraction and the merge of the 12 ΔW terms, rule
 level (the updates of one inner step on every activation and several depths and widths) and
 meta-gradient level (a k-step unroll of the tiny config) at rtol 1e-4 / atol 1e-5.
 """
@@ -88,6 +89,44 @@ def test_block_bfloat16_operands_match_autodiff(axis):
   ]
   for a, b, scale in pairs:
     assert scale > 0 and scale_of(a - b) <= 2e-2 * scale
+
+
+@pytest.mark.parametrize("rows", [512, 37, 263])  # chunked; one chunk; no divisor in [16, 256]
+def test_weight_grad_is_the_transposed_product(rows):
+  a = jax.random.normal(jax.random.PRNGKey(0), (rows, 12))
+  g = jax.random.normal(jax.random.PRNGKey(1), (rows, 5))
+  np.testing.assert_allclose(fused.weight_grad(a, g, jnp.float32), a.T @ g, rtol=RTOL, atol=ATOL)
+
+
+def test_linear_values_and_gradients_match_autodiff():
+  k1, k2, k3 = jax.random.split(jax.random.PRNGKey(2), 3)
+  p = {"w": jax.random.normal(k1, (8, 6)), "b": jax.random.normal(k2, (6,))}
+  x = jax.random.normal(k3, (20, 16, 8))
+
+  def loss(linear):
+    return lambda p, x: jnp.sum(jnp.sin(linear(p, x)))
+
+  _assert_trees_close(fused.linear(p, x), nn.linear(p, x))
+  _assert_trees_close(
+    jax.grad(loss(fused.linear), argnums=(0, 1))(p, x), jax.grad(loss(nn.linear), argnums=(0, 1))(p, x)
+  )
+
+
+def test_merge_as_a_sum_matches_the_stacked_mix():
+  ref_cfg, new_cfg = _cfg("reference").rule, _cfg("fused").rule
+  keys = jax.random.split(jax.random.PRNGKey(5), len(rule.WEIGHT_TERMS) + 1)
+  terms = {name: jax.random.normal(k, (10, 7)) for name, k in zip(rule.WEIGHT_TERMS, keys)}
+  change = {"merge": {"w": jax.random.normal(keys[-1], (len(rule.WEIGHT_TERMS),)), "b": jnp.array(0.3)}}
+
+  def loss(cfg):
+    return lambda change, terms: jnp.sum(jnp.cos(rule.merge_weight_change(change, terms, cfg)))
+
+  _assert_trees_close(
+    rule.merge_weight_change(change, terms, new_cfg), rule.merge_weight_change(change, terms, ref_cfg)
+  )
+  _assert_trees_close(
+    jax.grad(loss(new_cfg), argnums=(0, 1))(change, terms), jax.grad(loss(ref_cfg), argnums=(0, 1))(change, terms)
+  )
 
 
 def _cfg(implementation, activation="relu", widths=(24, 24), h_dtype="float32"):
