@@ -116,15 +116,15 @@ def _block_fwd(w, b, offset, x, axis, eps, operand_dtype):
   rstd = jax.lax.rsqrt(jnp.mean(jnp.square(centred), axis=(0, 1), keepdims=True) + eps)
   x_hat = centred * rstd
   out = jax.nn.relu(x_hat + offset.astype(out_dtype))
-  return out, (w_op, x_op, x_hat, rstd, out)
+  return out, (w_op, x_op, x_hat, rstd, offset.astype(out_dtype))
 
 
 def _block_bwd(axis, eps, operand_dtype, residuals, g):
   del eps
-  w_op, x_op, x_hat, rstd, out = residuals
+  w_op, x_op, x_hat, rstd, offset = residuals
   kernel, c_in, c_out = w_op.shape
   f32 = g.dtype
-  g = jnp.where(out > 0, g, jnp.zeros_like(g))
+  g = jnp.where(x_hat + offset > 0, g, jnp.zeros_like(g))
   d_offset = jnp.sum(g, axis=(0, 1))
   g_mean = jnp.mean(g, axis=(0, 1), keepdims=True)
   gx_mean = jnp.mean(g * x_hat, axis=(0, 1), keepdims=True)
