@@ -132,19 +132,19 @@ def _block_bwd(axis, eps, operand_dtype, residuals, g):
   dy_op = dy.astype(operand_dtype)
   rows = x_op.shape[0] * x_op.shape[1]
   d_b = jnp.sum(dy, axis=(0, 1))
-  # The weight gradient contracts the stacked input over the long rows axis. Stacking the shifted
-  # copies of the channels-first input gives the stack already transposed, so the contraction is
-  # a plain [k·C_in, rows] × [rows, C_out] matmul (a transposed-operand dot runs ~3× slower on CPU).
-  x_t = jnp.transpose(x_op, (2, 0, 1))
-  stacked_t = _shift_stack_major(x_t, kernel, axis + 1, (kernel - 1) // 2)
-  d_w = _matmul(stacked_t.reshape(kernel * c_in, rows), dy_op.reshape(rows, c_out), f32)
-  # dx[i] = Σ_j dy[i − j + left] w[j]ᵀ: a convolution of dy with the flipped, transposed kernel.
+  # dx[i] = Σ_j dy[i − j + left] w[j]ᵀ: a convolution of dy with the flipped, transposed kernel,
+  # one matmul over the stacked shifted copies of dy. The same copies give the weight gradient:
+  # w[j]'s is Σ_i x[i]ᵀ dy[i − j + left], the (k − 1 − j)-th tap of the stack, contracted with x
+  # over the long rows axis by `weight_grad` (a plain matmul after one transpose of x).
   left = (kernel - 1) // 2
+  stacked_dy = _shift_stack(dy_op, kernel, axis, kernel - 1 - left).reshape(rows, kernel * c_out)
   w_flipped = jnp.transpose(w_op[::-1], (0, 2, 1)).reshape(kernel * c_out, c_in)
-  dx = _matmul(_shift_stack(dy_op, kernel, axis, kernel - 1 - left), w_flipped, f32)
+  dx = _matmul(stacked_dy, w_flipped, f32).reshape(x_op.shape)
+  d_w = weight_grad(x_op.reshape(rows, c_in), stacked_dy, f32).reshape(c_in, kernel, c_out)
+  d_w = jnp.transpose(d_w[:, ::-1], (1, 0, 2))
   # Autodiff of the reference returns the gradients of its rounded operands in their dtype.
   d_w, dx = d_w.astype(w_op.dtype).astype(f32), dx.astype(w_op.dtype).astype(f32)
-  return d_w.reshape(kernel, c_in, c_out), d_b, d_offset, dx
+  return d_w, d_b, d_offset, dx
 
 
 _block.defvjp(_block_fwd, _block_bwd)
