@@ -29,7 +29,8 @@ from meta_unsup_rules.configs import local
 
 def get_config():
   c = local.get_config()
-  c.rule.update(dict(hebb_term="oja_centred", inner_lr=0.1))
+  # The run computed the rule with the reference implementation (before "fused" was the default).
+  c.rule.update(dict(hebb_term="oja_centred", inner_lr=0.1, implementation="reference"))
   c.unroll.update(dict(horizon_min=1_000, horizon_max=3_000, stagger_first_task=True))
   c.learner.update(
     dict(init_theta="runs/hand/ojac_lr0.1", learning_rates=(3e-4, 3e-4, 3e-4), snapshot_every=25)
