@@ -2,13 +2,13 @@
 reference with hand-written VJPs and a throughput-minded layout (docs/performance.md, issue 25).
 
 * conv + batch norm + ReLU blocks of the h network and the top-delta net (`conv_bn_relu`, the
-  reference is `rule._conv_bn_relu`): the input gradient of the convolution is one matmul over the
-  stacked shifted copies of the output gradient with the flipped kernel; the batch-norm backward is
-  the closed form rstd·(g − mean g − x̂·mean(g·x̂)) on the saved x̂; the weight gradient is a plain
-  [k·C_in, rows] × [rows, C_out] matmul on the shifted copies of the transposed input (XLA:CPU runs
-  the transposed-operand dot autodiff emits, contracting over the long rows axis, ~3× slower);
+  reference is `rule._conv_bn_relu`): the batch-norm backward is the closed form
+  rstd·(g − mean g − x̂·mean(g·x̂)) on the saved x̂ (the ReLU mask from x̂ too); one stack of shifted
+  copies of the output gradient serves both gradients: the input gradient is that stack times the
+  flipped kernel (one matmul), the weight gradient is x, transposed once, times the same stack;
 * the linear readouts of h (`linear`, the reference is `nn.linear`): the weight gradient of
-  `weight_grad`, a contraction over (chunks, rows) that XLA:CPU lays out as a plain matmul;
+  `weight_grad`, a contraction over (chunks, rows) that XLA:CPU lays out as a plain matmul (the
+  transposed-operand dot autodiff emits, contracting over the long rows axis, runs ~3× slower);
 * the convolution's bias is kept although it cancels in the batch norm: its gradient, Σ dy, is zero
   up to rounding in both paths, as in the reference.
 
@@ -35,17 +35,6 @@ def _shift_stack(x: jax.Array, kernel: int, axis: int, left: int) -> jax.Array:
   length = x.shape[axis]
   taps = [jax.lax.slice_in_dim(padded, j, j + length, axis=axis) for j in range(kernel)]
   return jnp.concatenate(taps, axis=-1)
-
-
-def _shift_stack_major(x, kernel, axis, left):
-  """`_shift_stack` stacking the shifted copies on axis 0 (channels-first layout)."""
-  if kernel == 1:
-    return x
-  pad = [(0, 0)] * x.ndim
-  pad[axis] = (left, kernel - 1 - left)
-  padded = jnp.pad(x, pad)
-  length = x.shape[axis]
-  return jnp.concatenate([jax.lax.slice_in_dim(padded, j, j + length, axis=axis) for j in range(kernel)], axis=0)
 
 
 def _matmul(a, b, out_dtype):
@@ -155,4 +144,3 @@ def conv_bn_relu(p: dict, x: jax.Array, axis: int, eps: float, operand_dtype=Non
   operands = x.dtype if operand_dtype is None else jnp.dtype(operand_dtype)
   conv = p["conv"]
   return _block(conv["w"].astype(x.dtype), conv["b"], p["bn"]["offset"], x, axis, float(eps), operands)
-

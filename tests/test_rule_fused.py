@@ -125,7 +125,8 @@ def test_merge_as_a_sum_matches_the_stacked_mix():
     rule.merge_weight_change(change, terms, new_cfg), rule.merge_weight_change(change, terms, ref_cfg)
   )
   _assert_trees_close(
-    jax.grad(loss(new_cfg), argnums=(0, 1))(change, terms), jax.grad(loss(ref_cfg), argnums=(0, 1))(change, terms)
+    jax.grad(loss(new_cfg), argnums=(0, 1))(change, terms),
+    jax.grad(loss(ref_cfg), argnums=(0, 1))(change, terms),
   )
 
 
