@@ -60,7 +60,7 @@ def get_config():
                                               # (bfloat16: mixed precision, float32 accumulation)
       checkpoint_unroll=True,                 # [ours] jax.checkpoint on the unroll body
       implementation="fused",                 # [ours] "fused": hand-written VJPs, meta-gradients
-                                              # 1.34x faster (learned_update/fused.py, docs/performance.md);
+                                              # 1.29x faster (learned_update/fused.py, docs/performance.md);
                                               # "reference": the released numerics by autodiff (equal to
                                               # float rounding; θ exports keep the one they were trained with)
   ))
