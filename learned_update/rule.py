@@ -179,9 +179,14 @@ def _conv_bn_relu(p, x, axis, eps, operand_dtype=None):
 IMPLEMENTATIONS = ("reference", "fused")
 
 
+def _is_fused(cfg) -> bool:
+  """Config `implementation` is "fused" (configs saved before the field existed run the reference)."""
+  return cfg.get("implementation", "reference") == "fused"
+
+
 def _block_fn(cfg):
   """conv + batch norm + ReLU of config `implementation`: autodiff (reference) or custom VJP."""
-  return fused.conv_bn_relu if cfg.get("implementation", "reference") == "fused" else _conv_bn_relu
+  return fused.conv_bn_relu if _is_fused(cfg) else _conv_bn_relu
 
 
 def top_delta(theta_td: dict, x_top: jax.Array, cfg) -> jax.Array:
@@ -276,7 +281,7 @@ def _centre_and_scale(x: jax.Array) -> jax.Array:
 
 def _linear_fn(cfg):
   """Linear readouts of h of config `implementation`: autodiff (reference) or custom VJP."""
-  return fused.linear if cfg.get("implementation", "reference") == "fused" else nn.linear
+  return fused.linear if _is_fused(cfg) else nn.linear
 
 
 def _readouts(theta_change: dict, h: jax.Array, linear=nn.linear) -> dict[str, jax.Array]:
@@ -358,7 +363,7 @@ def merge_weight_change(theta_change: dict, terms: dict, cfg) -> jax.Array:
   eps = cfg.normalize_epsilon
   n = len(WEIGHT_TERMS)
   mix = theta_change["merge"]["w"]
-  if cfg.get("implementation", "reference") == "fused":
+  if _is_fused(cfg):
     # The same mix as a sum: no [n_in, n_out, 12] stack in memory and no matrix-vector product.
     normalized = [_normalize_columns(terms[k], eps) for k in WEIGHT_TERMS]
     change = sum(mix[i] * t for i, t in enumerate(normalized))
