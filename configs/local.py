@@ -25,7 +25,7 @@ every example of the inner batch: cost ∝ batch × Σ units × h². Against pap
 * [ours] Omniglot added to the paper's ImageNet/Alphabet/CIFAR-10 mixture (more dataset
   variety helps meta-optimisation, paper §5.3); MNIST and Fashion stay held out.
 * [ours] Adam 1e-3 → 3e-4 → 6e-5 (the paper's 3e-4/1e-4/2e-5 shape, 3.3x larger) for a run
-  of ~10^3 updates instead of ~2·10^5; boundaries scale with `num_updates`.
+  of ~10^3 updates instead of ~2·10^5; boundaries at updates 1,000 and 1,500.
 * [ours] Meta-validation: `task.validation_holdout=True` takes the 10 meta-validation
   Alphabet characters (i % 6 == 5) and the 40 meta-validation Tiny-ImageNet classes
   (i % 5 == 3) out of meta-training, and every 50 updates (`validation.every`) θ is
@@ -53,6 +53,7 @@ def get_config():
                      validation_holdout=True))
   c.validation.update(dict(every=50, task="alphabet_val"))
   c.learner.update(dict(batch_size=8, num_updates=2_000, learning_rates=(1e-3, 3e-4, 6e-5),
+                        lr_boundaries=(1_000, 1_500),
                         checkpoint_every=10, snapshot_every=50))
   c.workers.num_workers = 2
   return c

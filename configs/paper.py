@@ -75,6 +75,10 @@ def get_config():
       normalize_predictions=True,             # [P3][C]
       targets="labels_and_augmentation",      # [P][C] one-hot + augmentation regression targets;
                                               # "labels": one-hot only ([ours] ablation)
+      target_centring="joint",                # [P3][C] one-hot and augmentation columns centred and
+                                              # scaled together; "per_group" [ours]: each group on its
+                                              # own, the augmentation group then scaled by
+      augmentation_weight=1.0,                #   this weight (0: as targets="labels"); "joint": 1 only
       reduction="mean",                       # [ours] over the k states of an unroll ([P]: sum)
   ))
 
@@ -98,7 +102,13 @@ def get_config():
       batch_size=256,                         # [S] meta-gradients averaged per update
       num_updates=200_000,                    # [S] ~200k updates in 8 days
       learning_rates=(3e-4, 1e-4, 2e-5),      # [S]
-      lr_boundaries=(0.5, 0.75),              # [S] 100k and 150k of 200k, as fractions of num_updates
+      lr_boundaries=(100_000, 150_000),       # [S] 100k and 150k of 200k updates
+      lr_boundaries_unit="updates",           # [ours] "updates": absolute, so extending a run never
+                                              # moves its past; "fraction": of num_updates (how runs
+                                              # stored before this field counted them)
+      mixing_lr_multiplier=1.0,               # [ours] Adam rate of the ΔW mixing weights (each
+                                              # `merge`) as a multiple of the rate of the rest of θ;
+                                              # ≠ 1: two Adams (optax.multi_transform)
       clip_norm=5.0,                          # [S]
       adam_b1=0.9,                            # [ours] Adam defaults (not given)
       adam_b2=0.999,
@@ -112,6 +122,10 @@ def get_config():
                                               # staggered tasks)
       snapshot_every=0,                       # [ours] θ-only exports kept for held-out curves (0: none)
       init_theta="",                          # [ours] θ export a new run starts from ("": init_theta(seed))
+      branch_from="",                         # [ours] another run's workdir a new run starts from: θ,
+                                              # step, counters, Adam state (fresh if its structure
+                                              # differs) and the workers' random streams of
+      branch_update=-1,                       #   its checkpoint of this update (-1: its newest)
       require_clean_start=True,               # [ours] refuse an init_theta whose lineage touched a test
                                               # task or ran without the holdout (learned_update/lineage.py)
   ))
@@ -155,6 +169,10 @@ def get_config():
       max_shift=2.0,                          # pixels (of 16)
       max_rotation=15.0,                      # degrees
       max_noise=0.1,                          # additive Gaussian std, pixel range [0, 1]
+      disjoint_batches=True,                  # [ours] batches a and b never share an example, also
+                                              # when a class has < 2 x samples_per_class labelled ones
+                                              # (each draws from its own half); False: drawn
+                                              # independently (Omniglot: from the same 8)
       labelled_fraction=0.4,                  # per class: labelled part (the meta-objective's
                                               # batches), the rest feeds the inner loop
       split_seed=0,                           # seed of the fixed labelled/unlabelled split
@@ -180,6 +198,9 @@ def get_config():
       eval_every=1_000,                       # [ours] steps between readouts (the last counts)
       seed=1_000,                             # [ours] first seed: distinct from test seeds 0-9
       readout="ridge",                        # [ours] the readout whose mean accuracy selects θ
+      mode="inline",                          # [ours] "inline": the trainer validates (and waits);
+                                              # "async": it writes a snapshot at each due update and an
+                                              # evaluator process scores it (distributed/evaluator.py)
   ))
 
   # Evaluation (docs/method.md §6–7): every evaluating command (scripts.evaluate, sweep, demo;

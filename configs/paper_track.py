@@ -7,8 +7,8 @@ Run (one core, resumable; the committed run state lives in experiments/paper_tra
 What is the paper's (unchanged from configs/paper.py): the released rule family (every ΔW
 term with the released Hebbian term, the released step), the ridge meta-objective, truncated
 backprop through the unrolled inner loop, Adam with the paper's 3e-4 → 1e-4 → 2e-5 schedule
-(boundaries at 1/2 and 3/4 of the run), θ from `init_theta(seed)`: no hand-set start and no
-ancestor.
+(boundaries at updates 1,000 and 1,500: the run stored them as fractions 1/2 and 3/4 of its 2,000),
+θ from `init_theta(seed)`: no hand-set start and no ancestor.
 
 Meta-training settings, chosen on validation (alphabet_val) in earlier runs, never on a test
 task (each is a setting the paper leaves free or that its compute fixed):
@@ -40,6 +40,7 @@ def get_config():
     dict(
       num_updates=2_000,
       learning_rates=(3e-4, 1e-4, 2e-5),
+      lr_boundaries=(1_000, 1_500),
       checkpoint_every=10,
       keep_checkpoints=2,
       checkpoint_worker_tasks=False,

@@ -274,6 +274,25 @@ def load_latest(workdir, expected_signature=None) -> dict | None:
   return payload
 
 
+def load_step(workdir, step: int, expected_signature=None) -> dict:
+  """The payload of `workdir`'s checkpoint of update `step` (-1: its newest readable one), with
+  "path"; CheckpointError names the updates it does have, or a θ of another architecture."""
+  if int(step) < 0:
+    payload = load_latest(workdir, expected_signature)
+    if payload is None:
+      raise CheckpointError(f"{workdir} holds no checkpoint (expected files named checkpoint_########.npz)")
+    return payload
+  path = pathlib.Path(workdir) / checkpoint_name(step)
+  if path not in list_checkpoints(workdir):
+    have = [int(_NAME.match(p.name).group(1)) for p in list_checkpoints(workdir)]
+    raise CheckpointError(f"{workdir} has no checkpoint of update {int(step)} (it has updates {have or 'none'})")
+  payload = {**load_path(path), "path": str(path)}
+  ours = _signature_tuples(expected_signature)
+  if ours is not None and _signature_tuples(payload.get("theta_signature")) != ours:
+    raise CheckpointError(f"{path} holds a θ of another architecture than this run's rule section")
+  return payload
+
+
 def theta_from_payload(payload: Mapping):
   """θ of a loaded checkpoint as the pytree its own config's rule builds (for exports)."""
   from meta_unsup_rules.learned_update import export, rule  # pylint: disable=g-import-not-at-top

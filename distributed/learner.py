@@ -4,9 +4,13 @@ Gradients arrive tagged with the θ version they were computed with. Those older
 `learner.max_staleness` updates are dropped, those with non-finite values too (both
 counted); B = `learner.batch_size` accepted gradients are averaged, clipped to global
 norm `learner.clip_norm`, and applied with Adam on a piecewise-constant schedule:
-`learner.learning_rates` switching at fractions `lr_boundaries` of `num_updates`
-(configs/paper.py: the paper's 3e-4 → 1e-4 → 2e-5 at 0.5 and 0.75). An average that is
-still non-finite is skipped and counted, never applied.
+`learner.learning_rates` switching at `lr_boundaries`, in updates
+(`lr_boundaries_unit="updates"`, configs/paper.py: the paper's 3e-4 → 1e-4 → 2e-5 at 100k and
+150k) or, as runs stored before that setting did, in fractions of `num_updates` ("fraction":
+extending such a run moves its past boundaries). `mixing_lr_multiplier` ≠ 1 gives the ΔW
+mixing weights (`MIXING_LEAVES`) their own Adam with that multiple of the rate
+(optax.multi_transform: its state has another structure than the single Adam's). An average
+that is still non-finite is skipped and counted, never applied.
 How a batch is averaged is fixed at construction, by the caller from the workers' estimator
 (its `combine`, distributed/gradient_estimators.py): "mean" averages the results' gradients;
 "inverse_variance" (hybrid workers, whose results carry a truncated-backprop gradient beside
@@ -22,22 +26,62 @@ import optax
 
 from meta_unsup_rules.distributed import checkpoint, gradient_estimators
 from meta_unsup_rules.learned_update import estimators
-from meta_unsup_rules.util import trees
+from meta_unsup_rules.util import config_compat, trees
+
+BOUNDARY_UNITS = ("updates", "fraction")
+# θ's ΔW mixing weights: the 12-vector and the bias of each `merge` (rule.py `_init_weight_change`).
+MIXING_LEAVES = ("merge",)
+
+
+def schedule_boundaries(cfg) -> tuple[int, ...]:
+  """The updates at which the learning rate switches (`lr_boundaries` in its unit)."""
+  unit = config_compat.read(cfg, "learner.lr_boundaries_unit")
+  if unit == "updates":
+    return tuple(int(b) for b in cfg.lr_boundaries)
+  if unit == "fraction":
+    return tuple(int(round(f * cfg.num_updates)) for f in cfg.lr_boundaries)
+  raise ValueError(f"learner.lr_boundaries_unit {unit!r}: expected one of {BOUNDARY_UNITS}")
 
 
 def learning_rate_schedule(cfg) -> optax.Schedule:
   values = tuple(float(v) for v in cfg.learning_rates)
-  bounds = tuple(int(round(f * cfg.num_updates)) for f in cfg.lr_boundaries)
+  bounds = schedule_boundaries(cfg)
   if len(values) != len(bounds) + 1:
     raise ValueError(f"learner.learning_rates {values} needs one more entry than lr_boundaries {bounds}")
   return optax.join_schedules([optax.constant_schedule(v) for v in values], list(bounds))
 
 
+def is_mixing_leaf(path) -> bool:
+  """Whether a θ leaf (its key path) is one of the ΔW mixing weights."""
+  return any(getattr(k, "key", None) in MIXING_LEAVES for k in path)
+
+
+def _adam(cfg, multiplier: float) -> optax.GradientTransformation:
+  schedule = learning_rate_schedule(cfg)
+  scaled = schedule if multiplier == 1.0 else (lambda step: multiplier * schedule(step))
+  return optax.chain(
+    optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
+    optax.scale_by_learning_rate(scaled),
+  )
+
+
 def make_optimizer(cfg) -> optax.GradientTransformation:
+  """Clip the whole gradient, then Adam: one for θ, or (mixing_lr_multiplier ≠ 1) one for the
+  mixing weights at that multiple of the rate and one for the rest."""
+  multiplier = float(config_compat.read(cfg, "learner.mixing_lr_multiplier"))
+  if multiplier == 1.0:
+    return optax.chain(
+      optax.clip_by_global_norm(cfg.clip_norm),
+      optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
+      optax.scale_by_learning_rate(learning_rate_schedule(cfg)),
+    )
+
+  def labels(theta):
+    return jax.tree_util.tree_map_with_path(lambda p, _: "mixing" if is_mixing_leaf(p) else "rest", theta)
+
   return optax.chain(
     optax.clip_by_global_norm(cfg.clip_norm),
-    optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
-    optax.scale_by_learning_rate(learning_rate_schedule(cfg)),
+    optax.multi_transform({"mixing": _adam(cfg, multiplier), "rest": _adam(cfg, 1.0)}, labels),
   )
 
 
@@ -108,6 +152,8 @@ class Learner:
     stats = {
       "grad_norm": norm,
       "lr": float(learning_rate_schedule(self.cfg)(self.step)),
+      "lr_mixing": float(learning_rate_schedule(self.cfg)(self.step))
+      * float(config_compat.read(self.cfg, "learner.mixing_lr_multiplier")),
       "staleness": float(np.mean([self.step - r.theta_version for r in batch])),
     }
     if not np.isfinite(norm):
@@ -148,3 +194,24 @@ class Learner:
     self.step = int(saved["step"])
     self.counters = {k: int(v) for k, v in saved["counters"].items()}
     self.buffer = []
+
+  def branch_from(self, saved: dict) -> str:
+    """Starts from another run's `get_state`: θ, the step and the counters (the lineage's
+    updates and meta-gradients go on), and Adam's state where its structure is this
+    optimiser's. Returns "restored", or "fresh" when the optimisers differ (e.g. another
+    `mixing_lr_multiplier`): then Adam's moments and count start afresh at the parent's θ."""
+    theta = checkpoint.unflatten(self.theta, saved["theta"], what="the parent run's θ")
+    self.theta = jax.tree_util.tree_map(np.asarray, theta)
+    try:
+      opt_state = checkpoint.unflatten(
+        jax.eval_shape(self.optimizer.init, theta), saved["opt_state"], what="the parent run's optimiser state"
+      )
+      self.opt_state = jax.tree_util.tree_map(np.asarray, opt_state)
+      optimizer = "restored"
+    except checkpoint.CheckpointError:
+      self.opt_state = jax.tree_util.tree_map(np.asarray, self.optimizer.init(self.theta))
+      optimizer = "fresh"
+    self.step = int(saved["step"])
+    self.counters = {k: int(v) for k, v in saved["counters"].items()}
+    self.buffer = []
+    return optimizer

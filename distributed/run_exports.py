@@ -85,6 +85,35 @@ def run_origin(cfg, workdir, config_source, saved) -> dict:
   }
 
 
+def branch_origin(cfg, workdir, config_source, parent: dict, optimizer: str) -> dict:
+  """The origin of a run started from another run's checkpoint `parent` (a payload with "path"):
+  its lineage is the parent's up to that checkpoint's update, then this run; `branch` says
+  where it started and whether Adam's state came along ("restored") or started afresh ("fresh").
+  A parent whose lineage is not clean is refused as `learner.init_theta` would be."""
+  parent_dir = pathlib.Path(parent["path"]).parent
+  update = int(parent["step"])
+  parent_origin = parent.get("origin") or run_origin(
+    export.config_from_json(parent["config_json"]), parent_dir, None, None
+  )
+  inherited = provenance(parent_origin, update)
+  found = lineage.problems(inherited)
+  if found and cfg.learner.require_clean_start:
+    raise export.ExportError(
+      f"learner.branch_from={cfg.learner.branch_from}: its lineage is not clean ({'; '.join(found)}); "
+      "set --config.learner.require_clean_start=False for a study that reports it as tainted"
+    )
+  start_lineage = inherited["lineage"]
+  return {
+    "run": run_name(workdir),
+    "config": config_source,
+    "commit": lineage.current_commit(),
+    "validation_holdout": bool(cfg.task.validation_holdout),
+    "track": lineage.combined_track(lineage.config_track(cfg), start_lineage, inherited["track"]),
+    "start_lineage": start_lineage,
+    "branch": {"run": start_lineage[-1]["run"], "update": update, "optimizer": optimizer},
+  }
+
+
 def run_name(workdir) -> str:
   """The run as lineages name it: relative to the working directory when inside it, so that an
   exported lineage carries no machine's absolute paths."""
@@ -106,6 +135,8 @@ def provenance(origin: dict, update: int, selected_on=None) -> dict:
     selected_on,
     commit=origin["commit"],
   )
+  if origin.get("branch"):
+    entry["branch"] = dict(origin["branch"])
   return {"track": origin["track"], "lineage": [*origin["start_lineage"], entry]}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from meta_unsup_rules.util.config_check import Section
 
 WORKER_MODES = ("ray", "inprocess")
+VALIDATION_MODES = ("inline", "async")
 
 
 def validate_learner(learner_cfg) -> None:
@@ -18,8 +19,13 @@ def validate_learner(learner_cfg) -> None:
   s = Section(learner_cfg, "learner")
   s.int_at_least("batch_size", 1)
   s.int_at_least("num_updates", 1)
-  # Fractions of num_updates, so raising num_updates stretches the schedule.
-  bounds = s.numbers("lr_boundaries", lo=0.0, hi=1.0, lo_open=True, hi_open=True, min_len=0, increasing=True)
+  unit = s.one_of("lr_boundaries_unit", ("updates", "fraction"))
+  if unit == "updates":  # absolute: extending a run never moves its past
+    bounds = s.numbers("lr_boundaries", lo=0.0, lo_open=True, min_len=0, increasing=True)
+    if any(float(b) != int(b) for b in bounds):
+      s.fail("lr_boundaries", "whole numbers of updates (learner.lr_boundaries_unit = 'updates')")
+  else:  # fractions of num_updates (runs stored before the unit existed): raising it stretches them
+    bounds = s.numbers("lr_boundaries", lo=0.0, hi=1.0, lo_open=True, hi_open=True, min_len=0, increasing=True)
   rates = s.numbers("learning_rates", lo=0.0, lo_open=True)
   if len(rates) != len(bounds) + 1:
     s.fail(
@@ -38,6 +44,12 @@ def validate_learner(learner_cfg) -> None:
   if not isinstance(s.value("init_theta"), str):
     s.fail("init_theta", "a θ export directory, or '' (start from init_theta(seed))")
   s.boolean("require_clean_start")
+  s.positive("mixing_lr_multiplier")
+  if not isinstance(s.value("branch_from"), str):
+    s.fail("branch_from", "another run's workdir, or '' (no branch)")
+  s.int_at_least("branch_update", -1)  # -1: the parent's newest checkpoint
+  if s.value("branch_from") and s.value("init_theta"):
+    s.fail("branch_from", "'' when learner.init_theta is set: a run starts from one of the two")
 
 
 def validate_workers(workers_cfg) -> None:
@@ -78,6 +90,7 @@ def validate_validation(cfg) -> None:
   s.int_at_least("inner_steps", 0)
   s.int_at_least("eval_every", 1)
   s.int_at_least("seed", 0)
+  s.one_of("mode", VALIDATION_MODES)
   if every == 0:
     return
   # pylint: disable=g-import-not-at-top  (imports JAX, runs none of it)

@@ -32,7 +32,7 @@ import numpy as np
 from meta_unsup_rules.distributed import checkpoint, gradient_estimators, pools, run_exports, validation
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.learned_update import export, lineage, rule
-from meta_unsup_rules.util import files, tensorboard
+from meta_unsup_rules.util import config_compat, files, tensorboard
 from meta_unsup_rules.util import progress as progress_lib
 
 
@@ -128,17 +128,22 @@ class _Run:
     _check_holdout(saved, cfg)
     if saved is None and cfg.learner.init_theta:
       theta0 = run_exports.initial_theta_from_export(cfg.learner.init_theta, theta0, cfg.rule)
-    self.origin = run_exports.run_origin(cfg, workdir, config_source, saved)
     combine = gradient_estimators.make_estimator(cfg).combine  # as the workers' estimator wants
     self.learner = learner_lib.Learner(cfg.learner, theta0, combine=combine)
     self.pool = make_pool(cfg)
-    self.resumed_from, self.elapsed_before = None, 0.0
+    self.resumed_from, self.elapsed_before, self.cpu_before = None, 0.0, 0.0
     if saved is not None:
+      self.origin = run_exports.run_origin(cfg, workdir, config_source, saved)
       self._restore(saved)
+    elif config_compat.read(cfg.learner, "learner.branch_from"):
+      self.origin = self._branch(config_source)
+    else:
+      self.origin = run_exports.run_origin(cfg, workdir, config_source, None)
     self.best = _resumed_best(saved, workdir)
     self.validator = validation.Validator(cfg)
     export.write_config(workdir / "config.json", cfg)
     self.t_start = time.monotonic()
+    self.cpu_start = time.process_time()
     self.total_grads = 0
     self.last_loss = float("nan")
     self._new_window(time.monotonic())
@@ -157,6 +162,30 @@ class _Run:
       ) from e
     self.resumed_from = int(saved["step"])
     self.elapsed_before = float(saved.get("elapsed_sec", 0.0))
+    self.cpu_before = float(saved.get("cpu_sec", 0.0))
+
+  def _branch(self, config_source: str | None) -> dict:
+    """A new run from another run's checkpoint (`learner.branch_from`, `branch_update`): θ, step,
+    counters, Adam's state if its structure fits, and the in-process workers' random streams
+    (the parent's tasks are not continued). Returns the run's origin."""
+    lcfg = self.cfg.learner
+    parent_dir = pathlib.Path(lcfg.branch_from)
+    if parent_dir.resolve() == self.workdir.resolve():
+      raise checkpoint.CheckpointError(f"learner.branch_from={parent_dir} is this run's own workdir")
+    try:
+      parent = checkpoint.load_step(parent_dir, int(lcfg.branch_update), self.signature)
+      optimizer = self.learner.branch_from(parent["learner"])
+      if parent.get("pool") is not None and isinstance(self.pool, pools.InProcessPool):
+        self.pool.set_state(_streams_only(parent["pool"]))
+    except (checkpoint.CheckpointError, KeyError, TypeError, ValueError) as e:
+      self.pool.close()
+      raise checkpoint.CheckpointError(f"cannot branch from {parent_dir}: {type(e).__name__}: {e}") from e
+    print(
+      f"branching from {parent['path']} (update {self.learner.step}): Adam state {optimizer}"
+      + (" (another optimiser structure: its moments start afresh)" if optimizer == "fresh" else ""),
+      file=sys.stderr,
+    )
+    return run_exports.branch_origin(self.cfg, self.workdir, config_source, parent, optimizer)
 
   def _new_window(self, now: float) -> None:
     """Forgets the gradients of the last update: rates and means are per update."""
@@ -168,9 +197,15 @@ class _Run:
     """Seconds of meta-training over every resume."""
     return self.elapsed_before + (now - self.t_start)
 
+  def _cpu(self) -> float:
+    """CPU seconds of the trainer's process (all its threads) over every resume of this run: its
+    core-hours, whatever else shares the machine (inline validation included, async not)."""
+    return self.cpu_before + (time.process_time() - self.cpu_start)
+
   def open_outputs(self, progress: bool) -> None:
     self.bar = Progress(self.cfg.learner.num_updates, self.learner.step, enabled=progress)
     self.t_start = time.monotonic()
+    self.cpu_start = time.process_time()
     self._new_window(time.monotonic())
     _drop_records_after(self.workdir / "metrics.jsonl", self.learner.step)
     self.metrics_file = open(self.workdir / "metrics.jsonl", "a", encoding="utf-8")
@@ -211,7 +246,8 @@ class _Run:
     """Record, validate, export the best θ, then checkpoint and snapshot on their schedules."""
     now = time.monotonic()
     record = self._record(stats, now)
-    if self.validator.due(self.learner.step, int(self.cfg.learner.num_updates)):
+    validation_due = self.validator.due(self.learner.step, int(self.cfg.learner.num_updates))
+    if validation_due and self.validator.inline:
       record.update(self.validator.run(self.learner.theta, self.learner.step))
       now = time.monotonic()  # the next update's rates leave the validation out
     self.metrics_file.write(files.dumps(record) + "\n")  # strict: a NaN loss is written null
@@ -225,8 +261,8 @@ class _Run:
     if self.learner.step % self.cfg.learner.checkpoint_every == 0:
       self.save_checkpoint()
     snapshot_every = int(self.cfg.learner.snapshot_every)
-    if snapshot_every and self.learner.step % snapshot_every == 0:
-      self._snapshot(now)
+    if (snapshot_every and self.learner.step % snapshot_every == 0) or (validation_due and not self.validator.inline):
+      self._snapshot(now)  # async validation scores the snapshots of its steps (distributed/evaluator.py)
 
   def _record(self, stats: dict, now: float) -> dict:
     """The update's line of metrics.jsonl."""
@@ -251,7 +287,8 @@ class _Run:
       "inner_steps_per_sec": window["inner_steps"] / dt,
       "meta_grads_total": run_exports.meta_grads(learner.counters),
       "elapsed_sec": self._elapsed(now),
-      **{k: stats[k] for k in ("hybrid_weight_pes",) if k in stats},
+      "cpu_sec": self._cpu(),
+      **{k: stats[k] for k in ("hybrid_weight_pes", "lr_mixing") if k in stats},
     }
 
   def _summary_now(self, now: float) -> dict:
@@ -289,6 +326,7 @@ class _Run:
       "theta_signature": self.signature,
       "config_json": self.cfg.to_json_best_effort(),
       "elapsed_sec": self._elapsed(time.monotonic()),
+      "cpu_sec": self._cpu(),
       "validation_best": self.best,  # None until a validation ran
       "origin": self.origin,
     }
@@ -313,6 +351,17 @@ class _Run:
     provenance_now = run_exports.provenance(self.origin, self.learner.step)
     export.save_theta(self.workdir / "theta", self.learner.theta, self.cfg, {**summary, **provenance_now})
     return summary
+
+
+def _streams_only(pool_state: dict) -> dict:
+  """A pool state with each worker's random stream and nothing of its task: a branched run's
+  workers start new tasks (staggered) from where the parent's streams had got to."""
+  workers = []
+  for w in pool_state["workers"]:
+    kept = {k: None for k in w}
+    kept.update(rng=w["rng"], task=None, state=None, steps_done=0, horizon=0, tasks_started=0)
+    workers.append(kept)
+  return {"workers": workers, "next": pool_state.get("next", 0)}
 
 
 def _drop_records_after(path: pathlib.Path, step: int) -> None:

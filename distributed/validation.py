@@ -20,8 +20,9 @@ import time
 
 import ml_collections
 
-from meta_unsup_rules.evaluation import runner
+from meta_unsup_rules.evaluation import features, protocols, runner
 from meta_unsup_rules.tasks import eval_tasks
+from meta_unsup_rules.util import config_compat
 
 BEST_DIR = "best"
 
@@ -32,6 +33,9 @@ class Validator:
   def __init__(self, cfg):
     self.vcfg = cfg.validation
     self.every = int(self.vcfg.every)
+    # "inline": the trainer runs `run` itself; "async": it writes a snapshot at each due step and
+    # a separate evaluator (distributed/evaluator.py) scores it.
+    self.inline = config_compat.read(self.vcfg, "validation.mode") == "inline"
     self._cfg = cfg
     self._task = None
 
@@ -65,9 +69,18 @@ class Validator:
       task, cfg, ["learned"], int(v.inner_steps), int(v.eval_every), seeds, lambda seed: theta
     )
     final = result["final"]["learned"][v.readout]
+    per_seed = next(
+      r["values"]
+      for r in result["rows"]
+      if r["method"] == "learned" and r["readout"] == v.readout and r["step"] == int(v.inner_steps)
+    )
+    rank = feature_rank(task, cfg, theta, int(v.inner_steps), seeds[0])
     return {
       "val_accuracy": float(final["mean"]),
       "val_sem": None if final["sem"] is None else float(final["sem"]),
+      "val_per_seed": [float(a) for a in per_seed],  # seeds validation.seed, +1, ...: paired comparisons
+      "val_effective_rank": rank["effective_rank"],
+      "val_top_component": rank["top_component"],
       "val_step": int(step),  # the update whose θ was validated
       "val_sec": time.monotonic() - t0,
     }
@@ -80,6 +93,20 @@ class Validator:
       "inner_steps": int(v.inner_steps),
       "readout": v.readout,
     }
+
+
+RANK_EXAMPLES = 1_000  # test examples whose features the effective rank is computed on
+
+
+def feature_rank(task, cfg, theta, inner_steps: int, seed: int) -> dict:
+  """Effective rank (exp of the entropy of the PCA spectrum) of the top-layer features after
+  `inner_steps` rule steps on one seed, and the share of the top component: a collapse of the
+  features shows here before it shows in accuracy."""
+  runners = features.trained_runners(task, cfg, lambda s: theta, inner_steps, seed)
+  x_test, _ = task.test_set(RANK_EXAMPLES)
+  f = protocols.batched_features(runners["learned"].features, x_test, int(cfg.evaluation.test_chunk))
+  spectrum = features.pca_spectrum(f)
+  return {"effective_rank": features.effective_rank(spectrum), "top_component": float(spectrum[0])}
 
 
 def is_better(record: dict, best: dict | None) -> bool:

@@ -32,9 +32,13 @@ labelled part, so the meta-objective is evaluated on examples the inner loop nev
 trained on. paper.py (0.4): Tiny-ImageNet 50/class -> 20 labelled + 30 unlabelled; CIFAR-10
 5,000/class -> 2,000 + 3,000; Alphabet (#fonts/class) -> 40% + 60%. Batches a and b of a
 step take 2 x samples_per_class distinct labelled examples per class when the labelled
-part has that many; otherwise a and b are drawn independently without replacement (they
-may overlap; Omniglot: 8 labelled per class), and with replacement below
-samples_per_class.
+part has that many. Below that, with ``disjoint_batches=True`` (paper.py) each step splits the
+class's labelled examples at random into two halves, a drawing only from one and b only from
+the other (with replacement where a half has fewer than samples_per_class), so the ridge
+readout is never scored on (augmented copies of) its own training points; with
+``disjoint_batches=False`` (runs stored before the setting) a and b are drawn independently,
+without replacement when there are samples_per_class, else with replacement (Omniglot's 8
+labelled examples per class: a and b from the same 8).
 
 Augmentation (``augment=True``): per example, shift, rotation and additive Gaussian noise
 (``tasks.image_ops``), on both streams. The labelled targets are the one-hot label in
@@ -65,7 +69,7 @@ import numpy as np
 from meta_unsup_rules.tasks import data_dir as dd
 from meta_unsup_rules.tasks import datasets as ds
 from meta_unsup_rules.tasks import image_ops, sampling
-from meta_unsup_rules.util import memo
+from meta_unsup_rules.util import config_compat, memo
 from meta_unsup_rules.util.config_check import Section
 
 SOURCE_VERSION = 1  # of the meta-training preprocessing (disk-cache key)
@@ -221,6 +225,7 @@ class MetaTrainTask:
   num_classes: int
   num_regression_targets: int
   samples_per_class: int = 10
+  disjoint_batches: bool = False
   augment: bool = True
   max_shift: float = 2.0
   max_rotation: float = 15.0
@@ -243,6 +248,7 @@ class MetaTrainTask:
   def from_dict(cls, d, source: MetaTrainSource) -> "MetaTrainTask":
     """Inverse of `to_dict`, checked against `source` (ValueError says what does not fit)."""
     names = {f.name for f in dataclasses.fields(cls)} - {"source"}
+    d = {"disjoint_batches": False, **d}  # checkpoints written before the setting
     if set(d) != names:
       raise ValueError(f"task description fields {sorted(d)} differ from {sorted(names)}")
     if d["dataset"] != source.name:
@@ -277,6 +283,7 @@ class MetaTrainTask:
       num_classes=int(d["num_classes"]),
       num_regression_targets=int(d["num_regression_targets"]),
       samples_per_class=int(d["samples_per_class"]),
+      disjoint_batches=bool(d["disjoint_batches"]),
       augment=bool(d["augment"]),
       max_shift=float(d["max_shift"]),
       max_rotation=float(d["max_rotation"]),
@@ -318,6 +325,8 @@ class MetaTrainTask:
       if n >= 2 * spc:
         pick = np.argsort(rng.random((num_steps, n)), axis=1)[:, : 2 * spc]
         idx[:, :, j, :] = pool[pick].reshape(num_steps, 2, spc)
+      elif self.disjoint_batches:
+        idx[:, :, j, :] = _from_disjoint_halves(rng, pool, num_steps, spc)
       elif n >= spc:
         pick = np.argsort(rng.random((num_steps, 2, n)), axis=2)[:, :, :spc]
         idx[:, :, j, :] = pool[pick]
@@ -338,6 +347,22 @@ class MetaTrainTask:
       targets.reshape(num_steps, 2 * k, c + self.num_regression_targets),
       labels.astype(np.int32),
     )
+
+
+def _from_disjoint_halves(rng: np.random.Generator, pool: np.ndarray, num_steps: int, spc: int) -> np.ndarray:
+  """[num_steps, 2, spc] indices: per step `pool` shuffled and cut into halves, a's spc drawn from
+  the first and b's from the second (with replacement where a half is short; a class with one
+  labelled example gives it to a and b alike, the only case they can share)."""
+  n = len(pool)
+  half = max(n // 2, 1)
+  order = np.argsort(rng.random((num_steps, n)), axis=1)
+  first, second = order[:, :half], order[:, half:] if n > 1 else order[:, :1]
+  sizes = np.array([first.shape[1], second.shape[1]])
+  draws = rng.integers(0, 2**31 - 1, size=(num_steps, 2, spc)) % sizes[None, :, None]
+  out = np.empty((num_steps, 2, spc), np.int64)
+  out[:, 0] = pool[np.take_along_axis(first, draws[:, 0], axis=1)]
+  out[:, 1] = pool[np.take_along_axis(second, draws[:, 1], axis=1)]
+  return out
 
 
 def sample_meta_train_task(rng: np.random.Generator, cfg, data_dir=None, cache_dir=None) -> MetaTrainTask:
@@ -366,6 +391,7 @@ def sample_meta_train_task(rng: np.random.Generator, cfg, data_dir=None, cache_d
     num_classes=num_classes,
     num_regression_targets=image_ops.NUM_AUGMENT_TARGETS if augment else 0,
     samples_per_class=int(cfg.samples_per_class),
+    disjoint_batches=bool(config_compat.read(cfg, "task.disjoint_batches")),
     augment=augment,
     max_shift=float(cfg.max_shift),
     max_rotation=float(cfg.max_rotation),
@@ -400,6 +426,7 @@ def validate_config(task_cfg) -> None:
   s.boolean("per_layer_widths")
   s.int_at_least("width_grid", 0)
   s.boolean("augment")
+  s.boolean("disjoint_batches")
   for name in ("max_shift", "max_rotation", "max_noise"):
     s.number(name, lo=0.0)
   s.number("labelled_fraction", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
