@@ -201,6 +201,7 @@ def get_config():
       mode="inline",                          # [ours] "inline": the trainer validates (and waits);
                                               # "async": it writes a snapshot at each due update and an
                                               # evaluator process scores it (distributed/evaluator.py)
+      evaluator_cpus="",                      # [ours] async: the evaluator's CPUs ("0", "0,2-3"; "": all)
   ))
 
   # Evaluation (docs/method.md §6–7): every evaluating command (scripts.evaluate, sweep, demo;

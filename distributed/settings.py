@@ -91,6 +91,12 @@ def validate_validation(cfg) -> None:
   s.int_at_least("eval_every", 1)
   s.int_at_least("seed", 0)
   s.one_of("mode", VALIDATION_MODES)
+  from meta_unsup_rules.distributed import evaluator  # pylint: disable=g-import-not-at-top
+
+  try:
+    evaluator.parse_cpus(s.value("evaluator_cpus"))
+  except (ValueError, TypeError):
+    s.fail("evaluator_cpus", "'' (every CPU) or a CPU list such as '0' or '0,2-3'")
   if every == 0:
     return
   # pylint: disable=g-import-not-at-top  (imports JAX, runs none of it)

@@ -29,10 +29,11 @@ import time
 import jax
 import numpy as np
 
-from meta_unsup_rules.distributed import checkpoint, gradient_estimators, pools, run_exports, validation
+from meta_unsup_rules.distributed import checkpoint, gradient_estimators, pools, run_exports, run_files, validation
+from meta_unsup_rules.distributed import evaluator as evaluator_lib
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.learned_update import export, lineage, rule
-from meta_unsup_rules.util import config_compat, files, tensorboard
+from meta_unsup_rules.util import config_compat, files, tensorboard, workdir_lock
 from meta_unsup_rules.util import progress as progress_lib
 
 
@@ -94,23 +95,28 @@ def meta_train(
   (the schedule still spans `learner.num_updates`). `config_source` (the config file's name)
   goes into the lineage of every θ the run exports.
   """
-  run = _Run(cfg, pathlib.Path(workdir), config_source)
-  run.open_outputs(progress)
+  # One trainer per workdir: a second exits (LockHeld) before it reads or writes anything.
+  lock = workdir_lock.WorkdirLock(pathlib.Path(workdir) / run_files.TRAINER_LOCK, "a trainer").acquire()
   try:
-    with _StopFlag() as flag:
-      while run.goes_on(flag, max_seconds, stop_at_step):
-        run.collect_gradients()
-        stats = run.apply_update()
-        if stats is not None:
-          run.after_update(stats)
-  except KeyboardInterrupt:
-    print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
-  except pools.WorkerConfigError:
-    run.save_checkpoint()  # the updates made before every worker failed the same way are kept
-    raise
+    run = _Run(cfg, pathlib.Path(workdir), config_source)
+    run.open_outputs(progress)
+    try:
+      with _StopFlag() as flag:
+        while run.goes_on(flag, max_seconds, stop_at_step):
+          run.collect_gradients()
+          stats = run.apply_update()
+          if stats is not None:
+            run.after_update(stats)
+    except KeyboardInterrupt:
+      print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
+    except pools.WorkerConfigError:
+      run.save_checkpoint()  # the updates made before every worker failed the same way are kept
+      raise
+    finally:
+      run.close_outputs()
+    return run.finish()
   finally:
-    run.close_outputs()
-  return run.finish()
+    lock.release()
 
 
 class _Run:
@@ -207,11 +213,17 @@ class _Run:
     self.t_start = time.monotonic()
     self.cpu_start = time.process_time()
     self._new_window(time.monotonic())
-    _drop_records_after(self.workdir / "metrics.jsonl", self.learner.step)
-    self.metrics_file = open(self.workdir / "metrics.jsonl", "a", encoding="utf-8")
+    _drop_records_after(self.workdir / run_files.METRICS, self.learner.step)
+    self.metrics_file = open(self.workdir / run_files.METRICS, "a", encoding="utf-8")
     self.events = tensorboard.MetricsWriter(self.workdir)  # the same records as TensorBoard scalars
+    self.evaluator = None
+    if not self.validator.inline and self.validator.every > 0:
+      self.evaluator = evaluator_lib.EvaluatorProcess(self.workdir, self.cfg)
+      self.evaluator.ensure_running()  # scores what an earlier session left unscored
 
   def close_outputs(self) -> None:
+    if self.evaluator is not None:
+      self.evaluator.detach()  # it scores the last snapshots and ends by itself
     self.metrics_file.close()
     self.events.close()
     self.pool.close()
@@ -263,6 +275,8 @@ class _Run:
     snapshot_every = int(self.cfg.learner.snapshot_every)
     if (snapshot_every and self.learner.step % snapshot_every == 0) or (validation_due and not self.validator.inline):
       self._snapshot(now)  # async validation scores the snapshots of its steps (distributed/evaluator.py)
+    if validation_due and self.evaluator is not None:
+      self.evaluator.ensure_running()  # again, if it died
 
   def _record(self, stats: dict, now: float) -> dict:
     """The update's line of metrics.jsonl."""
@@ -343,7 +357,7 @@ class _Run:
       "hours": self._elapsed(time.monotonic()) / 3600.0,
       "meta_grads_per_sec": self.total_grads / max(time.monotonic() - self.t_start, 1e-9),
       "checkpoint": str(path),
-      "validation_best": self.best,
+      "validation_best": self.best if self.validator.inline else validation.best_on_disk(self.workdir),
       **dict(self.learner.counters.items()),
       "worker_restarts": self.pool.restarts,
       "worker_errors": self.pool.worker_errors,

@@ -20,11 +20,12 @@ import time
 
 import ml_collections
 
+from meta_unsup_rules.distributed import run_files
 from meta_unsup_rules.evaluation import features, protocols, runner
 from meta_unsup_rules.tasks import eval_tasks
 from meta_unsup_rules.util import config_compat
 
-BEST_DIR = "best"
+BEST_DIR = run_files.BEST
 
 
 class Validator:
@@ -130,3 +131,31 @@ def best_on_disk(workdir) -> dict | None:
     return {"update": int(summary["updates"]), "accuracy": accuracy, "sem": summary["val_sem"]}
   except (OSError, ValueError, KeyError, TypeError):
     return None
+
+
+def read_validation_records(workdir) -> list[dict]:
+  """The records of `validation.jsonl` (async validation), in the order written; a last line cut
+  short by a crash is left out."""
+  path = pathlib.Path(workdir) / run_files.VALIDATION
+  if not path.is_file():
+    return []
+  out = []
+  for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+      out.append(json.loads(line))
+    except ValueError:
+      continue
+  return out
+
+
+def merged_records(workdir) -> list[dict]:
+  """metrics.jsonl with the validation of each update joined in: inline records as written, and
+  async ones from validation.jsonl (for a step scored more than once, the last record)."""
+  path = pathlib.Path(workdir) / run_files.METRICS
+  records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+  latest = {int(r["step"]): r for r in read_validation_records(workdir)}
+  for r in records:
+    extra = latest.get(int(r["step"]))
+    if extra is not None:
+      r.update({k: v for k, v in extra.items() if k.startswith("val_")})
+  return records

@@ -2,9 +2,11 @@
 
 from meta_unsup_rules.meta_objective.logistic import LogisticRegression, ridge_accuracy
 from meta_unsup_rules.meta_objective.ridge import (
+  CENTRINGS,
   LOSSES,
   TARGETS,
   center_targets,
+  center_targets_per_group,
   meta_objective,
   predict,
   ridge_loss,
@@ -12,10 +14,12 @@ from meta_unsup_rules.meta_objective.ridge import (
 )
 
 __all__ = [
+  "CENTRINGS",
   "TARGETS",
   "LOSSES",
   "LogisticRegression",
   "center_targets",
+  "center_targets_per_group",
   "meta_objective",
   "predict",
   "ridge_accuracy",

@@ -50,6 +50,7 @@ def main(argv):
   from meta_unsup_rules.distributed import checkpoint
   from meta_unsup_rules.learned_update import ExportError
   from meta_unsup_rules.tasks import DataError
+  from meta_unsup_rules.util import workdir_lock
 
   jax_setup.configure_jax()
   try:
@@ -66,6 +67,7 @@ def main(argv):
     DataError,
     ExportError,
     pools.WorkerConfigError,
+    workdir_lock.LockHeld,
   ) as e:  # the message, not the (remote) traceback
     common.fail(str(e))
   common.emit_json(summary)

@@ -3,7 +3,6 @@ r"""Meta-training curves from a workdir's metrics.jsonl → PNG and PDF (the pap
 python -m scripts.plot_training --workdir=runs/local
 """
 
-import json
 import pathlib
 
 from absl import app, flags
@@ -24,7 +23,9 @@ def main(argv):
   path = pathlib.Path(_WORKDIR.value) / "metrics.jsonl"
   if not path.is_file():
     common.fail(f"{path} not found: expected a meta-training workdir (scripts.meta_train writes it)")
-  records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  from meta_unsup_rules.distributed import validation
+
+  records = validation.merged_records(_WORKDIR.value)  # with async validation's records joined in
   if not records:
     common.fail(f"{path} holds no updates yet")
   out = pathlib.Path(_OUT.value or pathlib.Path(_WORKDIR.value) / "training.png")

@@ -145,3 +145,66 @@ def test_the_combination_is_chosen_at_construction_not_from_the_results():
   assert mixed.counters["nonfinite"] == 1
   with pytest.raises(ValueError, match="combine"):
     learner_lib.Learner(cfg(), theta0(), combine="median")
+
+
+# ------------------------------------------------------------------ schedule, mixing rate, branching
+
+
+def test_boundaries_in_updates_do_not_move_when_the_run_is_extended():
+  short = cfg(num_updates=2_000, lr_boundaries=(1_000, 1_500), lr_boundaries_unit="updates")
+  long = cfg(num_updates=10_000, lr_boundaries=(1_000, 1_500), lr_boundaries_unit="updates")
+  for step in (0, 999, 1_000, 1_499, 1_500, 1_999):
+    assert float(learner_lib.learning_rate_schedule(short)(step)) == float(learner_lib.learning_rate_schedule(long)(step))
+  assert learner_lib.schedule_boundaries(long) == (1_000, 1_500)
+  sched = learner_lib.learning_rate_schedule(long)
+  assert [float(sched(s)) for s in (999, 1_000, 1_500)] == pytest.approx([3e-4, 1e-4, 2e-5])
+
+
+def test_fraction_boundaries_are_what_a_config_without_the_unit_means():
+  """Stored runs counted boundaries as fractions: extending one moves them (why "updates" exists)."""
+  old = cfg(num_updates=2_000)  # no lr_boundaries_unit
+  assert learner_lib.schedule_boundaries(old) == (1_000, 1_500)
+  assert learner_lib.schedule_boundaries(cfg(num_updates=4_000)) == (2_000, 3_000)
+
+
+def _mixing_theta():
+  return {"forward": {"merge": {"w": np.full((3,), 0.1, np.float32), "b": np.zeros((), np.float32)},
+                      "readouts": {"r": np.ones((2, 2), np.float32)}}}
+
+
+def test_mixing_weights_take_their_multiple_of_the_rate():
+  """Adam's first step moves every leaf by ~lr·sign(g): the mixing leaves by multiplier·lr."""
+  theta = _mixing_theta()
+  grads = jax.tree_util.tree_map(lambda x: np.full_like(x, 0.01), theta)
+  c = cfg(batch_size=1, learning_rates=(1e-3,), lr_boundaries=(), mixing_lr_multiplier=4.0)
+  learner = learner_lib.Learner(c, theta)
+  assert learner.accept(result(grads))
+  stats = learner.apply()
+  moved = jax.tree_util.tree_map(lambda a, b: np.abs(np.asarray(a) - b), learner.theta, theta)
+  np.testing.assert_allclose(moved["forward"]["merge"]["w"], 4e-3, rtol=1e-3)
+  np.testing.assert_allclose(moved["forward"]["merge"]["b"], 4e-3, rtol=1e-3)
+  np.testing.assert_allclose(moved["forward"]["readouts"]["r"], 1e-3, rtol=1e-3)
+  assert stats["lr_mixing"] == pytest.approx(4e-3)
+  # A multiplier of 1 is the single Adam: the same optimiser state structure as runs before it.
+  single = learner_lib.Learner(cfg(mixing_lr_multiplier=1.0), theta)
+  plain = learner_lib.Learner(cfg(), theta)
+  assert jax.tree_util.tree_structure(single.opt_state) == jax.tree_util.tree_structure(plain.opt_state)
+
+
+def test_branching_restores_adam_where_the_optimisers_match_and_starts_it_afresh_where_not():
+  rng = np.random.default_rng(0)
+  theta = _mixing_theta()
+  parent = learner_lib.Learner(cfg(batch_size=1), theta)
+  for _ in range(3):
+    parent.accept(result(jax.tree_util.tree_map(lambda x: rng.normal(size=x.shape).astype(np.float32), theta), parent.step))
+    parent.apply()
+  saved = parent.get_state()
+  same = learner_lib.Learner(cfg(batch_size=1, learning_rates=(1e-4,), lr_boundaries=()), theta)
+  assert same.branch_from(saved) == "restored" and same.step == 3
+  for a, b in zip(jax.tree_util.tree_leaves(same.opt_state), jax.tree_util.tree_leaves(parent.opt_state)):
+    np.testing.assert_array_equal(a, b)
+  other = learner_lib.Learner(cfg(batch_size=1, mixing_lr_multiplier=3.0), theta)
+  assert other.branch_from(saved) == "fresh" and other.step == 3
+  for a, b in zip(jax.tree_util.tree_leaves(other.theta), jax.tree_util.tree_leaves(parent.theta)):
+    np.testing.assert_array_equal(a, b)
+  assert other.counters == parent.counters

@@ -7,6 +7,7 @@ import pytest
 from ml_collections import ConfigDict
 
 from meta_unsup_rules import meta_objective as mo
+from meta_unsup_rules.meta_objective import ridge
 
 
 def cfg(loss="cosine"):
@@ -161,3 +162,65 @@ def test_logistic_regression_readout():
     mo.LogisticRegression().fit(rng.normal(size=(40, 10)), y, 4).accuracy(rng.normal(size=(200, 10)), yt)
   )
   assert noise_acc < 0.45
+
+
+# ------------------------------------------------------------- target groups centred on their own
+
+
+def _targets(rng, k=40, c=5, r=4):
+  labels = rng.integers(0, c, k)
+  aug = rng.uniform(-1, 1, size=(k, r))
+  return np.concatenate([np.eye(c)[labels], aug], 1).astype(np.float32), labels
+
+
+def test_per_group_centring_gives_each_group_unit_energy_and_the_weight_its_share():
+  y, _ = _targets(np.random.default_rng(0))
+  for weight in (0.0, 0.3, 1.0, 2.0):
+    out = np.asarray(mo.center_targets_per_group(jnp.asarray(y), 5, weight))
+    labels, aug = out[:, :5], out[:, 5:]
+    assert abs(labels.mean()) < 1e-6 and abs(np.mean(np.sum(labels**2, 1)) - 1) < 1e-5
+    assert abs(aug.mean()) < 1e-6
+    assert np.mean(np.sum(aug**2, 1)) == pytest.approx(weight**2, rel=1e-5, abs=1e-7)
+
+
+def test_augmentation_weight_zero_is_the_labels_only_loss():
+  rng = np.random.default_rng(1)
+  ya, _ = _targets(rng)
+  yb, lb = _targets(rng)
+  fa, fb = rng.normal(size=(40, 12)).astype(np.float32), rng.normal(size=(40, 12)).astype(np.float32)
+  args = (jnp.asarray(fa), jnp.asarray(ya), jnp.asarray(fb), jnp.asarray(yb), jnp.asarray(lb), 5)
+  for loss in ("cosine", "released"):
+    labels_only = cfg(loss)
+    labels_only.targets = "labels"
+    zero = cfg(loss)
+    zero.update(dict(target_centring="per_group", augmentation_weight=0.0))
+    a, sa = mo.ridge_loss(*args, labels_only)
+    b, sb = mo.ridge_loss(*args, zero)
+    np.testing.assert_allclose(float(a), float(b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(sa["accuracy"]), float(sb["accuracy"]))
+  # A weight above zero changes the loss; the joint centring (a stored config's) is another loss again.
+  half = cfg()
+  half.update(dict(target_centring="per_group", augmentation_weight=0.3))
+  joint = cfg()
+  assert float(mo.ridge_loss(*args, half)[0]) != pytest.approx(float(mo.ridge_loss(*args, zero)[0]), abs=1e-4)
+  assert float(mo.ridge_loss(*args, joint)[0]) != pytest.approx(float(mo.ridge_loss(*args, half)[0]), abs=1e-4)
+
+
+def test_a_config_without_the_centring_fields_centres_jointly():
+  """Runs stored before the setting: their loss is the joint centring's."""
+  y, _ = _targets(np.random.default_rng(2))
+  np.testing.assert_array_equal(
+    np.asarray(ridge.centre(jnp.asarray(y), 5, cfg())), np.asarray(mo.center_targets(jnp.asarray(y)))
+  )
+
+
+def test_a_weight_needs_per_group_centring():
+  from meta_unsup_rules.util.config_check import ConfigError
+
+  c = cfg()
+  c.update(dict(targets="labels_and_augmentation", samples_per_class=10, reduction="mean",
+                target_centring="joint", augmentation_weight=0.3))
+  with pytest.raises(ConfigError, match="augmentation_weight"):
+    ridge.validate_config(c)
+  c.target_centring = "per_group"
+  ridge.validate_config(c)

@@ -270,3 +270,36 @@ def test_checkpoints_without_worker_tasks_keep_the_rngs_and_resume_on_new_stagge
   )  # another task's base model, not the one a fresh worker starts with
   resumed = trainer.meta_train(cfg, tmp_path, progress=False)
   assert resumed["resumed_from"] == 2 and resumed["step"] == 3
+
+
+def test_a_branched_run_names_its_parent_and_update_in_its_lineage(tiny_cfg, tmp_path):
+  cfg = tiny_cfg.copy_and_resolve_references()
+  cfg.task.validation_holdout = True  # a clean parent: a branch inherits its lineage
+  cfg.learner.update(dict(num_updates=2, checkpoint_every=1, keep_checkpoints=5))
+  trainer.meta_train(cfg, tmp_path / "parent", progress=False, config_source="configs/tiny.py")
+  child_cfg = cfg.copy_and_resolve_references()
+  child_cfg.learner.update(dict(branch_from=str(tmp_path / "parent"), branch_update=1, num_updates=3))
+  summary = trainer.meta_train(child_cfg, tmp_path / "child", progress=False, config_source="child")
+  assert summary["step"] == 3 and summary["resumed_from"] is None
+  steps = [json.loads(l)["step"] for l in (tmp_path / "child" / "metrics.jsonl").read_text().splitlines()]
+  assert steps == [2, 3]  # the update count goes on from the parent's checkpoint of update 1
+  _, _, exported = export.load_theta(tmp_path / "child" / "theta")
+  parent_entry, child_entry = exported["lineage"]
+  assert parent_entry["run"].endswith("parent") and parent_entry["update"] == 1
+  assert child_entry["start"] == parent_entry["run"] and child_entry["update"] == 3
+  assert child_entry["branch"] == {"run": parent_entry["run"], "update": 1, "optimizer": "restored"}
+  assert exported["track"] == "paper" and not lineage.problems(exported)
+  # Another optimiser structure: θ and the count come along, Adam starts afresh, and the record says so.
+  fresh_cfg = child_cfg.copy_and_resolve_references()
+  fresh_cfg.learner.mixing_lr_multiplier = 3.0
+  trainer.meta_train(fresh_cfg, tmp_path / "fresh", progress=False)
+  _, _, fresh = export.load_theta(tmp_path / "fresh" / "theta")
+  assert fresh["lineage"][-1]["branch"]["optimizer"] == "fresh" and fresh["track"] == "paper"
+  # A resumed branch keeps its origin: the parent is not re-read.
+  again = trainer.meta_train(child_cfg, tmp_path / "child", progress=False)
+  assert again["resumed_from"] == 3
+  # A missing update is refused with the updates the parent has.
+  bad = child_cfg.copy_and_resolve_references()
+  bad.learner.branch_update = 7
+  with pytest.raises(checkpoint.CheckpointError, match="has no checkpoint of update 7"):
+    trainer.meta_train(bad, tmp_path / "bad", progress=False)

@@ -183,3 +183,74 @@ def test_source_images_match_raw_images_and_labels(dataset):
   want = image_ops.resize(image_ops.to_grey(raw.x[idx]), 16, "area") / 255.0
   np.testing.assert_allclose(src.x[idx], want, atol=1e-5)
   assert np.array_equal(src.y, raw.y) and src.x.shape == (len(raw.y), 16, 16)
+
+
+# ------------------------------------------------------------------- batches a and b never overlap
+
+
+def _shipped_task_sections():
+  import importlib
+
+  out = {}
+  for name in ("paper", "local", "tiny", "oja", "paper_track", "paper_track_branch"):
+    out[name] = importlib.import_module(f"meta_unsup_rules.configs.{name}").get_config().task
+  return out
+
+
+def _labelled_indices(task, rng, steps, monkeypatch):
+  """The source indices of `labelled_batches`' rows: [steps, 2K]."""
+  seen = []
+  original = mt.MetaTrainTask._prepare
+
+  def recording(self, rng_, idx):
+    seen.append(np.asarray(idx))
+    return original(self, rng_, idx)
+
+  monkeypatch.setattr(mt.MetaTrainTask, "_prepare", recording)
+  task.labelled_batches(rng, steps)
+  monkeypatch.undo()
+  return seen[0].reshape(steps, -1)
+
+
+@pytest.mark.parametrize("config_name", ["paper", "local", "tiny", "oja", "paper_track", "paper_track_branch"])
+def test_batches_a_and_b_are_disjoint_on_every_dataset_of_every_config(config_name, monkeypatch):
+  section = _shipped_task_sections()[config_name]
+  for dataset in tuple(section.datasets):
+    cfg = section.copy_and_resolve_references()
+    cfg.datasets, cfg.dataset_weights = (dataset,), (1.0,)
+    rng = np.random.default_rng(0)
+    task = tasks.sample_meta_train_task(rng, cfg)
+    source = task.source
+    smallest = min(len(source.labelled[c]) for c in task.classes)
+    assert smallest >= 2, f"{dataset}: a class with one labelled example cannot give a and b their own"
+    idx = _labelled_indices(task, rng, 8, monkeypatch)
+    k = idx.shape[1] // 2
+    for step in idx:
+      assert not set(step[:k]) & set(step[k:]), f"{config_name}/{dataset}: a and b share examples"
+
+
+def test_without_disjoint_batches_omniglot_a_and_b_come_from_the_same_examples(monkeypatch):
+  """What runs stored before the setting did (8 labelled examples per Omniglot class)."""
+  rng = np.random.default_rng(0)
+  task = tasks.sample_meta_train_task(rng, _cfg(datasets=("omniglot",), dataset_weights=(1.0,), disjoint_batches=False))
+  assert all(len(task.source.labelled[c]) < 2 * task.samples_per_class for c in task.classes)
+  idx = _labelled_indices(task, rng, 4, monkeypatch)
+  k = idx.shape[1] // 2
+  assert all(set(step[:k]) & set(step[k:]) for step in idx)
+
+
+def test_disjoint_halves_keep_every_class_balanced():
+  rng = np.random.default_rng(3)
+  pool = np.arange(50, 58)  # 8 labelled examples, as Omniglot's
+  out = mt._from_disjoint_halves(rng, pool, 200, 10)
+  assert out.shape == (200, 2, 10) and np.isin(out, pool).all()
+  assert all(not set(s[0]) & set(s[1]) for s in out)
+  counts = np.bincount(out.reshape(-1) - 50, minlength=8)  # every example used, none favoured
+  assert counts.min() > 0.8 * counts.mean()
+
+
+def test_a_stored_task_without_the_field_keeps_drawing_as_before():
+  task = _task(0)
+  d = task.to_dict()
+  del d["disjoint_batches"]
+  assert mt.MetaTrainTask.from_dict(d, task.source).disjoint_batches is False

@@ -29,6 +29,7 @@ LEGACY_VALUES: dict[str, Any] = {
   "task.validation_holdout": False,
   "task.validation_holdout_sources": ("imagenet", "alphabet"),
   "validation.mode": "inline",  # validation ran in the trainer's process
+  "validation.evaluator_cpus": "",
 }
 
 
