@@ -285,7 +285,9 @@ def load_step(workdir, step: int, expected_signature=None) -> dict:
   path = pathlib.Path(workdir) / checkpoint_name(step)
   if path not in list_checkpoints(workdir):
     have = [int(_NAME.match(p.name).group(1)) for p in list_checkpoints(workdir)]
-    raise CheckpointError(f"{workdir} has no checkpoint of update {int(step)} (it has updates {have or 'none'})")
+    raise CheckpointError(
+      f"{workdir} has no checkpoint of update {int(step)} (it has updates {have or 'none'})"
+    )
   payload = {**load_path(path), "path": str(path)}
   ours = _signature_tuples(expected_signature)
   if ours is not None and _signature_tuples(payload.get("theta_signature")) != ours:

@@ -57,7 +57,7 @@ def is_complete(snapshot_dir) -> bool:
 
 
 def parse_cpus(spec: str) -> list[int]:
-  """"0,2-3" → [0, 2, 3]; "" → every CPU of the machine. ValueError names a bad entry."""
+  """ "0,2-3" → [0, 2, 3]; "" → every CPU of the machine. ValueError names a bad entry."""
   spec = str(spec or "").strip()
   if not spec:
     return list(range(os.cpu_count() or 1))
@@ -77,7 +77,8 @@ class Evaluator:
     self.workdir = pathlib.Path(workdir)
     if not (self.workdir / "config.json").is_file():
       raise FileNotFoundError(
-        f"{self.workdir / 'config.json'} not found: expected a meta-training workdir (scripts.meta_train writes it)"
+        f"{self.workdir / 'config.json'} not found: expected a meta-training workdir "
+        "(scripts.meta_train writes it)"
       )
     self.every_snapshot = every_snapshot
     self._validators: dict[str, validation.Validator] = {}
@@ -93,7 +94,9 @@ class Evaluator:
     return every > 0 and (step % every == 0 or step == int(cfg.learner.num_updates))
 
   def scored(self) -> set[tuple[int, str]]:
-    return {(int(r["step"]), r.get("snapshot_digest")) for r in validation.read_validation_records(self.workdir)}
+    return {
+      (int(r["step"]), r.get("snapshot_digest")) for r in validation.read_validation_records(self.workdir)
+    }
 
   def pending(self) -> list[tuple[int, pathlib.Path, str]]:
     """(step, snapshot dir, θ digest) of every due, complete, unscored snapshot, oldest first."""
@@ -177,7 +180,14 @@ def spawn(workdir, cfg) -> subprocess.Popen:
   cpus = parse_cpus(config_compat.read(cfg.validation, "validation.evaluator_cpus"))
   workdir = pathlib.Path(workdir)
   log = open(workdir / run_files.EVALUATOR_LOG, "ab")  # pylint: disable=consider-using-with  (the child's)
-  cmd = [sys.executable, "-m", "meta_unsup_rules.scripts.validate", f"--workdir={workdir}", "--follow", "--no_progress"]
+  cmd = [
+    sys.executable,
+    "-m",
+    "meta_unsup_rules.scripts.validate",
+    f"--workdir={workdir}",
+    "--follow",
+    "--no_progress",
+  ]
   try:
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
   finally:

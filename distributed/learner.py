@@ -204,7 +204,9 @@ class Learner:
     self.theta = jax.tree_util.tree_map(np.asarray, theta)
     try:
       opt_state = checkpoint.unflatten(
-        jax.eval_shape(self.optimizer.init, theta), saved["opt_state"], what="the parent run's optimiser state"
+        jax.eval_shape(self.optimizer.init, theta),
+        saved["opt_state"],
+        what="the parent run's optimiser state",
       )
       self.opt_state = jax.tree_util.tree_map(np.asarray, opt_state)
       optimizer = "restored"

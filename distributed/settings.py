@@ -25,7 +25,9 @@ def validate_learner(learner_cfg) -> None:
     if any(float(b) != int(b) for b in bounds):
       s.fail("lr_boundaries", "whole numbers of updates (learner.lr_boundaries_unit = 'updates')")
   else:  # fractions of num_updates (runs stored before the unit existed): raising it stretches them
-    bounds = s.numbers("lr_boundaries", lo=0.0, hi=1.0, lo_open=True, hi_open=True, min_len=0, increasing=True)
+    bounds = s.numbers(
+      "lr_boundaries", lo=0.0, hi=1.0, lo_open=True, hi_open=True, min_len=0, increasing=True
+    )
   rates = s.numbers("learning_rates", lo=0.0, lo_open=True)
   if len(rates) != len(bounds) + 1:
     s.fail(

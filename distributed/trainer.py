@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import json
 import pathlib
+import shutil
 import signal
 import sys
 import time
@@ -29,7 +30,15 @@ import time
 import jax
 import numpy as np
 
-from meta_unsup_rules.distributed import checkpoint, gradient_estimators, pools, run_exports, run_files, validation
+from meta_unsup_rules.distributed import (
+  checkpoint,
+  gradient_estimators,
+  pools,
+  run_config,
+  run_exports,
+  run_files,
+  validation,
+)
 from meta_unsup_rules.distributed import evaluator as evaluator_lib
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.learned_update import export, lineage, rule
@@ -88,18 +97,36 @@ def meta_train(
   max_seconds: float | None = None,
   stop_at_step: int | None = None,
   config_source: str | None = None,
+  explicit_fields=(),
 ) -> dict:
   """Runs (or resumes) meta-training; returns the final summary dict.
 
   `max_seconds` and `stop_at_step` end the run early with a checkpoint, as SIGTERM does
   (the schedule still spans `learner.num_updates`). `config_source` (the config file's name)
-  goes into the lineage of every θ the run exports.
+  goes into the lineage of every θ the run exports. A resumed run keeps its stored settings
+  (distributed/run_config.py: only run-control fields may change; `explicit_fields`, the paths
+  given on the command line, tell a deliberate change of a field the stored config lacks).
+  The summary's `stopped_by` names the signal that ended the run early ("SIGINT", "SIGTERM"),
+  `already_finished` says that a finished run was re-run (nothing is written then). A run that
+  fails before its first update removes the workdir it created.
   """
+  workdir = pathlib.Path(workdir)
+  created = not workdir.exists()
   # One trainer per workdir: a second exits (LockHeld) before it reads or writes anything.
-  lock = workdir_lock.WorkdirLock(pathlib.Path(workdir) / run_files.TRAINER_LOCK, "a trainer").acquire()
+  lock = workdir_lock.WorkdirLock(workdir / run_files.TRAINER_LOCK, "a trainer").acquire()
+  run = None
   try:
-    run = _Run(cfg, pathlib.Path(workdir), config_source)
+    run = _Run(cfg, workdir, config_source, explicit_fields)
+    if run.already_finished:
+      run.pool.close()
+      print(
+        f"{workdir}: the run is finished (update {run.learner.step} of learner.num_updates="
+        f"{run.cfg.learner.num_updates}); nothing to do. Raise --config.learner.num_updates to go on.",
+        file=sys.stderr,
+      )
+      return {**run.summary(None), "already_finished": True}
     run.open_outputs(progress)
+    stopped_by = None
     try:
       with _StopFlag() as flag:
         while run.goes_on(flag, max_seconds, stop_at_step):
@@ -107,16 +134,36 @@ def meta_train(
           stats = run.apply_update()
           if stats is not None:
             run.after_update(stats)
+        stopped_by = "SIGTERM" if flag.stop else None
     except KeyboardInterrupt:
+      stopped_by = "SIGINT"
       print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
     except pools.WorkerConfigError:
-      run.save_checkpoint()  # the updates made before every worker failed the same way are kept
+      if run.made_updates:
+        run.save_checkpoint()  # the updates made before every worker failed the same way are kept
       raise
     finally:
       run.close_outputs()
-    return run.finish()
+    if not run.made_updates and created:
+      raise _NothingDone(stopped_by)
+    return {**run.finish(), "stopped_by": stopped_by}
+  except BaseException as e:
+    if created and (run is None or not run.made_updates):
+      lock.release()
+      shutil.rmtree(workdir, ignore_errors=True)  # a run that never updated leaves nothing behind
+    if isinstance(e, _NothingDone):
+      return {"step": 0, "stopped_by": e.stopped_by, "removed_workdir": str(workdir)}
+    raise
   finally:
     lock.release()
+
+
+class _NothingDone(Exception):
+  """A new run stopped before its first update: its workdir goes."""
+
+  def __init__(self, stopped_by):
+    super().__init__(stopped_by)
+    self.stopped_by = stopped_by
 
 
 class _Run:
@@ -124,13 +171,24 @@ class _Run:
   gradients since the last update, and the outputs (metrics, TensorBoard, checkpoints, the
   best θ, snapshots). `meta_train` drives it; each method is one named step of an update."""
 
-  def __init__(self, cfg, workdir: pathlib.Path, config_source: str | None):
+  def __init__(self, cfg, workdir: pathlib.Path, config_source: str | None, explicit_fields=()):
     """Resumes from the newest checkpoint in `workdir`, or starts (from `learner.init_theta`)."""
-    self.cfg, self.workdir = cfg, workdir
+    self.workdir = workdir
     workdir.mkdir(parents=True, exist_ok=True)
+    saved = checkpoint.load_latest(workdir)
+    self.history = []
+    if saved is not None:  # the stored settings, with the given run-control values (or ConfigDrift)
+      cfg, changes = run_config.resolve(saved["config_json"], cfg, explicit_fields, int(saved["step"]))
+      self.history = list(saved.get("config_history") or []) + changes
+      for c in changes:
+        print(
+          f"resuming at update {c['update']} with {c['field']} {c['from']!r} → {c['to']!r}", file=sys.stderr
+        )
+    self.cfg = cfg
     theta0 = rule.init_theta(jax.random.PRNGKey(cfg.seed), cfg.rule)
     self.signature = checkpoint.theta_signature(theta0)
-    saved = checkpoint.load_latest(workdir, self.signature)  # refuses another θ architecture
+    if saved is not None:
+      saved = checkpoint.load_latest(workdir, self.signature)  # refuses another θ architecture
     _check_holdout(saved, cfg)
     if saved is None and cfg.learner.init_theta:
       theta0 = run_exports.initial_theta_from_export(cfg.learner.init_theta, theta0, cfg.rule)
@@ -147,7 +205,12 @@ class _Run:
       self.origin = run_exports.run_origin(cfg, workdir, config_source, None)
     self.best = _resumed_best(saved, workdir)
     self.validator = validation.Validator(cfg)
-    export.write_config(workdir / "config.json", cfg)
+    self.start_step = self.learner.step
+    self.already_finished = saved is not None and self.learner.step >= int(cfg.learner.num_updates)
+    if not (workdir / run_files.CONFIG).is_file():  # the run's first session: a re-run never rewrites it
+      export.write_config(workdir / run_files.CONFIG, cfg)
+    if saved is None:
+      _say_what_is_off(cfg)
     self.t_start = time.monotonic()
     self.cpu_start = time.process_time()
     self.total_grads = 0
@@ -273,7 +336,9 @@ class _Run:
     if self.learner.step % self.cfg.learner.checkpoint_every == 0:
       self.save_checkpoint()
     snapshot_every = int(self.cfg.learner.snapshot_every)
-    if (snapshot_every and self.learner.step % snapshot_every == 0) or (validation_due and not self.validator.inline):
+    if (snapshot_every and self.learner.step % snapshot_every == 0) or (
+      validation_due and not self.validator.inline
+    ):
       self._snapshot(now)  # async validation scores the snapshots of its steps (distributed/evaluator.py)
     if validation_due and self.evaluator is not None:
       self.evaluator.ensure_running()  # again, if it died
@@ -343,28 +408,47 @@ class _Run:
       "cpu_sec": self._cpu(),
       "validation_best": self.best,  # None until a validation ran
       "origin": self.origin,
+      "config_history": self.history,  # run-control changes at resumes (distributed/run_config.py)
     }
     return checkpoint.save(self.workdir, payload, keep=self.cfg.learner.keep_checkpoints)
+
+  @property
+  def made_updates(self) -> bool:
+    return self.learner.step > self.start_step
 
   def finish(self) -> dict:
     """The final checkpoint and `theta/` export; returns the run's summary."""
     path = self.save_checkpoint()
-    summary = {
+    summary = self.summary(path)
+    provenance_now = run_exports.provenance(self.origin, self.learner.step)
+    export.save_theta(self.workdir / "theta", self.learner.theta, self.cfg, {**summary, **provenance_now})
+    return summary
+
+  def summary(self, path) -> dict:
+    """The run's summary (the last stdout line of scripts.meta_train)."""
+    return {
       "step": self.learner.step,
       "meta_loss": self.last_loss,
       "resumed_from": self.resumed_from,
       "meta_grads": self.total_grads,
       "hours": self._elapsed(time.monotonic()) / 3600.0,
       "meta_grads_per_sec": self.total_grads / max(time.monotonic() - self.t_start, 1e-9),
-      "checkpoint": str(path),
+      "checkpoint": None if path is None else str(path),
       "validation_best": self.best if self.validator.inline else validation.best_on_disk(self.workdir),
       **dict(self.learner.counters.items()),
       "worker_restarts": self.pool.restarts,
       "worker_errors": self.pool.worker_errors,
     }
-    provenance_now = run_exports.provenance(self.origin, self.learner.step)
-    export.save_theta(self.workdir / "theta", self.learner.theta, self.cfg, {**summary, **provenance_now})
-    return summary
+
+
+def _say_what_is_off(cfg) -> None:
+  """A new run says which outputs its settings leave out, so their absence is not a surprise."""
+  if int(cfg.validation.every) == 0:
+    print(
+      "validation is off (validation.every=0): no best/ export and no validation records", file=sys.stderr
+    )
+  if int(cfg.learner.snapshot_every) == 0 and int(cfg.validation.every) == 0:
+    print("θ snapshots are off (learner.snapshot_every=0): no snapshots/", file=sys.stderr)
 
 
 def _streams_only(pool_state: dict) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import pathlib
+import time
 from typing import Sequence
 
 from meta_unsup_rules.evaluation import plots
@@ -35,6 +36,20 @@ def results_csv(result: dict) -> str:
       }
     )
   return text.getvalue()
+
+
+def new_out_dir(root, name: str, theta: str, now: float | None = None) -> pathlib.Path:
+  """A folder of this evaluation's own, `<root>/<name>/<θ name>-<YYYYmmdd-HHMMSS>` (θ name: the
+  export folder's name, or "random"), never one an earlier evaluation wrote (a suffix -2, -3, ...
+  when two start in the same second): the default output of scripts.evaluate and scripts.sweep."""
+  label = "random" if theta in ("random", "", None) else pathlib.Path(str(theta).rstrip("/")).name
+  stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+  base = pathlib.Path(root) / name / f"{label}-{stamp}"
+  path, n = base, 1
+  while path.exists():
+    n += 1
+    path = base.with_name(f"{base.name}-{n}")
+  return path
 
 
 def write_outputs(result: dict, out_dir) -> dict[str, str]:

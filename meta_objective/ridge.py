@@ -157,5 +157,7 @@ def validate_config(mo_cfg) -> None:
   centring = s.one_of("target_centring", CENTRINGS)
   weight = s.number("augmentation_weight", lo=0.0)
   if centring == "joint" and weight != 1.0:
-    s.fail("augmentation_weight", "1.0 with meta_objective.target_centring = 'joint' (a weight needs 'per_group')")
+    s.fail(
+      "augmentation_weight", "1.0 with meta_objective.target_centring = 'joint' (a weight needs 'per_group')"
+    )
   s.one_of("reduction", REDUCTIONS)

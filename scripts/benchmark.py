@@ -12,7 +12,7 @@ What is measured and how: the `benchmarks` package (one module per part).
 
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.benchmarks import report
 from meta_unsup_rules.benchmarks import run as benchmark_run
@@ -91,4 +91,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

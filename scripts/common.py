@@ -35,12 +35,39 @@ _data_dir.define_data_dir_flag()  # --data_dir for every entry point
 list_under_help("data_dir")
 
 
+HELP_ARGS = ("-h", "--help", "-help", "--helpshort", "-?")
+CONFIG_SYNTAX = (
+  "Every setting is a config field, given as --config.SECTION.FIELD=VALUE (e.g. "
+  "--config.learner.num_updates=100); configs/paper.py lists each with its source."
+)
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+  """absl's flag parsing with this project's conventions: --help prints the command's description,
+  examples and flags and exits 0; a bad flag (unknown, wrong type, missing config file, bad
+  --config.* value) exits 2 with absl's message."""
+  if any(a in HELP_ARGS for a in argv[1:]):
+    app.usage(shorthelp=True, writeto_stdout=True)
+    if "config" in flags.FLAGS:
+      print(CONFIG_SYNTAX)
+    sys.exit(0)
+  try:
+    return flags.FLAGS(list(argv))
+  except flags.Error as e:
+    fail(f"{e}\n(--help lists this command's flags)")
+  return []  # unreachable: fail exits
+
+
 def run(main: Callable) -> None:
-  """app.run(main) for a console command (pyproject.toml [project.scripts]): there the command's
-  module is not __main__, so its flags are listed under --help explicitly (as from python -m)."""
+  """app.run(main) with `parse_flags`, for `python -m scripts.X` and the installed console command
+  alike (pyproject.toml [project.scripts]): there the command's module is not __main__, so its
+  docstring and flags are handed to --help explicitly."""
+  module = sys.modules.get(main.__module__)
   for flag in flags.FLAGS.get_key_flags_for_module(main.__module__):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main)
+  if module is not None and module.__doc__ and sys.modules.get("__main__") is not module:
+    sys.modules["__main__"].__doc__ = module.__doc__  # absl's usage prints __main__'s docstring
+  app.run(main, flags_parser=parse_flags)
 
 
 def emit_json(obj: dict) -> None:
@@ -115,6 +142,10 @@ def define_config_file(name: str, default: str, help_string: str):
 
   def checked_parse(argument):
     argument = resolve_config_file(argument)
+    path = str(argument).partition(":")[0]
+    if not pathlib.Path(path).is_file():
+      known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.py") if not p.stem.startswith("_")))
+      fail(f"--{name}={argument}: no such config file; expected a path to one, or a config of the package ({known})")
     try:
       return parse(argument)
     except (AttributeError, KeyError) as e:
@@ -387,6 +418,11 @@ def validate(cfg, sections: Sequence[str]) -> None:
     check_config(cfg, sections)
   except ConfigError as e:
     fail(str(e))
+
+
+def explicit_fields(config_flag: str = "config") -> tuple[str, ...]:
+  """The field paths given on the command line as --<config_flag>.<path>=value."""
+  return tuple(sorted(config_flags.get_override_values(flags.FLAGS[config_flag])))
 
 
 def config_source(config_flag: str = "config") -> str:

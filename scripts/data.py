@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.scripts import common
 from meta_unsup_rules.tasks import data_dir as dd
@@ -157,4 +157,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -22,8 +22,6 @@ protocol with one readout after the last step.
 
 import os
 
-from absl import app
-
 from meta_unsup_rules.scripts import common
 from meta_unsup_rules.util import progress
 
@@ -120,4 +118,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -24,8 +24,8 @@ on all train labels (base_models/baselines/protonet.py).
 
 Your own data: --task=npz:PATH or folder:PATH (formats, checks and the seeded train/test
 split: tasks/own_data.py; folder images are resized to evaluation.own_image_size, grey
-unless own_greyscale is False); the default output directory is runs/eval/npz_<file stem>
-or runs/eval/folder_<folder name>.
+unless own_greyscale is False); the task is named npz_<file stem> or folder_<folder name> in the
+default output directory.
 
 Config: --config (default configs/local.py: cheaper rule, inner batch 32). Every setting is
 a field of it: the evaluation's in `cfg.evaluation` (task, theta, inner_steps, eval_every,
@@ -41,7 +41,10 @@ anything runs (the set-up of every evaluating command: evaluation/setup.py).
 
 Writes <out_dir>/results.csv, results.json (with the config used and the run record: commit,
 package versions, command line), accuracy.png and TensorBoard curves (tensorboard/<method>/,
-accuracy against inner steps) (default runs/eval/<task>); progress with ETA goes to stderr;
+accuracy against inner steps) into --out_dir, by default a new folder for each evaluation,
+runs/eval/<task>/<θ name>-<YYYYmmdd-HHMMSS> (θ name: the export's folder name, or "random"), so an
+evaluation never replaces another's (an explicit --out_dir that holds one is replaced, with a
+warning); progress with ETA goes to stderr;
 the last stdout line is one JSON object with the final accuracies per method. Bad input (a
 config value outside what is allowed, unknown task / method / protocol, missing θ, an unknown
 --config field) exits with status 2 and names the field.
@@ -49,14 +52,14 @@ config value outside what is allowed, unknown task / method / protocol, missing 
 
 import os
 
-from absl import app, logging
+from absl import logging
 
 from meta_unsup_rules.evaluation import outputs, runner
 from meta_unsup_rules.scripts import common
 
 _CONFIG, _OUT = common.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",
-  "Output directory (default runs/eval/<task>).",
+  "Output directory (default: a new runs/eval/<task>/<θ name>-<time>).",
 )
 
 
@@ -80,7 +83,9 @@ def main(argv):
   )
   bar.close()
   result["theta"] = s.theta
-  out_dir = _OUT.value or os.path.join("runs", "eval", s.task.name)
+  out_dir = _OUT.value or str(outputs.new_out_dir(os.path.join("runs", "eval"), s.task.name, s.theta))
+  if _OUT.value and os.path.isfile(os.path.join(out_dir, "results.json")):
+    logging.warning("--out_dir=%s holds an earlier evaluation: its results are replaced", out_dir)
   paths = outputs.write_outputs(result, out_dir)
   logging.info(
     "wrote %s; %.1f s (per method: %s)",
@@ -106,4 +111,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -8,7 +8,7 @@ checkpoint is used (an unreadable newer one is skipped with a warning naming it)
 from the checkpoint's own config. Last stdout line: the summary as one JSON object.
 """
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.scripts import common
 
@@ -36,4 +36,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -12,13 +12,25 @@ alias of `workers.ray_address` (an explicit --config.workers.ray_address wins). 
 is checked at start, before Ray is started or --workdir is created: a bad value exits with
 status 2 naming the field, its value and what is allowed, and leaves the workdir untouched.
 --workdir, --max_minutes, --stop_at_update and --no_progress are run control (where, how long this session
-runs, what it prints), not settings of the run: a resumed run may use other values.
+runs, what it prints), not settings of the run: a resumed run may use other values. A resumed run keeps
+the settings it was started with: only run-control fields (learner.num_updates, the checkpoint, keep and
+snapshot cadences, validation.every / mode / evaluator_cpus, workers.ray_address, data_dir) may differ,
+and their changes are recorded; any other difference exits 2 listing the fields (stored → given).
+One trainer per workdir (a second exits 2 naming the first's PID and host). Exit status: 0 when the
+session ended by itself (done, --max_minutes, --stop_at_update) or the run was already finished; 2 on
+bad input; 130 after Ctrl-C and 143 after SIGTERM, each with a final checkpoint written.
 """
 
-from absl import app, flags
+import signal
+import sys
+
+from absl import flags
 
 from meta_unsup_rules.scripts import common
 from meta_unsup_rules.util import jax_setup
+
+EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 
 _CONFIG = common.define_config_file("config", "configs/local.py", "Config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics.jsonl and the θ export.")
@@ -47,7 +59,7 @@ def main(argv):
       pools.init_ray(cfg)
     except pools.RayAddressError as e:
       common.fail(str(e))
-  from meta_unsup_rules.distributed import checkpoint
+  from meta_unsup_rules.distributed import checkpoint, run_config
   from meta_unsup_rules.learned_update import ExportError
   from meta_unsup_rules.tasks import DataError
   from meta_unsup_rules.util import workdir_lock
@@ -61,8 +73,12 @@ def main(argv):
       max_seconds=None if _MAX_MINUTES.value is None else 60 * _MAX_MINUTES.value,
       stop_at_step=_STOP_AT_UPDATE.value,
       config_source=common.config_source(),
+      explicit_fields=common.explicit_fields(),
     )
+  except KeyboardInterrupt:  # before the run's loop began (its loop turns Ctrl-C into a checkpoint)
+    sys.exit(EXIT_SIGINT)
   except (
+    run_config.ConfigDrift,
     checkpoint.CheckpointError,
     DataError,
     ExportError,
@@ -71,6 +87,11 @@ def main(argv):
   ) as e:  # the message, not the (remote) traceback
     common.fail(str(e))
   common.emit_json(summary)
+  # Stopped by a signal: a checkpoint was written, but the run did not end (128 + the signal).
+  if summary.get("stopped_by") == "SIGINT":
+    sys.exit(EXIT_SIGINT)
+  if summary.get("stopped_by") == "SIGTERM":
+    sys.exit(EXIT_SIGTERM)
 
 
 def run():
@@ -79,4 +100,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -5,7 +5,7 @@ python -m scripts.plot_training --workdir=runs/local
 
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.evaluation import plots
 from meta_unsup_rules.scripts import common
@@ -41,4 +41,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -9,13 +9,14 @@ learned,random_init, unless --methods or --config.evaluation.methods says otherw
 each value the base model's field is set (width v: 4 hidden layers of v units; depth d:
 d hidden layers of 128; activation; permute_inputs true/false) and the full protocol of
 evaluation/runner.py runs. Writes <out_dir>/<value>/results.* per value plus
-<out_dir>/sweep.json and sweep.png (final accuracy vs value; default
-runs/sweep/<task>_<sweep>); the last stdout line is the JSON of final accuracies.
+<out_dir>/sweep.json and sweep.png (final accuracy vs value); --out_dir defaults to a new folder
+per sweep, runs/sweep/<task>_<sweep>/<θ name>-<YYYYmmdd-HHMMSS>; the last stdout line is the JSON
+of final accuracies (with out_dir).
 """
 
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from meta_unsup_rules.evaluation import outputs, plots, runner, sweeps
 from meta_unsup_rules.scripts import common
@@ -42,7 +43,7 @@ def main(argv):
     cfgs = {v: sweeps.sweep_config(s.cfg, _SWEEP.value, v) for v in values}
   except ValueError as e:
     common.fail(str(e))
-  out_dir = _OUT.value or os.path.join("runs", "sweep", f"{s.task.name}_{_SWEEP.value}")
+  out_dir = _OUT.value or str(outputs.new_out_dir(os.path.join("runs", "sweep"), f"{s.task.name}_{_SWEEP.value}", s.theta))
   summary = {
     "task": s.task.name,
     "sweep": _SWEEP.value,
@@ -67,7 +68,7 @@ def main(argv):
   os.makedirs(out_dir, exist_ok=True)
   files.atomic_write_json(os.path.join(out_dir, "sweep.json"), run_record.with_record(summary))
   plots.plot_sweep(summary, os.path.join(out_dir, "sweep.png"))
-  common.emit_json({k: summary[k] for k in ("task", "sweep", "inner_steps", "final")})
+  common.emit_json({**{k: summary[k] for k in ("task", "sweep", "inner_steps", "final")}, "out_dir": out_dir})
 
 
 def run():
@@ -76,4 +77,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

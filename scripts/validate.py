@@ -12,14 +12,16 @@ Restarted, it scores only what was not scored. The settings are the snapshot's o
 `validation` section (task, seeds, inner steps, readout). Last stdout line: {"scored": N, ...}.
 """
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.scripts import common
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding snapshots/ and config.json.")
 _FOLLOW = flags.DEFINE_bool("follow", False, "Keep waiting for new snapshots while the run's trainer runs.")
 _EVERY_SNAPSHOT = flags.DEFINE_bool(
-  "every_snapshot", False, "Score every snapshot, not only those of the validation cadence (validation.every)."
+  "every_snapshot",
+  False,
+  "Score every snapshot, not only those of the validation cadence (validation.every).",
 )
 _POLL = flags.DEFINE_float("poll_seconds", 5.0, "With --follow: seconds between looks for new snapshots.")
 _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Accepted for symmetry with scripts.meta_train.")
@@ -53,4 +55,4 @@ def run():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -1,14 +1,18 @@
 """Data directory, raw-file integrity checks and the preprocessed-array cache.
 
-Data directory (the raw files described in ``docs/data_sources.md``: origins, formats, checksums and
-layout), first that applies:
+Data directory (the raw files described in ``docs/data_sources.md``, and by ``python -m scripts.data
+describe`` / ``meta-unsup-data describe``: origins, formats, checksums and layout), first that applies:
 
-1. the ``--data_dir`` flag (``resolve_data_dir(flag_value)``);
+1. the ``--data_dir`` flag (``resolve_data_dir(flag_value)``; a command exports it to the
+   environment for its workers, remembering that it came from the flag);
 2. the environment variable ``META_UNSUP_DATA_DIR``;
-3. ``../shared/data`` relative to the repository root (the folder that holds ``tasks/``),
-   then ``../shared/data`` relative to the current working directory.
+3. in a checkout (the folder holding ``tasks/`` also holds ``pyproject.toml``): ``../shared/data``
+   beside the checkout;
+4. the per-user folder ``$XDG_DATA_HOME/meta_unsup/data`` (``~/.local/share/meta_unsup/data``),
+   where an installed package looks.
 
-A flag or environment value that names a missing folder is an error (no fall-back).
+The current working directory plays no part. A flag or environment value that names a missing
+folder is an error naming that source (no fall-back).
 
 Integrity: every raw file is checked against ``tasks/manifest.json`` (file, sha256,
 bytes, origin) before it is read. A missing or corrupt file raises :class:`DataError`
@@ -44,11 +48,32 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 MANIFEST_PATH = pathlib.Path(__file__).resolve().parent / "manifest.json"
 SOURCES_DOC = REPO_ROOT / "docs" / "data_sources.md"
 
+
+def sources_doc() -> str:
+  """Where the data's origins are documented: the checkout's docs/data_sources.md, or (installed,
+  without docs) the source repository's page and the manifest that the package carries."""
+  if SOURCES_DOC.is_file():
+    return str(SOURCES_DOC)
+  return f"docs/data_sources.md of the source repository; the installed {MANIFEST_PATH} lists every file"
+
+DATA_DIR_SOURCE_ENV = "META_UNSUP_DATA_DIR_SOURCE"  # "--data_dir" when the flag set DATA_DIR_ENV
 _HINT = (
-  f"Pass --data_dir or set {DATA_DIR_ENV} to the folder described in docs/data_sources.md "
-  f"({SOURCES_DOC}: where each file comes from, its checksum and the layout: mnist/, fashion_mnist/, "
-  "imdb/, cifar10/, omniglot/, tiny_imagenet/)."
+  f"Pass --data_dir or set {DATA_DIR_ENV} to a folder holding mnist/, fashion_mnist/, imdb/, cifar10/, "
+  "omniglot/ and tiny_imagenet/ with the raw files that tasks/manifest.json lists (origin, sha256, place); "
+  f"how to get each file: {sources_doc()}; `meta-unsup-data describe` (python -m scripts.data describe) "
+  "checks a folder."
 )
+
+
+def user_data_dir() -> pathlib.Path:
+  """The per-user default: $XDG_DATA_HOME/meta_unsup/data (~/.local/share/meta_unsup/data)."""
+  base = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
+  return pathlib.Path(base).expanduser() / "meta_unsup" / "data"
+
+
+def is_checkout() -> bool:
+  """Whether this code runs from a source checkout (not an installed package)."""
+  return (REPO_ROOT / "pyproject.toml").is_file()
 
 
 class DataError(Exception):
@@ -58,25 +83,29 @@ class DataError(Exception):
 # --------------------------------------------------------------------------- dirs
 
 
-def _default_candidates() -> list[pathlib.Path]:
-  rel = pathlib.Path("..") / "shared" / "data"
-  return [REPO_ROOT / rel, pathlib.Path.cwd() / rel]
+def _default_candidates() -> list[tuple[str, pathlib.Path]]:
+  out = []
+  if is_checkout():
+    out.append(("the checkout's ../shared/data", REPO_ROOT / ".." / "shared" / "data"))
+  out.append(("the per-user default", user_data_dir()))
+  return out
 
 
 def resolve_data_dir(flag_value: str | os.PathLike | None = None) -> pathlib.Path:
-  """Flag > env ``META_UNSUP_DATA_DIR`` > ``../shared/data`` (repo root, then cwd)."""
-  for source, value in (("--data_dir", flag_value), (DATA_DIR_ENV, os.environ.get(DATA_DIR_ENV))):
+  """Flag > env ``META_UNSUP_DATA_DIR`` > the checkout's ``../shared/data`` > the per-user folder."""
+  env_source = os.environ.get(DATA_DIR_SOURCE_ENV) or DATA_DIR_ENV
+  for source, value in (("--data_dir", flag_value), (env_source, os.environ.get(DATA_DIR_ENV))):
     if value:
       path = pathlib.Path(value).expanduser()
       if not path.is_dir():
         raise DataError(f"data directory {str(path)!r} (from {source}) does not exist. {_HINT}")
       return path.resolve()
   candidates = _default_candidates()
-  for path in candidates:
+  for _, path in candidates:
     if path.is_dir():
       return path.resolve()
-  tried = ", ".join(str(p) for p in candidates)
-  raise DataError(f"no data directory found (tried {tried}). {_HINT}")
+  tried = "; ".join(f"{what}: {p}" for what, p in candidates)
+  raise DataError(f"no data directory found (no --data_dir, no {DATA_DIR_ENV}; tried {tried}). {_HINT}")
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
@@ -93,8 +122,8 @@ def define_data_dir_flag() -> None:
     flags.DEFINE_string(
       "data_dir",
       None,
-      f"Folder with the raw data sets (default: ${DATA_DIR_ENV}, "
-      "else ../shared/data relative to the repository root or cwd).",
+      f"Folder with the raw data sets (default: ${DATA_DIR_ENV}, else ../shared/data beside a "
+      f"checkout, else {user_data_dir()}).",
     )
 
     # Exported at flag parsing, before main starts Ray or loads data, so that every loader
@@ -102,6 +131,7 @@ def define_data_dir_flag() -> None:
     def _export(value):
       if value:
         os.environ[DATA_DIR_ENV] = str(pathlib.Path(value).expanduser().resolve())
+        os.environ[DATA_DIR_SOURCE_ENV] = "--data_dir"
       return True
 
     flags.register_validator("data_dir", _export)
@@ -186,7 +216,7 @@ def verify_file(
   if expected_bytes is not None and st.st_size != expected_bytes:
     raise DataError(
       f"{label}file {path} is corrupt: {st.st_size} bytes; {detail}.{where} Replace it with an intact "
-      f"copy (how to obtain it: {SOURCES_DOC})."
+      f"copy (how to obtain it: {sources_doc()})."
     )
   cdir = resolve_cache_dir(cache_dir)
   marker = _marker_path(cdir, path)
@@ -210,7 +240,7 @@ def verify_file(
   if actual != expected_sha256:
     raise DataError(
       f"{label}file {path} is corrupt: sha256 {actual}; {detail}.{where} Replace it with an intact "
-      f"copy (how to obtain it: {SOURCES_DOC})."
+      f"copy (how to obtain it: {sources_doc()})."
     )
   with _lock:
     _verified[key] = expected_sha256

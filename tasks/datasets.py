@@ -74,7 +74,7 @@ from meta_unsup_rules.tasks import alphabet as alphabet_lib
 from meta_unsup_rules.tasks import data_dir as dd
 
 # A file that passed its checksum yet does not decode: the layout or format is not the expected one.
-_FORMATS = f"the expected formats and layout: {dd.SOURCES_DOC}"
+_FORMATS = f"the expected formats and layout: {dd.sources_doc()}"
 
 DATASETS = ("mnist", "fashion_mnist", "imdb", "cifar10", "omniglot", "imagenet", "alphabet", "two_moons")
 SPLITS = {

@@ -17,7 +17,14 @@ from meta_unsup_rules.util import workdir_lock
 
 pytestmark = pytest.mark.slow
 
-VAL_FIELDS = ("val_accuracy", "val_sem", "val_per_seed", "val_effective_rank", "val_top_component", "val_step")
+VAL_FIELDS = (
+  "val_accuracy",
+  "val_sem",
+  "val_per_seed",
+  "val_effective_rank",
+  "val_top_component",
+  "val_step",
+)
 
 
 def _cfg(mode):
@@ -51,7 +58,9 @@ def test_async_validation_equals_inline_and_a_killed_evaluator_fills_the_gap(tmp
   inline, async_dir = _inline_and_async(tmp_path, monkeypatch)
   # The trainer wrote the due snapshots and validated nothing itself.
   assert sorted(p.name for p in (async_dir / "snapshots").iterdir()) == ["step_00000002", "step_00000004"]
-  assert not any("val_accuracy" in json.loads(l) for l in (async_dir / "metrics.jsonl").read_text().splitlines())
+  assert not any(
+    "val_accuracy" in json.loads(l) for l in (async_dir / "metrics.jsonl").read_text().splitlines()
+  )
 
   ev = evaluator_lib.Evaluator(async_dir)
   assert [s for s, _, _ in ev.pending()] == [2, 4]
@@ -73,7 +82,10 @@ def test_async_validation_equals_inline_and_a_killed_evaluator_fills_the_gap(tmp
   # The same best/ θ and the same training figure's validation row.
   _, _, best_async = export.load_theta(async_dir / "best")
   _, _, best_inline = export.load_theta(inline / "best")
-  assert best_async["updates"] == best_inline["updates"] and best_async["val_accuracy"] == best_inline["val_accuracy"]
+  assert (
+    best_async["updates"] == best_inline["updates"]
+    and best_async["val_accuracy"] == best_inline["val_accuracy"]
+  )
   assert best_async["lineage"][-1]["selected_on"] == best_inline["lineage"][-1]["selected_on"]
   from meta_unsup_rules.evaluation import plots
 

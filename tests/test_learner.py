@@ -154,7 +154,9 @@ def test_boundaries_in_updates_do_not_move_when_the_run_is_extended():
   short = cfg(num_updates=2_000, lr_boundaries=(1_000, 1_500), lr_boundaries_unit="updates")
   long = cfg(num_updates=10_000, lr_boundaries=(1_000, 1_500), lr_boundaries_unit="updates")
   for step in (0, 999, 1_000, 1_499, 1_500, 1_999):
-    assert float(learner_lib.learning_rate_schedule(short)(step)) == float(learner_lib.learning_rate_schedule(long)(step))
+    assert float(learner_lib.learning_rate_schedule(short)(step)) == float(
+      learner_lib.learning_rate_schedule(long)(step)
+    )
   assert learner_lib.schedule_boundaries(long) == (1_000, 1_500)
   sched = learner_lib.learning_rate_schedule(long)
   assert [float(sched(s)) for s in (999, 1_000, 1_500)] == pytest.approx([3e-4, 1e-4, 2e-5])
@@ -168,8 +170,12 @@ def test_fraction_boundaries_are_what_a_config_without_the_unit_means():
 
 
 def _mixing_theta():
-  return {"forward": {"merge": {"w": np.full((3,), 0.1, np.float32), "b": np.zeros((), np.float32)},
-                      "readouts": {"r": np.ones((2, 2), np.float32)}}}
+  return {
+    "forward": {
+      "merge": {"w": np.full((3,), 0.1, np.float32), "b": np.zeros((), np.float32)},
+      "readouts": {"r": np.ones((2, 2), np.float32)},
+    }
+  }
 
 
 def test_mixing_weights_take_their_multiple_of_the_rate():
@@ -196,7 +202,11 @@ def test_branching_restores_adam_where_the_optimisers_match_and_starts_it_afresh
   theta = _mixing_theta()
   parent = learner_lib.Learner(cfg(batch_size=1), theta)
   for _ in range(3):
-    parent.accept(result(jax.tree_util.tree_map(lambda x: rng.normal(size=x.shape).astype(np.float32), theta), parent.step))
+    parent.accept(
+      result(
+        jax.tree_util.tree_map(lambda x: rng.normal(size=x.shape).astype(np.float32), theta), parent.step
+      )
+    )
     parent.apply()
   saved = parent.get_state()
   same = learner_lib.Learner(cfg(batch_size=1, learning_rates=(1e-4,), lr_boundaries=()), theta)

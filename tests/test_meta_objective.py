@@ -203,7 +203,9 @@ def test_augmentation_weight_zero_is_the_labels_only_loss():
   half.update(dict(target_centring="per_group", augmentation_weight=0.3))
   joint = cfg()
   assert float(mo.ridge_loss(*args, half)[0]) != pytest.approx(float(mo.ridge_loss(*args, zero)[0]), abs=1e-4)
-  assert float(mo.ridge_loss(*args, joint)[0]) != pytest.approx(float(mo.ridge_loss(*args, half)[0]), abs=1e-4)
+  assert float(mo.ridge_loss(*args, joint)[0]) != pytest.approx(
+    float(mo.ridge_loss(*args, half)[0]), abs=1e-4
+  )
 
 
 def test_a_config_without_the_centring_fields_centres_jointly():
@@ -218,8 +220,15 @@ def test_a_weight_needs_per_group_centring():
   from meta_unsup_rules.util.config_check import ConfigError
 
   c = cfg()
-  c.update(dict(targets="labels_and_augmentation", samples_per_class=10, reduction="mean",
-                target_centring="joint", augmentation_weight=0.3))
+  c.update(
+    dict(
+      targets="labels_and_augmentation",
+      samples_per_class=10,
+      reduction="mean",
+      target_centring="joint",
+      augmentation_weight=0.3,
+    )
+  )
   with pytest.raises(ConfigError, match="augmentation_weight"):
     ridge.validate_config(c)
   c.target_centring = "per_group"

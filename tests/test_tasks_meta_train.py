@@ -212,7 +212,9 @@ def _labelled_indices(task, rng, steps, monkeypatch):
   return seen[0].reshape(steps, -1)
 
 
-@pytest.mark.parametrize("config_name", ["paper", "local", "tiny", "oja", "paper_track", "paper_track_branch"])
+@pytest.mark.parametrize(
+  "config_name", ["paper", "local", "tiny", "oja", "paper_track", "paper_track_branch"]
+)
 def test_batches_a_and_b_are_disjoint_on_every_dataset_of_every_config(config_name, monkeypatch):
   section = _shipped_task_sections()[config_name]
   for dataset in tuple(section.datasets):
@@ -232,7 +234,9 @@ def test_batches_a_and_b_are_disjoint_on_every_dataset_of_every_config(config_na
 def test_without_disjoint_batches_omniglot_a_and_b_come_from_the_same_examples(monkeypatch):
   """What runs stored before the setting did (8 labelled examples per Omniglot class)."""
   rng = np.random.default_rng(0)
-  task = tasks.sample_meta_train_task(rng, _cfg(datasets=("omniglot",), dataset_weights=(1.0,), disjoint_batches=False))
+  task = tasks.sample_meta_train_task(
+    rng, _cfg(datasets=("omniglot",), dataset_weights=(1.0,), disjoint_batches=False)
+  )
   assert all(len(task.source.labelled[c]) < 2 * task.samples_per_class for c in task.classes)
   idx = _labelled_indices(task, rng, 4, monkeypatch)
   k = idx.shape[1] // 2

@@ -20,7 +20,7 @@ LEGACY_VALUES: dict[str, Any] = {
   "meta_objective.target_centring": "joint",  # labels and augmentation centred and scaled together
   "meta_objective.augmentation_weight": 1.0,
   "meta_objective.targets": "labels_and_augmentation",
-  "task.disjoint_batches": False,  # a class with < 2 x samples_per_class labelled examples drew a, b independently
+  "task.disjoint_batches": False,  # below 2 x samples_per_class labelled examples a and b were independent
   "rule.implementation": "reference",
   "rule.hebb_term": "released",
   "rule.step_mode": "released",

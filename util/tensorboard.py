@@ -79,9 +79,13 @@ class MetricsWriter:
   """Scalars of meta-training records into an event file in `logdir` (beside metrics.jsonl)."""
 
   def __init__(self, logdir):
-    self._writer = _summary_writer(logdir)
+    self._logdir = logdir
+    self._writer = None
+    self._opened = False
 
   def write(self, record: Mapping[str, Any]) -> None:
+    if not self._opened:  # the event file appears with the first record, not before
+      self._writer, self._opened = _summary_writer(self._logdir), True
     if self._writer is None:
       return
     step = int(record["step"])

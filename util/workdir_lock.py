@@ -58,7 +58,10 @@ class WorkdirLock:
       os.close(fd)
       return self.acquire()
     if existed and os.fstat(fd).st_size:
-      print(f"taking over the lock {self.path} left by {_holder(self.path)}, which no longer runs", file=sys.stderr)
+      print(
+        f"taking over the lock {self.path} left by {_holder(self.path)}, which no longer runs",
+        file=sys.stderr,
+      )
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
     os.fsync(fd)

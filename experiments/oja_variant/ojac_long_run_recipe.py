@@ -33,14 +33,21 @@ def get_config():
   c.rule.update(dict(hebb_term="oja_centred", inner_lr=0.1, implementation="reference"))
   c.unroll.update(dict(horizon_min=1_000, horizon_max=3_000, stagger_first_task=True))
   c.learner.update(
-    dict(init_theta="runs/hand/ojac_lr0.1", learning_rates=(3e-4, 3e-4, 3e-4), snapshot_every=25,
-         lr_boundaries=(0.5, 0.75), lr_boundaries_unit="fraction")
+    dict(
+      init_theta="runs/hand/ojac_lr0.1",
+      learning_rates=(3e-4, 3e-4, 3e-4),
+      snapshot_every=25,
+      lr_boundaries=(0.5, 0.75),
+      lr_boundaries_unit="fraction",
+    )
   )
   # Settings added after the run, at the values that reproduce it.
   c.meta_objective.update(dict(target_centring="joint", augmentation_weight=1.0))
   c.task.disjoint_batches = False
   c.task.validation_holdout_sources = ("imagenet", "alphabet")
-  c.learner.update(dict(checkpoint_worker_tasks=True, mixing_lr_multiplier=1.0, branch_from="", branch_update=-1))
+  c.learner.update(
+    dict(checkpoint_worker_tasks=True, mixing_lr_multiplier=1.0, branch_from="", branch_update=-1)
+  )
   c.validation.mode = "inline"
   c.workers.update(dict(mode="inprocess", num_workers=8))
   return c

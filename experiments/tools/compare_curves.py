@@ -12,7 +12,7 @@ last stdout line is one JSON object with the table.
 import json
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.evaluation import plots
 from meta_unsup_rules.scripts import common
@@ -56,4 +56,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

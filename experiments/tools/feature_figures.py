@@ -17,7 +17,7 @@ wins). --num_fields and --out_dir only shape the drawing and where it goes.
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.scripts import common
 from meta_unsup_rules.util import files, run_record
@@ -62,4 +62,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -10,7 +10,7 @@ meta-gradient per truncation plus 24 forward unrolls of the whole horizon (2 wit
 one JSON object; --out writes it too.
 """
 
-from absl import app, flags
+from absl import flags
 
 from experiments.tools import _shared
 from meta_unsup_rules.scripts import common
@@ -101,4 +101,4 @@ def _earlier_tasks(path: str) -> list:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

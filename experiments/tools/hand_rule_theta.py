@@ -19,7 +19,7 @@ Evaluate with experiments.tools.heldout_curve --thetas=..., or meta-train from i
 import copy
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.scripts import common
 
@@ -139,4 +139,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -19,7 +19,7 @@ import json
 import os
 import pathlib
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from meta_unsup_rules.evaluation import outputs, plots, runner
 from meta_unsup_rules.scripts import common
@@ -99,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

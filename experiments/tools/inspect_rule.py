@@ -4,7 +4,7 @@ python -m experiments.tools.inspect_rule --config=configs/paper.py
 python -m experiments.tools.inspect_rule --config=configs/local.py --input_dim=256
 """
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.benchmarks import rule_timing
 from meta_unsup_rules.learned_update import rule
@@ -48,4 +48,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -13,7 +13,7 @@ from experiments.tools.feature_figures.
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.evaluation import outputs, plots
 from meta_unsup_rules.scripts import common
@@ -61,4 +61,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -10,7 +10,7 @@ the projection of the mean gradient step on θ's ΔW mixing weights (distributed
 The last stdout line is one JSON object; --out writes it too.
 """
 
-from absl import app, flags
+from absl import flags
 
 from experiments.tools import _shared
 from meta_unsup_rules.scripts import common
@@ -45,4 +45,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

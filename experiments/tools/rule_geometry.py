@@ -17,7 +17,7 @@ with the per-layer values at inner steps 1, 100 and 1,000.
 
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.evaluation import plots, rule_geometry
 from meta_unsup_rules.scripts import common
@@ -69,4 +69,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

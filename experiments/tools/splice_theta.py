@@ -14,7 +14,7 @@ weight of the ΔW merge (the size of the rule's change before its normalisation)
       --scale=2 --out=runs/diag/u400_merge_x2
 """
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.scripts import common
 
@@ -55,4 +55,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -11,7 +11,7 @@ that start from an export do not validate it). The last stdout line is one JSON 
 
 import json
 
-from absl import app, flags
+from absl import flags
 
 from meta_unsup_rules.scripts import common
 
@@ -77,4 +77,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)
