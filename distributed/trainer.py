@@ -47,26 +47,35 @@ from meta_unsup_rules.util import progress as progress_lib
 
 
 class _StopFlag:
-  """Turns SIGTERM into a graceful stop (final checkpoint) instead of a kill."""
+  """Turns SIGTERM and a first Ctrl-C (SIGINT) into a graceful stop: the loop ends between worker
+  calls, where every worker's task and state agree, and writes its final checkpoint. A second
+  Ctrl-C aborts at once (KeyboardInterrupt) without one: the last periodic checkpoint stands."""
 
   def __init__(self):
     self.stop = False
-    self._previous = None
+    self.signal_name = None
+    self._previous = {}
 
   def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # not the main thread
-      self._previous = None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not the main thread
+        pass
     return self
 
   def _handle(self, signum, frame):
-    del signum, frame
+    del frame
+    if self.stop and signum == signal.SIGINT:
+      raise KeyboardInterrupt
     self.stop = True
+    self.signal_name = signal.Signals(signum).name
+    if signum == signal.SIGINT:
+      print("\nstopping after the current worker call (Ctrl-C again to abort without a checkpoint)", file=sys.stderr)
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for sig, previous in self._previous.items():
+      signal.signal(sig, previous)
 
 
 class Progress:
@@ -134,10 +143,10 @@ def meta_train(
           stats = run.apply_update()
           if stats is not None:
             run.after_update(stats)
-        stopped_by = "SIGTERM" if flag.stop else None
+        stopped_by = flag.signal_name
     except KeyboardInterrupt:
-      stopped_by = "SIGINT"
-      print("\ninterrupted: writing a final checkpoint", file=sys.stderr)
+      print("\naborted: no final checkpoint (the last one is kept)", file=sys.stderr)
+      raise
     except pools.WorkerConfigError:
       if run.made_updates:
         run.save_checkpoint()  # the updates made before every worker failed the same way are kept

@@ -17,6 +17,7 @@ restarts the worker and is not counted as a worker error.
 
 import json
 import os
+import signal
 import time
 
 import numpy as np
@@ -35,7 +36,7 @@ class _Scenario:
   Phases: "two_nodes" until both workers delivered from two different nodes, then the
   worker node is removed; "one_node" until the lost worker was restarted and the learner
   made 2 updates on the head node's worker alone, then a new node is added; "rejoined"
-  until a meta-gradient from the new node arrived, then the run is stopped (KeyboardInterrupt).
+  until a meta-gradient from the new node arrived, then the run is stopped (SIGINT, as Ctrl-C).
   """
 
   def __init__(self, pool, cluster, worker_node):
@@ -64,7 +65,8 @@ class _Scenario:
     if limit is not None and time.monotonic() - self.phase_started > limit:
       self.failure = f"phase {self.phase!r} took over {limit:.0f} s; results so far: {self.seen}"
       self._enter("done", version)
-      raise KeyboardInterrupt  # the trainer's graceful stop (Ctrl-C): final checkpoint, θ export
+      signal.raise_signal(signal.SIGINT)  # the trainer's graceful stop (Ctrl-C): final checkpoint, θ export
+      return out
 
     now = [(w, n) for p, w, n, _ in self.seen if p == self.phase]
     if self.phase == "two_nodes" and len({n for _, n in now}) == 2 and len({w for w, _ in now}) == 2:
@@ -76,7 +78,7 @@ class _Scenario:
       self._enter("rejoined", version)
     elif self.phase == "rejoined" and any(n == self.new_node.node_id for _, n in now):
       self._enter("done", version)
-      raise KeyboardInterrupt  # as Ctrl-C: the trainer writes a final checkpoint and exports θ
+      signal.raise_signal(signal.SIGINT)  # as Ctrl-C: the trainer writes a final checkpoint and exports θ
     return out
 
 
