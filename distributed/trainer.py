@@ -71,7 +71,7 @@ class _StopFlag:
     self.stop = True
     self.signal_name = signal.Signals(signum).name
     if signum == signal.SIGINT:
-      print("\nstopping after the current worker call (Ctrl-C again to abort without a checkpoint)", file=sys.stderr)
+      print("\nstopping after the current worker call (Ctrl-C again: abort, no checkpoint)", file=sys.stderr)
 
   def __exit__(self, *exc):
     for sig, previous in self._previous.items():

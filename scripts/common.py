@@ -145,7 +145,7 @@ def define_config_file(name: str, default: str, help_string: str):
     path = str(argument).partition(":")[0]
     if not pathlib.Path(path).is_file():
       known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.py") if not p.stem.startswith("_")))
-      fail(f"--{name}={argument}: no such config file; expected a path to one, or a config of the package ({known})")
+      fail(f"--{name}={argument}: no such config file; expected a path, or a config of the package ({known})")
     try:
       return parse(argument)
     except (AttributeError, KeyError) as e:

@@ -43,7 +43,8 @@ def main(argv):
     cfgs = {v: sweeps.sweep_config(s.cfg, _SWEEP.value, v) for v in values}
   except ValueError as e:
     common.fail(str(e))
-  out_dir = _OUT.value or str(outputs.new_out_dir(os.path.join("runs", "sweep"), f"{s.task.name}_{_SWEEP.value}", s.theta))
+  name = f"{s.task.name}_{_SWEEP.value}"
+  out_dir = _OUT.value or str(outputs.new_out_dir(os.path.join("runs", "sweep"), name, s.theta))
   summary = {
     "task": s.task.name,
     "sweep": _SWEEP.value,

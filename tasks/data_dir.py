@@ -56,6 +56,7 @@ def sources_doc() -> str:
     return str(SOURCES_DOC)
   return f"docs/data_sources.md of the source repository; the installed {MANIFEST_PATH} lists every file"
 
+
 DATA_DIR_SOURCE_ENV = "META_UNSUP_DATA_DIR_SOURCE"  # "--data_dir" when the flag set DATA_DIR_ENV
 _HINT = (
   f"Pass --data_dir or set {DATA_DIR_ENV} to a folder holding mnist/, fashion_mnist/, imdb/, cifar10/, "

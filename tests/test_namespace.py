@@ -181,7 +181,11 @@ def _child_venv(env_dir) -> None:
 
   venv.create(env_dir, system_site_packages=True, with_pip=True)
   child = subprocess.run(
-    [str(pathlib.Path(env_dir) / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    [
+      str(pathlib.Path(env_dir) / "bin" / "python"),
+      "-c",
+      "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+    ],  # noqa: E501
     capture_output=True,
     text=True,
     check=True,
@@ -236,8 +240,13 @@ def test_dasks_distributed_and_the_project_in_one_environment(tmp_path):
   assert proc.returncode == 0 and "--theta" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
   # The installed commands' --help is the checkout's: description, examples, the config syntax.
   assert "Evaluate a learned update rule" in proc.stdout and "--config.SECTION.FIELD" in proc.stdout
-  for command, needles in (("meta-unsup-data", ("describe", "prepare_tfds")), ("meta-unsup-train", ("--workdir",))):
+  for command, needles in (
+    ("meta-unsup-data", ("describe", "prepare_tfds")),
+    ("meta-unsup-train", ("--workdir",)),
+  ):
+    exe = str(env_dir / "bin" / command)
     proc = subprocess.run(
-      [str(env_dir / "bin" / command), "--help"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
+      [exe, "--help"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
     )
-    assert proc.returncode == 0 and all(n in proc.stdout for n in needles), proc.stdout[-2000:] + proc.stderr[-2000:]
+    shown = proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0 and all(n in proc.stdout for n in needles), shown
