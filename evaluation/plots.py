@@ -89,9 +89,11 @@ def plot_result(result: dict, path) -> None:
       ax.fill_between(steps, mean - err, mean + err, alpha=0.2)
     ax.set_xlabel("inner steps (unlabelled minibatches)")
     ax.set_ylabel(f"test accuracy ({r} readout)")
-    ax.set_title(f"{_run_name(result)}{result['task']}: {r}, {_error_name(result)}")
+    ax.set_title(f"{r} readout", fontsize=10)
     ax.grid(alpha=0.3)
   axes[0][-1].legend(fontsize=8)
+  # One title over the panels (per-panel ones overlapped and were clipped at the right edge).
+  fig.suptitle(f"{_run_name(result)}{result['task']}: {_error_name(result)}", fontsize=11)
   fig.tight_layout()
   save(fig, path)
 
@@ -298,7 +300,9 @@ def per_dataset_series(records: list[dict]) -> dict[str, tuple[np.ndarray, np.nd
   return {name: tuple(np.array(c, np.float64) for c in zip(*pts)) for name, pts in sorted(per.items())}
 
 
-def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20, title: str = "") -> dict:
+def plot_training(
+  records: list[dict], out: pathlib.Path, smooth: int = 20, title: str = "", floors: dict | None = None
+) -> dict:
   """Fig. 3 analogue: meta-loss (overall and per dataset) and accuracy vs update and vs hours.
 
   `records` are the lines of a meta-training metrics.jsonl. Each update averages the few
@@ -308,7 +312,9 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20, titl
   against updates and against meta-gradients received (`meta_grads_total`; hours for
   records without it), the best one marked. Updates missing from `records` are gaps in every
   series against updates, and so is a stretch of a dataset's series more than three times
-  its typical spacing long; `title` (e.g. the run's folder) heads the figure.
+  its typical spacing long; `title` (e.g. the run's folder) heads the figure. `floors`
+  ({label: accuracy}, e.g. raw input and Oja's rule on the validation task and seeds) are drawn as
+  horizontal reference lines in the validation row.
   """
   plt = _pyplot()
   out = pathlib.Path(out)
@@ -326,11 +332,12 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20, titl
 
   for col, (x, xlabel) in enumerate(((steps, "update"), (hours, "hours"))):
     ax = axes[0, col]
-    ax.plot(*gapped(x, loss), alpha=0.25, color="k")
-    ax.plot(*gapped(x, rolling_mean(loss, smooth)), color="k", label="all datasets")
+    ax.plot(*gapped(x, loss), alpha=0.25, color="0.5", lw=0.8, label="all datasets, per update")
     for name, (s, h, v) in per.items():
       gap = max(1.0, 3 * typical_spacing(s))
-      ax.plot(*gapped(s if col == 0 else h, rolling_mean(v, smooth), gap, by=s), label=name)
+      ax.plot(*gapped(s if col == 0 else h, rolling_mean(v, smooth), gap, by=s), label=name, lw=1)
+    # On top of the datasets' lines, which it would otherwise hide under.
+    ax.plot(*gapped(x, rolling_mean(loss, smooth)), color="k", lw=2, label="all datasets", zorder=5)
     ax.set(
       xlabel=xlabel, ylabel="meta-loss (train tasks)", title=f"meta-objective (running mean of {smooth})"
     )
@@ -352,11 +359,12 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20, titl
       label="‖θ‖ (right axis)",
     )
     twin.set_ylabel("‖θ‖ (global norm)", color="C3")
+    twin.ticklabel_format(axis="y", useOffset=False)  # an offset text would sit on the title
   ax.legend(lines, [line.get_label() for line in lines], fontsize=8)
   ax = axes[2, 1]
   ax.plot(hours, rolling_mean([r["meta_grads_per_sec"] for r in records], smooth))
   ax.set(xlabel="hours", ylabel=f"meta-gradients / s (running mean of {smooth})", title="throughput")
-  best = _plot_validation(axes[3], val) if val else None
+  best = _plot_validation(axes[3], val, floors or {}) if val else None
   if title:
     fig.suptitle(title)
   fig.tight_layout()
@@ -371,8 +379,9 @@ def plot_training(records: list[dict], out: pathlib.Path, smooth: int = 20, titl
   }
 
 
-def _plot_validation(row, val: list[dict]) -> dict:
-  """Validation accuracy ± s.e. vs update (left) and vs meta-gradients (right); the best.
+def _plot_validation(row, val: list[dict], floors: dict) -> dict:
+  """Validation accuracy ± s.e. vs update (left) and vs meta-gradients (right); the best; the
+  floors as dashed horizontal lines.
 
   A validation missing from the schedule (more than 1.5 times the usual spacing) is a gap."""
   acc = np.array([r["val_accuracy"] for r in val], np.float64)
@@ -395,6 +404,8 @@ def _plot_validation(row, val: list[dict]) -> dict:
     ax.plot(
       [x[i]], [acc[i]], marker="*", ms=12, color="C3", ls="none", label=f"best: update {val[i]['step']}"
     )
+    for j, (label, value) in enumerate(floors.items()):
+      ax.axhline(value, color=f"C{4 + j}", ls="--", lw=1, label=f"{label} {value:.3f}")
     ax.set(xlabel=xlabel, ylabel="validation accuracy", title="meta-validation")
     ax.legend(fontsize=8)
   return {"update": int(val[i]["step"]), "accuracy": float(acc[i]), "sem": val[i].get("val_sem")}

@@ -435,7 +435,8 @@ def config_source(config_flag: str = "config") -> str:
 
 # ------------------------------------------------------------------- the evaluation set-up
 
-_ROOT = pathlib.Path(__file__).resolve().parents[1]  # the checkout
+CHECKOUT = pathlib.Path(__file__).resolve().parents[1]  # the checkout (installed: the package folder)
+_ROOT = CHECKOUT
 
 
 def define_evaluation_flags(config_help: str, out_help: str | None = None, aliases=EVALUATION_ALIASES):
