@@ -59,6 +59,17 @@ def get_config():
       h_dtype="float32",                      # [ours] operand dtype of the h network's convs
                                               # (bfloat16: mixed precision, float32 accumulation)
       checkpoint_unroll=True,                 # [ours] jax.checkpoint on the unroll body
+      terms=("0_order", "1_order", "decorr_x", "hebb", "large_decay", "lin_lower_symm",
+             "lin_upper_psd", "lin_upper_symm", "rbf", "sqr_lower_symm", "sqr_upper_symm",
+             "w_base"),                       # [C] the 12 ΔW terms that enter the merge; [ours]
+                                              # ablation: leave some out (their weights stay in θ,
+                                              # unused; the merge's ÷12 stays)
+      feedback="separate",                    # [C] top-down signal through V; "transpose" [ours]:
+                                              # through W (no separate feedback weights)
+      unit_mixing=True,                       # [C] unit-axis convs + sin/cos unit IDs in the h
+                                              # network; False [ours]: off (the rule becomes
+                                              # equivariant to permuting a hidden layer's units)
+      top_delta="learned",                    # [C] the learned top-down signal; "zero" [ours]
       implementation="fused",                 # [ours] "fused": hand-written VJPs, meta-gradients
                                               # 1.29x faster (learned_update/fused.py, docs/performance.md);
                                               # "reference": the released numerics by autodiff (equal to

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 from meta_unsup_rules.base_models import mlp
 from meta_unsup_rules.learned_update import fused, nn, step_geometry
+from meta_unsup_rules.util import config_compat
 from meta_unsup_rules.util.config_check import Section
 
 # The 15 low-rank readouts Linear(h → num_grad_channels). "_top" readouts act on
@@ -177,11 +178,23 @@ def _conv_bn_relu(p, x, axis, eps, operand_dtype=None):
 
 
 IMPLEMENTATIONS = ("reference", "fused")
+FEEDBACKS = ("separate", "transpose")
+TOP_DELTAS = ("learned", "zero")
+
+
+def active_terms(cfg) -> tuple[str, ...]:
+  """The ΔW terms that enter the merge (config `rule.terms`; stored configs: all 12)."""
+  return tuple(config_compat.read(cfg, "rule.terms"))
+
+
+def _unit_mixing(cfg) -> bool:
+  """Config `rule.unit_mixing`: the unit-axis convolutions and the sin/cos unit IDs."""
+  return bool(config_compat.read(cfg, "rule.unit_mixing"))
 
 
 def _is_fused(cfg) -> bool:
   """Config `implementation` is "fused" (configs saved before the field existed run the reference)."""
-  return cfg.get("implementation", "reference") == "fused"
+  return config_compat.read(cfg, "rule.implementation") == "fused"
 
 
 def _block_fn(cfg):
@@ -228,13 +241,17 @@ def compute_h(theta_h: dict, x, z, d, bias, w_bot, w_top, cfg) -> jax.Array:
   """
   eps = cfg.theta_bn_epsilon
   batch, units = x.shape
+  unit_mixing = _unit_mixing(cfg)
   unit_id = jnp.linspace(0.0, 4.0 * math.pi, units)
+  # Without unit mixing the unit-ID channels hold zeros: θ keeps its shapes, no unit is told apart.
+  no_id = jnp.zeros(units)
+  sin_id, cos_id = (jnp.sin(unit_id), jnp.cos(unit_id)) if unit_mixing else (no_id, no_id)
   per_unit = jnp.stack(
     [
       x.T,
       z.T,
-      jnp.broadcast_to(jnp.sin(unit_id)[:, None], (units, batch)),
-      jnp.broadcast_to(jnp.cos(unit_id)[:, None], (units, batch)),
+      jnp.broadcast_to(sin_id[:, None], (units, batch)),
+      jnp.broadcast_to(cos_id[:, None], (units, batch)),
     ],
     axis=-1,
   )
@@ -256,6 +273,8 @@ def compute_h(theta_h: dict, x, z, d, bias, w_bot, w_top, cfg) -> jax.Array:
   operands, conv_bn_relu = jnp.dtype(cfg.h_dtype), _block_fn(cfg)
   for block in theta_h["blocks"]:
     act = conv_bn_relu(block, act, 1, eps, operands)  # along the batch axis
+    if not unit_mixing:
+      continue  # no convolution along the unit axis: each unit's h from its own statistics
     residual = act
     for p in block["unit_convs"]:
       residual = conv_bn_relu(p, residual, 0, eps, operands)  # along the unit axis
@@ -361,15 +380,17 @@ def merge_weight_change(theta_change: dict, terms: dict, cfg) -> jax.Array:
   """Learned mix of the normalised terms, projection, renormalisation, anti-collapse."""
   w_hat = terms["w_base"]
   eps = cfg.normalize_epsilon
-  n = len(WEIGHT_TERMS)
+  n = len(WEIGHT_TERMS)  # the released family's constant, also when `rule.terms` leaves some out
   mix = theta_change["merge"]["w"]
+  # The terms that enter (`rule.terms`): one left out adds nothing, and its mixing weight (kept in
+  # θ, so shapes stay loadable across settings) gets no gradient.
+  used = [i for i, k in enumerate(WEIGHT_TERMS) if k in active_terms(cfg)]
   if _is_fused(cfg):
     # The same mix as a sum: no [n_in, n_out, 12] stack in memory and no matrix-vector product.
-    normalized = [_normalize_columns(terms[k], eps) for k in WEIGHT_TERMS]
-    change = sum(mix[i] * t for i, t in enumerate(normalized))
+    change = sum(mix[i] * _normalize_columns(terms[WEIGHT_TERMS[i]], eps) for i in used)
   else:
-    stacked = jnp.stack([_normalize_columns(terms[k], eps) for k in WEIGHT_TERMS], axis=-1)
-    change = stacked @ mix
+    stacked = jnp.stack([_normalize_columns(terms[WEIGHT_TERMS[i]], eps) for i in used], axis=-1)
+    change = stacked @ mix[jnp.array(used)]
   change = (change + theta_change["merge"]["b"]) / n
   # Only updates that are perpendicular to w or grow it: no collapse towards zero.
   projection = jax.nn.relu(jnp.mean(change * w_hat))
@@ -392,7 +413,11 @@ def compute_hidden_states(theta, state, zs, xs, cfg) -> list[jax.Array]:
   layers = state["layers"]
   num_layers = len(layers)
   linear = _linear_fn(cfg)
-  d = top_delta(theta["top_delta"], xs[-1], cfg)
+  if config_compat.read(cfg, "rule.top_delta") == "learned":
+    d = top_delta(theta["top_delta"], xs[-1], cfg)
+  else:  # "zero": no top-down signal enters the top layer
+    d = jnp.zeros((xs[-1].shape[1], xs[-1].shape[0], cfg.delta_dim), xs[-1].dtype)
+  feedback = "v" if config_compat.read(cfg, "rule.feedback") == "separate" else "w"
   hs = [None] * (num_layers + 1)
   for l in range(num_layers, -1, -1):
     x = xs[l]
@@ -405,7 +430,8 @@ def compute_hidden_states(theta, state, zs, xs, cfg) -> list[jax.Array]:
     if l > 0:
       delta = d * jax.nn.sigmoid(z.T)[:, :, None] + linear(theta["to_delta"], h)
       units, batch, channels = delta.shape
-      d = (layers[l - 1]["v"] @ delta.reshape(units, batch * channels)).reshape(-1, batch, channels)
+      # Down through V (separate feedback weights) or through W itself ("transpose").
+      d = (layers[l - 1][feedback] @ delta.reshape(units, batch * channels)).reshape(-1, batch, channels)
       d = d * jax.lax.rsqrt(jnp.mean(jnp.square(d), axis=-1, keepdims=True) + 1e-6)
   return hs
 
@@ -488,3 +514,14 @@ def validate_config(rule_cfg) -> None:
   s.boolean("checkpoint_unroll")
   if "implementation" in rule_cfg:  # configs saved before the switch existed run the reference
     s.one_of("implementation", IMPLEMENTATIONS)
+  terms = s.value("terms")
+  if (
+    not isinstance(terms, (list, tuple))
+    or not terms
+    or not set(terms) <= set(WEIGHT_TERMS)
+    or (len(set(terms)) != len(terms))
+  ):
+    s.fail("terms", f"a non-empty tuple of distinct ΔW terms among {WEIGHT_TERMS}")
+  s.one_of("feedback", FEEDBACKS)
+  s.boolean("unit_mixing")
+  s.one_of("top_delta", TOP_DELTAS)

@@ -22,6 +22,23 @@ LEGACY_VALUES: dict[str, Any] = {
   "meta_objective.targets": "labels_and_augmentation",
   "task.disjoint_batches": False,  # below 2 x samples_per_class labelled examples a and b were independent
   "rule.implementation": "reference",
+  "rule.terms": (  # every ΔW term of the released family (learned_update/rule.py WEIGHT_TERMS)
+    "0_order",
+    "1_order",
+    "decorr_x",
+    "hebb",
+    "large_decay",
+    "lin_lower_symm",
+    "lin_upper_psd",
+    "lin_upper_symm",
+    "rbf",
+    "sqr_lower_symm",
+    "sqr_upper_symm",
+    "w_base",
+  ),
+  "rule.feedback": "separate",  # the top-down signal went down through V
+  "rule.unit_mixing": True,  # unit-axis convolutions and sin/cos unit IDs in the h network
+  "rule.top_delta": "learned",  # the learned top-down signal
   "rule.hebb_term": "released",
   "rule.step_mode": "released",
   "unroll.estimator": "tbptt",
