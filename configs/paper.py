@@ -148,6 +148,9 @@ def get_config():
       cpus_per_worker=1,                      # [ours] one pinned core per actor
       jax_platforms="cpu",                    # [ours] actors compute on CPU cores
                                               # ("" = JAX's choice, e.g. one GPU each)
+      tasks_per_call=1,                       # [ours] tasks a worker advances in one compiled call
+                                              # (vmap; N > 1 fills an accelerator, on CPU N = 1 is
+                                              # faster: distributed/worker.py, docs/performance.md)
       result_timeout_sec=600.0,               # [ours] a worker silent this long is restarted
       max_consecutive_errors=3,               # [ours] a worker that raises starts over on a fresh task;
                                               # the run stops (exit 2) once every worker raised the

@@ -57,6 +57,7 @@ class WorkerResult:
   backend: str
   grads_tbptt: Any = None  # hybrid: the mean truncated-backprop gradient of the ± unrolls
   node_id: str | None = None  # Ray: the node that computed it (None in-process)
+  slot: int = 0  # which of the worker's tasks (workers.tasks_per_call > 1), 0 for the first
 
 
 class Truncation(NamedTuple):
@@ -84,6 +85,11 @@ class GradientEstimator(Protocol):
   def truncation(self, fns, theta, batches: dict, num_classes: int, rng: np.random.Generator) -> Truncation:
     """One truncation of the carried state(s) with `theta` on `batches`; keeps the new state if finite."""
 
+  @staticmethod
+  def truncation_many(ests, fns, theta, batches_list, num_classes: int, rngs) -> list:
+    """`truncation` of N estimators of this class (tasks of one shape, each with its batches and
+    random stream) in one vmapped call: the results N `truncation` calls give."""
+
   def reset(self) -> None:
     """Drops the carried state (the worker drops its task)."""
 
@@ -97,6 +103,16 @@ class GradientEstimator(Protocol):
 
 def _finite(tree) -> bool:
   return trees.all_finite(tree)
+
+
+def stack_trees(trees_list):
+  """Pytrees of one structure stacked leaf by leaf on a new leading (task) axis."""
+  return jax.tree_util.tree_map(lambda *x: np.stack([np.asarray(v) for v in x]), *trees_list)
+
+
+def tree_slice(tree, i: int):
+  """Entry `i` of a pytree stacked on its leading axis, as NumPy arrays."""
+  return jax.tree_util.tree_map(lambda x: np.asarray(x[i]), tree)
 
 
 class TruncatedBackprop:
@@ -127,6 +143,23 @@ class TruncatedBackprop:
     if finite:
       self.state = new_state
     return Truncation(loss, metrics, grads, None, finite)
+
+  @staticmethod
+  def truncation_many(ests, fns, theta, batches_list, num_classes: int, rngs) -> list[Truncation]:
+    """`truncation` of N estimators (tasks of one shape) in one vmapped call; the same results."""
+    del rngs
+    states = stack_trees([e.state for e in ests])
+    loss, metrics, new_states, grads = fns.meta_gradient_many(
+      theta, states, stack_trees(batches_list), num_classes=num_classes
+    )
+    out = []
+    for i, e in enumerate(ests):
+      new_state = tree_slice(new_states, i)
+      finite = _finite(new_state)
+      if finite:
+        e.state = new_state
+      out.append(Truncation(loss[i], tree_slice(metrics, i), tree_slice(grads, i), None, finite))
+    return out
 
   def reset(self) -> None:
     self.state = None
@@ -177,26 +210,32 @@ class PES:
     loss, metrics, state = fns.unroll_loss(theta, state, batches, num_classes=num_classes)
     return loss, metrics, state, None
 
-  def truncation(self, fns, theta, batches: dict, num_classes: int, rng: np.random.Generator) -> Truncation:
-    """Every pair unrolled with θ ± ε; the loss and metrics are their means over the ± unrolls."""
-    theta = jax.tree_util.tree_map(np.asarray, theta)
+  def _plan(self, theta, rng: np.random.Generator) -> list[dict]:
+    """Per pair: ξ after this truncation's ε, and the θ ± ε to unroll its two states with."""
     # One draw from the worker's stream seeds all pairs, so a resumed worker draws the same ε.
     keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(0, 2**31 - 1))), len(self.pairs))
-    new_pairs, xis, plus_losses, minus_losses, all_metrics, backprop = [], [], [], [], [], []
+    plan = []
     for pair, key in zip(self.pairs, keys):
       eps = estimators.sample_perturbation(key, theta, self.sigma)
       xi = estimators.accumulate(estimators.zeros_like(theta) if pair["xi"] is None else pair["xi"], eps)
       theta_plus, theta_minus = estimators.antithetic(theta, eps)
-      new_pair = {"xi": xi}
-      for sign, theta_s, losses in (("plus", theta_plus, plus_losses), ("minus", theta_minus, minus_losses)):
-        loss, metrics, state, g = self._unroll(fns, theta_s, pair[sign], batches, num_classes)
+      plan.append({"pair": pair, "xi": xi, "plus": theta_plus, "minus": theta_minus})
+    return plan
+
+  def _finish(self, plan: list[dict], outcomes: list[dict]) -> Truncation:
+    """The PES estimate from each pair's ± unrolls ({sign: (loss, metrics, state, backprop or None)})."""
+    new_pairs, xis, plus_losses, minus_losses, all_metrics, backprop = [], [], [], [], [], []
+    for p, outcome in zip(plan, outcomes):
+      new_pair = {"xi": p["xi"]}
+      for sign, losses in (("plus", plus_losses), ("minus", minus_losses)):
+        loss, metrics, state, g = outcome[sign]
         if g is not None:
           backprop.append(jax.tree_util.tree_map(np.asarray, g))
         new_pair[sign] = jax.tree_util.tree_map(np.asarray, state)
         losses.append(np.float32(loss))
         all_metrics.append(metrics)
       new_pairs.append(new_pair)
-      xis.append(xi)
+      xis.append(p["xi"])
     grads = estimators.pes_gradient(xis, plus_losses, minus_losses, self.sigma)
     finite = all(_finite(p["plus"]) and _finite(p["minus"]) for p in new_pairs)
     if finite:
@@ -208,6 +247,40 @@ class PES:
       jax.tree_util.tree_map(lambda *g: np.mean(np.stack(g), axis=0), *backprop) if backprop else None
     )
     return Truncation(loss, metrics, grads, grads_tbptt, finite)
+
+  def truncation(self, fns, theta, batches: dict, num_classes: int, rng: np.random.Generator) -> Truncation:
+    """Every pair unrolled with θ ± ε; the loss and metrics are their means over the ± unrolls."""
+    theta = jax.tree_util.tree_map(np.asarray, theta)
+    plan = self._plan(theta, rng)
+    outcomes = [
+      {sign: self._unroll(fns, p[sign], p["pair"][sign], batches, num_classes) for sign in ("plus", "minus")}
+      for p in plan
+    ]
+    return self._finish(plan, outcomes)
+
+  @classmethod
+  def truncation_many(cls, ests, fns, theta, batches_list, num_classes: int, rngs) -> list[Truncation]:
+    """`truncation` of N estimators (tasks of one shape): every ± unroll of every pair of every task
+    in one vmapped call, each with its own θ ± ε; the same results as N calls."""
+    theta = jax.tree_util.tree_map(np.asarray, theta)
+    plans = [e._plan(theta, rng) for e, rng in zip(ests, rngs)]
+    calls = [
+      (i, j, sign) for i, plan in enumerate(plans) for j in range(len(plan)) for sign in ("plus", "minus")
+    ]
+    thetas = stack_trees([plans[i][j][sign] for i, j, sign in calls])
+    states = stack_trees([plans[i][j]["pair"][sign] for i, j, sign in calls])
+    batches = stack_trees([batches_list[i] for i, _, _ in calls])
+    outs = cls._unroll_many(fns, thetas, states, batches, num_classes)
+    outcomes = [[{} for _ in plan] for plan in plans]
+    for m, (i, j, sign) in enumerate(calls):
+      outcomes[i][j][sign] = tuple(None if o is None else tree_slice(o, m) for o in outs)
+    return [e._finish(plan, o) for e, plan, o in zip(ests, plans, outcomes)]
+
+  @staticmethod
+  def _unroll_many(fns, thetas, states, batches, num_classes: int) -> tuple:
+    """(losses, metrics, states, backprops or None), each with a leading axis over the unrolls."""
+    loss, metrics, new_states = fns.unroll_loss_many_thetas(thetas, states, batches, num_classes=num_classes)
+    return loss, metrics, new_states, None
 
   def reset(self) -> None:
     self.pairs = None
@@ -261,6 +334,10 @@ class Hybrid(PES):
   def _unroll(self, fns, theta, state, batches: dict, num_classes: int):
     loss, metrics, state, g = fns.meta_gradient(theta, state, batches, num_classes=num_classes)
     return loss, metrics, state, g
+
+  @staticmethod
+  def _unroll_many(fns, thetas, states, batches, num_classes: int) -> tuple:
+    return fns.meta_gradient_many_thetas(thetas, states, batches, num_classes=num_classes)
 
 
 ESTIMATOR_CLASSES = {cls.name: cls for cls in (TruncatedBackprop, PES, Hybrid)}

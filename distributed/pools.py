@@ -126,14 +126,14 @@ class InProcessPool:
     w = self.workers[self._next]
     self._next = (self._next + 1) % len(self.workers)
     try:
-      result = w.compute_gradient(theta, version)
+      results = w.compute_gradients(theta, version)
     except Exception as e:  # pylint: disable=broad-except  (KeyboardInterrupt still stops the run)
       logging.debug("worker %d raised:", w.worker_id, exc_info=True)  # shown with --verbosity=1
       self.errors.failed(w.worker_id, type(e).__name__, str(e))
       w.reset()
       return []
     self.errors.succeeded(w.worker_id)
-    return [result]
+    return results
 
   def get_state(self, tasks: bool = True) -> dict:
     """The workers' states; `tasks=False` keeps only their RNGs (see `TaskWorker.get_state`)."""
@@ -252,10 +252,12 @@ def _actor_class():
       except Exception as e:  # pylint: disable=broad-except
         self.init_error = e
 
-    def compute_gradient(self, theta, version: int) -> gradient_estimators.WorkerResult:
+    def compute_gradients(self, theta, version: int) -> list[gradient_estimators.WorkerResult]:
       if self.init_error is not None:
         raise self.init_error
-      return dataclasses.replace(self.worker.compute_gradient(theta, version), node_id=self.node_id)
+      return [
+        dataclasses.replace(r, node_id=self.node_id) for r in self.worker.compute_gradients(theta, version)
+      ]
 
   return GradientActor
 
@@ -301,7 +303,7 @@ class RayPool:
     return self.errors.count
 
   def _submit(self, worker_id: int) -> None:
-    ref = self.actors[worker_id].compute_gradient.remote(self._theta_ref, self._theta_version)
+    ref = self.actors[worker_id].compute_gradients.remote(self._theta_ref, self._theta_version)
     self.in_flight[ref] = (worker_id, time.monotonic())
 
   def results(self, theta, version: int) -> list[gradient_estimators.WorkerResult]:
@@ -329,7 +331,7 @@ class RayPool:
         self._replace(wid)  # its task may be the cause: a new actor, a new seed
         continue
       self.errors.succeeded(wid)
-      out.append(result)
+      out.extend(result)
     now = time.monotonic()
     for ref, (wid, since) in list(self.in_flight.items()):
       if now - since > self.timeout_sec:

@@ -64,6 +64,7 @@ def validate_workers(workers_cfg) -> None:
   s.positive("cpus_per_worker")
   if not isinstance(s.value("jax_platforms"), str):
     s.fail("jax_platforms", "a JAX_PLATFORMS value such as 'cpu', or '' (JAX's choice)")
+  s.int_at_least("tasks_per_call", 1)
   s.positive("result_timeout_sec")
   s.int_at_least("max_consecutive_errors", 0)  # 0: never stop on repeated errors
   from meta_unsup_rules.distributed import worker  # pylint: disable=g-import-not-at-top  (imports JAX)
@@ -72,6 +73,15 @@ def validate_workers(workers_cfg) -> None:
     worker.parse_fault_injection(s.value("fault_injection"))
   except ValueError:
     s.fail("fault_injection", f"'' (off), or one of {worker.FAULT_MODES} optionally followed by ':worker=N'")
+
+
+def validate_tasks_per_call(cfg) -> None:
+  """N > 1 tasks per call share one input size: every data set of the mixture must give the same
+  (greyscale inputs do; colour CIFAR-10 beside grey sets does not)."""
+  if int(cfg.workers.get("tasks_per_call", 1)) > 1 and not cfg.task.greyscale:
+    Section(cfg.workers, "workers").fail(
+      "tasks_per_call", "1 with task.greyscale = False (the tasks of one call need one input size)"
+    )
 
 
 # Never a test task: θ is selected on these.

@@ -411,6 +411,33 @@ def _plot_validation(row, val: list[dict], floors: dict) -> dict:
   return {"update": int(val[i]["step"]), "accuracy": float(acc[i]), "sem": val[i].get("val_sem")}
 
 
+def plot_arms(curves: dict, floors: dict, path, title: str) -> str:
+  """Validation accuracy ± s.e. against update, one line per arm ({label: [(update, mean, sem)]}),
+  with the floors ({label: accuracy}) as dashed horizontal lines."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(7.5, 4.8))
+  for i, (label, points) in enumerate(curves.items()):
+    steps, mean, sem = (np.array(v, np.float64) for v in zip(*points))
+    ax.errorbar(
+      steps + 3 * (i - len(curves) / 2),
+      mean,
+      yerr=sem,
+      marker="o",
+      ms=3,
+      capsize=2,
+      lw=1.2,
+      color=f"C{i}",
+      label=label,
+    )
+  for j, (label, value) in enumerate(floors.items()):
+    ax.axhline(value, color=f"C{len(curves) + j}", ls="--", lw=1, label=f"{label} {value:.3f}")
+  ax.set(xlabel="update (lineage)", ylabel="validation accuracy (mean ± s.e. over seeds)", title=title)
+  ax.legend(fontsize=7, ncol=2)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  return save(fig, path, dpi=110)
+
+
 def plot_geometry(result: dict, path) -> str:
   """Per θ (colour) and layer (panel): tangential share of ΔW and angular step against inner steps."""
   plt = _pyplot()

@@ -7,6 +7,10 @@ the gradient with respect to θ. The base-model state that goes in is treated as
 constant: this is truncated backprop, and the state coming out starts the next
 truncation.
 
+The `*_many` functions run N tasks of one shape (architecture, classes, input size) in one compiled
+call, vmapped over a leading task axis: what fills an accelerator (distributed/worker.py,
+`workers.tasks_per_call`). On this project's CPUs N = 1 is faster per meta-gradient.
+
 Batches for an unroll of k steps (NumPy or jax arrays):
   unlabelled: [k, B, D]          the inner loop's unlabelled minibatches
   x:          [k, n, 2K, D]      n labelled (a, b) evaluations per step
@@ -38,6 +42,10 @@ class UnrollFns:
   unroll_loss: Callable  # same as meta_gradient without the gradient: (loss, metrics, new_state)
   apply_rule: Callable  # (theta, state, unlabelled [k, B, D]) -> new_state
   evaluate: Callable  # (state, x, targets, labels, num_classes) -> (loss, stats) at one state
+  # N tasks of one shape in one call (vmap over a leading task axis of states, batches and outputs):
+  meta_gradient_many: Callable  # one θ for every task
+  meta_gradient_many_thetas: Callable  # a θ per task (hybrid's θ ± ε), stacked on axis 0
+  unroll_loss_many_thetas: Callable  # forward only, a θ per task (PES's θ ± ε)
 
 
 _CACHE: dict[str, UnrollFns] = {}
@@ -108,11 +116,22 @@ def _build_unroll_fns(cfg) -> UnrollFns:
 
     return jax.lax.scan(body, state, unlabelled)[0]
 
+  def many(fn, theta_axis):
+    def batched(theta, states, batches, num_classes):
+      return jax.vmap(lambda t, s, b: fn(t, s, b, num_classes), in_axes=(theta_axis, 0, 0))(
+        theta, states, batches
+      )
+
+    return jax.jit(batched, static_argnames=("num_classes",))
+
   return UnrollFns(
     meta_gradient=jax.jit(meta_gradient, static_argnames=("num_classes",)),
     unroll_loss=jax.jit(forward_only, static_argnames=("num_classes",)),
     apply_rule=jax.jit(apply_rule),
     evaluate=jax.jit(evaluate, static_argnames=("num_classes",)),
+    meta_gradient_many=many(meta_gradient, None),
+    meta_gradient_many_thetas=many(meta_gradient, 0),
+    unroll_loss_many_thetas=many(forward_only, 0),
   )
 
 

@@ -394,7 +394,10 @@ def _validators() -> dict:
     **evaluation_setup.validators(),  # base_model, rule, unroll, compatible, meta_objective, ...
     "task": lambda c: meta_train.validate_config(c.task),
     "learner": lambda c: distributed_settings.validate_learner(c.learner),
-    "workers": lambda c: distributed_settings.validate_workers(c.workers),
+    "workers": lambda c: (
+      distributed_settings.validate_workers(c.workers),
+      distributed_settings.validate_tasks_per_call(c),
+    ),
     "validation": distributed_settings.validate_validation,  # with the evaluation section it uses
   }
 

@@ -365,8 +365,13 @@ def _from_disjoint_halves(rng: np.random.Generator, pool: np.ndarray, num_steps:
   return out
 
 
-def sample_meta_train_task(rng: np.random.Generator, cfg, data_dir=None, cache_dir=None) -> MetaTrainTask:
-  """Draws a task (see module docstring). ``cfg``: the config's task section."""
+def sample_meta_train_task(
+  rng: np.random.Generator, cfg, data_dir=None, cache_dir=None, layer_widths=None, num_classes=None
+) -> MetaTrainTask:
+  """Draws a task (see module docstring). ``cfg``: the config's task section.
+
+  ``layer_widths`` / ``num_classes`` given: the task takes them instead of drawing them (the tasks of
+  one vectorised group share a shape, distributed/worker.py); the other draws keep their order."""
   if not isinstance(rng, np.random.Generator):
     raise TypeError("rng must be a np.random.Generator")
   names = tuple(cfg.datasets)
@@ -376,10 +381,14 @@ def sample_meta_train_task(rng: np.random.Generator, cfg, data_dir=None, cache_d
   data_dir = data_dir if data_dir is not None else getattr(cfg, "data_dir", None)
   name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
   source = meta_train_source(name, cfg, data_dir, cache_dir)
-  choices = tuple(cfg.num_classes_choices)
-  num_classes = min(int(choices[int(rng.integers(0, len(choices)))]), source.num_classes)
+  if num_classes is None:
+    choices = tuple(cfg.num_classes_choices)
+    num_classes = min(int(choices[int(rng.integers(0, len(choices)))]), source.num_classes)
+  elif int(num_classes) > source.num_classes:
+    raise ValueError(f"a task of {num_classes} classes from {name}, which has {source.num_classes}")
+  num_classes = int(num_classes)
   classes = np.sort(rng.choice(source.num_classes, size=num_classes, replace=False))
-  widths = sample_layer_widths(rng, cfg)
+  widths = sample_layer_widths(rng, cfg) if layer_widths is None else tuple(int(w) for w in layer_widths)
   permutation = rng.permutation(source.input_dim).astype(np.int32)
   augment = bool(cfg.augment)
   return MetaTrainTask(

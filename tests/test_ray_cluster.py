@@ -193,7 +193,7 @@ def _result(worker_id: int) -> gradient_estimators.WorkerResult:
 
 class _FakeActor:
   def __init__(self, worker_id: int, incarnation: int):
-    self.compute_gradient = self
+    self.compute_gradients = self
     self.ref = f"call-{worker_id}-{incarnation}"
 
   def remote(self, theta_ref, version):
@@ -219,7 +219,7 @@ class _FakeRay:
   def get(self, ref):
     if ref == "call-0-0":
       raise self.error
-    return _result(worker_id=int(ref.split("-")[1]))
+    return [_result(worker_id=int(ref.split("-")[1]))]
 
   def kill(self, actor):
     self.killed.append(actor.ref)

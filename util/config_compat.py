@@ -47,6 +47,7 @@ LEGACY_VALUES: dict[str, Any] = {
   "task.validation_holdout_sources": ("imagenet", "alphabet"),
   "validation.mode": "inline",  # validation ran in the trainer's process
   "validation.evaluator_cpus": "",
+  "workers.tasks_per_call": 1,  # one task per worker call
 }
 
 
