@@ -42,8 +42,9 @@ def implementation_lines(result: dict) -> list[str]:
 
 def format_report(result: dict) -> str:
   """A human-readable summary of `run_benchmark`'s result."""
-  if "matmul_peak" not in result:  # --only_compare
-    return "\n".join(implementation_lines(result) + [f"wall time {result['wall_sec']:.0f} s"])
+  if "matmul_peak" not in result:  # --only_compare / --only
+    lines = implementation_lines(result) if "implementations" in result else []
+    return "\n".join(lines + new_section_lines(result) + [f"wall time {result['wall_sec']:.0f} s"])
   d = result["device"]
   lines = [
     f"device: {d['platform']} ({d['device_kind']}), {d['cpu_cores']} cores, jax {d['jax']}; "
@@ -127,6 +128,8 @@ def format_report(result: dict) -> str:
     )
   if result.get("implementations"):
     lines += [""] + implementation_lines(result)
+  if result.get("tasks_per_call") or result.get("validation_modes"):
+    lines += [""] + new_section_lines(result)
   s = result.get("scaling")
   if s:
     lines += [
@@ -194,3 +197,33 @@ def format_report(result: dict) -> str:
   sections = ", ".join(f"{n} {v:.0f} s" for n, v in result.get("section_sec", {}).items())
   lines.append(f"wall time {result['wall_sec']:.0f} s ({sections})")
   return "\n".join(lines)
+
+
+def new_section_lines(result: dict) -> list[str]:
+  """Tasks per compiled call and inline vs async validation, when measured."""
+  lines = []
+  t = result.get("tasks_per_call")
+  if t:
+    lines.append(f"tasks per compiled call (k = {t['k']}, {t['cores']} core(s), {t['device']}):")
+    for n, r in t["per_n"].items():
+      if "meta_grads_per_sec" in r:
+        lines.append(
+          f"  N = {n:>4s}: {r['sec_per_call']:.3f} s per call, "
+          f"{r['meta_grads_per_core_hour']:.0f} per core-hour, x{r['ratio_to_n1']:.2f} of N = 1"
+        )
+  v = result.get("validation_modes")
+  if v and "inline" in v:
+    lines.append(f"validation (every {v['every']} updates, {v['seeds']} seeds, {v['minutes']} min each):")
+    for mode in ("inline", "async"):
+      r = v[mode]
+      cores = f"trainer core {r['trainer_core']}" + (
+        f", evaluator core {r['evaluator_core']}" if mode == "async" else ""
+      )
+      lines.append(
+        f"  {mode:6s}: {r['updates_per_hour']:.0f} updates per hour, waiting for validation "
+        f"{100 * r['validation_wait_share']:.1f} % ({cores}); {r['validations']} validations"
+      )
+    lines.append(f"  async / inline: x{v['speedup']:.2f}")
+  elif v:
+    lines.append(f"validation modes: {v.get('skipped')}")
+  return lines

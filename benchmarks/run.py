@@ -21,6 +21,8 @@ from meta_unsup_rules.benchmarks import (
   precision,
   ray_scaling,
   scaling,
+  tasks_per_call,
+  validation_modes,
   xla,
 )
 from meta_unsup_rules.benchmarks import shapes as shapes_lib
@@ -72,6 +74,7 @@ def run_benchmark(
   compile_threads: int = 2,
   compare_implementations: bool = True,
   only_compare: bool = False,
+  only: tuple = (),
   log=print,
 ) -> dict:
   """The whole benchmark: Ray first (before any JAX), then peak, configs and scaling.
@@ -86,10 +89,12 @@ def run_benchmark(
   specs = dict(QUICK_SPECS) if quick else {n: CONFIG_SPECS[n] for n in config_names}
   scaled = QUICK_SCALING_CONFIG if quick else SCALING_CONFIG
   result = {"quick": bool(quick), "configs": {}, "section_sec": {}}
-  if only_compare:
+  only = tuple(only) or (("compare",) if only_compare else ())
+  if only:  # the named sections alone (ONLY_SECTIONS)
     jax_setup.configure_jax()
     result["device"] = device.device_info()
-    compare_section(result, specs, quick, log)
+    for name in only:
+      ONLY_SECTIONS[name](result, specs, quick, log)
     result["wall_sec"] = time.perf_counter() - t_start
     return result
   if skip_ray:
@@ -159,6 +164,7 @@ def run_benchmark(
 
   if compare_implementations:
     compare_section(result, specs, quick, log)
+  tasks_per_call_section(result, specs, quick, log)
 
   log("scaling of time per inner step:")
   t = time.perf_counter()
@@ -243,3 +249,45 @@ def compare_section(result: dict, specs: dict, quick: bool, log=print) -> None:
   }
   result["fused_speedup"] = {n: r.get("speedup") for n, r in result["implementations"].items()}
   result["section_sec"]["implementations"] = time.perf_counter() - t
+
+
+def tasks_per_call_section(result: dict, specs: dict, quick: bool, log=print) -> None:
+  """result["tasks_per_call"]: meta-gradients per core-hour at N = 1, 2, 4 tasks per call (local
+  shapes, k = 10; tiny at k = 2 with --quick)."""
+  del specs
+  t = time.perf_counter()
+  name = QUICK_SCALING_CONFIG if quick else SCALING_CONFIG
+  spec = (QUICK_SPECS if quick else CONFIG_SPECS)[name]
+  cfg = shapes_lib.load_config(spec["module"])
+  log(f"tasks per compiled call ({name} shapes):")
+  result["tasks_per_call"] = tasks_per_call.measure(
+    cfg,
+    shapes_lib.bench_shapes(cfg, spec["shapes"]),
+    ns=(1, 2, 4),
+    k=2 if quick else 10,
+    rounds=1 if quick else 3,
+    log=log,
+  )
+  result["section_sec"]["tasks_per_call"] = time.perf_counter() - t
+
+
+def validation_modes_section(result: dict, specs: dict, quick: bool, log=print) -> None:
+  """result["validation_modes"]: updates per hour of a paper-track-like run, inline vs async."""
+  del specs
+  t = time.perf_counter()
+  log("inline against asynchronous validation (two short meta-training runs):")
+  if quick:
+    result["validation_modes"] = validation_modes.measure(
+      config="configs/tiny.py", minutes=1.0, every=2, seeds=2, log=log
+    )
+  else:
+    result["validation_modes"] = validation_modes.measure(log=log)
+  result["section_sec"]["validation_modes"] = time.perf_counter() - t
+
+
+# Sections `--only` runs on their own (after the device facts).
+ONLY_SECTIONS = {
+  "compare": compare_section,
+  "tasks_per_call": tasks_per_call_section,
+  "validation_modes": validation_modes_section,
+}

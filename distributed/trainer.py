@@ -288,7 +288,7 @@ class _Run:
     _drop_records_after(self.workdir / run_files.METRICS, self.learner.step)
     self.metrics_file = open(self.workdir / run_files.METRICS, "a", encoding="utf-8")
     self.events = tensorboard.MetricsWriter(self.workdir)  # the same records as TensorBoard scalars
-    self.evaluator = None
+    self.evaluator, self.async_wait = None, None
     if not self.validator.inline and self.validator.every > 0:
       self.evaluator = evaluator_lib.EvaluatorProcess(self.workdir, self.cfg)
       self.evaluator.ensure_running()  # scores what an earlier session left unscored
@@ -330,6 +330,8 @@ class _Run:
     """Record, validate, export the best θ, then checkpoint and snapshot on their schedules."""
     now = time.monotonic()
     record = self._record(stats, now)
+    if self.async_wait is not None:
+      record["val_wait_sec"], self.async_wait = self.async_wait, None
     validation_due = self.validator.due(self.learner.step, int(self.cfg.learner.num_updates))
     if validation_due and self.validator.inline:
       record.update(self.validator.run(self.learner.theta, self.learner.step))
@@ -345,12 +347,15 @@ class _Run:
     if self.learner.step % self.cfg.learner.checkpoint_every == 0:
       self.save_checkpoint()
     snapshot_every = int(self.cfg.learner.snapshot_every)
+    t_wait = time.monotonic()
     if (snapshot_every and self.learner.step % snapshot_every == 0) or (
       validation_due and not self.validator.inline
     ):
       self._snapshot(now)  # async validation scores the snapshots of its steps (distributed/evaluator.py)
     if validation_due and self.evaluator is not None:
       self.evaluator.ensure_running()  # again, if it died
+      # What async validation cost the trainer (the snapshot, the check): in the next update's record.
+      self.async_wait = time.monotonic() - t_wait
 
   def _record(self, stats: dict, now: float) -> dict:
     """The update's line of metrics.jsonl."""

@@ -4,6 +4,7 @@ r"""Throughput, FLOPs, fraction of peak, memory and Ray scaling of the learned r
   python -m scripts.benchmark --quick              # tiny shapes, -O0 code, 1-2 tiny Ray workers
   python -m scripts.benchmark --configs=local --skip_ray --out=runs/benchmark/local.json
   taskset -c 0 python -m scripts.benchmark --only_compare   # old vs new only, one core
+  python -m scripts.benchmark --only=tasks_per_call,validation_modes   # N tasks per call; inline vs async
 
 Prints a table, then one JSON object as the last stdout line; the same JSON goes to --out.
 Runs unchanged on a GPU when JAX has CUDA (the Ray workers stay on CPU cores).
@@ -48,7 +49,14 @@ _COMPARE = flags.DEFINE_bool(
   "Old vs new: rule.implementation reference (the released numerics) against fused, "
   "side by side in this process (meta-gradients per core-hour, compile seconds).",
 )
-_ONLY_COMPARE = flags.DEFINE_bool("only_compare", False, "Run the old-vs-new section alone.")
+_ONLY_COMPARE = flags.DEFINE_bool(
+  "only_compare", False, "Run the old-vs-new section alone (= --only=compare)."
+)
+_ONLY = flags.DEFINE_list(
+  "only",
+  [],
+  f"Run these sections alone, of {sorted(benchmark_run.ONLY_SECTIONS)}.",
+)
 _COMPILE_THREADS = flags.DEFINE_integer(
   "compile_threads", 2, "Threads for the other compiles (memory against k, scaling, ...)."
 )
@@ -60,6 +68,9 @@ def main(argv):
   if unknown or not _CONFIGS.value:
     specs = sorted(benchmark_run.CONFIG_SPECS)
     common.fail(f"--configs={','.join(_CONFIGS.value)}: expected a comma-separated subset of {specs}")
+  bad = [n for n in _ONLY.value if n not in benchmark_run.ONLY_SECTIONS]
+  if bad:
+    common.fail(f"--only={','.join(_ONLY.value)}: expected sections of {sorted(benchmark_run.ONLY_SECTIONS)}")
   if _COMPILE_THREADS.value < 1:
     common.fail(f"--compile_threads must be >= 1, got {_COMPILE_THREADS.value}")
   out = pathlib.Path(_OUT.value)
@@ -77,6 +88,7 @@ def main(argv):
     compile_threads=_COMPILE_THREADS.value,
     compare_implementations=_COMPARE.value,
     only_compare=_ONLY_COMPARE.value,
+    only=tuple(_ONLY.value),
   )
   result["out"] = str(out)
   print(report.format_report(result), flush=True)

@@ -101,6 +101,32 @@ def test_quick_benchmark_has_every_key_and_sane_figures(quick_result):
   assert "meta-gradient op time" in text
 
 
+def test_tasks_per_call_section_measures_each_n(quick_result):
+  t = quick_result["tasks_per_call"]
+  assert sorted(t["per_n"], key=int) == ["1", "2", "4"] and t["k"] == 2
+  for r in t["per_n"].values():
+    assert r["sec_per_call"] > 0 and r["meta_grads_per_sec"] > 0 and r["meta_grads_per_core_hour"] > 0
+  assert t["per_n"]["1"]["ratio_to_n1"] == 1.0 and str(t["best_n"]) in t["per_n"]
+  assert "tasks per compiled call" in report.format_report(quick_result)
+
+
+def test_inline_against_async_validation_side_by_side():
+  from meta_unsup_rules.benchmarks import validation_modes
+
+  r = validation_modes.measure(
+    config="configs/tiny.py", minutes=1.0, every=2, seeds=2, cold_cache=False, log=lambda *a: None
+  )
+  if "skipped" in r:
+    pytest.skip(r["skipped"])
+  for mode in ("inline", "async"):
+    assert r[mode]["updates"] >= 3 and r[mode]["updates_per_hour"] > 0 and r[mode]["validations"] >= 1
+  assert r["inline"]["validation_wait_sec"] > 0
+  assert r["async"]["validation_wait_share"] < r["inline"]["validation_wait_share"]
+  assert r["speedup"] == pytest.approx(r["async"]["updates_per_hour"] / r["inline"]["updates_per_hour"])
+  text = report.format_report({"wall_sec": 1.0, "validation_modes": r})
+  assert "async / inline" in text
+
+
 def test_bfloat16_h_network_is_compared_with_float32_on_the_same_inputs(quick_result):
   h = quick_result["h_dtype"]
   assert set(h["dtypes"]) == set(precision.H_DTYPES) and h["shapes"]["input_dim"] == 64
