@@ -285,9 +285,32 @@ def validation_modes_section(result: dict, specs: dict, quick: bool, log=print) 
   result["section_sec"]["validation_modes"] = time.perf_counter() - t
 
 
+def tasks_per_call_device_section(result: dict, specs: dict, quick: bool, log=print) -> None:
+  """result["tasks_per_call"] on an accelerator: N = 1, 8, 64, then doubling to the largest N that
+  fits in its memory (scripts/gpu_check.sh)."""
+  del specs
+  t = time.perf_counter()
+  name = QUICK_SCALING_CONFIG if quick else SCALING_CONFIG
+  spec = (QUICK_SPECS if quick else CONFIG_SPECS)[name]
+  cfg = shapes_lib.load_config(spec["module"])
+  log(f"tasks per compiled call on {jax.default_backend()} ({name} shapes):")
+  result["tasks_per_call"] = tasks_per_call.measure(
+    cfg,
+    shapes_lib.bench_shapes(cfg, spec["shapes"]),
+    ns=(1, 8, 64),
+    k=2 if quick else 10,
+    rounds=1 if quick else 3,
+    largest=True,
+    max_n=64 if quick else 4096,
+    log=log,
+  )
+  result["section_sec"]["tasks_per_call"] = time.perf_counter() - t
+
+
 # Sections `--only` runs on their own (after the device facts).
 ONLY_SECTIONS = {
   "compare": compare_section,
   "tasks_per_call": tasks_per_call_section,
+  "tasks_per_call_device": tasks_per_call_device_section,
   "validation_modes": validation_modes_section,
 }

@@ -146,6 +146,8 @@ def get_config():
       mode="ray",                             # "ray" (actors) or "inprocess" (no Ray: debugging, tests)
       ray_address="",                         # "" = start a local Ray; "auto" or host:port = join a cluster
       cpus_per_worker=1,                      # [ours] one pinned core per actor
+      gpus_per_worker=0,                      # [ours] accelerators per actor (Ray num_gpus): 1 gives each
+                                              # actor a device of its own (with jax_platforms="")
       jax_platforms="cpu",                    # [ours] actors compute on CPU cores
                                               # ("" = JAX's choice, e.g. one GPU each)
       tasks_per_call=1,                       # [ours] tasks a worker advances in one compiled call

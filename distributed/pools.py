@@ -25,6 +25,7 @@ from absl import logging
 
 from meta_unsup_rules.distributed import gradient_estimators
 from meta_unsup_rules.distributed import worker as worker_lib
+from meta_unsup_rules.util import config_compat
 
 
 class WorkerConfigError(RuntimeError):
@@ -276,7 +277,9 @@ class RayPool:
     self.pin = not cfg.workers.ray_address
     self.jax_platforms = str(cfg.workers.jax_platforms)
     worker_lib.parse_fault_injection(cfg.workers.fault_injection)  # fail here, not in actors
-    self.actor_cls = _actor_class().options(num_cpus=cfg.workers.cpus_per_worker)
+    gpus = float(config_compat.read(cfg.workers, "workers.gpus_per_worker"))
+    # num_gpus: Ray gives the actor its own device(s) (CUDA_VISIBLE_DEVICES), so JAX there sees those alone.
+    self.actor_cls = _actor_class().options(num_cpus=cfg.workers.cpus_per_worker, num_gpus=gpus)
     self.actors = {}
     self.in_flight = {}  # ObjectRef -> (worker_id, submitted_at)
     self.restarts = 0

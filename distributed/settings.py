@@ -65,6 +65,7 @@ def validate_workers(workers_cfg) -> None:
   if not isinstance(s.value("jax_platforms"), str):
     s.fail("jax_platforms", "a JAX_PLATFORMS value such as 'cpu', or '' (JAX's choice)")
   s.int_at_least("tasks_per_call", 1)
+  s.number("gpus_per_worker", lo=0.0)
   s.positive("result_timeout_sec")
   s.int_at_least("max_consecutive_errors", 0)  # 0: never stop on repeated errors
   from meta_unsup_rules.distributed import worker  # pylint: disable=g-import-not-at-top  (imports JAX)

@@ -95,3 +95,24 @@ def test_op_profile_sorts_weight_gradient_dots_from_other_dots():
   assert op_profile.classify("dot.1", defs, comps) == "dot_weight_grad"
   assert op_profile.classify("dot.2", defs, comps) == "dot_other"
   assert op_profile.classify("concatenate.3", defs, comps) == "data_movement"
+
+
+def test_tasks_per_call_doubles_to_the_largest_n_that_fits(monkeypatch):
+  """On an accelerator N doubles until the device runs out of memory; the largest N that ran is kept."""
+  from meta_unsup_rules.benchmarks import shapes as shapes_lib
+  from meta_unsup_rules.benchmarks import tasks_per_call
+
+  def fake_call(cfg, shapes, n, k):
+    if n > 16:
+      raise RuntimeError("RESOURCE_EXHAUSTED: out of memory allocating the batch")
+    return (lambda: None), None
+
+  monkeypatch.setattr(tasks_per_call, "_call", fake_call)
+  monkeypatch.setattr(shapes_lib, "shaped_config", lambda cfg, shapes: cfg)
+  monkeypatch.setattr(shapes_lib, "describe", lambda cfg, shapes: {})
+  r = tasks_per_call.measure(
+    None, {"num_classes": 3}, ns=(1, 8), k=2, rounds=1, largest=True, log=lambda *a: None
+  )
+  assert sorted(r["per_n"], key=int) == ["1", "8", "16"] and r["largest_fitting_n"] == 16
+  assert r["stopped_at"]["n"] == 32 and "RESOURCE_EXHAUSTED" in r["stopped_at"]["error"]
+  assert all("meta_grads_per_sec" in v for v in r["per_n"].values())

@@ -48,6 +48,7 @@ LEGACY_VALUES: dict[str, Any] = {
   "validation.mode": "inline",  # validation ran in the trainer's process
   "validation.evaluator_cpus": "",
   "workers.tasks_per_call": 1,  # one task per worker call
+  "workers.gpus_per_worker": 0,
 }
 
 
