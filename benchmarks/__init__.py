@@ -19,3 +19,6 @@ reports the same quantities on a CPU or a GPU. One module per part:
 * `run`: all of it in order (Ray first, before any JAX computation); `report`: the table;
 * `rule_timing`: a quick jitted timing of the rule for `experiments.tools.inspect_rule`.
 """
+
+if not __name__.startswith("meta_unsup_rules."):  # imported by its folder's bare name from a checkout
+  raise ImportError(f"import meta_unsup_rules.{__name__}, not {__name__}: the folders are one package")

@@ -1,6 +1,6 @@
 """Meta-gradients per second of meta-training on a two-node local Ray cluster and on one Ray instance.
 
-  python -m benchmarks.ray_cluster --updates=300 --out=runs/bench/ray_cluster.json
+  python -m meta_unsup_rules.benchmarks.ray_cluster --updates=300 --out=runs/bench/ray_cluster.json
 
 Both setups run `distributed.trainer.meta_train` with the same config (configs/tiny.py, or
 --config), the same number of workers and the same number of updates:

@@ -13,3 +13,6 @@ outputs.py       results.csv / .json / accuracy.png, merged runs, Markdown table
 features.py      Fig. 6 feature analysis (receptive fields, PCA spectra)
 plots.py         every matplotlib figure of the project
 """
+
+if not __name__.startswith("meta_unsup_rules."):  # imported by its folder's bare name from a checkout
+  raise ImportError(f"import meta_unsup_rules.{__name__}, not {__name__}: the folders are one package")

@@ -1,5 +1,8 @@
 """θ, the learned UnsupervisedUpdate, and truncated unrolls with meta-gradients."""
 
+if not __name__.startswith("meta_unsup_rules."):  # imported by its folder's bare name from a checkout
+  raise ImportError(f"import meta_unsup_rules.{__name__}, not {__name__}: the folders are one package")
+
 from meta_unsup_rules.learned_update.export import ExportError, load_theta, save_theta
 from meta_unsup_rules.learned_update.rule import (
   apply_updates,

@@ -1,5 +1,8 @@
 """Few-shot readouts: the differentiable ridge meta-objective and evaluation readouts."""
 
+if not __name__.startswith("meta_unsup_rules."):  # imported by its folder's bare name from a checkout
+  raise ImportError(f"import meta_unsup_rules.{__name__}, not {__name__}: the folders are one package")
+
 from meta_unsup_rules.meta_objective.logistic import LogisticRegression, ridge_accuracy
 from meta_unsup_rules.meta_objective.ridge import (
   CENTRINGS,

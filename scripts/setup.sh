@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_fonts.sh
-python -m pip install --quiet -c constraints.txt -e ".[test]"
+python -m pip install --quiet -c constraints.txt -e ".[test]" --config-settings editable_mode=strict
