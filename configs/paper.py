@@ -138,7 +138,7 @@ def get_config():
                                               # differs) and the workers' random streams of
       branch_update=-1,                       #   its checkpoint of this update (-1: its newest)
       require_clean_start=True,               # [ours] refuse an init_theta whose lineage touched a test
-                                              # task or ran without the holdout (learned_update/lineage.py)
+                                              # task or ran without the holdout (distributed/provenance.py)
   ))
 
   c.workers = ml_collections.ConfigDict(dict(
@@ -157,8 +157,6 @@ def get_config():
       max_consecutive_errors=3,               # [ours] a worker that raises starts over on a fresh task;
                                               # the run stops (exit 2) once every worker raised the
                                               # same error (type and message) this often in a row (0: never)
-      fault_injection="",                     # tests only: "raise_once" / "raise_always", optionally
-                                              # ":worker=N" (see distributed/worker.py); "" = off
   ))
 
   # Meta-training task distribution (docs/method.md §5; tasks/meta_train.py documents every field;

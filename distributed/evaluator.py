@@ -38,8 +38,8 @@ import time
 
 from absl import logging
 
-from meta_unsup_rules.distributed import run_files, validation
-from meta_unsup_rules.learned_update import export, lineage
+from meta_unsup_rules.distributed import provenance, run_files, validation
+from meta_unsup_rules.learned_update import export
 from meta_unsup_rules.util import config_compat, files, tensorboard, workdir_lock
 
 _SNAPSHOT = re.compile(r"^step_(\d{8})$")
@@ -141,7 +141,8 @@ class Evaluator:
       best_summary = dict(summary or {})
       if best_summary.get("lineage"):
         best_summary["lineage"] = [*best_summary["lineage"][:-1], dict(best_summary["lineage"][-1])]
-        best_summary["lineage"][-1]["selected_on"] = lineage.selected_on(settings["task"], settings["seeds"])
+        chosen = provenance.selected_on(settings["task"], settings["seeds"])
+        best_summary["lineage"][-1]["selected_on"] = chosen
       best_summary.update(val_accuracy=record["val_accuracy"], val_sem=record["val_sem"], validation=settings)
       best_summary["updates"] = int(step)
       export.save_theta(self.workdir / validation.BEST_DIR, theta, cfg, best_summary)

@@ -2,7 +2,7 @@
 
 A worker (distributed/worker.py) keeps the task, its horizon and its random stream; its estimator
 keeps what has to be carried from one truncation of the task to the next, and turns a truncation's
-batches into the gradient the learner receives (the maths is learned_update/estimators.py's):
+batches into the gradient the learner receives (the maths is distributed/pes.py's):
 
 * `TruncatedBackprop` ("tbptt") carries the base-model state. A truncation backpropagates through
   its k steps, the state's gradient stopped at the truncation's start, and returns that
@@ -33,7 +33,8 @@ import jax
 import numpy as np
 
 from meta_unsup_rules.distributed import checkpoint
-from meta_unsup_rules.learned_update import estimators, rule
+from meta_unsup_rules.distributed import pes as estimators
+from meta_unsup_rules.learned_update import rule
 from meta_unsup_rules.util import trees
 
 # How the learner mixes a batch of results (distributed/learner.py `Learner(combine=...)`).

@@ -15,7 +15,7 @@ How a batch is averaged is fixed at construction, by the caller from the workers
 (its `combine`, distributed/gradient_estimators.py): "mean" averages the results' gradients;
 "inverse_variance" (hybrid workers, whose results carry a truncated-backprop gradient beside
 the PES one) mixes the batch's two means by inverse-variance weighting
-(learned_update/estimators.py) and reports the PES weight as `hybrid_weight_pes`.
+(distributed/pes.py) and reports the PES weight as `hybrid_weight_pes`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from meta_unsup_rules.distributed import checkpoint, gradient_estimators
-from meta_unsup_rules.learned_update import estimators
+from meta_unsup_rules.distributed import pes as estimators
 from meta_unsup_rules.util import config_compat, trees
 
 BOUNDARY_UNITS = ("updates", "fraction")

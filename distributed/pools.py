@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import pathlib
 import socket
 import time
 
@@ -114,7 +115,8 @@ class InProcessPool:
   """Synchronous workers in this process (debugging, tests, exact resume)."""
 
   def __init__(self, cfg, seed: int, num_workers: int):
-    self.workers = [worker_lib.TaskWorker(cfg, seed, i) for i in range(max(1, num_workers))]
+    cls = worker_lib.worker_class()
+    self.workers = [cls(cfg, seed, i) for i in range(max(1, num_workers))]
     self._next = 0
     self.restarts = 0
     self.errors = _error_tracker(cfg, len(self.workers))
@@ -162,6 +164,7 @@ class InProcessPool:
 
 
 FORWARDED_ENV_PREFIX = "META_UNSUP_"
+_CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def forwarded_env(environ=None) -> dict[str, str]:
@@ -276,10 +279,14 @@ class RayPool:
     self.timeout_sec = float(cfg.workers.result_timeout_sec)
     self.pin = not cfg.workers.ray_address
     self.jax_platforms = str(cfg.workers.jax_platforms)
-    worker_lib.parse_fault_injection(cfg.workers.fault_injection)  # fail here, not in actors
     gpus = float(config_compat.read(cfg.workers, "workers.gpus_per_worker"))
     # num_gpus: Ray gives the actor its own device(s) (CUDA_VISIBLE_DEVICES), so JAX there sees those alone.
-    self.actor_cls = _actor_class().options(num_cpus=cfg.workers.cpus_per_worker, num_gpus=gpus)
+    options = dict(num_cpus=cfg.workers.cpus_per_worker, num_gpus=gpus)
+    if os.environ.get(worker_lib.WORKER_CLASS_ENV):  # a test's worker class: the actors import it too
+      env = forwarded_env()
+      env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
+      options["runtime_env"] = {"env_vars": env}
+    self.actor_cls = _actor_class().options(**options)
     self.actors = {}
     self.in_flight = {}  # ObjectRef -> (worker_id, submitted_at)
     self.restarts = 0

@@ -4,8 +4,8 @@ A run's settings are the config its checkpoint stored. On resume the config give
 line is compared with it field by field:
 
 * run-control fields (`RUN_CONTROL`: how long, how often to checkpoint / snapshot / validate, where
-  the cluster and the data are) may differ: the run takes the given value, and the change goes
-  into its history with the update at which it was made;
+  and on how many workers it runs, where the data are) may differ: the run takes the given value,
+  and the change goes into its history with the update at which it was made;
 * a field the stored config lacks (added to the code after the run started, util/config_compat.py)
   keeps the value that reproduces what the run did; given explicitly (`--config.x=...`) with
   another value it is drift;
@@ -33,8 +33,16 @@ RUN_CONTROL = (
   "validation.every",
   "validation.mode",
   "validation.evaluator_cpus",
+  # Where and on how many workers it runs (a cluster's size changes between sessions; a changed
+  # in-process worker count is also logged by the pool, distributed/pools.py).
+  "workers.num_workers",
+  "workers.mode",
   "workers.ray_address",
+  "workers.cpus_per_worker",
+  "workers.gpus_per_worker",
+  "workers.jax_platforms",
   "workers.result_timeout_sec",
+  "workers.max_consecutive_errors",
   "data_dir",
 )
 

@@ -68,12 +68,6 @@ def validate_workers(workers_cfg) -> None:
   s.number("gpus_per_worker", lo=0.0)
   s.positive("result_timeout_sec")
   s.int_at_least("max_consecutive_errors", 0)  # 0: never stop on repeated errors
-  from meta_unsup_rules.distributed import worker  # pylint: disable=g-import-not-at-top  (imports JAX)
-
-  try:
-    worker.parse_fault_injection(s.value("fault_injection"))
-  except ValueError:
-    s.fail("fault_injection", f"'' (off), or one of {worker.FAULT_MODES} optionally followed by ':worker=N'")
 
 
 def validate_tasks_per_call(cfg) -> None:

@@ -14,7 +14,7 @@ in the checkpoints, so it survives a resume.
 
 The steps of one update (collect gradients, apply, record, validate, export the best θ,
 checkpoint, snapshot) are the methods of `_Run`; what the exported θs say about the run
-(training summary, track and lineage) is distributed/run_exports.py.
+(training summary, track and lineage) is distributed/provenance.py.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from meta_unsup_rules.distributed import (
   checkpoint,
   gradient_estimators,
   pools,
+  provenance,
   run_config,
-  run_exports,
   run_files,
   validation,
 )
 from meta_unsup_rules.distributed import evaluator as evaluator_lib
 from meta_unsup_rules.distributed import learner as learner_lib
-from meta_unsup_rules.learned_update import export, lineage, rule
+from meta_unsup_rules.learned_update import export, rule
 from meta_unsup_rules.util import config_compat, files, tensorboard, workdir_lock
 from meta_unsup_rules.util import progress as progress_lib
 
@@ -120,7 +120,8 @@ def meta_train(
   fails before its first update removes the workdir it created.
   """
   workdir = pathlib.Path(workdir)
-  created = not workdir.exists()
+  existed = workdir.exists()
+  created = not existed or not any(workdir.iterdir())  # a new run, in a new or an empty folder
   # One trainer per workdir: a second exits (LockHeld) before it reads or writes anything.
   lock = workdir_lock.WorkdirLock(workdir / run_files.TRAINER_LOCK, "a trainer").acquire()
   run = None
@@ -159,7 +160,7 @@ def meta_train(
   except BaseException as e:
     if created and (run is None or not run.made_updates):
       lock.release()
-      shutil.rmtree(workdir, ignore_errors=True)  # a run that never updated leaves nothing behind
+      _remove_what_it_made(workdir, keep_folder=existed)  # a run that never updated leaves nothing
     if isinstance(e, _NothingDone):
       return {"step": 0, "stopped_by": e.stopped_by, "removed_workdir": str(workdir)}
     raise
@@ -200,18 +201,18 @@ class _Run:
       saved = checkpoint.load_latest(workdir, self.signature)  # refuses another θ architecture
     _check_holdout(saved, cfg)
     if saved is None and cfg.learner.init_theta:
-      theta0 = run_exports.initial_theta_from_export(cfg.learner.init_theta, theta0, cfg.rule)
+      theta0 = provenance.initial_theta_from_export(cfg.learner.init_theta, theta0, cfg.rule)
     combine = gradient_estimators.make_estimator(cfg).combine  # as the workers' estimator wants
     self.learner = learner_lib.Learner(cfg.learner, theta0, combine=combine)
     self.pool = make_pool(cfg)
     self.resumed_from, self.elapsed_before, self.cpu_before = None, 0.0, 0.0
     if saved is not None:
-      self.origin = run_exports.run_origin(cfg, workdir, config_source, saved)
+      self.origin = provenance.run_origin(cfg, workdir, config_source, saved)
       self._restore(saved)
     elif config_compat.read(cfg.learner, "learner.branch_from"):
       self.origin = self._branch(config_source)
     else:
-      self.origin = run_exports.run_origin(cfg, workdir, config_source, None)
+      self.origin = provenance.run_origin(cfg, workdir, config_source, None)
     self.best = _resumed_best(saved, workdir)
     self.validator = validation.Validator(cfg)
     self.start_step = self.learner.step
@@ -263,7 +264,7 @@ class _Run:
       + (" (another optimiser structure: its moments start afresh)" if optimizer == "fresh" else ""),
       file=sys.stderr,
     )
-    return run_exports.branch_origin(self.cfg, self.workdir, config_source, parent, optimizer)
+    return provenance.branch_origin(self.cfg, self.workdir, config_source, parent, optimizer)
 
   def _new_window(self, now: float) -> None:
     """Forgets the gradients of the last update: rates and means are per update."""
@@ -378,7 +379,7 @@ class _Run:
       "worker_errors": pool.worker_errors,
       "meta_grads_per_sec": window["grads"] / dt,
       "inner_steps_per_sec": window["inner_steps"] / dt,
-      "meta_grads_total": run_exports.meta_grads(learner.counters),
+      "meta_grads_total": provenance.meta_grads(learner.counters),
       "elapsed_sec": self._elapsed(now),
       "cpu_sec": self._cpu(),
       **{k: stats[k] for k in ("hybrid_weight_pes", "lr_mixing") if k in stats},
@@ -387,17 +388,17 @@ class _Run:
   def _summary_now(self, now: float) -> dict:
     """`training_summary` of the current step (for a θ export between checkpoints)."""
     state = {"step": self.learner.step, "learner": {"counters": self.learner.counters}}
-    return run_exports.training_summary(self.workdir, {**state, "elapsed_sec": self._elapsed(now)})
+    return provenance.training_summary(self.workdir, {**state, "elapsed_sec": self._elapsed(now)})
 
   def _export_best(self, now: float) -> None:
     settings = self.validator.settings()
-    selected_on = lineage.selected_on(settings["task"], settings["seeds"])
+    selected_on = provenance.selected_on(settings["task"], settings["seeds"])
     summary = {
       **self._summary_now(now),
       "val_accuracy": self.best["accuracy"],
       "val_sem": self.best["sem"],
       "validation": settings,
-      **run_exports.provenance(self.origin, self.learner.step, selected_on),
+      **provenance.lineage_fields(self.origin, self.learner.step, selected_on),
     }
     export.save_theta(self.workdir / validation.BEST_DIR, self.learner.theta, self.cfg, summary)
 
@@ -407,7 +408,7 @@ class _Run:
       self.workdir / "snapshots" / f"step_{self.learner.step:08d}",
       self.learner.theta,
       self.cfg,
-      {**self._summary_now(now), **run_exports.provenance(self.origin, self.learner.step)},
+      {**self._summary_now(now), **provenance.lineage_fields(self.origin, self.learner.step)},
     )
 
   def save_checkpoint(self) -> pathlib.Path:
@@ -434,7 +435,7 @@ class _Run:
     """The final checkpoint and `theta/` export; returns the run's summary."""
     path = self.save_checkpoint()
     summary = self.summary(path)
-    provenance_now = run_exports.provenance(self.origin, self.learner.step)
+    provenance_now = provenance.lineage_fields(self.origin, self.learner.step)
     export.save_theta(self.workdir / "theta", self.learner.theta, self.cfg, {**summary, **provenance_now})
     return summary
 
@@ -453,6 +454,14 @@ class _Run:
       "worker_restarts": self.pool.restarts,
       "worker_errors": self.pool.worker_errors,
     }
+
+
+def _remove_what_it_made(workdir: pathlib.Path, keep_folder: bool) -> None:
+  if not keep_folder:
+    shutil.rmtree(workdir, ignore_errors=True)
+    return
+  for path in workdir.iterdir():
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 def _say_what_is_off(cfg) -> None:

@@ -34,11 +34,14 @@ The class is plain Python: `distributed.pools.RayPool` wraps it in a Ray actor, 
 in-process mode (workers.mode = "inprocess", or num_workers = 0) calls it directly. An
 exception in a call is the pool's to handle: it replaces the worker (Ray) or `reset()`s it
 onto a fresh task.
-`workers.fault_injection` (tests only) makes workers raise on purpose to exercise that path.
+A test can put a worker class of its own in the pools' place (`WORKER_CLASS_ENV`, e.g. one that
+raises on purpose to exercise the fault handling: tests/faulty_worker.py).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import time
 
 import jax
@@ -50,32 +53,18 @@ from meta_unsup_rules.learned_update import export, unroll
 from meta_unsup_rules.tasks import meta_train
 from meta_unsup_rules.util import config_compat, jax_setup, trees
 
-FAULT_MODES = ("raise_once", "raise_always")
+# "module:Class" of a TaskWorker subclass the pools build instead of TaskWorker (tests only: the
+# variable is unset in every real run). Ray actors get it with their environment.
+WORKER_CLASS_ENV = "META_UNSUP_WORKER_CLASS"
 
 
-class InjectedFault(RuntimeError):
-  """What `workers.fault_injection` raises: tests of the pools' fault handling need a real error."""
-
-
-def parse_fault_injection(spec: str) -> tuple[str, int | None]:
-  """`workers.fault_injection` → (mode, worker id or None = every worker); "" → ("", None).
-
-  "raise_once[:worker=N]": the worker's first call in this process raises (a replacement
-  or reset worker does not); "raise_always[:worker=N]": every call raises.
-  """
-  spec = str(spec or "").strip()
+def worker_class():
+  """TaskWorker, or the class WORKER_CLASS_ENV names."""
+  spec = os.environ.get(WORKER_CLASS_ENV, "")
   if not spec:
-    return "", None
-  mode, _, target = spec.partition(":")
-  worker = None
-  if target:
-    key, _, value = target.partition("=")
-    if key.strip() != "worker" or not value.strip().isdigit():
-      raise ValueError(f"workers.fault_injection: expected MODE or MODE:worker=N, got {spec!r}")
-    worker = int(value)
-  if mode not in FAULT_MODES:
-    raise ValueError(f"workers.fault_injection: mode must be one of {FAULT_MODES}, got {spec!r}")
-  return mode, worker
+    return TaskWorker
+  module, _, name = spec.partition(":")
+  return getattr(importlib.import_module(module), name)
 
 
 def sample_horizon(rng: np.random.Generator, unroll_cfg) -> int:
@@ -139,11 +128,8 @@ class TaskWorker:
   def __init__(self, cfg, seed: int, worker_id: int = 0, incarnation: int = 0):
     self.cfg = cfg
     self.worker_id = worker_id
-    # How often this worker id was replaced or reset after an error (fault injection only).
+    # How often this worker id was replaced or reset after an error.
     self.incarnation = incarnation
-    self._calls = 0
-    self._fault_spec = str(cfg.workers.fault_injection or "")
-    self._fault = parse_fault_injection(self._fault_spec)
     self.rng = np.random.default_rng([int(seed), int(worker_id), 0x5EED])
     self.fns = unroll.make_unroll_fns(cfg)
     self.estimator = gradient_estimators.make_estimator(cfg)
@@ -205,7 +191,6 @@ class TaskWorker:
     if not self.extra:
       return [self.compute_gradient(theta, theta_version)]
     start = time.perf_counter()
-    self._maybe_inject_fault()
     if self.task is None or self.steps_done >= self.horizon:
       self.new_task()
       if self.tasks_started == 1 and self.cfg.unroll.stagger_first_task:
@@ -266,7 +251,6 @@ class TaskWorker:
   def compute_gradient(self, theta, theta_version: int) -> gradient_estimators.WorkerResult:
     """One truncation with `theta`: the estimator's NumPy gradient, loss and metrics."""
     start = time.perf_counter()
-    self._maybe_inject_fault()
     if self.task is None or self.steps_done >= self.horizon:
       self.new_task()
       if self.tasks_started == 1 and self.cfg.unroll.stagger_first_task:
@@ -292,17 +276,6 @@ class TaskWorker:
       backend=jax.default_backend(),
       grads_tbptt=None if grads_tbptt is None else jax.tree_util.tree_map(np.asarray, grads_tbptt),
     )
-
-  def _maybe_inject_fault(self) -> None:
-    # Before any random draw: a run without fault injection draws exactly as before.
-    mode, target = self._fault
-    self._calls += 1
-    if not mode or (target is not None and target != self.worker_id):
-      return
-    if mode == "raise_always" or (self.incarnation == 0 and self._calls == 1):
-      # One message for every worker: identical errors are how the pools tell a
-      # configuration error (stop the run) from bad luck (replace the worker).
-      raise InjectedFault(f"injected fault (workers.fault_injection={self._fault_spec!r})")
 
   def reset(self) -> None:
     """After an error: drop the task (its state may be half-updated); the next call draws a new one.
@@ -403,4 +376,4 @@ class TaskWorker:
 def make_worker(cfg_json: str, seed: int, worker_id: int, incarnation: int = 0) -> TaskWorker:
   """Builds a worker from a JSON config (what crosses process boundaries)."""
   jax_setup.configure_jax()
-  return TaskWorker(export.config_from_json(cfg_json), seed, worker_id, incarnation)
+  return worker_class()(export.config_from_json(cfg_json), seed, worker_id, incarnation)

@@ -27,12 +27,13 @@ import ml_collections
 import numpy as np
 
 from meta_unsup_rules.base_models import mlp
-from meta_unsup_rules.learned_update import export, unroll
+from meta_unsup_rules.learned_update import export, releases, unroll
 from meta_unsup_rules.meta_objective import logistic
 from meta_unsup_rules.util import progress
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-RELEASES_DIR = export.RELEASES_DIR
+RELEASES_DIR = releases.RELEASES_DIR
+release_names = releases.release_names
 _CHUNK_STEPS = 50  # inner steps per jitted scan: one compile, a progress update every chunk
 
 
@@ -60,22 +61,12 @@ class Model:
   steps: int = 0  # inner steps applied so far
 
 
-def release_names() -> list[str]:
-  """The releases: the θ exports under checkpoints/ (folders holding theta.npz), loadable by name.
-
-  The earlier studies' θs (experiments/earlier/thetas/, tainted lineage) are not releases: load them by path.
-  """
-  if not RELEASES_DIR.is_dir():
-    return []
-  return sorted(p.name for p in RELEASES_DIR.iterdir() if (p / "theta.npz").is_file())
-
-
 def load_rule(name_or_path: str | os.PathLike) -> Rule:
   """θ of an export directory, or of a release: a folder name under checkpoints/ ("ojac_hand_clean").
 
   Raises learned_update.ExportError when neither names an export (with the release names).
   """
-  path = export.export_dir(name_or_path)
+  path = releases.export_dir(name_or_path)
   if not (path / "theta.npz").is_file():
     raise export.ExportError(
       f"{name_or_path!s}: not a θ export directory (theta.npz, config.json) nor a release name; "

@@ -22,7 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from meta_unsup_rules.learned_update import rule
+from meta_unsup_rules.learned_update import releases, rule
 from meta_unsup_rules.util import files, run_record, trees
 
 
@@ -104,25 +104,9 @@ def _tuples(obj):
   return obj
 
 
-# The released θs: checkpoints/<name>/ in the checkout, meta_unsup_rules/checkpoints/<name>/ installed.
-RELEASES_DIR = pathlib.Path(__file__).resolve().parent.parent / "checkpoints"
-
-
-def export_dir(name_or_path) -> pathlib.Path:
-  """An export directory as given, or, when that holds no theta.npz, the release of that name
-  (a folder of RELEASES_DIR: "ojac_hand_clean"), from any working directory."""
-  path = pathlib.Path(name_or_path).expanduser()
-  release = RELEASES_DIR / str(name_or_path)
-  if (
-    not (path / "theta.npz").is_file() and "/" not in str(name_or_path) and (release / "theta.npz").is_file()
-  ):
-    return release
-  return path
-
-
 def load_theta(directory):
   """Returns (theta, config, summary or None) from an export directory or a release name."""
-  directory = export_dir(directory)
+  directory = releases.export_dir(directory)
   for name in ("theta.npz", "config.json"):
     if not (directory / name).is_file():
       raise ExportError(
@@ -142,59 +126,3 @@ def load_theta(directory):
   summary_path = directory / "summary.json"
   summary = _read_json_object(summary_path, "a summary") if summary_path.is_file() else None
   return jax.tree_util.tree_map(np.asarray, theta), cfg, summary
-
-
-def theta_group_paths(theta) -> list[str]:
-  """Every θ leaf as a slash path ("forward/merge/w"): the names `splice_theta` groups match."""
-  return [trees.path_name(p, "slash") for p, _ in jax.tree_util.tree_leaves_with_path(theta)]
-
-
-def splice_theta(base, donor, groups) -> tuple[dict, list[str]]:
-  """`base` with the leaves under each slash-path prefix in `groups` taken from `donor`.
-
-  A diagnostic: which part of θ carries a change between two θ of one run. Returns the
-  spliced θ and the slash paths of the leaves taken from `donor`.
-  """
-  names = theta_group_paths(base)
-  shapes = [np.shape(l) for l in jax.tree_util.tree_leaves(base)]
-  if theta_group_paths(donor) != names or [np.shape(l) for l in jax.tree_util.tree_leaves(donor)] != shapes:
-    raise ExportError("the two θ have different architectures: splice θ of one rule config")
-
-  def under(name, group):
-    return name == group or name.startswith(group.rstrip("/") + "/")
-
-  for group in groups:
-    if not any(under(n, group) for n in names):
-      tops = sorted({n.split("/")[0] for n in names})
-      raise ExportError(
-        f"no θ leaf under {group!r}: groups are slash paths below one of {tops} (e.g. 'forward/merge')"
-      )
-  taken = [n for n in names if any(under(n, g) for g in groups)]
-  from_donor = set(taken)
-  leaves = [
-    np.asarray(d if name in from_donor else b)
-    for name, b, d in zip(names, jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(donor))
-  ]
-  return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(base), leaves), taken
-
-
-def with_hand_mixing(theta, weights: dict[str, float]) -> dict:
-  """θ whose ΔW merge mixes only the named terms: `weights` (term → weight), every other
-  mixing weight and the merge bias zero, in every merge of θ (forward, and backward if any).
-
-  The fixed terms ("hebb", "decorr_x", "w_base", "large_decay") need no learned readout, so
-  e.g. {"hebb": 1} is a hand-designed Hebbian rule inside the released architecture: a start
-  for meta-training near a known rule, and a yardstick for what meta-training added.
-  """
-  unknown = sorted(set(weights) - set(rule.WEIGHT_TERMS))
-  if unknown:
-    raise ExportError(f"unknown ΔW terms {unknown}: the terms are {list(rule.WEIGHT_TERMS)}")
-  w = np.zeros(len(rule.WEIGHT_TERMS), np.float32)
-  for name, value in weights.items():
-    w[rule.WEIGHT_TERMS.index(name)] = value
-  out = jax.tree_util.tree_map(np.asarray, theta)
-  out = dict(out)
-  for name in ("forward", "backward"):
-    if name in out:
-      out[name] = dict(out[name], merge={"w": w.copy(), "b": np.zeros((), np.float32)})
-  return out

@@ -27,11 +27,13 @@ import jax
 import jax.numpy as jnp
 
 from meta_unsup_rules.base_models import mlp
-from meta_unsup_rules.learned_update import estimators, rule
+from meta_unsup_rules.learned_update import rule
 from meta_unsup_rules.meta_objective import ridge
 from meta_unsup_rules.util.config_check import ConfigError, Section
 
 REDUCTIONS = ridge.REDUCTIONS
+# The meta-gradient estimators (distributed/gradient_estimators.py; PES maths: distributed/pes.py).
+ESTIMATORS = ("tbptt", "pes", "hybrid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +145,7 @@ def validate_config(unroll_cfg) -> None:
   s.int_at_least("horizon_min", 1)
   s.int_at_least("horizon_max", 1)
   s.ordered("horizon_min", "horizon_max")
-  s.one_of("estimator", estimators.ESTIMATORS)
+  s.one_of("estimator", ESTIMATORS)
   s.positive("pes_sigma")
   s.int_at_least("pes_pairs", 1)
   s.boolean("stagger_first_task")  # PES too: its pairs start from the advanced state with ξ = 0

@@ -21,10 +21,10 @@ def main(argv):
   del argv
   if not _WORKDIR.value or not _OUT.value:
     common.fail("--workdir (a meta-training workdir) and --out (export directory) are required")
-  from meta_unsup_rules.distributed import checkpoint, run_exports
+  from meta_unsup_rules.distributed import checkpoint, provenance
 
   try:
-    summary = run_exports.export_checkpoint(_WORKDIR.value, _OUT.value, _STEP.value)
+    summary = provenance.export_checkpoint(_WORKDIR.value, _OUT.value, _STEP.value)
   except checkpoint.CheckpointError as e:
     common.fail(str(e))
   common.emit_json({"out": _OUT.value, **summary})

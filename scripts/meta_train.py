@@ -13,9 +13,10 @@ is checked at start, before Ray is started or --workdir is created: a bad value 
 status 2 naming the field, its value and what is allowed, and leaves the workdir untouched.
 --workdir, --max_minutes, --stop_at_update and --no_progress are run control (where, how long this session
 runs, what it prints), not settings of the run: a resumed run may use other values. A resumed run keeps
-the settings it was started with: only run-control fields (learner.num_updates, the checkpoint, keep and
-snapshot cadences, validation.every / mode / evaluator_cpus, workers.ray_address, data_dir) may differ,
-and their changes are recorded; any other difference exits 2 listing the fields (stored → given).
+the settings it was started with: only run-control fields (learner.num_updates, the checkpoint, keep
+and snapshot cadences, validation.every / mode / evaluator_cpus, where and on how many workers it
+runs, data_dir; distributed/run_config.py) may differ, and their changes are recorded; any other
+difference exits 2 listing the fields (stored → given).
 One trainer per workdir (a second exits 2 naming the first's PID and host). Exit status: 0 when the
 session ended by itself (done, --max_minutes, --stop_at_update) or the run was already finished; 2 on
 bad input; 130 after Ctrl-C and 143 after SIGTERM, each with a final checkpoint written.

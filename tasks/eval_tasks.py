@@ -65,6 +65,9 @@ EVAL_TASKS = (
   "omniglot_val",
   "two_moons",
 )
+# Tasks reported in the final results only: never a basis for choosing anything (a θ selected on
+# one has a tainted lineage, distributed/provenance.py).
+TEST_TASKS = ("tiny_mnist", "tiny_fashion_mnist", "mnist", "fashion_mnist", "imdb", "imagenet_heldout")
 ALPHABET_VAL_TEST_FONTS = (4, 3)  # a font's examples are "test" iff its index % 4 == 3
 IMAGENET_SPLITS = {"imagenet_heldout": "test", "imagenet_val": "val"}  # task -> tasks.datasets split
 OMNIGLOT_VAL_TRAIN_PER_CLASS = 14  # of 20 drawers per character (file order); the other 6 are "test"

@@ -11,8 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from meta_unsup_rules.distributed import checkpoint, gradient_estimators, run_exports, trainer
+from meta_unsup_rules.distributed import checkpoint, gradient_estimators, trainer
 from meta_unsup_rules.distributed import learner as learner_lib
+from meta_unsup_rules.distributed import provenance as run_exports
 from meta_unsup_rules.distributed import worker as worker_lib
 from meta_unsup_rules.learned_update import rule
 from meta_unsup_rules.util import trees

@@ -200,7 +200,7 @@ def test_workers_validator():
     ("cpus_per_worker", 0),
     ("result_timeout_sec", 0.0),
     ("max_consecutive_errors", -1),
-    ("fault_injection", "raise_sometimes"),
+    ("tasks_per_call", 0),
   ):
     cfg = paper.get_config().workers
     settings.validate_workers(cfg)

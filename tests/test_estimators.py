@@ -11,8 +11,9 @@ from worker_testing import assert_trees_equal, one_shape_cfg
 
 from meta_unsup_rules.configs import paper
 from meta_unsup_rules.distributed import checkpoint, gradient_estimators
+from meta_unsup_rules.distributed import pes as estimators
 from meta_unsup_rules.distributed import worker as worker_lib
-from meta_unsup_rules.learned_update import estimators, rule, unroll
+from meta_unsup_rules.learned_update import rule, unroll
 from meta_unsup_rules.util.config_check import ConfigError
 
 # ----------------------------------------------------------------------------- toy problem

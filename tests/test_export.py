@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from experiments.tools import theta_surgery
 from meta_unsup_rules.learned_update import export, rule
 from meta_unsup_rules.util import run_record
 
@@ -22,15 +23,15 @@ def _two_thetas(cfg):
 
 def test_splice_takes_exactly_the_named_groups_from_the_donor(tiny_cfg):
   base, donor = _two_thetas(tiny_cfg)
-  spliced, taken = export.splice_theta(base, donor, ["forward/merge", "compute_h"])
-  names = export.theta_group_paths(base)
+  spliced, taken = theta_surgery.splice_theta(base, donor, ["forward/merge", "compute_h"])
+  names = theta_surgery.theta_group_paths(base)
   assert taken and set(taken) < set(names)
   assert all(n.startswith(("forward/merge/", "compute_h/")) for n in taken)
   for name, s, b, d in zip(names, *(jax.tree_util.tree_leaves(t) for t in (spliced, base, donor))):
     np.testing.assert_array_equal(s, d if name in taken else b)
   # A prefix matches whole path components only: "forward/merge" is not "forward/mer".
   with pytest.raises(export.ExportError, match="no θ leaf under 'forward/mer'"):
-    export.splice_theta(base, donor, ["forward/mer"])
+    theta_surgery.splice_theta(base, donor, ["forward/mer"])
 
 
 def test_splice_refuses_another_architecture(tiny_cfg):
@@ -38,7 +39,7 @@ def test_splice_refuses_another_architecture(tiny_cfg):
   other = tiny_cfg.copy_and_resolve_references()
   other.rule.compute_h_size = 12
   with pytest.raises(export.ExportError, match="different architectures"):
-    export.splice_theta(base, rule.init_theta(jax.random.PRNGKey(1), other.rule), ["forward"])
+    theta_surgery.splice_theta(base, rule.init_theta(jax.random.PRNGKey(1), other.rule), ["forward"])
 
 
 def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_path):
@@ -59,7 +60,7 @@ def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_pa
   assert json.loads(out.stdout.strip().splitlines()[-1])["leaves_from_donor"] > 0
   theta, _, summary = export.load_theta(tmp_path / "out")
   assert summary["updates"] == 5 and summary["spliced"]["groups"] == ["forward"]
-  expected, _ = export.splice_theta(base, donor, ["forward"])
+  expected, _ = theta_surgery.splice_theta(base, donor, ["forward"])
   for a, b in zip(jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(expected)):
     np.testing.assert_array_equal(a, b)
   bad = subprocess.run(cmd + ["--groups=nonsense"], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -71,7 +72,7 @@ def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_pa
   theta, _, summary = export.load_theta(tmp_path / "out")
   assert summary["spliced"]["scale"] == 2.5
   leaves = (jax.tree_util.tree_leaves(t) for t in (theta, base))
-  for name, a, b in zip(export.theta_group_paths(base), *leaves):
+  for name, a, b in zip(theta_surgery.theta_group_paths(base), *leaves):
     np.testing.assert_allclose(a, 2.5 * b if name.startswith("forward/merge/") else b, rtol=1e-6)
   donor_too = scaled_cmd + [f"--donor={tmp_path / 'donor'}"]
   both = subprocess.run(donor_too, cwd=ROOT, env=env, capture_output=True)
@@ -80,9 +81,9 @@ def test_splice_cli_writes_an_export_and_rejects_unknown_groups(tiny_cfg, tmp_pa
 
 def test_hand_mixing_sets_only_the_merges_and_the_cli_writes_it(tiny_cfg, tmp_path):
   base, _ = _two_thetas(tiny_cfg)
-  hand = export.with_hand_mixing(base, {"hebb": 1.0, "decorr_x": -0.5})
+  hand = theta_surgery.with_hand_mixing(base, {"hebb": 1.0, "decorr_x": -0.5})
   for name, a, b in zip(
-    export.theta_group_paths(base), *(jax.tree_util.tree_leaves(t) for t in (hand, base))
+    theta_surgery.theta_group_paths(base), *(jax.tree_util.tree_leaves(t) for t in (hand, base))
   ):
     if name.endswith("merge/w"):
       expected = np.zeros(len(rule.WEIGHT_TERMS), np.float32)
@@ -94,7 +95,7 @@ def test_hand_mixing_sets_only_the_merges_and_the_cli_writes_it(tiny_cfg, tmp_pa
     else:
       np.testing.assert_array_equal(a, b)
   with pytest.raises(export.ExportError, match="unknown ΔW terms \\['heb'\\]"):
-    export.with_hand_mixing(base, {"heb": 1.0})
+    theta_surgery.with_hand_mixing(base, {"heb": 1.0})
   export.save_theta(tmp_path / "base", base, tiny_cfg, {"updates": 5})
   cmd = [
     sys.executable,

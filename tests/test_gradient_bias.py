@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from meta_unsup_rules.distributed import gradient_bias
+from experiments.tools import gradient_bias_estimates as gradient_bias
 
 
 def test_with_one_truncation_per_task_the_two_estimates_agree(tiny_cfg, tiny_theta):

@@ -15,8 +15,9 @@ import pytest
 from worker_testing import assert_trees_equal, one_shape_cfg
 
 from meta_unsup_rules.distributed import checkpoint, gradient_estimators
+from meta_unsup_rules.distributed import pes as estimators
 from meta_unsup_rules.distributed import worker as worker_lib
-from meta_unsup_rules.learned_update import estimators, unroll
+from meta_unsup_rules.learned_update import unroll
 
 
 def _result(**overrides):
@@ -48,7 +49,7 @@ def test_make_estimator_returns_the_named_class(tiny_cfg, name, cls, combine):
 
 
 def test_every_configurable_estimator_has_a_class_and_an_unknown_one_is_refused(tiny_cfg):
-  assert tuple(gradient_estimators.ESTIMATOR_CLASSES) == estimators.ESTIMATORS
+  assert tuple(gradient_estimators.ESTIMATOR_CLASSES) == unroll.ESTIMATORS
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.unroll.estimator = "reinforce"
   with pytest.raises(ValueError, match="reinforce"):

@@ -1,9 +1,9 @@
-"""Meta-gradient noise statistics (distributed/gradient_noise.py): invariants and a tiny run."""
+"""Meta-gradient noise statistics (experiments/tools/gradient_noise_estimates.py): invariants, a tiny run."""
 
 import jax
 import numpy as np
 
-from meta_unsup_rules.distributed import gradient_noise
+from experiments.tools import gradient_noise_estimates as gradient_noise
 from meta_unsup_rules.learned_update import rule
 
 

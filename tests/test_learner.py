@@ -8,7 +8,7 @@ from ml_collections import ConfigDict
 
 from meta_unsup_rules.distributed import gradient_estimators
 from meta_unsup_rules.distributed import learner as learner_lib
-from meta_unsup_rules.learned_update import estimators
+from meta_unsup_rules.distributed import pes as estimators
 
 
 def cfg(**overrides):

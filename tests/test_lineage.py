@@ -8,8 +8,9 @@ import jax
 import numpy as np
 import pytest
 
+from meta_unsup_rules.distributed import provenance as lineage
 from meta_unsup_rules.distributed import trainer
-from meta_unsup_rules.learned_update import export, lineage, rule
+from meta_unsup_rules.learned_update import export, rule
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from meta_unsup_rules import base_models
-from meta_unsup_rules.distributed import checkpoint, run_exports, trainer
+from meta_unsup_rules.distributed import checkpoint, trainer
 from meta_unsup_rules.distributed import learner as learner_lib
+from meta_unsup_rules.distributed import provenance as lineage
+from meta_unsup_rules.distributed import provenance as run_exports
 from meta_unsup_rules.distributed import worker as worker_lib
-from meta_unsup_rules.learned_update import export, lineage, rule, unroll
+from meta_unsup_rules.learned_update import export, rule, unroll
 from meta_unsup_rules.tasks import meta_train
 from meta_unsup_rules.util import run_record, trees
 
@@ -201,10 +203,14 @@ def test_cli_unknown_meta_objective_targets_exit_2(tmp_path):
   assert not any(tmp_path.iterdir())  # nothing written
 
 
-def test_worker_counters_survive_a_resume_and_a_changed_worker_count_is_reported(tiny_cfg, tmp_path, caplog):
+def test_worker_counters_survive_a_resume_and_a_changed_worker_count_is_reported(
+  tiny_cfg, tmp_path, caplog, monkeypatch
+):
+  from tests.test_worker_faults import faults
+
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.learner.update(dict(num_updates=3, checkpoint_every=100))
-  cfg.workers.fault_injection = "raise_once"  # each new process's (here: pool's) workers raise once
+  faults(monkeypatch, "raise_once")  # each new process's (here: pool's) workers raise once
   first = trainer.meta_train(cfg, tmp_path, progress=False, stop_at_step=1)
   assert first["worker_errors"] == 1
   cfg.workers.num_workers = 2

@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from meta_unsup_rules import learned_update
-from meta_unsup_rules.learned_update import api, export
+from meta_unsup_rules.learned_update import api, releases
 from meta_unsup_rules.scripts import common
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -95,13 +95,13 @@ def test_a_release_name_resolves_from_any_directory(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   assert set(api.release_names()) >= {"ojac_clean_u50", "ojac_hand_clean", "paper_track_u1200"}
   for name in api.release_names():
-    assert export.export_dir(name) == export.RELEASES_DIR / name
+    assert releases.export_dir(name) == releases.RELEASES_DIR / name
     theta, cfg, summary = learned_update.load_theta(name)  # what --theta=<name> loads
     assert theta and "rule" in cfg and summary is not None
   # An export folder of that name in the working directory is a path, and wins.
   (tmp_path / "ojac_hand_clean").mkdir()
   (tmp_path / "ojac_hand_clean" / "theta.npz").write_bytes(b"")
-  assert export.export_dir("ojac_hand_clean") == pathlib.Path("ojac_hand_clean")
+  assert releases.export_dir("ojac_hand_clean") == pathlib.Path("ojac_hand_clean")
   with pytest.raises(learned_update.ExportError, match="not found"):
     learned_update.load_theta("nosuch_release")
 

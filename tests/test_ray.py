@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from meta_unsup_rules.distributed import pools, trainer
+from tests.test_worker_faults import faults
 
 pytestmark = pytest.mark.slow
 
@@ -57,10 +58,12 @@ def test_killed_worker_is_replaced_and_training_goes_on(ray_cfg):
     pool.close()
 
 
-def test_an_actor_that_raises_is_replaced_counted_and_training_goes_on(ray_cfg, tmp_path, caplog):
+def test_an_actor_that_raises_is_replaced_counted_and_training_goes_on(
+  ray_cfg, tmp_path, caplog, monkeypatch
+):
   cfg = ray_cfg.copy_and_resolve_references()
   cfg.learner.update(dict(num_updates=3, batch_size=2, checkpoint_every=100))
-  cfg.workers.fault_injection = "raise_once:worker=0"
+  faults(monkeypatch, "raise_once:worker=0")
   with caplog.at_level("WARNING"):
     summary = trainer.meta_train(cfg, tmp_path, progress=False)
   assert summary["step"] == 3 and summary["worker_errors"] == 1
@@ -72,9 +75,10 @@ def test_an_actor_that_raises_is_replaced_counted_and_training_goes_on(ray_cfg, 
   assert "Traceback" not in logged[0]  # the type and message, not the remote traceback
 
 
-def test_the_same_error_from_every_actor_stops_the_pool(ray_cfg):
+def test_the_same_error_from_every_actor_stops_the_pool(ray_cfg, monkeypatch):
   cfg = ray_cfg.copy_and_resolve_references()
-  cfg.workers.update(dict(fault_injection="raise_always", max_consecutive_errors=2))
+  cfg.workers.update(dict(max_consecutive_errors=2))
+  faults(monkeypatch, "raise_always")
   pool = pools.RayPool(cfg, seed=7, num_workers=2, poll_sec=0.5)
   try:
     theta = _theta(cfg)

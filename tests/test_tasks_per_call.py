@@ -37,7 +37,7 @@ def test_vmapped_truncations_equal_n_single_calls(tiny_cfg, estimator, implement
   loss and state at that tolerance, and the estimate is ξ·(L+ − L−)/(2σ²) of those losses; the
   estimate itself only to a cosine of 0.999, because L+ − L− (σ = 0.01) is ~10⁻³ of L and float32
   rounding of a reordered (vmapped) reduction, ~10⁻⁷ of L, becomes ~10⁻⁴–10⁻² of the difference."""
-  from meta_unsup_rules.learned_update import estimators
+  from meta_unsup_rules.distributed import pes as estimators
 
   losses = []  # (L+, L−) of every pair, in call order
   pes_gradient = estimators.pes_gradient

@@ -5,6 +5,7 @@ The Ray counterpart of the in-process tests is in tests/test_ray.py.
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import pytest
 
 from meta_unsup_rules.distributed import checkpoint, pools, trainer
 from meta_unsup_rules.distributed import worker as worker_lib
+from tests import faulty_worker
 
 
 def _strict_loads(line: str):
@@ -20,13 +22,27 @@ def _strict_loads(line: str):
   return json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
 
 
-def test_fault_injection_spec_is_parsed_and_checked():
-  assert worker_lib.parse_fault_injection("") == ("", None)
-  assert worker_lib.parse_fault_injection("raise_once") == ("raise_once", None)
-  assert worker_lib.parse_fault_injection("raise_always:worker=3") == ("raise_always", 3)
+def test_fault_spec_is_parsed_and_checked():
+  assert faulty_worker.parse("") == ("", None)
+  assert faulty_worker.parse("raise_once") == ("raise_once", None)
+  assert faulty_worker.parse("raise_always:worker=3") == ("raise_always", 3)
   for bad in ("raise", "raise_once:w=1", "raise_once:worker=x"):
-    with pytest.raises(ValueError, match="workers.fault_injection"):
-      worker_lib.parse_fault_injection(bad)
+    with pytest.raises(ValueError, match=faulty_worker.FAULT_ENV):
+      faulty_worker.parse(bad)
+
+
+def faults(monkeypatch, spec: str) -> None:
+  """The pools build tests/faulty_worker.py's workers, raising as `spec` says."""
+  monkeypatch.setenv(worker_lib.WORKER_CLASS_ENV, faulty_worker.HOOK)
+  monkeypatch.setenv(faulty_worker.FAULT_ENV, spec)
+
+
+def test_without_the_hook_the_pools_build_plain_workers(tiny_cfg, monkeypatch):
+  monkeypatch.delenv(worker_lib.WORKER_CLASS_ENV, raising=False)
+  assert worker_lib.worker_class() is worker_lib.TaskWorker
+  faults(monkeypatch, "raise_once")
+  assert worker_lib.worker_class() is faulty_worker.FaultyWorker
+  assert "fault_injection" not in tiny_cfg.workers  # nothing of it in a production config
 
 
 def test_only_the_same_error_from_every_worker_stops_the_run():
@@ -49,10 +65,10 @@ def test_only_the_same_error_from_every_worker_stops_the_run():
 
 
 @pytest.mark.slow
-def test_a_worker_that_raises_once_is_reset_counted_and_training_finishes(tiny_cfg, tmp_path):
+def test_a_worker_that_raises_once_is_reset_counted_and_training_finishes(tiny_cfg, tmp_path, monkeypatch):
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.learner.update(dict(num_updates=2, checkpoint_every=100))
-  cfg.workers.fault_injection = "raise_once:worker=0"
+  faults(monkeypatch, "raise_once:worker=0")
   summary = trainer.meta_train(cfg, tmp_path, progress=False)
   assert summary["step"] == 2 and summary["worker_errors"] == 1
   records = [_strict_loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -62,6 +78,9 @@ def test_a_worker_that_raises_once_is_reset_counted_and_training_finishes(tiny_c
 
 
 def test_cli_exits_2_when_every_worker_raises_the_same_error(tmp_path):
+  env = dict(
+    os.environ, **{worker_lib.WORKER_CLASS_ENV: faulty_worker.HOOK, faulty_worker.FAULT_ENV: "raise_always"}
+  )
   out = subprocess.run(
     [
       sys.executable,
@@ -71,8 +90,8 @@ def test_cli_exits_2_when_every_worker_raises_the_same_error(tmp_path):
       f"--workdir={tmp_path}",
       "--no_progress",
       "--config.workers.num_workers=2",
-      "--config.workers.fault_injection=raise_always",
     ],
+    env=env,
     capture_output=True,
     text=True,
     timeout=600,
@@ -81,8 +100,7 @@ def test_cli_exits_2_when_every_worker_raises_the_same_error(tmp_path):
   assert "every worker (2) raised the same error 3 times in a row" in out.stderr
   assert "InjectedFault: injected fault" in out.stderr
   assert "Traceback" not in out.stderr, out.stderr[-3000:]
-  assert not (tmp_path / "metrics.jsonl").read_text()
-  assert checkpoint.list_checkpoints(tmp_path), "the stop keeps a final checkpoint"
+  assert not tmp_path.exists() or not checkpoint.list_checkpoints(tmp_path), "no update ran: nothing is kept"
 
 
 @pytest.mark.slow

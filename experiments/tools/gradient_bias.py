@@ -4,7 +4,7 @@ r"""Truncated backprop against the full-horizon gradient of θ's ΔW mixing weig
       --config=configs/paper_track.py --num_tasks=64 --horizon=1000 --sigma=0.05 \
       --out=experiments/paper_track/results/gradient_bias_u400.json
 
-The statistics and how to read them: distributed/gradient_bias.py. Cost per task: one
+The statistics and how to read them: experiments/tools/gradient_bias_estimates.py. Cost per task: one
 meta-gradient per truncation plus 24 forward unrolls of the whole horizon (2 with
 --directions=radial, 2 × --num_directions with --directions=random). The last stdout line is
 one JSON object; --out writes it too.
@@ -48,7 +48,7 @@ def main(argv):
   common.validate(cfg, common.META_TRAIN_SECTIONS)
   if _NUM.value < 2:
     common.fail(f"--num_tasks={_NUM.value}: expected >= 2 (standard errors need two tasks)")
-  from meta_unsup_rules.distributed import gradient_bias
+  from experiments.tools import gradient_bias_estimates as gradient_bias
 
   earlier = _earlier_tasks(_EXTEND.value) if _EXTEND.value else None
   theta = _shared.theta_with_its_rule(_THETA.value, cfg)

@@ -72,6 +72,7 @@ def main(argv):
     common.fail("--base, --mixing and --out are required")
   if _INNER_LR.value is not None and not _INNER_LR.value > 0:
     common.fail(f"--inner_lr must be > 0, got {_INNER_LR.value}")
+  from experiments.tools import theta_surgery
   from meta_unsup_rules.learned_update import ExportError, export, rule
 
   if _HEBB_TERM.value is not None and _HEBB_TERM.value not in rule.HEBB_TERMS:
@@ -80,7 +81,7 @@ def main(argv):
   import jax
   import numpy as np
 
-  from meta_unsup_rules.learned_update import lineage
+  from meta_unsup_rules.distributed import provenance as lineage
 
   weights = parse_mixing(_MIXING.value)
   selected = parse_selected_on(_SELECTED_ON.value)
@@ -93,7 +94,7 @@ def main(argv):
       base_summary = {"track": "paper", "lineage": []}
     else:
       base, cfg, base_summary = export.load_theta(_BASE.value)
-    theta = export.with_hand_mixing(base, weights)
+    theta = theta_surgery.with_hand_mixing(base, weights)
     unknown = sorted(set(_ZERO.value) - set(theta))
     if unknown:
       raise ExportError(f"--zero: θ has no entries {unknown}; it has {sorted(theta)}")

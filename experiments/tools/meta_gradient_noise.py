@@ -6,7 +6,8 @@ r"""How noisy the meta-gradients of one θ are, and which way they push the size
 Draws --num fresh meta-training tasks (the config's task distribution, one in-process worker each),
 computes one truncated-backprop meta-gradient per task for θ, and reports the mean cosine between
 the averages of disjoint groups of n meta-gradients (n = --group_sizes: a learner batch of n) and
-the projection of the mean gradient step on θ's ΔW mixing weights (distributed/gradient_noise.py).
+the projection of the mean gradient step on θ's ΔW mixing weights
+(experiments/tools/gradient_noise_estimates.py).
 The last stdout line is one JSON object; --out writes it too.
 """
 
@@ -32,7 +33,7 @@ def main(argv):
     common.fail(f"--group_sizes={','.join(_GROUPS.value)}: expected comma-separated integers >= 1")
   if _NUM.value < 2 or any(n < 1 for n in sizes):
     common.fail(f"--num must be >= 2 and --group_sizes >= 1, got {_NUM.value}, {sizes}")
-  from meta_unsup_rules.distributed import gradient_noise
+  from experiments.tools import gradient_noise_estimates as gradient_noise
 
   theta = _shared.theta_with_its_rule(_THETA.value, cfg)
   result = gradient_noise.meta_gradient_noise(cfg, theta, _NUM.value, sizes)

@@ -31,6 +31,7 @@ def main(argv):
     common.fail("--base, --groups, --out and exactly one of --donor and --scale are required")
   import jax
 
+  from experiments.tools import theta_surgery
   from meta_unsup_rules.learned_update import ExportError, export
 
   try:
@@ -39,7 +40,7 @@ def main(argv):
       donor, _, _ = export.load_theta(_DONOR.value)
     else:
       donor = jax.tree_util.tree_map(lambda leaf: leaf * _SCALE.value, base)
-    theta, taken = export.splice_theta(base, donor, _GROUPS.value)
+    theta, taken = theta_surgery.splice_theta(base, donor, _GROUPS.value)
   except ExportError as e:
     common.fail(str(e))
   summary = dict(summary or {})

@@ -1,9 +1,25 @@
-"""What a meta-training run's θ exports say about it, and the export of a checkpoint.
+"""Where a θ came from, as data: its track, its lineage, and what a meta-training run's exports say.
+
+A θ export's `summary.json` carries
+
+  "track":   "paper" (the released rule family, the ridge meta-objective, truncated backprop,
+             from an untrained θ or a paper-track θ) or "extension" (anything else: another
+             Hebbian term or step, PES or hybrid estimators, a hand-set start);
+  "lineage": a list, oldest first, of the runs that contributed parameters, each
+             {"run", "config", "commit", "update", "validation_holdout", "start", "selected_on"}
+             with `start` "untrained" or the previous entry's run, and `selected_on`
+             {"task", "seeds"} when that θ was chosen by a score, else null; a run branched from
+             another run's checkpoint adds "branch" {"run", "update", "optimizer"}.
+
+A θ is clean when every entry ran with the validation holdout (meta-training never saw the
+meta-validation classes) and no entry was selected on a test task (tasks/eval_tasks.py
+TEST_TASKS): `problems` lists what fails. A θ inherits every choice made for its ancestors, so
+one tainted entry taints it.
 
 Every θ a run writes (`best/`, `snapshots/step_<N>/`, `theta/`, `scripts.export_theta`) carries a
-training summary (updates, meta-gradients, hours, meta-loss) and its provenance: the track and the
-lineage (learned_update/lineage.py), inherited from the start θ (`learner.init_theta`, whose own
-lineage must be clean) and recorded once per run as its origin, which a resumed run keeps.
+training summary (updates, meta-gradients, hours, meta-loss) and these fields, inherited from the
+start (`learner.init_theta`, whose own lineage must be clean, or `learner.branch_from`) and recorded
+once per run as its origin, which a resumed run keeps.
 """
 
 from __future__ import annotations
@@ -14,7 +30,90 @@ import pathlib
 import numpy as np
 
 from meta_unsup_rules.distributed import checkpoint
-from meta_unsup_rules.learned_update import export, lineage
+from meta_unsup_rules.learned_update import export
+from meta_unsup_rules.tasks.eval_tasks import TEST_TASKS
+from meta_unsup_rules.util import run_record
+
+TRACKS = ("paper", "extension")
+ENTRY_FIELDS = ("run", "config", "commit", "update", "validation_holdout", "start", "selected_on")
+UNTRAINED = "untrained"
+
+
+def current_commit() -> str | None:
+  """The checkout's commit (with "+dirty" when tracked files differ), or None outside git."""
+  commit, dirty = run_record.git_state()
+  if commit is None:
+    return None
+  return commit + ("+dirty" if dirty else "")
+
+
+def config_track(cfg) -> str:
+  """The track a meta-training config's own choices put it on (its start aside)."""
+  rule_cfg, unroll_cfg = cfg.rule, cfg.unroll
+  released = rule_cfg.get("hebb_term", "released") == "released" and rule_cfg.get(
+    "step_mode", "released"
+  ) in ("released",)
+  tbptt = unroll_cfg.get("estimator", "tbptt") == "tbptt"
+  ridge = cfg.meta_objective.get("kind", "ridge") == "ridge" if "meta_objective" in cfg else True
+  return "paper" if released and tbptt and ridge else "extension"
+
+
+def combined_track(own: str, start_lineage: list[dict], start_track: str | None) -> str:
+  """A θ is on the paper track only if its run and everything it started from are."""
+  if own != "paper":
+    return "extension"
+  if start_lineage and start_track != "paper":
+    return "extension"
+  return "paper"
+
+
+def run_entry(
+  run, config, update: int, validation_holdout: bool, start_lineage: list[dict], selected_on=None, commit=None
+) -> dict:
+  """One lineage entry for a run of `update` updates started from `start_lineage`'s θ."""
+  return {
+    "run": str(run),
+    "config": None if config is None else str(config),
+    "commit": commit if commit is not None else current_commit(),
+    "update": int(update),
+    "validation_holdout": bool(validation_holdout),
+    "start": start_lineage[-1]["run"] if start_lineage else UNTRAINED,
+    "selected_on": selected_on,
+  }
+
+
+def selected_on(task: str, seeds) -> dict:
+  """A `selected_on` value: the task and the [first, last] seeds of the score that chose θ."""
+  return {"task": str(task), "seeds": [int(seeds[0]), int(seeds[-1])]}
+
+
+def problems(summary: dict | None) -> list[str]:
+  """What makes a θ export's lineage unclean or unreadable ([] when it is clean)."""
+  if not summary or "lineage" not in summary or "track" not in summary:
+    return ["summary.json has no track/lineage: the θ's history is unknown"]
+  out = []
+  if summary["track"] not in TRACKS:
+    out.append(f"track {summary['track']!r} is not one of {TRACKS}")
+  lineage = summary["lineage"]
+  if not isinstance(lineage, list) or not lineage:
+    return out + ["lineage is not a non-empty list"]
+  for i, entry in enumerate(lineage):
+    missing = [f for f in ENTRY_FIELDS if f not in entry]
+    if missing:
+      out.append(f"lineage[{i}] ({entry.get('run')}) lacks {missing}")
+      continue
+    if entry["validation_holdout"] is not True:
+      out.append(f"lineage[{i}] ({entry['run']}) ran without the validation holdout")
+    chosen = entry["selected_on"]
+    if chosen is not None and chosen.get("task") in TEST_TASKS:
+      out.append(f"lineage[{i}] ({entry['run']}) was selected on the test task {chosen['task']!r}")
+    expected_start = UNTRAINED if i == 0 else lineage[i - 1]["run"]
+    if entry["start"] != expected_start:
+      out.append(f"lineage[{i}] ({entry['run']}) starts from {entry['start']!r}, not {expected_start!r}")
+  return out
+
+
+# ------------------------------------------------------------ a meta-training run's exports
 
 
 def meta_grads(counters) -> int:
@@ -57,7 +156,7 @@ def run_origin(cfg, workdir, config_source, saved) -> dict:
   """What every θ this run exports inherits: the start's lineage and track, this run's name,
   config, commit and holdout. A resumed run keeps the origin its checkpoint recorded.
 
-  A start whose lineage is not clean (learned_update.lineage.problems) is refused unless
+  A start whose lineage is not clean (learned_update.problems) is refused unless
   `learner.require_clean_start` is False: a θ inherits every choice made for its ancestors.
   """
   if saved is not None and saved.get("origin"):
@@ -65,7 +164,7 @@ def run_origin(cfg, workdir, config_source, saved) -> dict:
   start_lineage, start_track = [], None
   if cfg.learner.init_theta:
     _, _, start_summary = export.load_theta(cfg.learner.init_theta)
-    found = lineage.problems(start_summary)
+    found = problems(start_summary)
     if found and cfg.learner.require_clean_start:
       raise export.ExportError(
         f"learner.init_theta={cfg.learner.init_theta}: its lineage is not clean ({'; '.join(found)}). "
@@ -78,9 +177,9 @@ def run_origin(cfg, workdir, config_source, saved) -> dict:
   return {
     "run": run_name(workdir),
     "config": config_source,
-    "commit": lineage.current_commit(),
+    "commit": current_commit(),
     "validation_holdout": holdout,
-    "track": lineage.combined_track(lineage.config_track(cfg), start_lineage, start_track),
+    "track": combined_track(config_track(cfg), start_lineage, start_track),
     "start_lineage": start_lineage,
   }
 
@@ -95,8 +194,8 @@ def branch_origin(cfg, workdir, config_source, parent: dict, optimizer: str) -> 
   parent_origin = parent.get("origin") or run_origin(
     export.config_from_json(parent["config_json"]), parent_dir, None, None
   )
-  inherited = provenance(parent_origin, update)
-  found = lineage.problems(inherited)
+  inherited = lineage_fields(parent_origin, update)
+  found = problems(inherited)
   if found and cfg.learner.require_clean_start:
     raise export.ExportError(
       f"learner.branch_from={cfg.learner.branch_from}: its lineage is not clean ({'; '.join(found)}); "
@@ -106,9 +205,9 @@ def branch_origin(cfg, workdir, config_source, parent: dict, optimizer: str) -> 
   return {
     "run": run_name(workdir),
     "config": config_source,
-    "commit": lineage.current_commit(),
+    "commit": current_commit(),
     "validation_holdout": bool(cfg.task.validation_holdout),
-    "track": lineage.combined_track(lineage.config_track(cfg), start_lineage, inherited["track"]),
+    "track": combined_track(config_track(cfg), start_lineage, inherited["track"]),
     "start_lineage": start_lineage,
     "branch": {"run": start_lineage[-1]["run"], "update": update, "optimizer": optimizer},
   }
@@ -124,9 +223,9 @@ def run_name(workdir) -> str:
     return str(path)
 
 
-def provenance(origin: dict, update: int, selected_on=None) -> dict:
+def lineage_fields(origin: dict, update: int, selected_on=None) -> dict:
   """The `track` and `lineage` fields of a summary.json for θ at `update` of this run."""
-  entry = lineage.run_entry(
+  entry = run_entry(
     origin["run"],
     origin["config"],
     update,
@@ -186,6 +285,6 @@ def export_checkpoint(workdir, out_dir, step: int | None = None) -> dict:
   theta, cfg = checkpoint.theta_from_payload(payload)
   summary = {"checkpoint": pathlib.Path(payload["path"]).name, **training_summary(workdir, payload)}
   origin = payload.get("origin") or run_origin(cfg, workdir, None, None)
-  summary.update(provenance(origin, int(payload["step"])))
+  summary.update(lineage_fields(origin, int(payload["step"])))
   export.save_theta(out_dir, theta, cfg, summary)
   return summary

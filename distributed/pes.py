@@ -30,8 +30,6 @@ from typing import Sequence
 import jax
 import numpy as np
 
-ESTIMATORS = ("tbptt", "pes", "hybrid")
-
 
 def sample_perturbation(key: jax.Array, theta, sigma: float):
   """ε ~ N(0, σ²I) with θ's structure, shapes and dtypes, one independent stream per leaf."""
