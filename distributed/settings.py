@@ -54,8 +54,10 @@ def validate_learner(learner_cfg) -> None:
     s.fail("branch_from", "'' when learner.init_theta is set: a run starts from one of the two")
 
 
-def validate_workers(workers_cfg) -> None:
-  """Checks the `workers` section (raises util.config_check.ConfigError)."""
+def validate_workers(cfg) -> None:
+  """Checks the `workers` section (raises util.config_check.ConfigError); N tasks per call also
+  against the `task` section (`validate_tasks_per_call`)."""
+  workers_cfg = cfg.workers
   s = Section(workers_cfg, "workers")
   s.int_at_least("num_workers", 0)  # 0: one in-process worker
   s.one_of("mode", WORKER_MODES)
@@ -68,6 +70,7 @@ def validate_workers(workers_cfg) -> None:
   s.number("gpus_per_worker", lo=0.0)
   s.positive("result_timeout_sec")
   s.int_at_least("max_consecutive_errors", 0)  # 0: never stop on repeated errors
+  validate_tasks_per_call(cfg)
 
 
 def validate_tasks_per_call(cfg) -> None:

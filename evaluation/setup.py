@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Sequence
 
-from meta_unsup_rules.util import jax_setup
+from meta_unsup_rules.util import config_check, jax_setup
 from meta_unsup_rules.util.config_check import ConfigError
 
 # The config sections an evaluation reads, and those an exported θ brings with it.
@@ -28,37 +28,14 @@ class SetupError(ValueError):
   """Bad input found before anything runs or is written; the message says what and what is expected."""
 
 
-def validators() -> dict:
-  """{section: check of the whole config} for SECTIONS; each package checks its own section."""
-  # pylint: disable=g-import-not-at-top  (JAX is imported here, not run)
-  from meta_unsup_rules.base_models import mlp
-  from meta_unsup_rules.base_models.baselines import settings as baseline_settings
-  from meta_unsup_rules.evaluation import settings as evaluation_settings
-  from meta_unsup_rules.learned_update import rule, unroll
-  from meta_unsup_rules.meta_objective import ridge
-
-  return {
-    "base_model": lambda c: mlp.validate_config(c.base_model),
-    "rule": lambda c: rule.validate_config(c.rule),
-    "unroll": lambda c: unroll.validate_config(c.unroll),
-    "compatible": unroll.validate_compatible,  # across rule and base_model
-    "meta_objective": lambda c: ridge.validate_config(c.meta_objective),
-    "evaluation": lambda c: evaluation_settings.validate_config(c.evaluation),
-    "baselines": lambda c: baseline_settings.validate_config(c.baselines),
-  }
-
-
 def check_config(cfg, sections: Sequence[str] = SECTIONS) -> None:
-  """Checks the named sections of `cfg` (default: every section an evaluation reads).
+  """Checks the named sections of `cfg` (default: every section an evaluation reads) with the
+  registered checks (util.config_check.SECTION_CHECKS).
 
   Raises SetupError with util.config_check.ConfigError's message (the field, its value and
   what is allowed)."""
-  checks = validators()
   try:
-    for name in sections:
-      if name != "compatible" and name not in cfg:
-        raise ConfigError(name, None, "a config section (configs/paper.py defines every section)")
-      checks[name](cfg)
+    config_check.check_sections(cfg, sections)
   except ConfigError as e:
     raise SetupError(str(e)) from e
 

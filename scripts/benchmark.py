@@ -17,9 +17,10 @@ from absl import flags
 
 from meta_unsup_rules.benchmarks import report
 from meta_unsup_rules.benchmarks import run as benchmark_run
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 from meta_unsup_rules.util import files, run_record
 
+cli.define_data_dir_flag()  # this command loads data
 _CONFIGS = flags.DEFINE_list(
   "configs", ["paper", "local"], f"Configs to measure, of {sorted(benchmark_run.CONFIG_SPECS)}."
 )
@@ -67,17 +68,17 @@ def main(argv):
   unknown = [n for n in _CONFIGS.value if n not in benchmark_run.CONFIG_SPECS]
   if unknown or not _CONFIGS.value:
     specs = sorted(benchmark_run.CONFIG_SPECS)
-    common.fail(f"--configs={','.join(_CONFIGS.value)}: expected a comma-separated subset of {specs}")
+    cli.fail(f"--configs={','.join(_CONFIGS.value)}: expected a comma-separated subset of {specs}")
   bad = [n for n in _ONLY.value if n not in benchmark_run.ONLY_SECTIONS]
   if bad:
-    common.fail(f"--only={','.join(_ONLY.value)}: expected sections of {sorted(benchmark_run.ONLY_SECTIONS)}")
+    cli.fail(f"--only={','.join(_ONLY.value)}: expected sections of {sorted(benchmark_run.ONLY_SECTIONS)}")
   if _COMPILE_THREADS.value < 1:
-    common.fail(f"--compile_threads must be >= 1, got {_COMPILE_THREADS.value}")
+    cli.fail(f"--compile_threads must be >= 1, got {_COMPILE_THREADS.value}")
   out = pathlib.Path(_OUT.value)
   try:
     out.parent.mkdir(parents=True, exist_ok=True)
   except OSError as e:
-    common.fail(f"cannot create the folder of --out={out}: {e}")
+    cli.fail(f"cannot create the folder of --out={out}: {e}")
   # Nothing here may run JAX before run_benchmark has started Ray.
   result = benchmark_run.run_benchmark(
     tuple(_CONFIGS.value),
@@ -94,13 +95,13 @@ def main(argv):
   print(report.format_report(result), flush=True)
   record = run_record.with_record(result)
   files.atomic_write_bytes(out, (files.dumps(record, indent=2, sort_keys=True) + "\n").encode())
-  common.emit_json(result)
+  cli.emit_json(result)
 
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

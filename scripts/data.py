@@ -27,10 +27,11 @@ import time
 
 from absl import flags
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 from meta_unsup_rules.tasks import data_dir as dd
 from meta_unsup_rules.tasks import datasets as ds
 
+cli.define_data_dir_flag()  # this command loads data
 COMMANDS = ("describe", "prepare_tfds")
 _DATASETS = flags.DEFINE_list(
   "datasets",
@@ -112,7 +113,7 @@ def run_describe(names, data_dir_flag, cold: bool) -> dict:
         flush=True,
       )
   except dd.DataError as e:
-    common.fail(str(e))
+    cli.fail(str(e))
   return {"data_dir": str(data_dir), "datasets": out}
 
 
@@ -125,36 +126,36 @@ def run_prepare_tfds(names, data_dir_flag, cache_dir, tfds_dir) -> dict:
   try:
     out, seconds = tfds_builders.prepare_many(names, data_dir_flag, cache_dir, tfds_dir)
   except (dd.DataError, ValueError) as e:
-    common.fail(str(e))
+    cli.fail(str(e))
   return {"tfds_dir": out, "seconds": seconds}
 
 
 def main(argv):
   usage = f"expected one subcommand: python -m scripts.data {{{'|'.join(COMMANDS)}}} [flags]"
   if len(argv) < 2:
-    common.fail(f"no subcommand given: {usage}")
+    cli.fail(f"no subcommand given: {usage}")
   command, rest = argv[1], argv[2:]
   if command not in COMMANDS:
-    common.fail(f"unknown subcommand {command!r}: {usage}")
+    cli.fail(f"unknown subcommand {command!r}: {usage}")
   if rest:
-    common.fail(f"unexpected arguments {rest}: name data sets with --datasets=mnist,imdb")
+    cli.fail(f"unexpected arguments {rest}: name data sets with --datasets=mnist,imdb")
   unknown = [n for n in _DATASETS.value if n not in ds.DATASETS]
   if unknown:
-    common.fail(f"--datasets: unknown data sets {unknown}: expected some of {list(ds.DATASETS)}")
+    cli.fail(f"--datasets: unknown data sets {unknown}: expected some of {list(ds.DATASETS)}")
   other = [f for c, names in _OWN_FLAGS.items() if c != command for f in names if flags.FLAGS[f].present]
   if other:
-    common.fail(f"--{', --'.join(other)}: not a flag of `{command}` ({usage})")
+    cli.fail(f"--{', --'.join(other)}: not a flag of `{command}` ({usage})")
   data_dir = flags.FLAGS.data_dir
   if command == "describe":
-    common.emit_json(run_describe(_DATASETS.value, data_dir, _COLD.value))
+    cli.emit_json(run_describe(_DATASETS.value, data_dir, _COLD.value))
   else:
-    common.emit_json(run_prepare_tfds(_DATASETS.value, data_dir, _CACHE_DIR.value, _TFDS_DIR.value))
+    cli.emit_json(run_prepare_tfds(_DATASETS.value, data_dir, _CACHE_DIR.value, _TFDS_DIR.value))
 
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

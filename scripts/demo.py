@@ -22,12 +22,12 @@ protocol with one readout after the last step.
 
 import os
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args, evaluation_args
 from meta_unsup_rules.util import progress
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ALIASES = ("theta", "task", "inner_steps", "seeds", "support_per_class", "max_test")
-_CONFIG, _ = common.define_evaluation_flags(
+_CONFIG, _ = evaluation_args.define_evaluation_flags(
   "Evaluation config (inner batch); θ's own config supplies the rule.", aliases=_ALIASES
 )
 # The releases the demo shows when neither --theta nor --config.evaluation.theta is given.
@@ -46,25 +46,25 @@ def main(argv):
   from meta_unsup_rules.evaluation import runner
   from meta_unsup_rules.learned_update import ExportError, export, rule
 
-  cfg = common.apply_aliases(_CONFIG.value, _ALIASES, SCRIPT_DEFAULTS)
-  common.validate(cfg, common.EVALUATION_SECTIONS)
+  cfg = config_args.apply_aliases(_CONFIG.value, _ALIASES, SCRIPT_DEFAULTS)
+  config_args.validate(cfg, config_args.EVALUATION_SECTIONS)
   ecfg = cfg.evaluation
   if ecfg.protocol != "fewshot":
-    common.fail(
+    cli.fail(
       f"config field evaluation.protocol = {ecfg.protocol!r} is not allowed: expected "
       "'fewshot' (the demo's table; scripts.evaluate runs the other protocols)"
     )
   theta_args = RELEASES if ecfg.theta == _DEFAULT else (ecfg.theta,)
   # The task and seeds (evaluation/setup.py); each θ is resolved against its config below.
-  s = common.set_up_evaluation(cfg, theta="random")
+  s = evaluation_args.set_up_evaluation(cfg, theta="random")
   task, steps, seeds = s.task, s.inner_steps, s.seeds
   runs = []  # (label, θ per seed, config, summary)
   for arg in theta_args:
-    theta_fn, theta_cfg = common.resolve_theta(s, arg)  # the export's own sections checked
+    theta_fn, theta_cfg = evaluation_args.resolve_theta(s, arg)  # the export's own sections checked
     try:
       summary = (export.load_theta(arg)[2] or {}) if arg != "random" else {}
     except ExportError as e:
-      common.fail(str(e))
+      cli.fail(str(e))
     track = summary.get("track", "untrained" if arg == "random" else "unknown track")
     runs.append((f"{os.path.basename(os.path.normpath(arg))} [{track}]", theta_fn, theta_cfg, summary))
   first_cfg = runs[0][2]  # the untrained θ takes the first θ's rule settings
@@ -100,7 +100,7 @@ def main(argv):
         f"{summary.get('hours') or 0:.1f} h; lineage: "
         + " → ".join(str(e.get("run")).split(" ")[0] for e in summary.get("lineage", []))
       )
-  common.emit_json(
+  cli.emit_json(
     {
       "thetas": list(theta_args),
       "training": {label: summary for label, _, _, summary in runs},
@@ -114,8 +114,8 @@ def main(argv):
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -34,7 +34,7 @@ probe_max_train, label_fractions, test_chunk, logistic_c, batch_seeds), the base
 `cfg.baselines`, all changed with `--config.a.b=...`. The short flags (--task,
 --inner_steps, --episodic=n_way,k_shot,n_query,episodes, ...) are aliases of those fields:
 applied only when given, and an explicit --config.evaluation.<field> wins over its alias
-(scripts/common.py). With an exported θ its own config.json supplies `rule` and
+(scripts/config_args.py). With an exported θ its own config.json supplies `rule` and
 `base_model` (explicit --config.rule.* / --config.base_model.* overrides still win); the
 evaluation and baseline settings always come from --config. The config is checked before
 anything runs (the set-up of every evaluating command: evaluation/setup.py).
@@ -55,9 +55,9 @@ import os
 from absl import logging
 
 from meta_unsup_rules.evaluation import outputs, runner
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args, evaluation_args
 
-_CONFIG, _OUT = common.define_evaluation_flags(
+_CONFIG, _OUT = evaluation_args.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",
   "Output directory (default: a new runs/eval/<task>/<θ name>-<time>).",
 )
@@ -65,8 +65,8 @@ _CONFIG, _OUT = common.define_evaluation_flags(
 
 def main(argv):
   del argv
-  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES)
-  s = common.set_up_evaluation(cfg)  # evaluation/setup.py: checked config, task, θ, seeds
+  cfg = config_args.apply_aliases(_CONFIG.value, config_args.EVALUATION_ALIASES)
+  s = evaluation_args.set_up_evaluation(cfg)  # evaluation/setup.py: checked config, task, θ, seeds
   logging.info(
     "task %s, methods %s, %d steps (every %d), seeds %s, theta %s",
     s.task.name,
@@ -77,7 +77,7 @@ def main(argv):
     s.theta,
   )
   points = len(runner.eval_points(s.inner_steps, s.eval_every))
-  bar, log = common.readout_progress(f"evaluate {s.task.name}", len(s.seeds) * points)
+  bar, log = cli.readout_progress(f"evaluate {s.task.name}", len(s.seeds) * points)
   result = runner.run_evaluation(
     s.task, s.cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn, log=log
   )
@@ -93,7 +93,7 @@ def main(argv):
     result["seconds"]["total"],
     {m: round(t, 1) for m, t in result["seconds"]["per_method"].items()},
   )
-  common.emit_json(
+  cli.emit_json(
     {
       "task": s.task.name,
       "inner_steps": s.inner_steps,
@@ -107,8 +107,8 @@ def main(argv):
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

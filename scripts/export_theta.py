@@ -10,7 +10,7 @@ from the checkpoint's own config. Last stdout line: the summary as one JSON obje
 
 from absl import flags
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding checkpoints.")
 _OUT = flags.DEFINE_string("out", None, "Export directory (theta.npz, config.json, summary.json).")
@@ -20,20 +20,20 @@ _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest
 def main(argv):
   del argv
   if not _WORKDIR.value or not _OUT.value:
-    common.fail("--workdir (a meta-training workdir) and --out (export directory) are required")
+    cli.fail("--workdir (a meta-training workdir) and --out (export directory) are required")
   from meta_unsup_rules.distributed import checkpoint, provenance
 
   try:
     summary = provenance.export_checkpoint(_WORKDIR.value, _OUT.value, _STEP.value)
   except checkpoint.CheckpointError as e:
-    common.fail(str(e))
-  common.emit_json({"out": _OUT.value, **summary})
+    cli.fail(str(e))
+  cli.emit_json({"out": _OUT.value, **summary})
 
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

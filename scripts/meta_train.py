@@ -27,15 +27,16 @@ import sys
 
 from absl import flags
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args
 from meta_unsup_rules.util import jax_setup
 
 EXIT_SIGINT = 128 + signal.SIGINT  # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 
-_CONFIG = common.define_config_file("config", "configs/local.py", "Config file.")
+cli.define_data_dir_flag()  # this command loads data
+_CONFIG = config_args.define_config_file("config", "configs/local.py", "Config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics.jsonl and the θ export.")
-common.define_aliases(("ray_address",))
+config_args.define_aliases(("ray_address",))
 _MAX_MINUTES = flags.DEFINE_float("max_minutes", None, "Stop (with a checkpoint) after this long.")
 _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "No progress line on stderr.")
 _STOP_AT_UPDATE = flags.DEFINE_integer(
@@ -49,9 +50,9 @@ _STOP_AT_UPDATE = flags.DEFINE_integer(
 def main(argv):
   del argv
   if not _WORKDIR.value:
-    common.fail("--workdir is required (checkpoints, metrics.jsonl and theta/ go there)")
-  cfg = common.apply_aliases(_CONFIG.value, ("ray_address",))
-  common.validate(cfg, common.META_TRAIN_SECTIONS)  # imports JAX (fine), runs none of it
+    cli.fail("--workdir is required (checkpoints, metrics.jsonl and theta/ go there)")
+  cfg = config_args.apply_aliases(_CONFIG.value, ("ray_address",))
+  config_args.validate(cfg, config_args.META_TRAIN_SECTIONS)  # imports JAX (fine), runs none of it
   # Ray must be up before this process runs any JAX.
   from meta_unsup_rules.distributed import pools, trainer
 
@@ -59,7 +60,7 @@ def main(argv):
     try:
       pools.init_ray(cfg)
     except pools.RayAddressError as e:
-      common.fail(str(e))
+      cli.fail(str(e))
   from meta_unsup_rules.distributed import checkpoint, run_config
   from meta_unsup_rules.learned_update import ExportError
   from meta_unsup_rules.tasks import DataError
@@ -73,8 +74,8 @@ def main(argv):
       progress=not _NO_PROGRESS.value,
       max_seconds=None if _MAX_MINUTES.value is None else 60 * _MAX_MINUTES.value,
       stop_at_step=_STOP_AT_UPDATE.value,
-      config_source=common.config_source(),
-      explicit_fields=common.explicit_fields(),
+      config_source=config_args.config_source(),
+      explicit_fields=config_args.explicit_fields(),
     )
   except KeyboardInterrupt:  # before the run's loop began (its loop turns Ctrl-C into a checkpoint)
     sys.exit(EXIT_SIGINT)
@@ -86,8 +87,8 @@ def main(argv):
     pools.WorkerConfigError,
     workdir_lock.LockHeld,
   ) as e:  # the message, not the (remote) traceback
-    common.fail(str(e))
-  common.emit_json(summary)
+    cli.fail(str(e))
+  cli.emit_json(summary)
   # Stopped by a signal: a checkpoint was written, but the run did not end (128 + the signal).
   if summary.get("stopped_by") == "SIGINT":
     sys.exit(EXIT_SIGINT)
@@ -97,8 +98,8 @@ def main(argv):
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -16,7 +16,7 @@ from absl import flags
 
 from meta_unsup_rules.evaluation import plots
 from meta_unsup_rules.learned_update import ExportError
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, evaluation_args
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding metrics.jsonl.")
 _OUT = flags.DEFINE_string("out", None, "PNG path, a PDF beside it (default <workdir>/training.png).")
@@ -42,7 +42,7 @@ def _floors(workdir: pathlib.Path) -> dict:
       v = export.load_config_json(workdir / "config.json").validation
     except (ExportError, AttributeError):
       return {}
-    default = common.CHECKOUT / "docs" / "results" / "floors" / f"{v.task}_seeds{v.seed}.json"
+    default = evaluation_args.CHECKOUT / "docs" / "results" / "floors" / f"{v.task}_seeds{v.seed}.json"
     if not default.is_file():
       return {}
     path = str(default)
@@ -50,34 +50,34 @@ def _floors(workdir: pathlib.Path) -> dict:
     result = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
     final = result["final"]
   except (OSError, ValueError, KeyError) as e:
-    common.fail(f"--floors={path}: {e}; expected an evaluation's results.json (scripts.evaluate writes it)")
+    cli.fail(f"--floors={path}: {e}; expected an evaluation's results.json (scripts.evaluate writes it)")
   return {label: final[m]["ridge"]["mean"] for m, label in FLOOR_METHODS.items() if m in final}
 
 
 def main(argv):
   del argv
   if not _WORKDIR.value:
-    common.fail("--workdir is required")
+    cli.fail("--workdir is required")
   path = pathlib.Path(_WORKDIR.value) / "metrics.jsonl"
   if not path.is_file():
-    common.fail(f"{path} not found: expected a meta-training workdir (scripts.meta_train writes it)")
+    cli.fail(f"{path} not found: expected a meta-training workdir (scripts.meta_train writes it)")
   from meta_unsup_rules.distributed import validation
 
   records = validation.merged_records(_WORKDIR.value)  # with async validation's records joined in
   if not records:
-    common.fail(f"{path} holds no updates yet")
+    cli.fail(f"{path} holds no updates yet")
   out = pathlib.Path(_OUT.value or pathlib.Path(_WORKDIR.value) / "training.png")
   title = _TITLE.value if _TITLE.value is not None else f"meta-training run {_WORKDIR.value}"
   floors = _floors(pathlib.Path(_WORKDIR.value))
   summary = plots.plot_training(records, out, smooth=_SMOOTH.value, title=title, floors=floors)
   print(f"wrote {out} and {out.with_suffix('.pdf')}")
-  common.emit_json({"png": str(out), "pdf": str(out.with_suffix(".pdf")), **summary})
+  cli.emit_json({"png": str(out), "pdf": str(out.with_suffix(".pdf")), **summary})
 
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -19,10 +19,10 @@ import os
 from absl import flags, logging
 
 from meta_unsup_rules.evaluation import outputs, plots, runner, sweeps
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args, evaluation_args
 from meta_unsup_rules.util import files, run_record
 
-_CONFIG, _OUT = common.define_evaluation_flags(
+_CONFIG, _OUT = evaluation_args.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",
   "Output directory (default runs/sweep/<task>_<sweep>).",
 )
@@ -35,14 +35,14 @@ SCRIPT_DEFAULTS = {"evaluation.methods": ("learned", "random_init")}
 def main(argv):
   del argv
   if _SWEEP.value is None:
-    common.fail(f"--sweep is required: one of {', '.join(sweeps.SWEEPS)}")
-  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES, SCRIPT_DEFAULTS)
-  s = common.set_up_evaluation(cfg)  # evaluation/setup.py
+    cli.fail(f"--sweep is required: one of {', '.join(sweeps.SWEEPS)}")
+  cfg = config_args.apply_aliases(_CONFIG.value, config_args.EVALUATION_ALIASES, SCRIPT_DEFAULTS)
+  s = evaluation_args.set_up_evaluation(cfg)  # evaluation/setup.py
   values = _VALUES.value or list(sweeps.SWEEPS[_SWEEP.value][1])
   try:
     cfgs = {v: sweeps.sweep_config(s.cfg, _SWEEP.value, v) for v in values}
   except ValueError as e:
-    common.fail(str(e))
+    cli.fail(str(e))
   name = f"{s.task.name}_{_SWEEP.value}"
   out_dir = _OUT.value or str(outputs.new_out_dir(os.path.join("runs", "sweep"), name, s.theta))
   summary = {
@@ -56,7 +56,7 @@ def main(argv):
     "final": {},
   }
   points = len(runner.eval_points(s.inner_steps, s.eval_every))
-  bar, log = common.readout_progress(f"sweep {_SWEEP.value}", len(cfgs) * len(s.seeds) * points)
+  bar, log = cli.readout_progress(f"sweep {_SWEEP.value}", len(cfgs) * len(s.seeds) * points)
   for v, cfg in cfgs.items():
     logging.info("sweep %s = %s", _SWEEP.value, v)
     result = runner.run_evaluation(
@@ -69,13 +69,13 @@ def main(argv):
   os.makedirs(out_dir, exist_ok=True)
   files.atomic_write_json(os.path.join(out_dir, "sweep.json"), run_record.with_record(summary))
   plots.plot_sweep(summary, os.path.join(out_dir, "sweep.png"))
-  common.emit_json({**{k: summary[k] for k in ("task", "sweep", "inner_steps", "final")}, "out_dir": out_dir})
+  cli.emit_json({**{k: summary[k] for k in ("task", "sweep", "inner_steps", "final")}, "out_dir": out_dir})
 
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -14,8 +14,9 @@ Restarted, it scores only what was not scored. The settings are the snapshot's o
 
 from absl import flags
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 
+cli.define_data_dir_flag()  # this command loads data
 _WORKDIR = flags.DEFINE_string("workdir", None, "Meta-training workdir holding snapshots/ and config.json.")
 _FOLLOW = flags.DEFINE_bool("follow", False, "Keep waiting for new snapshots while the run's trainer runs.")
 _EVERY_SNAPSHOT = flags.DEFINE_bool(
@@ -30,7 +31,7 @@ _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Accepted for symmetry wi
 def main(argv):
   del argv
   if not _WORKDIR.value:
-    common.fail("--workdir is required (a meta-training workdir)")
+    cli.fail("--workdir is required (a meta-training workdir)")
   from meta_unsup_rules.distributed import evaluator, validation
   from meta_unsup_rules.learned_update import ExportError
   from meta_unsup_rules.util import jax_setup, workdir_lock
@@ -41,18 +42,18 @@ def main(argv):
     scored = ev.run(follow=_FOLLOW.value, poll_sec=_POLL.value, log=lambda line: print(line, flush=True))
   except workdir_lock.LockHeld as e:
     print(f"nothing to do: {e}", flush=True)  # an evaluator of this workdir already runs
-    common.emit_json({"scored": 0, "already_running": True})
+    cli.emit_json({"scored": 0, "already_running": True})
     return
   except (FileNotFoundError, ExportError) as e:
-    common.fail(str(e))
+    cli.fail(str(e))
   best = validation.best_on_disk(_WORKDIR.value)
-  common.emit_json({"scored": scored, "best": best})
+  cli.emit_json({"scored": scored, "best": best})
 
 
 def run():
   """The console command (pyproject.toml [project.scripts])."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from meta_unsup_rules.configs import tiny
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import config_args
 from meta_unsup_rules.util import progress
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -26,12 +26,12 @@ def _run(module, *args, timeout=300):
 
 def test_unknown_field_message_names_the_field_and_the_nearest_ones():
   cfg = tiny.get_config()
-  message = common.unknown_field_message(cfg, ["seed", "evaluation.seedz"])
+  message = config_args.unknown_field_message(cfg, ["seed", "evaluation.seedz"])
   assert "no field evaluation.seedz" in message and "nearest valid: evaluation.seeds" in message
-  message = common.unknown_field_message(cfg, ["learnr.batch_size"])
+  message = config_args.unknown_field_message(cfg, ["learnr.batch_size"])
   assert "no field learnr;" in message and "nearest valid: learner" in message
-  assert "is a value, not a section" in common.unknown_field_message(cfg, ["seed.x"])
-  assert common.unknown_field_message(cfg, ["evaluation.seeds", "learner.batch_size"]) is None
+  assert "is a value, not a section" in config_args.unknown_field_message(cfg, ["seed.x"])
+  assert config_args.unknown_field_message(cfg, ["evaluation.seeds", "learner.batch_size"]) is None
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_an_unreachable_ray_address_exits_2_naming_it(tmp_path):
   assert not workdir.exists()  # nothing written for a run that cannot start
 
 
-# Each user-facing command's --help lists the flags it uses, those defined in scripts/common.py included.
+# Each user-facing command's --help lists the flags it uses, those of scripts/cli.py and config_args.py too.
 HELP = {
   "meta_train": ("config", "workdir", "ray_address", "max_minutes", "stop_at_update", "data_dir"),
   "evaluate": ("config", "theta", "task", "seeds", "inner_steps", "methods", "out_dir", "data_dir"),

@@ -102,11 +102,11 @@ def test_ordered_names_both_fields():
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_every_shipped_config_validates(name):
-  from meta_unsup_rules.scripts import common
+  from meta_unsup_rules.scripts import config_args
 
   cfg = CONFIGS[name].get_config()
-  common.check_config(cfg, common.META_TRAIN_SECTIONS)
-  common.check_config(cfg, common.EVALUATION_SECTIONS)
+  config_args.check_config(cfg, config_args.META_TRAIN_SECTIONS)
+  config_args.check_config(cfg, config_args.EVALUATION_SECTIONS)
 
 
 def test_the_ojac_long_run_recipe_is_the_config_of_that_run():
@@ -202,9 +202,9 @@ def test_workers_validator():
     ("max_consecutive_errors", -1),
     ("tasks_per_call", 0),
   ):
-    cfg = paper.get_config().workers
+    cfg = paper.get_config()
     settings.validate_workers(cfg)
-    cfg[field] = bad
+    cfg.workers[field] = bad
     _raises(f"workers.{field}", settings.validate_workers, cfg)
 
 
@@ -352,10 +352,10 @@ def test_evaluate_bad_config_exits_2_and_writes_nothing(tmp_path):
 _ALIASES_OF = """
 import sys
 from absl import flags
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import config_args
 from meta_unsup_rules.scripts import {script} as script
 flags.FLAGS(sys.argv)
-cfg = common.apply_aliases(script._CONFIG.value, {aliases})
+cfg = config_args.apply_aliases(script._CONFIG.value, {aliases})
 print({expr})
 """
 
@@ -363,7 +363,7 @@ print({expr})
 def test_episodic_alias_sets_four_fields_and_an_explicit_field_wins():
   code = _ALIASES_OF.format(
     script="evaluate",
-    aliases="common.EVALUATION_ALIASES",
+    aliases="config_args.EVALUATION_ALIASES",
     expr="[cfg.evaluation[k] for k in ('n_way', 'k_shot', 'n_query', 'episodes')]",
   )
   proc = _python("-c", code, "--episodic=3,4,5,6", "--config.evaluation.k_shot=9", timeout=120)

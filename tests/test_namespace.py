@@ -14,7 +14,7 @@ import pytest
 
 from meta_unsup_rules import learned_update
 from meta_unsup_rules.learned_update import api, releases
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import config_args
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -62,16 +62,16 @@ def test_every_console_command_names_a_run_function_of_scripts():
 
 def test_a_bare_config_name_resolves_to_the_packages_config_from_any_directory(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  local = str(common.CONFIGS_DIR / "local.py")
-  assert common.resolve_config_file("local") == local
-  assert common.resolve_config_file("local.py") == local
-  assert common.resolve_config_file("configs/local.py") == local  # the checkout's spelling, elsewhere
-  assert common.resolve_config_file("tiny:arg") == str(common.CONFIGS_DIR / "tiny.py") + ":arg"
+  local = str(config_args.CONFIGS_DIR / "local.py")
+  assert config_args.resolve_config_file("local") == local
+  assert config_args.resolve_config_file("local.py") == local
+  assert config_args.resolve_config_file("configs/local.py") == local  # the checkout's spelling, elsewhere
+  assert config_args.resolve_config_file("tiny:arg") == str(config_args.CONFIGS_DIR / "tiny.py") + ":arg"
   # A path that exists is that path; a name that is no config stays as given (ml_collections says why).
   (tmp_path / "local.py").write_text("")
-  assert common.resolve_config_file("local.py") == "local.py"
-  assert common.resolve_config_file("nosuch") == "nosuch"
-  assert common.resolve_config_file("sub/local") == "sub/local"
+  assert config_args.resolve_config_file("local.py") == "local.py"
+  assert config_args.resolve_config_file("nosuch") == "nosuch"
+  assert config_args.resolve_config_file("sub/local") == "sub/local"
 
 
 def test_config_flag_takes_a_bare_name_from_another_directory(tmp_path):
@@ -88,7 +88,7 @@ def test_config_flag_takes_a_bare_name_from_another_directory(tmp_path):
   )
   assert proc.returncode == 0, proc.stderr[-2000:]
   seed, filename = proc.stdout.split()[-2:]
-  assert seed == "7" and pathlib.Path(filename) == common.CONFIGS_DIR / "tiny.py"
+  assert seed == "7" and pathlib.Path(filename) == config_args.CONFIGS_DIR / "tiny.py"
 
 
 def test_a_release_name_resolves_from_any_directory(tmp_path, monkeypatch):

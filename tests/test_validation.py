@@ -135,12 +135,12 @@ def test_best_survives_resume(tmp_path, monkeypatch):
   ],
 )
 def test_validation_config_checks(field, value):
-  from meta_unsup_rules.scripts import common
+  from meta_unsup_rules.scripts import config_args
 
   cfg = _cfg(every=2)
   cfg.validation[field] = value
   with pytest.raises(ConfigError) as info:
-    common.check_config(cfg, common.META_TRAIN_SECTIONS)
+    config_args.check_config(cfg, config_args.META_TRAIN_SECTIONS)
   assert info.value.field == f"validation.{field}"
 
 

@@ -142,3 +142,41 @@ class Section:
         self.value(lo_name),
         f"<= {self.prefix}.{hi_name} = {self.value(hi_name)!r}",
       )
+
+
+# ---------------------------------------------------------------------- the one registry of checks
+#
+# Each package checks its own config section; this table says which function checks which section,
+# by name, so that every caller (an evaluating command, meta-training, a θ export's sections) uses the
+# same checks without this bottom layer importing the packages above it. A check takes the whole
+# config when it reads other sections too ("whole"), else the section.
+SECTION_CHECKS = {
+  "base_model": ("meta_unsup_rules.base_models.mlp", "validate_config", "section"),
+  "rule": ("meta_unsup_rules.learned_update.rule", "validate_config", "section"),
+  "unroll": ("meta_unsup_rules.learned_update.unroll", "validate_config", "section"),
+  "compatible": ("meta_unsup_rules.learned_update.unroll", "validate_compatible", "whole"),
+  "meta_objective": ("meta_unsup_rules.meta_objective.ridge", "validate_config", "section"),
+  "evaluation": ("meta_unsup_rules.evaluation.settings", "validate_config", "section"),
+  "baselines": ("meta_unsup_rules.base_models.baselines.settings", "validate_config", "section"),
+  "task": ("meta_unsup_rules.tasks.meta_train", "validate_config", "section"),
+  "learner": ("meta_unsup_rules.distributed.settings", "validate_learner", "section"),
+  "workers": ("meta_unsup_rules.distributed.settings", "validate_workers", "whole"),
+  "validation": ("meta_unsup_rules.distributed.settings", "validate_validation", "whole"),
+}
+# "compatible" is a check across sections, not a section of its own.
+_NOT_SECTIONS = ("compatible",)
+
+
+def check_sections(cfg, sections: Sequence[str]) -> None:
+  """Runs the registered check of each named section of `cfg`; raises ConfigError (a missing
+  section is one too). The checks import their packages (JAX among them) but run nothing."""
+  import importlib  # pylint: disable=g-import-not-at-top
+
+  for name in sections:
+    if name not in SECTION_CHECKS:
+      raise KeyError(f"no check is registered for config section {name!r}")
+    if name not in _NOT_SECTIONS and name not in cfg:
+      raise ConfigError(name, None, "a config section (configs/paper.py defines every section)")
+    module, function, takes = SECTION_CHECKS[name]
+    check = getattr(importlib.import_module(module), function)
+    check(cfg if takes == "whole" else cfg[name])

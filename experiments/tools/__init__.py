@@ -1,7 +1,7 @@
 r"""The diagnostic commands of the studies, run from the checkout as `python -m experiments.tools.NAME`.
 
-The top layer: a tool may import any package of the project (scripts.common included), and nothing
-imports a tool. Each module's docstring shows its commands; what they found: docs/diagnostics.md.
+The top layer: a tool may import any package of the project (scripts.cli and config_args included),
+and nothing imports a tool. Each module's docstring shows its commands; what they found: docs/diagnostics.md.
 
 * compare_curves: accuracy against inner steps of several evaluations, one table and plot
 * feature_figures: the learned rule's features (the paper's Fig. 6)

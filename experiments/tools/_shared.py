@@ -2,7 +2,7 @@
 
 import pathlib
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 from meta_unsup_rules.util import files, jax_setup, run_record
 
 
@@ -15,7 +15,7 @@ def theta_with_its_rule(theta_arg: str, cfg):
   try:
     theta_fn, theta_cfg = learned_rule.resolve_theta(theta_arg, cfg)
   except ExportError as e:
-    common.fail(str(e))
+    cli.fail(str(e))
   cfg.rule = theta_cfg.rule
   return theta_fn(0)
 
@@ -25,4 +25,4 @@ def write_result(out: str | None, result: dict) -> None:
   if out:
     pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
     files.atomic_write_json(out, run_record.with_record(result))
-  common.emit_json(result)
+  cli.emit_json(result)

@@ -28,9 +28,10 @@ from absl import flags
 from meta_unsup_rules.distributed import validation
 from meta_unsup_rules.evaluation import plots
 from meta_unsup_rules.learned_update import export
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 from meta_unsup_rules.util import files, run_record
 
+cli.define_data_dir_flag()  # this command loads data
 _CONTROL = flags.DEFINE_string("control", None, "LABEL=WORKDIR of the control arm.")
 _ARMS = flags.DEFINE_list("arms", [], "LABEL=WORKDIR of each other arm.")
 _START = flags.DEFINE_string(
@@ -74,14 +75,14 @@ def _start_record(theta_dir, settings_from) -> dict:
 def _labelled(entry: str) -> tuple[str, str]:
   label, sep, path = entry.partition("=")
   if not sep:
-    common.fail(f"{entry!r}: expected LABEL=WORKDIR")
+    cli.fail(f"{entry!r}: expected LABEL=WORKDIR")
   return label, path
 
 
 def main(argv):
   del argv
   if not _CONTROL.value or not _OUT.value:
-    common.fail("--control and --out are required")
+    cli.fail("--control and --out are required")
   arms = dict([_labelled(_CONTROL.value)] + [_labelled(a) for a in _ARMS.value])
   control_label = next(iter(arms))
   out = pathlib.Path(_OUT.value)
@@ -97,7 +98,7 @@ def main(argv):
   result = {"control": control_label, "threshold_se": _THRESHOLD.value, "last": _LAST.value, "arms": {}}
   for label, recs in records.items():
     if not recs:
-      common.fail(f"arm {label} ({arms[label]}) has no validation records with per-seed accuracies")
+      cli.fail(f"arm {label} ({arms[label]}) has no validation records with per-seed accuracies")
     first_cpu = 0.0
     entry = {
       "workdir": arms[label],
@@ -137,7 +138,7 @@ def main(argv):
     }
     plots.plot_arms(curves, floors, _FIGURE.value, _TITLE.value)
   print(_table(result))
-  common.emit_json({k: v for k, v in result.items() if k != "arms"})
+  cli.emit_json({k: v for k, v in result.items() if k != "arms"})
 
 
 def _table(result: dict) -> str:
@@ -159,4 +160,4 @@ def _table(result: dict) -> str:
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

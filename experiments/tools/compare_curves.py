@@ -15,7 +15,7 @@ import pathlib
 from absl import flags
 
 from meta_unsup_rules.evaluation import plots
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 
 _RESULTS = flags.DEFINE_list("results", [], "LABEL=DIR entries (scripts.evaluate output directories).")
 _METHOD = flags.DEFINE_string("method", "learned", "Method row to compare.")
@@ -27,14 +27,14 @@ def load_curves(entries, method: str, readout: str) -> dict:
   """{label: {step: (mean, sem)}} from LABEL=DIR entries; exits 2 on a bad entry."""
   curves = {}
   for entry in entries:
-    label, p = common.labelled_path(entry, "results", "DIR", "results.json")
+    label, p = cli.labelled_path(entry, "results", "DIR", "results.json")
     try:
       result = json.loads(p.read_text())
     except (OSError, ValueError) as e:
-      common.fail(f"{p}: cannot read a scripts.evaluate results.json ({type(e).__name__}: {e})")
+      cli.fail(f"{p}: cannot read a scripts.evaluate results.json ({type(e).__name__}: {e})")
     rows = [r for r in result.get("rows", []) if r.get("method") == method and r.get("readout") == readout]
     if not rows:
-      common.fail(f"{p}: no rows for method {method!r} and readout {readout!r}")
+      cli.fail(f"{p}: no rows for method {method!r} and readout {readout!r}")
     curves[label] = {int(r["step"]): (float(r["mean"]), float(r["sem"] or 0.0)) for r in rows}
   return curves
 
@@ -42,7 +42,7 @@ def load_curves(entries, method: str, readout: str) -> dict:
 def main(argv):
   del argv
   if not _RESULTS.value:
-    common.fail("--results is required: LABEL=DIR,... of scripts.evaluate outputs")
+    cli.fail("--results is required: LABEL=DIR,... of scripts.evaluate outputs")
   curves = load_curves(_RESULTS.value, _METHOD.value, _READOUT.value)
   steps = sorted(set.intersection(*(set(c) for c in curves.values())))
   print("| " + " | ".join(["inner steps"] + [str(s) for s in steps]) + " |")
@@ -52,8 +52,8 @@ def main(argv):
   if _OUT.value:
     pathlib.Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
     plots.plot_curves_by_label(curves, _OUT.value, f"{_METHOD.value}, {_READOUT.value} readout")
-  common.emit_json({"steps": steps, "curves": {k: [list(c[s]) for s in steps] for k, c in curves.items()}})
+  cli.emit_json({"steps": steps, "curves": {k: [list(c[s]) for s in steps] for k, c in curves.items()}})
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

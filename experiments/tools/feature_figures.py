@@ -19,11 +19,11 @@ import os
 
 from absl import flags
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args, evaluation_args
 from meta_unsup_rules.util import files, run_record
 
 _ALIASES = ("theta", "task", "inner_steps", "max_test", "seed")
-_CONFIG, _OUT = common.define_evaluation_flags(
+_CONFIG, _OUT = evaluation_args.define_evaluation_flags(
   "Base config (rule, base model, inner batch).", "Output directory (default runs/figures/<task>).", _ALIASES
 )
 _FIELDS = flags.DEFINE_integer("num_fields", 64, "First-layer units drawn per network.")
@@ -31,19 +31,19 @@ _FIELDS = flags.DEFINE_integer("num_fields", 64, "First-layer units drawn per ne
 
 def main(argv):
   del argv
-  cfg = common.apply_aliases(_CONFIG.value, _ALIASES)
-  common.validate(cfg, common.EVALUATION_SECTIONS)
+  cfg = config_args.apply_aliases(_CONFIG.value, _ALIASES)
+  config_args.validate(cfg, config_args.EVALUATION_SECTIONS)
   ecfg = cfg.evaluation
   if ecfg.max_test < 2:  # a PCA of one example has no spectrum
-    common.fail(
+    cli.fail(
       f"config field evaluation.max_test = {ecfg.max_test} is not allowed: expected an "
       "integer >= 2 (the feature PCA)"
     )
   if _FIELDS.value < 1:
-    common.fail(f"--num_fields={_FIELDS.value}: expected an integer >= 1")
+    cli.fail(f"--num_fields={_FIELDS.value}: expected an integer >= 1")
   from meta_unsup_rules.evaluation import features
 
-  s = common.set_up_evaluation(cfg, readouts=False)  # evaluation/setup.py; no support sets here
+  s = evaluation_args.set_up_evaluation(cfg, readouts=False)  # evaluation/setup.py; no support sets here
   out_dir = _OUT.value or os.path.join("runs", "figures", s.task.name)
   max_test = int(s.cfg.evaluation.max_test)
   summary = features.feature_figures(
@@ -53,7 +53,7 @@ def main(argv):
   path = os.path.join(out_dir, "fig6_summary.json")
   files.atomic_write_json(path, run_record.with_record(summary))
   summary["files"]["summary"] = path
-  common.emit_json(
+  cli.emit_json(
     {
       k: summary[k]
       for k in ("task", "theta", "inner_steps", "seed", "files", "effective_rank", "top_component")
@@ -62,4 +62,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -13,9 +13,12 @@ one JSON object; --out writes it too.
 from absl import flags
 
 from experiments.tools import _shared
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args
 
-_CONFIG = common.define_config_file("config", "configs/local.py", "Config (task distribution, truncation).")
+cli.define_data_dir_flag()  # this command loads data
+_CONFIG = config_args.define_config_file(
+  "config", "configs/local.py", "Config (task distribution, truncation)."
+)
 _THETA = flags.DEFINE_string(
   "theta", None, "θ export directory (its own rule settings apply).", required=True
 )
@@ -45,9 +48,9 @@ _EXTEND = flags.DEFINE_string(
 def main(argv):
   del argv
   cfg = _CONFIG.value
-  common.validate(cfg, common.META_TRAIN_SECTIONS)
+  config_args.validate(cfg, config_args.META_TRAIN_SECTIONS)
   if _NUM.value < 2:
-    common.fail(f"--num_tasks={_NUM.value}: expected >= 2 (standard errors need two tasks)")
+    cli.fail(f"--num_tasks={_NUM.value}: expected >= 2 (standard errors need two tasks)")
   from experiments.tools import gradient_bias_estimates as gradient_bias
 
   earlier = _earlier_tasks(_EXTEND.value) if _EXTEND.value else None
@@ -65,7 +68,7 @@ def main(argv):
       num_directions=_NUM_DIRECTIONS.value,
     )
   except ValueError as e:
-    common.fail(str(e))
+    cli.fail(str(e))
   result["theta"] = _THETA.value
   half, cos, sem = result["split_half_cosine"], result["cosine_of_means"], result["cosine_of_means_sem"]
   print(
@@ -85,20 +88,20 @@ def _earlier_tasks(path: str) -> list:
     with open(path) as f:
       earlier = json.load(f)
   except (OSError, ValueError) as e:
-    common.fail(f"--extend={path}: cannot read it as a gradient_bias result JSON ({e})")
+    cli.fail(f"--extend={path}: cannot read it as a gradient_bias result JSON ({e})")
   wanted = {"horizon": _HORIZON.value, "sigma": _SIGMA.value, "directions": _DIRECTIONS.value}
   if _DIRECTIONS.value == "random":
     wanted["num_directions"] = _NUM_DIRECTIONS.value
   for key, value in wanted.items():
     if earlier.get(key) != value:
-      common.fail(f"--extend={path}: its {key} is {earlier.get(key)!r}, expected {value!r} (this run's)")
+      cli.fail(f"--extend={path}: its {key} is {earlier.get(key)!r}, expected {value!r} (this run's)")
   seed = (earlier.get("run_record") or {}).get("command", "")
   if "--seed=" in seed and f"--seed={_SEED.value}" not in seed:
-    common.fail(f"--extend={path}: it was run with another --seed than {_SEED.value}")
+    cli.fail(f"--extend={path}: it was run with another --seed than {_SEED.value}")
   if not isinstance(earlier.get("tasks"), list) or len(earlier["tasks"]) > _NUM.value:
-    common.fail(f"--extend={path}: expected a 'tasks' list of at most --num_tasks={_NUM.value} entries")
+    cli.fail(f"--extend={path}: expected a 'tasks' list of at most --num_tasks={_NUM.value} entries")
   return earlier["tasks"]
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

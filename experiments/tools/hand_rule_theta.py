@@ -21,8 +21,9 @@ import sys
 
 from absl import flags
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args
 
+cli.define_data_dir_flag()  # this command loads data
 _BASE = flags.DEFINE_string("base", None, "θ export whose non-merge parameters and config are kept.")
 _MIXING = flags.DEFINE_list("mixing", [], "term=weight pairs, e.g. hebb=1,decorr_x=0.5.")
 _INNER_LR = flags.DEFINE_float("inner_lr", None, "rule.inner_lr of the written export (default: --base's).")
@@ -33,7 +34,7 @@ _OUT = flags.DEFINE_string("out", None, "Output export directory.")
 _ZERO = flags.DEFINE_list(
   "zero", [], "Top-level θ entries set to zero as well, e.g. bias_readout (no learned bias change)."
 )
-_CONFIG = common.define_config_file(
+_CONFIG = config_args.define_config_file(
   "config", "configs/local.py", "Config of the untrained θ (used with --base=untrained only)."
 )
 _SELECTED_ON = flags.DEFINE_string(
@@ -50,7 +51,7 @@ def parse_mixing(items: list[str]) -> dict[str, float]:
     try:  # no "=" leaves value empty, which float() refuses too
       weights[name.strip()] = float(value)
     except ValueError:
-      common.fail(f"--mixing: expected term=weight, got {item!r}")
+      cli.fail(f"--mixing: expected term=weight, got {item!r}")
   return weights
 
 
@@ -63,20 +64,20 @@ def parse_selected_on(text: str | None) -> dict | None:
   try:
     return {"task": task, "seeds": [int(first), int(last or first)]}
   except ValueError:
-    common.fail(f"--selected_on: expected TASK:FIRST-LAST (e.g. alphabet_val:1000-1009), got {text!r}")
+    cli.fail(f"--selected_on: expected TASK:FIRST-LAST (e.g. alphabet_val:1000-1009), got {text!r}")
 
 
 def main(argv):
   del argv
   if not (_BASE.value and _MIXING.value and _OUT.value):
-    common.fail("--base, --mixing and --out are required")
+    cli.fail("--base, --mixing and --out are required")
   if _INNER_LR.value is not None and not _INNER_LR.value > 0:
-    common.fail(f"--inner_lr must be > 0, got {_INNER_LR.value}")
+    cli.fail(f"--inner_lr must be > 0, got {_INNER_LR.value}")
   from experiments.tools import theta_surgery
   from meta_unsup_rules.learned_update import ExportError, export, rule
 
   if _HEBB_TERM.value is not None and _HEBB_TERM.value not in rule.HEBB_TERMS:
-    common.fail(f"--hebb_term must be one of {rule.HEBB_TERMS}, got {_HEBB_TERM.value!r}")
+    cli.fail(f"--hebb_term must be one of {rule.HEBB_TERMS}, got {_HEBB_TERM.value!r}")
 
   import jax
   import numpy as np
@@ -86,7 +87,7 @@ def main(argv):
   weights = parse_mixing(_MIXING.value)
   selected = parse_selected_on(_SELECTED_ON.value)
   if selected is not None and selected["task"] in lineage.TEST_TASKS:
-    common.fail(f"--selected_on: {selected['task']!r} is a test task; choose hand-set values on validation")
+    cli.fail(f"--selected_on: {selected['task']!r} is a test task; choose hand-set values on validation")
   try:
     if _BASE.value == lineage.UNTRAINED:
       cfg = _CONFIG.value
@@ -102,7 +103,7 @@ def main(argv):
       k: (jax.tree_util.tree_map(np.zeros_like, v) if k in _ZERO.value else v) for k, v in theta.items()
     }
   except ExportError as e:
-    common.fail(str(e))
+    cli.fail(str(e))
   cfg = copy.deepcopy(cfg)
   if _INNER_LR.value is not None:
     cfg.rule.inner_lr = _INNER_LR.value
@@ -136,8 +137,8 @@ def main(argv):
     "lineage": [*start_lineage, entry],
   }
   export.save_theta(_OUT.value, theta, cfg, summary)
-  common.emit_json({"out": _OUT.value, **summary["hand_rule"]})
+  cli.emit_json({"out": _OUT.value, **summary["hand_rule"]})
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

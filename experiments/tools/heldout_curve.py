@@ -22,10 +22,10 @@ import pathlib
 from absl import flags, logging
 
 from meta_unsup_rules.evaluation import outputs, plots, runner
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args, evaluation_args
 from meta_unsup_rules.util import files, run_record
 
-_CONFIG, _OUT = common.define_evaluation_flags(
+_CONFIG, _OUT = evaluation_args.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",
   "Output directory (default runs/curve/<task>).",
 )
@@ -41,10 +41,10 @@ def export_dirs(snapshots: str | None, thetas) -> list[pathlib.Path]:
   if snapshots:
     root = pathlib.Path(snapshots)
     if not root.is_dir():
-      common.fail(f"--snapshots={snapshots}: not a directory (expected a folder of θ exports)")
+      cli.fail(f"--snapshots={snapshots}: not a directory (expected a folder of θ exports)")
     dirs += sorted(p for p in root.iterdir() if (p / "theta.npz").is_file())
     if not dirs:
-      common.fail(f"--snapshots={snapshots}: no θ export inside (folders holding theta.npz)")
+      cli.fail(f"--snapshots={snapshots}: no θ export inside (folders holding theta.npz)")
   return dirs + [pathlib.Path(t) for t in thetas if t.strip()]
 
 
@@ -59,15 +59,15 @@ def main(argv):
   del argv
   dirs = export_dirs(_SNAPSHOTS.value, _THETAS.value)
   if not dirs and not _UNTRAINED.value:
-    common.fail("nothing to evaluate: give --snapshots and/or --thetas (θ export directories)")
+    cli.fail("nothing to evaluate: give --snapshots and/or --thetas (θ export directories)")
   # The set-up checks the first export; its rule is also the untrained θ's architecture.
-  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES, SCRIPT_DEFAULTS)
-  s = common.set_up_evaluation(cfg, theta=str(dirs[0]) if dirs else "random")
+  cfg = config_args.apply_aliases(_CONFIG.value, config_args.EVALUATION_ALIASES, SCRIPT_DEFAULTS)
+  s = evaluation_args.set_up_evaluation(cfg, theta=str(dirs[0]) if dirs else "random")
   points = [("untrained", "random", 0)] if _UNTRAINED.value else []
   for d in dirs:
     n = updates_of(d)
     if n is None:
-      common.fail(
+      cli.fail(
         f"{d}: its summary.json gives no 'updates' (a θ export written by meta-training "
         f"or scripts.export_theta is expected)"
       )
@@ -76,9 +76,9 @@ def main(argv):
   out_dir = pathlib.Path(_OUT.value or os.path.join("runs", "curve", s.task.name))
   curve = {"task": s.task.name, "inner_steps": steps, "seeds": s.seeds, "methods": s.methods, "points": []}
   readouts = len(points) * len(s.seeds) * len(runner.eval_points(steps, s.eval_every))
-  bar, log = common.readout_progress("held-out curve", readouts)
+  bar, log = cli.readout_progress("held-out curve", readouts)
   for name, theta_arg, updates in points:
-    theta_fn, cfg = common.resolve_theta(s, theta_arg)
+    theta_fn, cfg = evaluation_args.resolve_theta(s, theta_arg)
     logging.info("θ %s (%d updates)", name, updates)
     result = runner.run_evaluation(s.task, cfg, s.methods, steps, s.eval_every, s.seeds, theta_fn, log=log)
     result["theta"] = theta_arg
@@ -89,7 +89,7 @@ def main(argv):
   out_dir.mkdir(parents=True, exist_ok=True)
   files.atomic_write_json(out_dir / "curve.json", run_record.with_record(curve))
   plots.plot_curve(curve, out_dir / "curve.png")
-  common.emit_json(
+  cli.emit_json(
     {
       "task": s.task.name,
       "out_dir": str(out_dir),
@@ -99,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

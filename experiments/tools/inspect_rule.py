@@ -8,10 +8,11 @@ from absl import flags
 
 from meta_unsup_rules.benchmarks import rule_timing
 from meta_unsup_rules.learned_update import rule
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args
 from meta_unsup_rules.util import jax_setup
 
-_CONFIG = common.define_config_file("config", "configs/paper.py", "Config file.")
+cli.define_data_dir_flag()  # this command loads data
+_CONFIG = config_args.define_config_file("config", "configs/paper.py", "Config file.")
 _INPUT_DIM = flags.DEFINE_integer("input_dim", 196, "Input features (196 = Tiny MNIST).")
 _K = flags.DEFINE_integer("k", 5, "Unroll length for the meta-gradient timing.")
 
@@ -20,7 +21,7 @@ def main(argv):
   del argv
   cfg = _CONFIG.value
   if _INPUT_DIM.value < 1 or _K.value < 1:
-    common.fail(f"--input_dim and --k must be positive, got {_INPUT_DIM.value}, {_K.value}")
+    cli.fail(f"--input_dim and --k must be positive, got {_INPUT_DIM.value}, {_K.value}")
   jax_setup.configure_jax()
   counts = rule.theta_param_count_formula(cfg.rule)
   for name, count in counts.items():
@@ -35,7 +36,7 @@ def main(argv):
     f"  {m['sec_per_inner_step']:.4f} s per inner step, {m['sec_per_meta_grad']:.3f} s per meta-gradient"
     f" (compile {m['compile_sec_meta_grad']:.0f} s); meta-gradient finite: {m['meta_grad_finite']}"
   )
-  common.emit_json(
+  cli.emit_json(
     {
       "theta_params": sum(counts.values()),
       "theta_params_by_part": counts,
@@ -48,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -16,7 +16,7 @@ import os
 from absl import flags
 
 from meta_unsup_rules.evaluation import outputs, plots
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 from meta_unsup_rules.util import files
 
 _RESULTS = flags.DEFINE_list("results", None, "results.json files of scripts.evaluate.")
@@ -26,14 +26,14 @@ _OUT = flags.DEFINE_string("out_dir", "runs/figures", "Output directory.")
 def main(argv):
   del argv
   if not _RESULTS.value:
-    common.fail("--results is required: comma-separated results.json files of scripts.evaluate")
+    cli.fail("--results is required: comma-separated results.json files of scripts.evaluate")
   results = []
   for path in _RESULTS.value:
     try:
       with open(path) as f:
         results.append(json.load(f))
     except (OSError, ValueError) as e:
-      common.fail(f"cannot read {path}: {e}")
+      cli.fail(f"cannot read {path}: {e}")
   os.makedirs(_OUT.value, exist_ok=True)
   merged = outputs.merge_results(results)
   written = [
@@ -57,8 +57,8 @@ def main(argv):
   path = os.path.join(_OUT.value, "results.md")
   files.atomic_write_bytes(path, outputs.results_markdown(results).encode())
   written.append(path)
-  common.emit_json({"figures": written})
+  cli.emit_json({"figures": written})
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -14,9 +14,10 @@ The last stdout line is one JSON object; --out writes it too.
 from absl import flags
 
 from experiments.tools import _shared
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args
 
-_CONFIG = common.define_config_file("config", "configs/local.py", "Config (task distribution, rule).")
+cli.define_data_dir_flag()  # this command loads data
+_CONFIG = config_args.define_config_file("config", "configs/local.py", "Config (task distribution, rule).")
 _THETA = flags.DEFINE_string("theta", "experiments/earlier/thetas/local", "θ export directory (θ@400).")
 _NUM = flags.DEFINE_integer("num", 64, "Meta-gradients, one per fresh task.")
 _GROUPS = flags.DEFINE_list("group_sizes", ["1", "8", "32"], "Group sizes n (learner batch sizes).")
@@ -26,13 +27,13 @@ _OUT = flags.DEFINE_string("out", None, "Also write the JSON here.")
 def main(argv):
   del argv
   cfg = _CONFIG.value
-  common.validate(cfg, common.META_TRAIN_SECTIONS)
+  config_args.validate(cfg, config_args.META_TRAIN_SECTIONS)
   try:
     sizes = [int(n) for n in _GROUPS.value]
   except ValueError:
-    common.fail(f"--group_sizes={','.join(_GROUPS.value)}: expected comma-separated integers >= 1")
+    cli.fail(f"--group_sizes={','.join(_GROUPS.value)}: expected comma-separated integers >= 1")
   if _NUM.value < 2 or any(n < 1 for n in sizes):
-    common.fail(f"--num must be >= 2 and --group_sizes >= 1, got {_NUM.value}, {sizes}")
+    cli.fail(f"--num must be >= 2 and --group_sizes >= 1, got {_NUM.value}, {sizes}")
   from experiments.tools import gradient_noise_estimates as gradient_noise
 
   theta = _shared.theta_with_its_rule(_THETA.value, cfg)
@@ -46,4 +47,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -20,10 +20,10 @@ import pathlib
 from absl import flags
 
 from meta_unsup_rules.evaluation import plots, rule_geometry
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli, config_args, evaluation_args
 from meta_unsup_rules.util import files, run_record
 
-_CONFIG, _OUT = common.define_evaluation_flags(
+_CONFIG, _OUT = evaluation_args.define_evaluation_flags(
   "Config: rule, base model, inner batch, evaluation, baselines.",
   "Output directory (default runs/geometry/<task>).",
 )
@@ -32,13 +32,13 @@ _THETAS = flags.DEFINE_list("thetas", ["random"], "θ export directories, or 'ra
 
 def main(argv):
   del argv
-  cfg = common.apply_aliases(_CONFIG.value, common.EVALUATION_ALIASES)
-  s = common.set_up_evaluation(cfg, theta="random")  # each θ of --thetas is resolved below
+  cfg = config_args.apply_aliases(_CONFIG.value, config_args.EVALUATION_ALIASES)
+  s = evaluation_args.set_up_evaluation(cfg, theta="random")  # each θ of --thetas is resolved below
   task, steps, seed = s.task, s.inner_steps, int(s.cfg.seed)
   out_dir = pathlib.Path(_OUT.value or f"runs/geometry/{task.name}")
   result = {"task": task.name, "seed": seed, "inner_steps": steps, "thetas": {}}
   for theta_arg in _THETAS.value:
-    theta_fn, theta_cfg = common.resolve_theta(s, theta_arg)
+    theta_fn, theta_cfg = evaluation_args.resolve_theta(s, theta_arg)
     t = rule_geometry.trace(theta_fn(seed), theta_cfg, task, seed, steps)
     t["step_mode"] = theta_cfg.rule.step_mode
     t["inner_lr"] = float(theta_cfg.rule.inner_lr)
@@ -59,7 +59,7 @@ def main(argv):
   }
   files.atomic_write_json(out_dir / "summary.json", run_record.with_record(summary))
   plots.plot_geometry(result, out_dir / "geometry.png")
-  common.emit_json(
+  cli.emit_json(
     {
       "task": task.name,
       "out_dir": str(out_dir),
@@ -69,4 +69,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -16,7 +16,7 @@ weight of the ΔW merge (the size of the rule's change before its normalisation)
 
 from absl import flags
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 
 _BASE = flags.DEFINE_string("base", None, "θ export to start from.")
 _DONOR = flags.DEFINE_string("donor", None, "θ export the groups are taken from.")
@@ -28,7 +28,7 @@ _SCALE = flags.DEFINE_float("scale", None, "Multiply the groups by this instead 
 def main(argv):
   del argv
   if not (_BASE.value and _GROUPS.value and _OUT.value) or (_DONOR.value is None) == (_SCALE.value is None):
-    common.fail("--base, --groups, --out and exactly one of --donor and --scale are required")
+    cli.fail("--base, --groups, --out and exactly one of --donor and --scale are required")
   import jax
 
   from experiments.tools import theta_surgery
@@ -42,7 +42,7 @@ def main(argv):
       donor = jax.tree_util.tree_map(lambda leaf: leaf * _SCALE.value, base)
     theta, taken = theta_surgery.splice_theta(base, donor, _GROUPS.value)
   except ExportError as e:
-    common.fail(str(e))
+    cli.fail(str(e))
   summary = dict(summary or {})
   summary["spliced"] = {
     "base": _BASE.value,
@@ -52,8 +52,8 @@ def main(argv):
     "leaves_from_donor": len(taken),
   }
   export.save_theta(_OUT.value, theta, cfg, summary)
-  common.emit_json({"out": _OUT.value, **summary["spliced"]})
+  cli.emit_json({"out": _OUT.value, **summary["spliced"]})
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

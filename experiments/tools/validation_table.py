@@ -13,7 +13,7 @@ import json
 
 from absl import flags
 
-from meta_unsup_rules.scripts import common
+from meta_unsup_rules.scripts import cli
 
 _RUNS = flags.DEFINE_list("runs", [], "LABEL=WORKDIR entries.")
 _START = flags.DEFINE_list(
@@ -22,11 +22,11 @@ _START = flags.DEFINE_list(
 
 
 def read_run(entry: str) -> tuple[str, list[dict]]:
-  label, p = common.labelled_path(entry, "runs", "WORKDIR", "metrics.jsonl")
+  label, p = cli.labelled_path(entry, "runs", "WORKDIR", "metrics.jsonl")
   try:
     records = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
   except (OSError, ValueError) as e:
-    common.fail(f"{p}: cannot read metrics.jsonl ({type(e).__name__}: {e})")
+    cli.fail(f"{p}: cannot read metrics.jsonl ({type(e).__name__}: {e})")
   return label, records
 
 
@@ -47,16 +47,16 @@ def validation_points(records: list[dict]) -> list[dict]:
 def main(argv):
   del argv
   if not _RUNS.value:
-    common.fail("--runs is required: LABEL=WORKDIR,...")
+    cli.fail("--runs is required: LABEL=WORKDIR,...")
   starts = []
   for s in _START.value:
     mean, sep, sem = s.partition(":")
     try:
       starts.append((float(mean), float(sem)) if sep else (float(mean), 0.0))
     except ValueError:
-      common.fail(f"--start entry {s!r}: expected MEAN:SEM")
+      cli.fail(f"--start entry {s!r}: expected MEAN:SEM")
   if starts and len(starts) not in (1, len(_RUNS.value)):
-    common.fail(f"--start has {len(starts)} entries: expected 1 or one per run ({len(_RUNS.value)})")
+    cli.fail(f"--start has {len(starts)} entries: expected 1 or one per run ({len(_RUNS.value)})")
   table = {}
   for i, entry in enumerate(_RUNS.value):
     label, records = read_run(entry)
@@ -73,8 +73,8 @@ def main(argv):
     cell = lambda p: f"{p['accuracy']:.3f} ± {p['sem']:.3f}"
     cells = [cell(by_update[u]) if u in by_update else "—" for u in updates]
     print(f"| {label} | " + " | ".join(cells) + " |")
-  common.emit_json({"runs": table})
+  cli.emit_json({"runs": table})
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

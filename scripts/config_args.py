@@ -1,9 +1,10 @@
-"""What every entry point shares: one JSON line at the end, clear errors with exit status 2,
-the flags that alias config fields, and the config check at start.
+"""The config on the command line: `--config=FILE` (a path or a config name), `--config.SECTION.FIELD=V`,
+the short flags that alias a field (`--seeds`, `--task`, ...), the config check at start, and what a
+run's lineage names as its config.
 
-Length (~430 lines): these are the command-line conventions of all eight commands (exit
-status 2 with a message, the last stdout line, flag aliases, progress); kept together, a
-convention changes in one place and the commands cannot drift apart.
+Precedence of a field's value, highest first: --config.<field>  >  --<alias>  >  the command's own
+default  >  the config file. An alias given together with an explicit --config.<field> is ignored,
+with a warning.
 """
 
 from __future__ import annotations
@@ -15,99 +16,13 @@ import pathlib
 import sys
 from typing import Any, Callable, Sequence
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from meta_unsup_rules import configs as _configs
-from meta_unsup_rules.evaluation import setup as evaluation_setup
-from meta_unsup_rules.tasks import data_dir as _data_dir
-from meta_unsup_rules.util import files, progress
+from meta_unsup_rules.scripts import cli
+from meta_unsup_rules.util import config_check
 from meta_unsup_rules.util.config_check import ConfigError
-
-
-def list_under_help(name: str) -> None:
-  """Lists flag `name` under the running command's --help (absl shows only the main module's key
-  flags there: the flags defined here for every command would otherwise need --helpfull)."""
-  flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
-
-
-_data_dir.define_data_dir_flag()  # --data_dir for every entry point
-list_under_help("data_dir")
-
-
-HELP_ARGS = ("-h", "--help", "-help", "--helpshort", "-?")
-CONFIG_SYNTAX = (
-  "Every setting is a config field, given as --config.SECTION.FIELD=VALUE (e.g. "
-  "--config.learner.num_updates=100); configs/paper.py lists each with its source."
-)
-
-
-def parse_flags(argv: Sequence[str]) -> list[str]:
-  """absl's flag parsing with this project's conventions: --help prints the command's description,
-  examples and flags and exits 0; a bad flag (unknown, wrong type, missing config file, bad
-  --config.* value) exits 2 with absl's message."""
-  if any(a in HELP_ARGS for a in argv[1:]):
-    app.usage(shorthelp=True, writeto_stdout=True)
-    if "config" in flags.FLAGS:
-      print(CONFIG_SYNTAX)
-    sys.exit(0)
-  try:
-    return flags.FLAGS(list(argv))
-  except flags.Error as e:
-    fail(f"{e}\n(--help lists this command's flags)")
-  return []  # unreachable: fail exits
-
-
-def run(main: Callable) -> None:
-  """app.run(main) with `parse_flags`, for `python -m scripts.X` and the installed console command
-  alike (pyproject.toml [project.scripts]): there the command's module is not __main__, so its
-  docstring and flags are handed to --help explicitly."""
-  module = sys.modules.get(main.__module__)
-  for flag in flags.FLAGS.get_key_flags_for_module(main.__module__):
-    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  if module is not None and module.__doc__ and sys.modules.get("__main__") is not module:
-    sys.modules["__main__"].__doc__ = module.__doc__  # absl's usage prints __main__'s docstring
-  app.run(main, flags_parser=parse_flags)
-
-
-def emit_json(obj: dict) -> None:
-  """The last stdout line of every script: one strict JSON object with its key figures.
-
-  NaN and ±inf become null (a run resumed at its final step has no meta-loss), so any
-  JSON parser reads the line.
-  """
-  print(files.dumps(obj, sort_keys=True), flush=True)
-
-
-def fail(message: str) -> None:
-  """Bad input: say what was wrong and what was expected, exit with status 2."""
-  print(f"error: {message}", file=sys.stderr, flush=True)
-  sys.exit(2)
-
-
-def readout_progress(desc: str, total: int):
-  """(bar, log) for runner.run_evaluation: `log` gets one line per seed and readout point, logs it
-  and advances the tqdm bar (util.progress: ETA on stderr, plain lines when it is not a terminal)."""
-  bar = progress.bar(total, desc, unit="readout")
-
-  def log(line: str) -> None:
-    logging.info("%s", line)
-    bar.update(1)
-
-  return bar, log
-
-
-def labelled_path(entry: str, flag: str, what: str, default_file: str) -> tuple[str, pathlib.Path]:
-  """A LABEL=PATH flag entry → (label, file); a folder means its `default_file`. Exits 2 when malformed."""
-  label, sep, path = entry.partition("=")
-  if not sep or not label or not path:
-    fail(f"--{flag} entry {entry!r}: expected LABEL={what}")
-  p = pathlib.Path(path)
-  return label, (p / default_file if p.is_dir() else p)
-
-
-# ------------------------------------------------------------------------------ the config flag
-
 
 CONFIGS_DIR = pathlib.Path(_configs.__file__).resolve().parent  # the package's configs/
 
@@ -126,33 +41,50 @@ def resolve_config_file(argument: str) -> str:
   return argument
 
 
+_CONFIG_FLAGS: list[str] = []  # the config-file flags this process defined
+
+
 def define_config_file(name: str, default: str, help_string: str):
-  """config_flags.DEFINE_config_file, with a bare config name resolved (resolve_config_file), and
-  an override of a field the config does not have (`--config.evaluation.nosuch=1`, a misspelling)
-  exits 2 naming the field and the nearest valid ones, instead of ml_collections' traceback.
-  Overrides are checked when the default is parsed (here, at definition) and again when --config
-  names another file (at flag parsing)."""
+  """config_flags.DEFINE_config_file with a bare config name resolved (resolve_config_file); its
+  command-line value is resolved and checked by `resolve_config_arguments` before flags are parsed,
+  and an override of a field the config does not have is worded by `unrecognized_field_message`."""
   try:
     holder = config_flags.DEFINE_config_file(name, resolve_config_file(default), help_string)
   except (AttributeError, KeyError) as e:
     _unknown_field(name, default, e)
-  list_under_help(name)
-  flag = flags.FLAGS[name]
-  parse = flag._parse  # pylint: disable=protected-access  (the one hook ml_collections offers)
-
-  def checked_parse(argument):
-    argument = resolve_config_file(argument)
-    path = str(argument).partition(":")[0]
-    if not pathlib.Path(path).is_file():
-      known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.py") if not p.stem.startswith("_")))
-      fail(f"--{name}={argument}: no such config file; expected a path, or a config of the package ({known})")
-    try:
-      return parse(argument)
-    except (AttributeError, KeyError) as e:
-      _unknown_field(name, argument, e)
-
-  flag._parse = checked_parse  # pylint: disable=protected-access
+  _CONFIG_FLAGS.append(name)
+  cli.list_under_help(name)
   return holder
+
+
+def resolve_config_arguments(argv: Sequence[str]) -> list[str]:
+  """argv with each --<config flag>=NAME resolved to its file; a file that does not exist exits 2
+  naming the package's configs."""
+  out = list(argv)
+  for i, arg in enumerate(out):
+    for name in _CONFIG_FLAGS:
+      if arg.startswith(f"--{name}="):
+        value = resolve_config_file(arg.split("=", 1)[1])
+        if not pathlib.Path(str(value).partition(":")[0]).is_file():
+          known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.py") if not p.stem.startswith("_")))
+          cli.fail(
+            f"--{name}={value}: no such config file; expected a path, or a config of the package ({known})"
+          )
+        out[i] = f"--{name}={value}"
+  return out
+
+
+def unrecognized_field_message(argv: Sequence[str]) -> str | None:
+  """For an override of a field the config does not have (--<config flag>.<path>, a misspelling):
+  the field and the nearest valid ones; None when every override names a field."""
+  for name in _CONFIG_FLAGS:
+    given = [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
+    default = flags.FLAGS[name].default_as_str.strip("'\"") if name in flags.FLAGS else ""
+    cfg = _load_config_file(given[-1] if given else default)
+    message = None if cfg is None else unknown_field_message(cfg, _override_paths(name, argv), name)
+    if message is not None:
+      return message
+  return None
 
 
 def _override_paths(name: str, argv: Sequence[str]) -> list[str]:
@@ -207,7 +139,7 @@ def _unknown_field(name: str, argument: str, error: Exception) -> None:
   message = None if cfg is None else unknown_field_message(cfg, _override_paths(name, sys.argv), name)
   if message is None:
     raise error
-  fail(message)
+  cli.fail(message)
 
 
 # ---------------------------------------------------------------- config fields and aliases
@@ -315,7 +247,7 @@ def define_aliases(names: Sequence[str]) -> None:
       alias = ALIASES[name]
       fields = ", ".join(f"--config.{f}" for f in alias.fields)
       alias.define(name, None, f"{alias.help} Alias of {fields} (which wins if both are given).")
-    list_under_help(name)
+    cli.list_under_help(name)
 
 
 def _set_field(cfg, field: str, value) -> None:
@@ -346,7 +278,7 @@ def apply_aliases(
     try:
       values = alias.parse(value)
     except ValueError as e:
-      fail(f"--{name}: {e}")
+      cli.fail(f"--{name}: {e}")
     for field, v in zip(alias.fields, values):
       if field in explicit:
         logging.warning(
@@ -362,13 +294,13 @@ def apply_aliases(
     try:
       _set_field(cfg, field, value)
     except (KeyError, AttributeError):
-      fail(f"the config has no field {field} (configs/paper.py defines every field)")
+      cli.fail(f"the config has no field {field} (configs/paper.py defines every field)")
     except TypeError as e:
-      fail(f"{field} = {value!r}: {e}")
+      cli.fail(f"{field} = {value!r}: {e}")
   return cfg
 
 
-# ----------------------------------------------------------------------- validation at start
+# ----------------------------------------------------------------------- the check at start
 
 META_TRAIN_SECTIONS = (
   "base_model",
@@ -381,46 +313,32 @@ META_TRAIN_SECTIONS = (
   "workers",
   "validation",
 )
-EVALUATION_SECTIONS = evaluation_setup.SECTIONS
-
-
-def _validators() -> dict:
-  """{section: check of the whole config}; each package checks its own section."""
-  # pylint: disable=g-import-not-at-top  (JAX is imported here, not run: Ray may start after)
-  from meta_unsup_rules.distributed import settings as distributed_settings
-  from meta_unsup_rules.tasks import meta_train
-
-  return {
-    **evaluation_setup.validators(),  # base_model, rule, unroll, compatible, meta_objective, ...
-    "task": lambda c: meta_train.validate_config(c.task),
-    "learner": lambda c: distributed_settings.validate_learner(c.learner),
-    "workers": lambda c: (
-      distributed_settings.validate_workers(c.workers),
-      distributed_settings.validate_tasks_per_call(c),
-    ),
-    "validation": distributed_settings.validate_validation,  # with the evaluation section it uses
-  }
+EVALUATION_SECTIONS = (
+  "base_model",
+  "rule",
+  "unroll",
+  "compatible",
+  "meta_objective",
+  "evaluation",
+  "baselines",
+)
 
 
 def check_config(cfg, sections: Sequence[str]) -> None:
-  """Checks the named sections of `cfg`; raises util.config_check.ConfigError."""
-  validators = _validators()
-  for name in sections:
-    if name in validators and name != "compatible" and name not in cfg:
-      raise ConfigError(name, None, "a config section (configs/paper.py defines every section)")
-    validators[name](cfg)
+  """The registered checks of the named sections (util.config_check.SECTION_CHECKS)."""
+  config_check.check_sections(cfg, sections)
 
 
 def validate(cfg, sections: Sequence[str]) -> None:
   """The config check at start: call before anything is written (workdir, Ray, outputs).
 
-  A bad value ends the script with exit status 2 and a message naming the field, its
-  value and what is allowed.
+  A bad value ends the command with exit status 2 and a message naming the field, its value and
+  what is allowed.
   """
   try:
     check_config(cfg, sections)
   except ConfigError as e:
-    fail(str(e))
+    cli.fail(str(e))
 
 
 def explicit_fields(config_flag: str = "config") -> tuple[str, ...]:
@@ -434,40 +352,3 @@ def config_source(config_flag: str = "config") -> str:
   name = config_flags.get_config_filename(flags.FLAGS[config_flag])
   overrides = config_flags.get_override_values(flags.FLAGS[config_flag])
   return " ".join([name, *(f"--{config_flag}.{k}={v!r}" for k, v in sorted(overrides.items()))])
-
-
-# ------------------------------------------------------------------- the evaluation set-up
-
-CHECKOUT = pathlib.Path(__file__).resolve().parents[1]  # the checkout (installed: the package folder)
-_ROOT = CHECKOUT
-
-
-def define_evaluation_flags(config_help: str, out_help: str | None = None, aliases=EVALUATION_ALIASES):
-  """The flags of an evaluating command: --config (default configs/local.py), the alias flags
-  `aliases` and, given `out_help`, --out_dir. Returns (the config holder, the --out_dir holder)."""
-  config = define_config_file("config", str(_ROOT / "configs" / "local.py"), config_help)
-  define_aliases(aliases)
-  out_dir = None
-  if out_help is not None:
-    out_dir = flags.DEFINE_string("out_dir", None, out_help)
-    list_under_help("out_dir")
-  return config, out_dir
-
-
-def set_up_evaluation(cfg, theta: str | None = None, readouts: bool = True):
-  """evaluation.setup.set_up on `cfg` (the --config value with the aliases applied) and this
-  command's explicit --config overrides; bad input exits 2 with its message."""
-  overrides = config_flags.get_override_values(flags.FLAGS["config"])
-  try:
-    return evaluation_setup.set_up(cfg, overrides, theta=theta, readouts=readouts)
-  except evaluation_setup.SetupError as e:
-    fail(str(e))
-
-
-def resolve_theta(setup, theta_arg: str):
-  """(theta_fn, cfg) of another θ against an evaluation set-up (EvaluationSetup.resolve); a missing,
-  mismatched or invalid export exits 2 with its message."""
-  try:
-    return setup.resolve(theta_arg)
-  except evaluation_setup.SetupError as e:
-    fail(str(e))
