@@ -64,7 +64,7 @@ def run_setup(setup: str, args) -> dict:
   """One meta-training run on `setup`; returns its figures (call in a fresh process)."""
   import ray
 
-  from meta_unsup_rules.distributed import pools, trainer
+  from meta_unsup_rules.distributed import ray_pool, trainer
 
   cfg = _config(args.config, args.workers, args.updates)
   cluster = None
@@ -86,7 +86,7 @@ def run_setup(setup: str, args) -> dict:
     cfg.workers.ray_address = cluster.address
   t0 = time.monotonic()
   try:
-    pools.init_ray(cfg)
+    ray_pool.init_ray(cfg)
     nodes = len([n for n in ray.nodes() if n["Alive"]])
     with tempfile.TemporaryDirectory() as workdir:
       summary = trainer.meta_train(cfg, workdir, progress=False)

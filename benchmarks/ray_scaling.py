@@ -1,7 +1,7 @@
 """Meta-gradients per second of the Ray worker pool with 1 and 2 actors, and the learner's share.
 
 The rule's own speed (`benchmarks.meta_gradient`) bounds what a worker can deliver; this
-part measures what the meta-training loop actually gets out of `distributed.pools.RayPool`
+part measures what the meta-training loop actually gets out of `distributed.ray_pool.RayPool`
 feeding `distributed.learner.Learner`, so the overheads of actors, transfers and the
 central Adam step show up. The actors run the config's rule on one fixed task shape.
 
@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from meta_unsup_rules.benchmarks import shapes as shapes_lib
-from meta_unsup_rules.distributed import gradient_estimators, pools
+from meta_unsup_rules.distributed import gradient_estimators, ray_pool
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.learned_update import rule
 
@@ -147,7 +147,7 @@ def _ray_run(
   log,
 ) -> dict:
   t_start = time.perf_counter()
-  pool = pools.RayPool(cfg, seed, n, poll_sec=0.05)
+  pool = ray_pool.RayPool(cfg, seed, n, poll_sec=0.05)
   try:
     delivered = {i: 0 for i in range(n)}
     while min(delivered.values()) < warmup_results or learner.step < 1:

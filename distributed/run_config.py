@@ -34,7 +34,7 @@ RUN_CONTROL = (
   "validation.mode",
   "validation.evaluator_cpus",
   # Where and on how many workers it runs (a cluster's size changes between sessions; a changed
-  # in-process worker count is also logged by the pool, distributed/pools.py).
+  # in-process worker count is also logged by the pool, distributed/inprocess_pool.py).
   "workers.num_workers",
   "workers.mode",
   "workers.ray_address",

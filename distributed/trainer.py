@@ -1,29 +1,19 @@
-"""The meta-training loop: workers → learner → checkpoints, logs and a θ export.
+"""The meta-training loop, as the algorithm reads: collect worker results for θ → the learner combines
+a full batch, clips it and applies Adam → record the update (and write what is due).
 
-`meta_train(cfg, workdir)` resumes from the newest checkpoint in `workdir` (refusing
-one of another θ architecture), runs until `learner.num_updates` updates, writes a
-checkpoint every `learner.checkpoint_every` updates and on SIGTERM / Ctrl-C, a θ-only
-snapshot every `learner.snapshot_every` updates to `workdir/snapshots/step_<step>/`, appends
-one JSON line per update to `workdir/metrics.jsonl`, and exports θ (θ-only, with its
-config and a training summary) to `workdir/theta/`. With `validation.every` > 0, θ is
-scored on the validation task every that many updates and at the last one
-(distributed/validation.py; `val_accuracy`, `val_sem`, `val_step`, `val_sec` in that
-update's record), and the best so far is exported to `workdir/best/` (its summary holds the
-update, the validation accuracy ± s.e., meta-gradients and hours); the running best is kept
-in the checkpoints, so it survives a resume.
-
-The steps of one update (collect gradients, apply, record, validate, export the best θ,
-checkpoint, snapshot) are the methods of `_Run`; what the exported θs say about the run
-(training summary, track and lineage) is distributed/provenance.py.
+`meta_train(cfg, workdir)` starts a run (from the untrained θ, `learner.init_theta` or another run's
+checkpoint, `learner.branch_from`) or resumes the newest checkpoint in `workdir` with its stored
+settings (distributed/run_config.py), and runs until `learner.num_updates` updates, a signal, or the
+session's limits. What the run writes — metrics.jsonl and TensorBoard, validation and best/, θ
+snapshots, checkpoints, theta/ — is distributed/run_outputs.py's; what its θs say about where they
+came from is distributed/provenance.py's.
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import pathlib
 import shutil
-import signal
 import sys
 import time
 
@@ -33,70 +23,17 @@ import numpy as np
 from meta_unsup_rules.distributed import (
   checkpoint,
   gradient_estimators,
+  inprocess_pool,
   pools,
   provenance,
   run_config,
   run_files,
+  run_outputs,
   validation,
 )
-from meta_unsup_rules.distributed import evaluator as evaluator_lib
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.learned_update import export, rule
-from meta_unsup_rules.util import config_compat, files, tensorboard, workdir_lock
-from meta_unsup_rules.util import progress as progress_lib
-
-
-class _StopFlag:
-  """Turns SIGTERM and a first Ctrl-C (SIGINT) into a graceful stop: the loop ends between worker
-  calls, where every worker's task and state agree, and writes its final checkpoint. A second
-  Ctrl-C aborts at once (KeyboardInterrupt) without one: the last periodic checkpoint stands."""
-
-  def __init__(self):
-    self.stop = False
-    self.signal_name = None
-    self._previous = {}
-
-  def __enter__(self):
-    for sig in (signal.SIGTERM, signal.SIGINT):
-      try:
-        self._previous[sig] = signal.signal(sig, self._handle)
-      except ValueError:  # not the main thread
-        pass
-    return self
-
-  def _handle(self, signum, frame):
-    del frame
-    if self.stop and signum == signal.SIGINT:
-      raise KeyboardInterrupt
-    self.stop = True
-    self.signal_name = signal.Signals(signum).name
-    if signum == signal.SIGINT:
-      print("\nstopping after the current worker call (Ctrl-C again: abort, no checkpoint)", file=sys.stderr)
-
-  def __exit__(self, *exc):
-    for sig, previous in self._previous.items():
-      signal.signal(sig, previous)
-
-
-class Progress:
-  """Updates done of `learner.num_updates`, rate, ETA and the meta-loss on stderr (util.progress)."""
-
-  def __init__(self, total: int, start: int, enabled: bool = True):
-    self.bar = progress_lib.bar(total, "meta-train", unit="upd", initial=start, enabled=enabled)
-
-  def update(self, step: int, meta_loss: float) -> None:
-    self.bar.set_postfix_str(f"meta-loss {meta_loss:.4f}", refresh=False)
-    self.bar.update(step - self.bar.n)
-
-  def close(self) -> None:
-    self.bar.close()
-
-
-def make_pool(cfg):
-  n = int(cfg.workers.num_workers)
-  if n == 0 or cfg.workers.mode == "inprocess":
-    return pools.InProcessPool(cfg, cfg.seed, n)
-  return pools.RayPool(cfg, cfg.seed, n)
+from meta_unsup_rules.util import config_compat, signals, workdir_lock
 
 
 def meta_train(
@@ -138,12 +75,13 @@ def meta_train(
     run.open_outputs(progress)
     stopped_by = None
     try:
-      with _StopFlag() as flag:
+      with signals.StopFlag() as flag:
         while run.goes_on(flag, max_seconds, stop_at_step):
-          run.collect_gradients()
-          stats = run.apply_update()
-          if stats is not None:
-            run.after_update(stats)
+          run.collect()  # worker results for the current θ into the learner's batch
+          if run.learner.ready:
+            stats = run.learner.apply()  # combine the batch, clip, Adam
+            if not stats["skipped"]:
+              run.record(stats)  # metrics, validation, best θ, checkpoint, snapshot
         stopped_by = flag.signal_name
     except KeyboardInterrupt:
       print("\naborted: no final checkpoint (the last one is kept)", file=sys.stderr)
@@ -178,8 +116,8 @@ class _NothingDone(Exception):
 
 class _Run:
   """One meta-training run between updates: the learner, the worker pool, the window of
-  gradients since the last update, and the outputs (metrics, TensorBoard, checkpoints, the
-  best θ, snapshots). `meta_train` drives it; each method is one named step of an update."""
+  gradients since the last update, and its outputs (`outputs`, distributed/run_outputs.py).
+  `meta_train` drives it."""
 
   def __init__(self, cfg, workdir: pathlib.Path, config_source: str | None, explicit_fields=()):
     """Resumes from the newest checkpoint in `workdir`, or starts (from `learner.init_theta`)."""
@@ -199,12 +137,11 @@ class _Run:
     self.signature = checkpoint.theta_signature(theta0)
     if saved is not None:
       saved = checkpoint.load_latest(workdir, self.signature)  # refuses another θ architecture
-    _check_holdout(saved, cfg)
     if saved is None and cfg.learner.init_theta:
       theta0 = provenance.initial_theta_from_export(cfg.learner.init_theta, theta0, cfg.rule)
     combine = gradient_estimators.make_estimator(cfg).combine  # as the workers' estimator wants
     self.learner = learner_lib.Learner(cfg.learner, theta0, combine=combine)
-    self.pool = make_pool(cfg)
+    self.pool = pools.make_pool(cfg)
     self.resumed_from, self.elapsed_before, self.cpu_before = None, 0.0, 0.0
     if saved is not None:
       self.origin = provenance.run_origin(cfg, workdir, config_source, saved)
@@ -213,8 +150,7 @@ class _Run:
       self.origin = self._branch(config_source)
     else:
       self.origin = provenance.run_origin(cfg, workdir, config_source, None)
-    self.best = _resumed_best(saved, workdir)
-    self.validator = validation.Validator(cfg)
+    self.outputs = run_outputs.RunOutputs(cfg, workdir, self.origin, _resumed_best(saved, workdir))
     self.start_step = self.learner.step
     self.already_finished = saved is not None and self.learner.step >= int(cfg.learner.num_updates)
     if not (workdir / run_files.CONFIG).is_file():  # the run's first session: a re-run never rewrites it
@@ -254,7 +190,7 @@ class _Run:
     try:
       parent = checkpoint.load_step(parent_dir, int(lcfg.branch_update), self.signature)
       optimizer = self.learner.branch_from(parent["learner"])
-      if parent.get("pool") is not None and isinstance(self.pool, pools.InProcessPool):
+      if parent.get("pool") is not None and isinstance(self.pool, inprocess_pool.InProcessPool):
         self.pool.set_state(_streams_only(parent["pool"]))
     except (checkpoint.CheckpointError, KeyError, TypeError, ValueError) as e:
       self.pool.close()
@@ -282,34 +218,23 @@ class _Run:
     return self.cpu_before + (time.process_time() - self.cpu_start)
 
   def open_outputs(self, progress: bool) -> None:
-    self.bar = Progress(self.cfg.learner.num_updates, self.learner.step, enabled=progress)
     self.t_start = time.monotonic()
     self.cpu_start = time.process_time()
     self._new_window(time.monotonic())
-    _drop_records_after(self.workdir / run_files.METRICS, self.learner.step)
-    self.metrics_file = open(self.workdir / run_files.METRICS, "a", encoding="utf-8")
-    self.events = tensorboard.MetricsWriter(self.workdir)  # the same records as TensorBoard scalars
-    self.evaluator, self.async_wait = None, None
-    if not self.validator.inline and self.validator.every > 0:
-      self.evaluator = evaluator_lib.EvaluatorProcess(self.workdir, self.cfg)
-      self.evaluator.ensure_running()  # scores what an earlier session left unscored
+    self.outputs.open(self.learner.step, progress)
 
   def close_outputs(self) -> None:
-    if self.evaluator is not None:
-      self.evaluator.detach()  # it scores the last snapshots and ends by itself
-    self.metrics_file.close()
-    self.events.close()
+    self.outputs.close()
     self.pool.close()
-    self.bar.close()
 
-  def goes_on(self, flag: _StopFlag, max_seconds: float | None, stop_at_step: int | None) -> bool:
+  def goes_on(self, flag: signals.StopFlag, max_seconds: float | None, stop_at_step: int | None) -> bool:
     if self.learner.step >= self.cfg.learner.num_updates or flag.stop:
       return False
     if max_seconds is not None and time.monotonic() - self.t_start > max_seconds:
       return False
     return stop_at_step is None or self.learner.step < stop_at_step
 
-  def collect_gradients(self) -> None:
+  def collect(self) -> None:
     """One round of worker results for the current θ into the learner's batch."""
     for result in self.pool.results(self.learner.theta, self.learner.step):
       self.window["grads"] += 1
@@ -320,43 +245,14 @@ class _Run:
         self.accuracies.append(result.metrics["accuracy"])
         self.per_dataset[result.dataset].append(result.loss)
 
-  def apply_update(self) -> dict | None:
-    """The learner's update once its batch is full; None while it is not, or when skipped."""
-    if not self.learner.ready:
-      return None
-    stats = self.learner.apply()
-    return None if stats["skipped"] else stats
-
-  def after_update(self, stats: dict) -> None:
-    """Record, validate, export the best θ, then checkpoint and snapshot on their schedules."""
-    now = time.monotonic()
-    record = self._record(stats, now)
-    if self.async_wait is not None:
-      record["val_wait_sec"], self.async_wait = self.async_wait, None
-    validation_due = self.validator.due(self.learner.step, int(self.cfg.learner.num_updates))
-    if validation_due and self.validator.inline:
-      record.update(self.validator.run(self.learner.theta, self.learner.step))
-      now = time.monotonic()  # the next update's rates leave the validation out
-    self.metrics_file.write(files.dumps(record) + "\n")  # strict: a NaN loss is written null
-    self.metrics_file.flush()
-    self.events.write(record)
-    if validation.is_better(record, self.best):
-      self.best = validation.best_from_record(record)
-      self._export_best(now)
+  def record(self, stats: dict) -> None:
+    """After an applied update: its record and the outputs due (run_outputs), a checkpoint when due."""
+    step, theta = self.learner.step, self.learner.theta
+    now = self.outputs.update(self._record(stats, time.monotonic()), theta, step, self._summary_now)
     self._new_window(now)
-    self.bar.update(self.learner.step, self.last_loss)
-    if self.learner.step % self.cfg.learner.checkpoint_every == 0:
+    if step % self.cfg.learner.checkpoint_every == 0:
       self.save_checkpoint()
-    snapshot_every = int(self.cfg.learner.snapshot_every)
-    t_wait = time.monotonic()
-    if (snapshot_every and self.learner.step % snapshot_every == 0) or (
-      validation_due and not self.validator.inline
-    ):
-      self._snapshot(now)  # async validation scores the snapshots of its steps (distributed/evaluator.py)
-    if validation_due and self.evaluator is not None:
-      self.evaluator.ensure_running()  # again, if it died
-      # What async validation cost the trainer (the snapshot, the check): in the next update's record.
-      self.async_wait = time.monotonic() - t_wait
+    self.outputs.after_checkpoint(theta, step, self._summary_now, now)
 
   def _record(self, stats: dict, now: float) -> dict:
     """The update's line of metrics.jsonl."""
@@ -390,27 +286,6 @@ class _Run:
     state = {"step": self.learner.step, "learner": {"counters": self.learner.counters}}
     return provenance.training_summary(self.workdir, {**state, "elapsed_sec": self._elapsed(now)})
 
-  def _export_best(self, now: float) -> None:
-    settings = self.validator.settings()
-    selected_on = provenance.selected_on(settings["task"], settings["seeds"])
-    summary = {
-      **self._summary_now(now),
-      "val_accuracy": self.best["accuracy"],
-      "val_sem": self.best["sem"],
-      "validation": settings,
-      **provenance.lineage_fields(self.origin, self.learner.step, selected_on),
-    }
-    export.save_theta(self.workdir / validation.BEST_DIR, self.learner.theta, self.cfg, summary)
-
-  def _snapshot(self, now: float) -> None:
-    """θ-only, kept forever: the held-out curve of a run is evaluated from these."""
-    export.save_theta(
-      self.workdir / "snapshots" / f"step_{self.learner.step:08d}",
-      self.learner.theta,
-      self.cfg,
-      {**self._summary_now(now), **provenance.lineage_fields(self.origin, self.learner.step)},
-    )
-
   def save_checkpoint(self) -> pathlib.Path:
     payload = {
       "step": self.learner.step,
@@ -421,11 +296,11 @@ class _Run:
       "config_json": self.cfg.to_json_best_effort(),
       "elapsed_sec": self._elapsed(time.monotonic()),
       "cpu_sec": self._cpu(),
-      "validation_best": self.best,  # None until a validation ran
+      "validation_best": self.outputs.best,  # None until a validation ran
       "origin": self.origin,
       "config_history": self.history,  # run-control changes at resumes (distributed/run_config.py)
     }
-    return checkpoint.save(self.workdir, payload, keep=self.cfg.learner.keep_checkpoints)
+    return self.outputs.checkpoint(payload)
 
   @property
   def made_updates(self) -> bool:
@@ -435,8 +310,7 @@ class _Run:
     """The final checkpoint and `theta/` export; returns the run's summary."""
     path = self.save_checkpoint()
     summary = self.summary(path)
-    provenance_now = provenance.lineage_fields(self.origin, self.learner.step)
-    export.save_theta(self.workdir / "theta", self.learner.theta, self.cfg, {**summary, **provenance_now})
+    self.outputs.final_export(self.learner.theta, self.learner.step, summary)
     return summary
 
   def summary(self, path) -> dict:
@@ -449,7 +323,7 @@ class _Run:
       "hours": self._elapsed(time.monotonic()) / 3600.0,
       "meta_grads_per_sec": self.total_grads / max(time.monotonic() - self.t_start, 1e-9),
       "checkpoint": None if path is None else str(path),
-      "validation_best": self.best if self.validator.inline else validation.best_on_disk(self.workdir),
+      "validation_best": self.outputs.best_now(),
       **dict(self.learner.counters.items()),
       "worker_restarts": self.pool.restarts,
       "worker_errors": self.pool.worker_errors,
@@ -483,43 +357,6 @@ def _streams_only(pool_state: dict) -> dict:
     kept.update(rng=w["rng"], task=None, state=None, steps_done=0, horizon=0, tasks_started=0)
     workers.append(kept)
   return {"workers": workers, "next": pool_state.get("next", 0)}
-
-
-def _drop_records_after(path: pathlib.Path, step: int) -> None:
-  """Keeps the metrics records up to `step`: a run stopped after its last checkpoint logged
-  updates that the resumed run makes again, and each update has one record."""
-  if not path.is_file():
-    return
-  lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-  kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-  if len(kept) != len(lines):
-    files.atomic_write_bytes(path, "".join(kept).encode("utf-8"))
-
-
-def _held_out_sources(task_cfg: dict) -> tuple[str, ...]:
-  """The sources whose meta-validation classes a run's `task` section leaves out (a config
-  written before `validation_holdout_sources` existed held out imagenet and alphabet)."""
-  if not bool(task_cfg.get("validation_holdout", False)):
-    return ()
-  return tuple(task_cfg.get("validation_holdout_sources", ("imagenet", "alphabet")))
-
-
-def _check_holdout(saved, cfg) -> None:
-  """Refuses a checkpoint written with another validation holdout that holds in-process
-  workers' tasks on a held-out source: their class ids index the other class list."""
-  if saved is None or saved.get("pool") is None:
-    return
-  old_cfg = json.loads(saved.get("config_json") or "{}")
-  old = _held_out_sources(old_cfg.get("task", {}))
-  new = _held_out_sources(cfg.task.to_dict())
-  changed = [d for d in tuple(cfg.task.datasets) if (d in old) != (d in new)]
-  if changed:
-    raise checkpoint.CheckpointError(
-      f"cannot resume from {saved['path']}: it was written with the meta-validation classes of "
-      f"{list(old) or 'no source'} held out (task.validation_holdout / validation_holdout_sources) and "
-      f"its workers' {'/'.join(changed)} tasks index that class list; resume with the checkpoint's "
-      f"task.validation_holdout={bool(old)} and validation_holdout_sources, or use a new --workdir"
-    )
 
 
 def _resumed_best(saved, workdir) -> dict | None:

@@ -30,7 +30,7 @@ state diverges is replaced at once by a new task of the group's shape for the re
 horizon. The first group starts at a random phase (`stagger_first_task`), shared by its tasks; the
 phases of different workers are independent.
 
-The class is plain Python: `distributed.pools.RayPool` wraps it in a Ray actor, and the
+The class is plain Python: `distributed.ray_pool.RayPool` wraps it in a Ray actor, and the
 in-process mode (workers.mode = "inprocess", or num_workers = 0) calls it directly. An
 exception in a call is the pool's to handle: it replaces the worker (Ray) or `reset()`s it
 onto a fresh task.

@@ -1,12 +1,13 @@
 """meta_unsup_rules: the one installed package. Its subpackages are the checkout's top-level folders
 (learned_update, evaluation, ...), mapped under this name by pyproject.toml's package-dir.
 
-Installed (`pip install .`, or the strict editable install scripts/setup.sh makes) the subpackages lie
-in this package's folder. Run from a checkout without that (the repository root on sys.path), a finder
-maps exactly the subpackages of `SUBPACKAGES` to their folders, so `meta_unsup_rules.util` is `util/`
-and nothing else under the root (experiments/, tests/) passes for a subpackage. The folders are
-imported only under this name: `import util` from a checkout fails, naming the right import (one
-module object per file: a second copy would carry a second ExportError class, a second jit cache)."""
+Installed (`pip install .`) the subpackages lie in this package's folder. From a checkout (the
+repository root on sys.path, or the strict editable install scripts/setup.sh makes, whose link tree
+type checkers follow) a finder maps exactly the subpackages of `SUBPACKAGES` to the checkout's
+folders, so `meta_unsup_rules.util` is `util/` and nothing else under the root (experiments/,
+tests/) passes for a subpackage. The folders are imported only under this name: `import util` from
+a checkout fails, naming the right import (one module object per file: a second copy would carry a
+second ExportError class, a second jit cache)."""
 
 import importlib.util as _importlib_util
 import pathlib as _pathlib
@@ -27,7 +28,6 @@ SUBPACKAGES = (
   "util",
 )
 _ROOT = _pathlib.Path(__file__).resolve().parent.parent
-_HERE = _pathlib.Path(__file__).parent
 
 
 class _CheckoutFinder:
@@ -46,6 +46,8 @@ class _CheckoutFinder:
     return _importlib_util.spec_from_file_location(fullname, init, submodule_search_locations=[str(folder)])
 
 
+# In a checkout, also under the strict editable install (whose link tree this file resolves through):
+# the subpackages come from the checkout's folders, so a module added since the install is found.
 _in_checkout = (_ROOT / "pyproject.toml").is_file() and (_ROOT / "learned_update" / "__init__.py").is_file()
-if _in_checkout and not (_HERE / "learned_update").exists() and _CheckoutFinder not in _sys.meta_path:
+if _in_checkout and _CheckoutFinder not in _sys.meta_path:
   _sys.meta_path.insert(0, _CheckoutFinder)

@@ -54,12 +54,12 @@ def main(argv):
   cfg = config_args.apply_aliases(_CONFIG.value, ("ray_address",))
   config_args.validate(cfg, config_args.META_TRAIN_SECTIONS)  # imports JAX (fine), runs none of it
   # Ray must be up before this process runs any JAX.
-  from meta_unsup_rules.distributed import pools, trainer
+  from meta_unsup_rules.distributed import pools, ray_pool, trainer
 
   if cfg.workers.num_workers > 0 and cfg.workers.mode == "ray":
     try:
-      pools.init_ray(cfg)
-    except pools.RayAddressError as e:
+      ray_pool.init_ray(cfg)
+    except ray_pool.RayAddressError as e:
       cli.fail(str(e))
   from meta_unsup_rules.distributed import checkpoint, run_config
   from meta_unsup_rules.learned_update import ExportError

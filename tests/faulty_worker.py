@@ -7,7 +7,7 @@ Tests put it in the pools' place through the worker-class hook (distributed/work
 
 FAULT_ENV: "raise_once" (a worker's first call in its process raises; a replacement or reset worker
 does not) or "raise_always", optionally ":worker=N" (only that worker). Ray actors get both variables
-with their environment (distributed/pools.py passes the hook on).
+with their environment (distributed/ray_pool.py passes the hook on).
 """
 
 from __future__ import annotations

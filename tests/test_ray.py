@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from meta_unsup_rules.distributed import pools, trainer
+from meta_unsup_rules.distributed import pools, ray_pool, trainer
 from tests.test_worker_faults import faults
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def test_meta_training_with_two_ray_workers(ray_cfg, tmp_path):
 def test_killed_worker_is_replaced_and_training_goes_on(ray_cfg):
   import ray
 
-  pool = pools.RayPool(ray_cfg, seed=5, num_workers=2, poll_sec=0.5)
+  pool = ray_pool.RayPool(ray_cfg, seed=5, num_workers=2, poll_sec=0.5)
   try:
     theta = _theta(ray_cfg)
     got = []
@@ -79,7 +79,7 @@ def test_the_same_error_from_every_actor_stops_the_pool(ray_cfg, monkeypatch):
   cfg = ray_cfg.copy_and_resolve_references()
   cfg.workers.update(dict(max_consecutive_errors=2))
   faults(monkeypatch, "raise_always")
-  pool = pools.RayPool(cfg, seed=7, num_workers=2, poll_sec=0.5)
+  pool = ray_pool.RayPool(cfg, seed=7, num_workers=2, poll_sec=0.5)
   try:
     theta = _theta(cfg)
     deadline = time.monotonic() + 600

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from meta_unsup_rules.distributed import gradient_estimators, pools, trainer
+from meta_unsup_rules.distributed import gradient_estimators, ray_pool, trainer
 
 # A phase that takes longer fails the test instead of hanging it. The first includes each
 # actor's compile of the unroll (minutes on a shared core when JAX's cache is cold).
@@ -123,12 +123,12 @@ def test_meta_training_survives_a_node_leaving_and_uses_a_node_joining(
   # One task shape: every actor compiles the same meta-gradient, so the replacement on the new
   # node reads it from JAX's compilation cache instead of compiling another shape.
   cfg.task.width_min = cfg.task.width_max
-  pools.init_ray(cfg)  # joins the cluster, as scripts.meta_train does
+  ray_pool.init_ray(cfg)  # joins the cluster, as scripts.meta_train does
   scenarios, original_make_pool = [], trainer.make_pool
 
   def make_pool(c):
     pool = original_make_pool(c)
-    assert isinstance(pool, pools.RayPool) and not pool.pin  # a cluster's nodes schedule their CPUs
+    assert isinstance(pool, ray_pool.RayPool) and not pool.pin  # a cluster's nodes schedule their CPUs
     scenarios.append(_Scenario(pool, cluster, worker_node))
     return scenarios[-1]
 
@@ -172,9 +172,9 @@ def test_joining_a_cluster_passes_the_projects_environment_to_the_actors(tiny_cf
   monkeypatch.setenv("NOT_OURS", "x")
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.workers.update(dict(num_workers=2, mode="ray", ray_address="10.0.0.1:6379"))
-  pools.init_ray(cfg)
+  ray_pool.init_ray(cfg)
   cfg.workers.ray_address = ""
-  pools.init_ray(cfg)
+  ray_pool.init_ray(cfg)
   joined, local = calls
   assert joined["address"] == "10.0.0.1:6379"
   env = joined["runtime_env"]["env_vars"]
@@ -240,10 +240,10 @@ def test_a_call_lost_with_its_node_restarts_the_worker_without_an_error(tiny_cfg
     self.actors[worker_id] = _FakeActor(worker_id, sum(w == worker_id for w in started))
     started.append(worker_id)
 
-  monkeypatch.setattr(pools.RayPool, "_start", start)
+  monkeypatch.setattr(ray_pool.RayPool, "_start", start)
   cfg = tiny_cfg.copy_and_resolve_references()
   cfg.workers.update(dict(num_workers=2, mode="ray"))
-  pool = pools.RayPool(cfg, seed=0, num_workers=2)
+  pool = ray_pool.RayPool(cfg, seed=0, num_workers=2)
   pool.ray = _FakeRay(error)
   out = pool.results(theta={}, version=0)
   assert [r.worker_id for r in out] == [1]  # worker 1 delivered; worker 0's call was lost

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from meta_unsup_rules import base_models
-from meta_unsup_rules.distributed import checkpoint, gradient_estimators, pools
+from meta_unsup_rules.distributed import checkpoint, gradient_estimators, inprocess_pool
 from meta_unsup_rules.distributed import worker as worker_lib
 from meta_unsup_rules.learned_update import rule, unroll
 from tests.conftest import TINY_CLASSES, TINY_INPUT_DIM, tiny_batches
@@ -133,6 +133,6 @@ def test_one_task_per_call_is_the_single_worker(tiny_cfg, tiny_theta):
 
 def test_the_in_process_pool_hands_the_learner_every_task_of_a_call(tiny_cfg, tiny_theta):
   cfg = _group_cfg(tiny_cfg)
-  pool = pools.InProcessPool(cfg, seed=0, num_workers=1)
+  pool = inprocess_pool.InProcessPool(cfg, seed=0, num_workers=1)
   results = pool.results(tiny_theta, 0)
   assert len(results) == N and [r.slot for r in results] == list(range(N))

@@ -211,13 +211,14 @@ def test_plot_training_draws_the_validation_curve(tmp_path):
   assert "val_best" not in plots.plot_training(without, tmp_path / "plain.png", smooth=3)
 
 
-def test_resume_refuses_in_process_tasks_of_the_other_holdout():
+def test_resume_refuses_another_validation_holdout():
+  """The holdout decides which classes meta-training sees: not a setting a resumed run may change."""
+  from meta_unsup_rules.distributed import run_config
+
   cfg = tiny.get_config()
   cfg.task.update(dict(datasets=("imagenet",), dataset_weights=(1.0,), validation_holdout=True))
   old = tiny.get_config()
   old.task.update(dict(datasets=("imagenet",), dataset_weights=(1.0,)))  # holdout False
-  saved = {"path": "ckpt", "pool": {"workers": []}, "config_json": old.to_json_best_effort()}
-  with pytest.raises(checkpoint.CheckpointError, match="validation_holdout=False"):
-    trainer._check_holdout(saved, cfg)
-  trainer._check_holdout({**saved, "pool": None}, cfg)  # Ray: the workers restart on fresh tasks
-  trainer._check_holdout({**saved, "config_json": cfg.to_json_best_effort()}, cfg)
+  with pytest.raises(run_config.ConfigDrift, match="task.validation_holdout: False → True"):
+    run_config.resolve(old.to_json_best_effort(), cfg)
+  run_config.resolve(cfg.to_json_best_effort(), cfg)
