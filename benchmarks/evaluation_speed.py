@@ -40,7 +40,7 @@ def evaluation_speed(cfg, methods=None, quick: bool = False, log=print) -> dict:
   for m in methods:
     t = time.perf_counter()
     theta_fn = (lambda seed: theta) if m == "learned" else None
-    runner.run_evaluation(task, cfg, [m], steps, steps, seeds, theta_fn)
+    runner.run_evaluation(runner.EvaluationRun(task, cfg, [m], steps, steps, seeds, theta_fn))
     sec = time.perf_counter() - t
     out["methods"][m] = {
       "sec": sec,

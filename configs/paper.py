@@ -220,7 +220,7 @@ def get_config():
 
   # Evaluation (docs/method.md §6–7): every evaluating command (scripts.evaluate, sweep, demo;
   # experiments.tools.heldout_curve, rule_geometry, feature_figures) reads this section through
-  # evaluation/setup.py; their flags (--task, --inner_steps, ...) are aliases of these fields
+  # evaluation/evaluation_setup.py; their flags (--task, --inner_steps, ...) are aliases of these fields
   # (scripts/config_args.py). Settings the paper does not give are [ours]; the protocols are
   # documented in evaluation/protocols.py.
   c.evaluation = ml_collections.ConfigDict(dict(

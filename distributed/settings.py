@@ -110,8 +110,8 @@ def validate_validation(cfg) -> None:
   if every == 0:
     return
   # pylint: disable=g-import-not-at-top  (imports JAX, runs none of it)
+  from meta_unsup_rules.evaluation import config_section as evaluation_settings
   from meta_unsup_rules.evaluation import protocols
-  from meta_unsup_rules.evaluation import settings as evaluation_settings
 
   evaluation_settings.validate_config(cfg.evaluation)
   s.one_of("readout", protocols.readout_names(cfg.evaluation))

@@ -67,7 +67,9 @@ class Validator:
     v = self.vcfg
     seeds = [int(v.seed) + i for i in range(int(v.seeds))]
     result = runner.run_evaluation(
-      task, cfg, ["learned"], int(v.inner_steps), int(v.eval_every), seeds, lambda seed: theta
+      runner.EvaluationRun(
+        task, cfg, ["learned"], int(v.inner_steps), int(v.eval_every), seeds, lambda seed: theta
+      )
     )
     final = result["final"]["learned"][v.readout]
     per_seed = next(

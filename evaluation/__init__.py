@@ -1,11 +1,11 @@
 """Evaluation of update rules and baselines on meta-test tasks, and every figure.
 
-settings.py      checks of the `evaluation` config section (values: configs/paper.py)
-setup.py         the set-up every evaluating command shares: checked config, task, θ, seeds
+config_section.py checks of the `evaluation` config section (values: configs/paper.py)
+evaluation_setup.py the set-up every evaluating command shares: checked config, task, θ, seeds
 protocols.py     readouts on features: fewshot / episodic / linear_probe / semi_supervised
 learned_rule.py  the learned rule as an evaluated method; θ from --theta
 runner.py        every method on every seed (seeds in turn or in threads); run_evaluation
-seed_setup.py    what one seed draws and builds, and its readout plan at each point
+seeds.py         what one seed draws and builds, and its readout plan at each point
 batched.py       all seeds in lockstep, each method's computation vmapped over them
 stats.py         mean ± s.e. over seeds, 95% intervals, final summaries
 sweeps.py        base-model sweeps (Fig. 5)

@@ -29,7 +29,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from meta_unsup_rules.evaluation import protocols, seed_setup, stats
+from meta_unsup_rules.evaluation import protocols, stats
+from meta_unsup_rules.evaluation import seeds as seed_setup
 from meta_unsup_rules.util import batched_calls
 
 

@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from meta_unsup_rules.evaluation import protocols
+
 # Results written before each protocol named its readouts used these two.
 LEGACY_READOUTS = ("ridge", "logistic")
 METHOD_LABELS = {"random_init": "random init", "learned": "learned θ"}
@@ -83,7 +85,7 @@ def plot_result(result: dict, path) -> None:
       )
       steps = [row["step"] for row in rows]
       mean = np.array([row["mean"] for row in rows])
-      err_key = "ci95" if result["protocol"] == "episodic" else "sem"
+      err_key = "ci95" if protocols.get(result["protocol"]).pooled_episodes else "sem"
       err = np.array([row[err_key] or 0.0 for row in rows])
       ax.plot(*with_gaps(steps, mean, 1.5 * typical_spacing(steps)), marker="o", ms=3, label=_label(m))
       ax.fill_between(steps, mean - err, mean + err, alpha=0.2)
@@ -101,7 +103,7 @@ def plot_result(result: dict, path) -> None:
 def _error_name(result: dict) -> str:
   """What the shaded band is; with one seed there is none, and the title says so."""
   n = len(result["seeds"])
-  if result["protocol"] == "episodic":
+  if protocols.get(result["protocol"]).pooled_episodes:
     return f"{n} seeds, 95% CI over episodes"
   return f"{n} seeds, ± s.e.m." if n > 1 else "1 seed (no error band)"
 

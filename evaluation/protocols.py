@@ -1,7 +1,7 @@
 r"""Readouts on features: what "accuracy at a point of the inner loop" means (docs/method.md §6–7).
 
 Protocols (`cfg.evaluation.protocol`; every setting below is a field of `cfg.evaluation`,
-its value in configs/paper.py, checked by evaluation/settings.py):
+its value in configs/paper.py, checked by evaluation/config_section.py):
   * `fewshot` (the paper's): ridge (λ = cfg.meta_objective.ridge_lambda, one-hot targets)
     and logistic-regression (C = `logistic_c`) readouts fitted on one class-balanced
     support set (`support_per_class` per class, train split), scored on a fixed test
@@ -27,6 +27,7 @@ over near-equal chunks of at least `test_chunk` examples (`np.array_split` into
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 import numpy as np
@@ -35,7 +36,6 @@ from meta_unsup_rules.meta_objective.logistic import LogisticRegression, ridge_a
 from meta_unsup_rules.tasks import sampling
 
 READOUTS = ("ridge", "logistic")
-PROTOCOLS = ("fewshot", "episodic", "linear_probe", "semi_supervised")
 
 
 def feature_chunks(x: np.ndarray, min_chunk: int) -> list[np.ndarray]:
@@ -140,10 +140,8 @@ def fraction_label(fraction: float) -> str:
 
 
 def readout_names(ecfg) -> tuple[str, ...]:
-  """The accuracy keys a protocol reports: READOUTS, or one per readout × label fraction."""
-  if ecfg.protocol == "semi_supervised":
-    return tuple(f"{r}@{fraction_label(f)}" for f in ecfg.label_fractions for r in READOUTS)
-  return READOUTS
+  """The accuracy keys `ecfg.protocol` reports: READOUTS, or one per readout × label fraction."""
+  return get(ecfg.protocol).readout_names(ecfg)
 
 
 def labelled_subsets(y_train: np.ndarray, ecfg, rng: np.random.Generator) -> dict:
@@ -153,13 +151,13 @@ def labelled_subsets(y_train: np.ndarray, ecfg, rng: np.random.Generator) -> dic
   semi_supervised: {"@1%": ..., "@10%": ...}, class-stratified and nested (module docstring).
   """
   y_train = np.asarray(y_train)
-  if ecfg.protocol == "linear_probe":
+  if ecfg.protocol == LinearProbe.name:
     cap = int(ecfg.probe_max_train)
     if cap < 1:
       raise ValueError(f"probe_max_train must be >= 1, got {cap}")
     n = len(y_train)
     return {"": np.arange(n) if n <= cap else np.sort(rng.choice(n, cap, replace=False))}
-  if ecfg.protocol == "semi_supervised":
+  if ecfg.protocol == SemiSupervised.name:
     fractions = [float(f) for f in ecfg.label_fractions]
     names = [fraction_label(f) for f in fractions]
     if not fractions or any(not 0.0 < f <= 1.0 for f in fractions) or len(set(names)) < len(names):
@@ -170,3 +168,136 @@ def labelled_subsets(y_train: np.ndarray, ecfg, rng: np.random.Generator) -> dic
       for f, name in zip(fractions, names)
     }
   raise ValueError(f"protocol {ecfg.protocol!r} fits its readouts on no labelled subsets")
+
+
+# ---------------------------------------------------------------------------- the registry
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadoutPlan:
+  """One seed's readouts at one point, for every method: the inputs of each BN pass, and the
+  fit of the readouts on their features ({readout name: accuracy; episodic: list over episodes}).
+
+  It depends on the seed and the point only, so a method's score is `fit` of its features
+  of `batches`, however those were computed (one seed at a time or all seeds at once).
+  """
+
+  batches: tuple  # float32 [n_i, D] arrays, one BN pass each
+  fit: Callable[[Sequence[np.ndarray]], dict]
+
+  def score(self, features_fn: Callable) -> dict:
+    return self.fit([np.asarray(features_fn(b)) for b in self.batches])
+
+
+class FewShot:
+  """The paper's: the readouts fitted on one class-balanced support set, scored on the test subset."""
+
+  name = "fewshot"
+  pooled_episodes = False  # a row's error is over the seeds
+  fits_subsets = False  # fitted on the support set, not on labelled train subsets
+  per_class_field = "support_per_class"  # labelled examples a class must have (your own data)
+
+  def readout_names(self, ecfg) -> tuple[str, ...]:
+    return READOUTS
+
+  def num_labels(self, data, ecfg) -> dict:
+    return {r: len(data.support[1]) for r in self.readout_names(ecfg)}
+
+  def check(self, task, ecfg) -> str | None:
+    return None
+
+  def plan(self, task, cfg, data, seed: int, point: int) -> ReadoutPlan:
+    ridge_lambda, logistic_c = float(cfg.meta_objective.ridge_lambda), float(cfg.evaluation.logistic_c)
+    x_test, y_test = data.test
+    test = feature_chunks(x_test, int(cfg.evaluation.test_chunk))
+    x_support, y_support = data.support
+
+    def fit(f):
+      f_test = np.concatenate(f[1:], axis=0)
+      return readout_accuracies(f[0], y_support, f_test, y_test, task.num_classes, ridge_lambda, logistic_c)
+
+    return ReadoutPlan((x_support, *test), fit)
+
+
+class Episodic(FewShot):
+  """N-way K-shot episodes at each point; a row pools every episode of every seed."""
+
+  name = "episodic"
+  pooled_episodes = True
+  per_class_field = "k_shot"
+
+  def num_labels(self, data, ecfg) -> dict:
+    return {r: int(ecfg.n_way) * int(ecfg.k_shot) for r in self.readout_names(ecfg)}
+
+  def check(self, task, ecfg) -> str | None:
+    if ecfg.n_way > task.num_classes:
+      return (
+        f"config field evaluation.n_way = {ecfg.n_way} is not allowed: expected at most "
+        f"{task.name}'s {task.num_classes} classes"
+      )
+    return None
+
+  def plan(self, task, cfg, data, seed: int, point: int) -> ReadoutPlan:
+    ecfg = cfg.evaluation
+    ridge_lambda, logistic_c = float(cfg.meta_objective.ridge_lambda), float(ecfg.logistic_c)
+    n_way = int(ecfg.n_way)
+    rng = np.random.default_rng([seed, 2, point])
+    episodes = sample_episodes(task, rng, n_way, int(ecfg.k_shot), int(ecfg.n_query), int(ecfg.episodes))
+
+    def fit(f):
+      pairs = list(zip(f[0::2], f[1::2]))
+      return episode_accuracies(episodes, pairs, n_way, ridge_lambda, logistic_c)
+
+    return ReadoutPlan(tuple(x for x_s, _, x_q, _ in episodes for x in (x_s, x_q)), fit)
+
+
+class LinearProbe(FewShot):
+  """The readouts fitted on the labelled train split (or probe_max_train of it)."""
+
+  name = "linear_probe"
+  fits_subsets = True
+  per_class_field = None
+
+  def num_labels(self, data, ecfg) -> dict:
+    return {r + sfx: len(pos) for sfx, pos in data.positions.items() for r in READOUTS}
+
+  def plan(self, task, cfg, data, seed: int, point: int) -> ReadoutPlan:
+    ridge_lambda, logistic_c = float(cfg.meta_objective.ridge_lambda), float(cfg.evaluation.logistic_c)
+    chunk = int(cfg.evaluation.test_chunk)
+    x_test, y_test = data.test
+    test = feature_chunks(x_test, chunk)
+    x_pool, y_pool = data.pool
+    pool = feature_chunks(x_pool, chunk)
+
+    def fit(f):
+      f_test, f_pool = np.concatenate(f[: len(test)], axis=0), np.concatenate(f[len(test) :], axis=0)
+      out = {}
+      for sfx, pos in data.positions.items():
+        fitted = readout_accuracies(
+          f_pool[pos], y_pool[pos], f_test, y_test, task.num_classes, ridge_lambda, logistic_c
+        )
+        out.update({r + sfx: acc for r, acc in fitted.items()})
+      return out
+
+    return ReadoutPlan((*test, *pool), fit)
+
+
+class SemiSupervised(LinearProbe):
+  """The readouts fitted on each fraction of every class's train labels ("<readout>@<f>%")."""
+
+  name = "semi_supervised"
+
+  def readout_names(self, ecfg) -> tuple[str, ...]:
+    return tuple(f"{r}@{fraction_label(f)}" for f in ecfg.label_fractions for r in READOUTS)
+
+
+# name -> protocol: what `cfg.evaluation.protocol` chooses, the one place a protocol is looked up.
+PROTOCOLS = {p.name: p() for p in (FewShot, Episodic, LinearProbe, SemiSupervised)}
+
+
+def get(name: str):
+  """The protocol of `name` (ValueError naming the known ones)."""
+  try:
+    return PROTOCOLS[name]
+  except KeyError:
+    raise ValueError(f"unknown protocol {name!r}; expected one of {tuple(PROTOCOLS)}") from None

@@ -1,7 +1,7 @@
 """Where the learned rule's effect lives: the geometry of its weight changes along an inner loop.
 
 For one θ, one task and one seed (the evaluated base model and unlabelled stream of
-evaluation/seed_setup.py), the rule runs `inner_steps` steps; at every step and for every
+evaluation/seeds.py), the rule runs `inner_steps` steps; at every step and for every
 layer's W it records learned_update.step_geometry.step_stats: the tangential share of the
 rule's ΔW, its radial growth, the applied angular step per receptive field (mean, max)
 and the column lengths. With batch norm after every layer, only the angular steps change
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from meta_unsup_rules import base_models
-from meta_unsup_rules.evaluation import seed_setup
+from meta_unsup_rules.evaluation import seeds as seed_setup
 from meta_unsup_rules.learned_update import export, rule, step_geometry
 from meta_unsup_rules.learned_update.rule import WEIGHT_TERMS
 

@@ -28,15 +28,17 @@ per method what it reports about its own training (`diagnostics`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from meta_unsup_rules.base_models import baselines as bl
-from meta_unsup_rules.evaluation import batched, protocols, seed_setup, stats
+from meta_unsup_rules.evaluation import batched, protocols, stats
+from meta_unsup_rules.evaluation import seeds as seed_setup
 
 METHODS = ("learned",) + bl.BASELINES
 BATCH_SEEDS = ("threads", "vmap", "off")
@@ -89,28 +91,35 @@ def evaluate_seed(
   return s.result(ecfg)
 
 
-def run_evaluation(
-  task,
-  cfg,
-  methods: Sequence[str],
-  inner_steps: int,
-  eval_every: int,
-  seeds: Sequence[int],
-  theta_fn: Callable | None = None,
-  log: Callable[[str], None] = lambda s: None,
-) -> dict:
+@dataclasses.dataclass(frozen=True)
+class EvaluationRun:
+  """What `run_evaluation` runs: a task, a whole config (its `evaluation` and `baselines` sections
+  give every protocol and baseline setting), the methods, the unlabelled steps N and the steps M
+  between readouts, the seeds, and seed → θ for the learned method. An EvaluationSetup
+  (evaluation/evaluation_setup.py) is one, with the command's θ argument and overrides."""
+
+  task: Any
+  cfg: Any
+  methods: Sequence[str]
+  inner_steps: int
+  eval_every: int
+  seeds: Sequence[int]
+  theta_fn: Callable | None = None
+
+
+def run_evaluation(run: EvaluationRun, log: Callable[[str], None] = lambda s: None) -> dict:
   """The whole protocol; returns a JSON-serialisable result (rows, per-seed info, timings).
 
-  `cfg` is a whole config (configs/paper.py); its `evaluation` and `baselines` sections
-  supply every protocol and baseline setting. `log` gets one line per seed and evaluation
-  point, in every mode (with "threads" from the seeds' threads, one call at a time).
+  `log` gets one line per seed and evaluation point, in every mode (with "threads" from the
+  seeds' threads, one call at a time).
   """
+  task, cfg, methods, seeds, theta_fn = run.task, run.cfg, list(run.methods), list(run.seeds), run.theta_fn
+  inner_steps, eval_every = int(run.inner_steps), int(run.eval_every)
   unknown = [m for m in methods if m not in METHODS]
   if unknown:
     raise ValueError(f"unknown methods {unknown}; expected a subset of {METHODS}")
   protocol = cfg.evaluation.protocol
-  if protocol not in protocols.PROTOCOLS:
-    raise ValueError(f"unknown protocol {protocol!r}; expected one of {protocols.PROTOCOLS}")
+  protocols.get(protocol)  # ValueError naming the known ones
   points = eval_points(inner_steps, eval_every)
   test_set = task.test_set(int(cfg.evaluation.max_test))
   t0 = time.time()

@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as scipy_stats
 
+from meta_unsup_rules.evaluation import protocols
+
 
 @dataclasses.dataclass
 class SeedResult:
@@ -58,7 +60,7 @@ def aggregate(seed_results: Sequence[SeedResult], methods, points, protocol="few
     for i, step in enumerate(points):
       for r in seed_results[0].accuracy[m]:
         per_seed = [sr.accuracy[m][r][i] for sr in seed_results]
-        if protocol == "episodic":
+        if protocols.get(protocol).pooled_episodes:
           pooled = [a for episodes in per_seed for a in episodes]
           per_seed = [float(np.mean(e)) for e in per_seed]
           mean, ci = confidence_interval95(pooled)

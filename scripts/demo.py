@@ -55,7 +55,7 @@ def main(argv):
       "'fewshot' (the demo's table; scripts.evaluate runs the other protocols)"
     )
   theta_args = RELEASES if ecfg.theta == _DEFAULT else (ecfg.theta,)
-  # The task and seeds (evaluation/setup.py); each θ is resolved against its config below.
+  # The task and seeds (evaluation/evaluation_setup.py); each θ is resolved against its config below.
   s = evaluation_args.set_up_evaluation(cfg, theta="random")
   task, steps, seeds = s.task, s.inner_steps, s.seeds
   runs = []  # (label, θ per seed, config, summary)
@@ -80,7 +80,7 @@ def main(argv):
   for label, theta_fn, run_cfg, methods in jobs:
     bar.set_description(label.split(" ")[0], refresh=False)
     result = runner.run_evaluation(
-      task, run_cfg, methods, steps, every, seeds, theta_fn, log=lambda _: bar.update()
+      runner.EvaluationRun(task, run_cfg, methods, steps, every, seeds, theta_fn), log=lambda _: bar.update()
     )
     for method in methods:
       rows[label if method == "learned" else "random init (no updates)"] = result["final"][method]

@@ -37,7 +37,7 @@ applied only when given, and an explicit --config.evaluation.<field> wins over i
 (scripts/config_args.py). With an exported θ its own config.json supplies `rule` and
 `base_model` (explicit --config.rule.* / --config.base_model.* overrides still win); the
 evaluation and baseline settings always come from --config. The config is checked before
-anything runs (the set-up of every evaluating command: evaluation/setup.py).
+anything runs (the set-up of every evaluating command: evaluation/evaluation_setup.py).
 
 Writes <out_dir>/results.csv, results.json (with the config used and the run record: commit,
 package versions, command line), accuracy.png and TensorBoard curves (tensorboard/<method>/,
@@ -66,7 +66,7 @@ _CONFIG, _OUT = evaluation_args.define_evaluation_flags(
 def main(argv):
   del argv
   cfg = config_args.apply_aliases(_CONFIG.value, config_args.EVALUATION_ALIASES)
-  s = evaluation_args.set_up_evaluation(cfg)  # evaluation/setup.py: checked config, task, θ, seeds
+  s = evaluation_args.set_up_evaluation(cfg)  # evaluation/evaluation_setup.py: checked config, task, θ, seeds
   logging.info(
     "task %s, methods %s, %d steps (every %d), seeds %s, theta %s",
     s.task.name,
@@ -78,9 +78,7 @@ def main(argv):
   )
   points = len(runner.eval_points(s.inner_steps, s.eval_every))
   bar, log = cli.readout_progress(f"evaluate {s.task.name}", len(s.seeds) * points)
-  result = runner.run_evaluation(
-    s.task, s.cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn, log=log
-  )
+  result = runner.run_evaluation(s, log=log)
   bar.close()
   result["theta"] = s.theta
   out_dir = _OUT.value or str(outputs.new_out_dir(os.path.join("runs", "eval"), s.task.name, s.theta))

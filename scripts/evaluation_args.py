@@ -1,6 +1,6 @@
 """The flags and set-up an evaluating command shares (scripts.evaluate, sweep, demo; the studies'
 heldout_curve, rule_geometry, feature_figures): --config (configs/local.py by default), the alias
-flags, --out_dir, --data_dir, and evaluation/setup.py's checked set-up with bad input exiting 2."""
+flags, --out_dir, --data_dir, and evaluation/evaluation_setup.py's checked set-up with bad input exiting 2."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pathlib
 from absl import flags
 from ml_collections import config_flags
 
-from meta_unsup_rules.evaluation import setup as evaluation_setup
+from meta_unsup_rules.evaluation import evaluation_setup
 from meta_unsup_rules.scripts import cli, config_args
 
 CHECKOUT = pathlib.Path(__file__).resolve().parents[1]  # the checkout (installed: the package folder)
@@ -32,7 +32,7 @@ def define_evaluation_flags(
 
 
 def set_up_evaluation(cfg, theta: str | None = None, readouts: bool = True):
-  """evaluation.setup.set_up on `cfg` (the --config value with the aliases applied) and this
+  """evaluation_setup.set_up on `cfg` (the --config value with the aliases applied) and this
   command's explicit --config overrides; bad input exits 2 with its message."""
   overrides = config_flags.get_override_values(flags.FLAGS["config"])
   try:

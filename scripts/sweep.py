@@ -14,6 +14,7 @@ per sweep, runs/sweep/<task>_<sweep>/<θ name>-<YYYYmmdd-HHMMSS>; the last stdou
 of final accuracies (with out_dir).
 """
 
+import dataclasses
 import os
 
 from absl import flags, logging
@@ -37,7 +38,7 @@ def main(argv):
   if _SWEEP.value is None:
     cli.fail(f"--sweep is required: one of {', '.join(sweeps.SWEEPS)}")
   cfg = config_args.apply_aliases(_CONFIG.value, config_args.EVALUATION_ALIASES, SCRIPT_DEFAULTS)
-  s = evaluation_args.set_up_evaluation(cfg)  # evaluation/setup.py
+  s = evaluation_args.set_up_evaluation(cfg)  # evaluation/evaluation_setup.py
   values = _VALUES.value or list(sweeps.SWEEPS[_SWEEP.value][1])
   try:
     cfgs = {v: sweeps.sweep_config(s.cfg, _SWEEP.value, v) for v in values}
@@ -59,9 +60,7 @@ def main(argv):
   bar, log = cli.readout_progress(f"sweep {_SWEEP.value}", len(cfgs) * len(s.seeds) * points)
   for v, cfg in cfgs.items():
     logging.info("sweep %s = %s", _SWEEP.value, v)
-    result = runner.run_evaluation(
-      s.task, cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn, log=log
-    )
+    result = runner.run_evaluation(dataclasses.replace(s, cfg=cfg), log=log)
     result["theta"] = s.theta
     outputs.write_outputs(result, os.path.join(out_dir, str(v)))
     summary["final"][v] = result["final"]

@@ -123,6 +123,8 @@ def test_the_ojac_long_run_recipe_is_the_config_of_that_run():
       value = recipe[section].pop(field)
       assert value == (list(legacy) if isinstance(legacy, tuple) else legacy), path
   recipe["evaluation"]["methods"].remove("raw_input")  # evaluation only: not part of the run
+  # Removed since: faults are injected by tests (tests/faulty_worker.py), not by a config field.
+  assert run["workers"].pop("fault_injection") == ""
   assert recipe == run
 
 
@@ -235,7 +237,7 @@ def test_task_validator():
 
 def test_evaluation_and_baselines_validators():
   from meta_unsup_rules.base_models.baselines import settings as baseline_settings
-  from meta_unsup_rules.evaluation import settings
+  from meta_unsup_rules.evaluation import config_section as settings
 
   settings.validate_config(paper.get_config().evaluation)
   for field, bad in (

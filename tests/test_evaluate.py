@@ -107,7 +107,9 @@ def test_random_theta_zero_steps_learned_equals_random_init(tiny_cfg):
   cfg = ml_collections.ConfigDict(tiny_cfg.to_dict())  # the fixture is shared by the session
   cfg.evaluation.max_test = 300
   theta_fn = lambda seed: learned_update.init_theta(jax.random.PRNGKey(seed), cfg.rule)
-  result = runner.run_evaluation(task, cfg, ["learned", "random_init"], 0, 1, [0, 1], theta_fn)
+  result = runner.run_evaluation(
+    runner.EvaluationRun(task, cfg, ["learned", "random_init"], 0, 1, [0, 1], theta_fn)
+  )
   assert result["points"] == [0]
   rows = {(r["method"], r["readout"]): r for r in result["rows"]}
   for readout in protocols.READOUTS:

@@ -19,8 +19,9 @@ import pytest
 
 from meta_unsup_rules import learned_update
 from meta_unsup_rules.configs import tiny
-from meta_unsup_rules.evaluation import batched, runner, seed_setup
-from meta_unsup_rules.evaluation import settings as evaluation_settings
+from meta_unsup_rules.evaluation import batched, runner
+from meta_unsup_rules.evaluation import config_section as evaluation_settings
+from meta_unsup_rules.evaluation import seeds as seed_setup
 from meta_unsup_rules.tasks import eval_tasks
 from meta_unsup_rules.util import batched_calls
 from meta_unsup_rules.util.config_check import ConfigError
@@ -62,7 +63,7 @@ def _run(task, cfg, methods, theta_fn, modes=("off", "vmap", "threads")):
   for mode in modes:
     cfg = ml_collections.ConfigDict(cfg.to_dict())
     cfg.evaluation.batch_seeds = mode
-    out[mode] = runner.run_evaluation(task, cfg, methods, STEPS, EVERY, SEEDS, theta_fn)
+    out[mode] = runner.run_evaluation(runner.EvaluationRun(task, cfg, methods, STEPS, EVERY, SEEDS, theta_fn))
   return out
 
 
@@ -187,7 +188,9 @@ def test_each_mode_takes_its_path_and_one_seed_the_reference(task, monkeypatch):
     seen.clear()
     lines = []
     cfg = _cfg(batch_seeds=mode)
-    runner.run_evaluation(task, cfg, ["random_init"], 2, 1, SEEDS[:num_seeds], log=lines.append)
+    runner.run_evaluation(
+      runner.EvaluationRun(task, cfg, ["random_init"], 2, 1, SEEDS[:num_seeds]), log=lines.append
+    )
     assert seen == calls, (mode, num_seeds)
     expected_lines = {f"seed {s} step {p}" for s in SEEDS[:num_seeds] for p in (0, 1, 2)}
     assert len(lines) == len(expected_lines), (mode, lines)

@@ -1,10 +1,10 @@
-"""evaluation/setup.py: the set-up every evaluating command shares, without flags."""
+"""evaluation/evaluation_setup.py: the set-up every evaluating command shares, without flags."""
 
 import jax
 import numpy as np
 import pytest
 
-from meta_unsup_rules.evaluation import setup
+from meta_unsup_rules.evaluation import evaluation_setup as setup
 
 
 def _cfg(tiny_cfg, **evaluation):

@@ -118,7 +118,7 @@ def test_folder_task(tmp_path, greyscale, dim):
 
 def test_every_script_reads_a_folder_task_at_the_configured_size(tmp_path):
   from meta_unsup_rules.configs import paper
-  from meta_unsup_rules.evaluation import settings
+  from meta_unsup_rules.evaluation import config_section as settings
 
   ecfg = paper.get_config().evaluation
   ecfg.update(dict(task=f"folder:{_image_folder(tmp_path / 'pets')}", own_image_size=6, own_greyscale=False))
@@ -127,7 +127,7 @@ def test_every_script_reads_a_folder_task_at_the_configured_size(tmp_path):
 
 def test_settings_accept_the_prefixes():
   from meta_unsup_rules.configs import paper
-  from meta_unsup_rules.evaluation import settings
+  from meta_unsup_rules.evaluation import config_section as settings
   from meta_unsup_rules.util.config_check import ConfigError
 
   for task in ("npz:data.npz", "folder:/some/where", "tiny_mnist"):

@@ -80,7 +80,7 @@ def _run(task, cfg, protocol, methods, monkeypatch, **ecfg):
     return real(f_support, y_support, f_test, y_test, *args, **kw)
 
   monkeypatch.setattr(protocols, "readout_accuracies", spy)
-  return runner.run_evaluation(task, cfg, methods, 2, 1, [0, 1]), fits
+  return runner.run_evaluation(runner.EvaluationRun(task, cfg, methods, 2, 1, [0, 1])), fits
 
 
 def test_linear_probe_end_to_end(blob_task, tiny_cfg, monkeypatch):

@@ -168,7 +168,8 @@ def test_a_bad_switch_value_names_the_field_and_the_allowed_values(field, value)
 
 
 def test_a_switch_survives_export_and_evaluate(tmp_path):
-  from meta_unsup_rules.evaluation import runner, setup
+  from meta_unsup_rules.evaluation import evaluation_setup as setup
+  from meta_unsup_rules.evaluation import runner
   from meta_unsup_rules.learned_update import export
 
   cfg = _cfg("fused", terms=("hebb", "w_base"), unit_mixing=False, top_delta="zero", feedback="transpose")
@@ -183,5 +184,5 @@ def test_a_switch_survives_export_and_evaluate(tmp_path):
   )
   s = setup.set_up(eval_cfg, {}, theta=str(tmp_path / "theta"))
   assert tuple(s.cfg.rule.terms) == ("hebb", "w_base") and s.cfg.rule.top_delta == "zero"
-  result = runner.run_evaluation(s.task, s.cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn)
+  result = runner.run_evaluation(s)
   assert 0.0 <= result["final"]["learned"]["ridge"]["mean"] <= 1.0

@@ -156,7 +156,7 @@ SECTION_CHECKS = {
   "unroll": ("meta_unsup_rules.learned_update.unroll", "validate_config", "section"),
   "compatible": ("meta_unsup_rules.learned_update.unroll", "validate_compatible", "whole"),
   "meta_objective": ("meta_unsup_rules.meta_objective.ridge", "validate_config", "section"),
-  "evaluation": ("meta_unsup_rules.evaluation.settings", "validate_config", "section"),
+  "evaluation": ("meta_unsup_rules.evaluation.config_section", "validate_config", "section"),
   "baselines": ("meta_unsup_rules.base_models.baselines.settings", "validate_config", "section"),
   "task": ("meta_unsup_rules.tasks.meta_train", "validate_config", "section"),
   "learner": ("meta_unsup_rules.distributed.settings", "validate_learner", "section"),

@@ -43,7 +43,9 @@ def main(argv):
     cli.fail(f"--num_fields={_FIELDS.value}: expected an integer >= 1")
   from meta_unsup_rules.evaluation import features
 
-  s = evaluation_args.set_up_evaluation(cfg, readouts=False)  # evaluation/setup.py; no support sets here
+  s = evaluation_args.set_up_evaluation(
+    cfg, readouts=False
+  )  # evaluation/evaluation_setup.py; no support sets here
   out_dir = _OUT.value or os.path.join("runs", "figures", s.task.name)
   max_test = int(s.cfg.evaluation.max_test)
   summary = features.feature_figures(

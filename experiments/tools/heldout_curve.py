@@ -15,6 +15,7 @@ curve.png (final accuracy ± s.e. against updates; default runs/curve/<task>); t
 stdout line is one JSON object with the curve.
 """
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -80,7 +81,9 @@ def main(argv):
   for name, theta_arg, updates in points:
     theta_fn, cfg = evaluation_args.resolve_theta(s, theta_arg)
     logging.info("θ %s (%d updates)", name, updates)
-    result = runner.run_evaluation(s.task, cfg, s.methods, steps, s.eval_every, s.seeds, theta_fn, log=log)
+    result = runner.run_evaluation(
+      dataclasses.replace(s, cfg=cfg, inner_steps=steps, theta_fn=theta_fn), log=log
+    )
     result["theta"] = theta_arg
     outputs.write_outputs(result, out_dir / name)
     curve["points"].append({"name": name, "theta": theta_arg, "updates": updates, "final": result["final"]})

@@ -61,18 +61,13 @@ class LabelledData:
 
   def num_labels(self, ecfg) -> dict:
     """{readout name: labelled examples it is fitted on} (per episode when episodic)."""
-    names = protocols.readout_names(ecfg)
-    if ecfg.protocol == "episodic":
-      return {r: int(ecfg.n_way) * int(ecfg.k_shot) for r in names}
-    if ecfg.protocol == "fewshot":
-      return {r: len(self.support[1]) for r in names}
-    return {r + sfx: len(pos) for sfx, pos in self.positions.items() for r in protocols.READOUTS}
+    return protocols.get(ecfg.protocol).num_labels(self, ecfg)
 
 
 def labelled_data(task, ecfg, seed: int, test_set) -> LabelledData:
   support = task.support_set(np.random.default_rng([seed, 1]), int(ecfg.support_per_class))
   data = LabelledData(support, test_set)
-  if ecfg.protocol in ("linear_probe", "semi_supervised"):
+  if protocols.get(ecfg.protocol).fits_subsets:
     subsets = protocols.labelled_subsets(task.y_train, ecfg, np.random.default_rng([seed, 4]))
     pool = np.unique(np.concatenate(list(subsets.values())))
     data.pool = task.x_train[pool], task.y_train[pool]
@@ -145,62 +140,9 @@ def setup_seed(task, cfg, seed: int, methods: Sequence[str], theta_fn: Callable 
   return Seed(seed, data, np.random.default_rng([seed, 0]), runners, seconds, accuracy)
 
 
-@dataclasses.dataclass(frozen=True)
-class ReadoutPlan:
-  """One seed's readouts at one point, for every method: the inputs of each BN pass, and the
-  fit of the readouts on their features ({readout name: accuracy; episodic: list over episodes}).
-
-  It depends on the seed and the point only, so a method's score is `fit` of its features
-  of `batches`, however those were computed (one seed at a time or all seeds at once).
-  """
-
-  batches: tuple  # float32 [n_i, D] arrays, one BN pass each
-  fit: Callable[[Sequence[np.ndarray]], dict]
-
-  def score(self, features_fn: Callable) -> dict:
-    return self.fit([np.asarray(features_fn(b)) for b in self.batches])
+ReadoutPlan = protocols.ReadoutPlan
 
 
-def readout_plan(task, cfg, data: LabelledData, seed: int, point: int) -> ReadoutPlan:
+def readout_plan(task, cfg, data: LabelledData, seed: int, point: int) -> protocols.ReadoutPlan:
   """The readouts of `cfg.evaluation.protocol` (protocols.py) for seed `seed` at step `point`."""
-  ecfg = cfg.evaluation
-  ridge_lambda, logistic_c = float(cfg.meta_objective.ridge_lambda), float(ecfg.logistic_c)
-  num_classes, chunk = task.num_classes, int(ecfg.test_chunk)
-  if ecfg.protocol == "episodic":
-    n_way = int(ecfg.n_way)
-    rng = np.random.default_rng([seed, 2, point])
-    episodes = protocols.sample_episodes(
-      task, rng, n_way, int(ecfg.k_shot), int(ecfg.n_query), int(ecfg.episodes)
-    )
-
-    def fit_episodes(f):
-      pairs = list(zip(f[0::2], f[1::2]))
-      return protocols.episode_accuracies(episodes, pairs, n_way, ridge_lambda, logistic_c)
-
-    return ReadoutPlan(tuple(x for x_s, _, x_q, _ in episodes for x in (x_s, x_q)), fit_episodes)
-  x_test, y_test = data.test
-  test = protocols.feature_chunks(x_test, chunk)
-  if ecfg.protocol == "fewshot":
-    x_support, y_support = data.support
-
-    def fit_fewshot(f):
-      f_test = np.concatenate(f[1:], axis=0)
-      return protocols.readout_accuracies(
-        f[0], y_support, f_test, y_test, num_classes, ridge_lambda, logistic_c
-      )
-
-    return ReadoutPlan((x_support, *test), fit_fewshot)
-  x_pool, y_pool = data.pool
-  pool = protocols.feature_chunks(x_pool, chunk)
-
-  def fit_subsets(f):
-    f_test, f_pool = np.concatenate(f[: len(test)], axis=0), np.concatenate(f[len(test) :], axis=0)
-    out = {}
-    for sfx, pos in data.positions.items():
-      fitted = protocols.readout_accuracies(
-        f_pool[pos], y_pool[pos], f_test, y_test, num_classes, ridge_lambda, logistic_c
-      )
-      out.update({r + sfx: acc for r, acc in fitted.items()})
-    return out
-
-  return ReadoutPlan((*test, *pool), fit_subsets)
+  return protocols.get(cfg.evaluation.protocol).plan(task, cfg, data, seed, point)

@@ -1,8 +1,8 @@
 """The evaluation set-up every evaluating command shares: the checked config, the task, the θ, the seeds.
 
-    from meta_unsup_rules.evaluation import setup
+    from meta_unsup_rules.evaluation import evaluation_setup as setup
     s = setup.set_up(cfg, overrides)  # cfg: the config with the command's flags applied
-    runner.run_evaluation(s.task, s.cfg, s.methods, s.inner_steps, s.eval_every, s.seeds, s.theta_fn)
+    runner.run_evaluation(s)
 
 `overrides` are the explicit `--config.*` values ({"rule.inner_lr": 0.1, ...}, from
 config_flags.get_override_values): an exported θ's own config.json supplies `rule` and `base_model`,
@@ -14,8 +14,9 @@ their values in and turn a SetupError into exit status 2 with its message.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
+from meta_unsup_rules.evaluation import runner
 from meta_unsup_rules.util import config_check, jax_setup
 from meta_unsup_rules.util.config_check import ConfigError
 
@@ -41,18 +42,14 @@ def check_config(cfg, sections: Sequence[str] = SECTIONS) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluationSetup:
-  """What an evaluation runs on; built by `set_up`."""
+class EvaluationSetup(runner.EvaluationRun):
+  """What an evaluation runs on (`runner.run_evaluation(setup)`); built by `set_up`. Beside the
+  run's fields (task, cfg: checked, an exported θ's rule and base_model applied; methods; inner_steps;
+  eval_every; seeds cfg.seed, cfg.seed + 1, ...; theta_fn): the θ argument and the explicit
+  --config.* overrides, re-applied to every θ's own config."""
 
-  cfg: Any  # ml_collections.ConfigDict: checked; an exported θ's rule and base_model applied
-  task: Any  # tasks.eval_tasks.EvalTask
-  theta: str  # the θ argument: an export directory or "random"
-  theta_fn: Callable[[int], Any]  # seed → θ
-  methods: list[str]
-  seeds: list[int]  # cfg.seed, cfg.seed + 1, ...
-  inner_steps: int
-  eval_every: int  # steps between readouts (evaluation.settings.eval_every)
-  overrides: dict  # the explicit --config.* values, re-applied to every θ's own config
+  theta: str = "random"  # the θ argument: an export directory or "random"
+  overrides: dict = dataclasses.field(default_factory=dict)
 
   def resolve(self, theta_arg: str):
     """(theta_fn, cfg) for another θ ('random' or an export) against this set-up's config, its
@@ -81,10 +78,10 @@ def set_up(cfg, overrides: dict | None = None, theta: str | None = None, readout
   load, a support set or an episode larger than the task allows.
   """
   from meta_unsup_rules import learned_update  # pylint: disable=g-import-not-at-top  (imports JAX)
-  from meta_unsup_rules.evaluation import learned_rule  # pylint: disable=g-import-not-at-top
   from meta_unsup_rules.evaluation import (
-    settings as evaluation_settings,  # pylint: disable=g-import-not-at-top
+    config_section as evaluation_settings,  # pylint: disable=g-import-not-at-top
   )
+  from meta_unsup_rules.evaluation import learned_rule, protocols  # pylint: disable=g-import-not-at-top
   from meta_unsup_rules.tasks import DataError, own_data  # pylint: disable=g-import-not-at-top
 
   overrides = dict(overrides or {})
@@ -103,16 +100,14 @@ def set_up(cfg, overrides: dict | None = None, theta: str | None = None, readout
     task = evaluation_settings.make_task(ecfg)
     # Built-in tasks knowingly repeat examples of small classes (sampling.draw); on your own
     # data a class too small for the support sets is more likely a mistake.
-    per_class = {"fewshot": "support_per_class", "episodic": "k_shot"}.get(ecfg.protocol)
+    per_class = protocols.get(ecfg.protocol).per_class_field
     if readouts and own_data.is_own(ecfg.task) and per_class:
       own_data.check_per_class(task, int(ecfg[per_class]), f"evaluation.{per_class}")
   except (DataError, ValueError, OSError) as e:
     raise SetupError(f"cannot load task {ecfg.task!r}: {e}") from e
-  if readouts and ecfg.protocol == "episodic" and ecfg.n_way > task.num_classes:
-    raise SetupError(
-      f"config field evaluation.n_way = {ecfg.n_way} is not allowed: expected at most "
-      f"{task.name}'s {task.num_classes} classes"
-    )
+  problem = protocols.get(ecfg.protocol).check(task, ecfg) if readouts else None
+  if problem:
+    raise SetupError(problem)
   return EvaluationSetup(
     cfg=cfg,
     task=task,

@@ -1,6 +1,6 @@
 """Checks of the evaluation settings, `cfg.evaluation` (values: configs/paper.py).
 
-Every evaluating command validates the section once at start (evaluation/setup.py), so a typo
+Every evaluating command validates the section once at start (evaluation/evaluation_setup.py), so a typo
 stops the run before a task is loaded or a method trained, with the field, its value and what
 is allowed.
 """
