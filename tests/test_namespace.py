@@ -49,12 +49,13 @@ def test_every_console_command_names_a_run_function_of_scripts():
     "meta-unsup-data",
     "meta-unsup-benchmark",
     "meta-unsup-plot",
+    "meta-unsup-validate",
   }
   for command, target in COMMANDS.items():
     module, _, function = target.partition(":")
     assert module.startswith("meta_unsup_rules.scripts.") and function == "run", (command, target)
     source = (ROOT / "scripts" / f"{module.rsplit('.', 1)[1]}.py").read_text()
-    assert "\ndef run():\n" in source and '\nif __name__ == "__main__":\n  app.run(main)\n' in source, command
+    assert "\ndef run():\n" in source and '\nif __name__ == "__main__":\n  cli.run(main)\n' in source, command
 
 
 # ------------------------------------------------- configs and released θs from any directory
