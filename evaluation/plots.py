@@ -440,6 +440,35 @@ def plot_arms(curves: dict, floors: dict, path, title: str) -> str:
   return save(fig, path, dpi=110)
 
 
+def plot_rule_parts(results, path) -> str:
+  """Paired difference to the θ as released (mean ± s.e. over seeds) of each switched-off part, one
+  panel per result (experiments.tools.rule_parts: one θ on one task each)."""
+  plt = _pyplot()
+  results = results if isinstance(results, (list, tuple)) else [results]
+  names = [n for n in results[0]["conditions"] if n != "as released"]
+  fig, axes = plt.subplots(
+    1, len(results), figsize=(5.2 * len(results), 0.32 * len(names) + 1.6), squeeze=False
+  )
+  for ax, result in zip(axes[0], results):
+    c = result["conditions"]
+    means = [c[n]["paired_vs_released"]["mean"] if n in c else np.nan for n in names]
+    sems = [c[n]["paired_vs_released"]["sem"] or 0.0 if n in c else 0.0 for n in names]
+    y = np.arange(len(names))
+    ax.barh(y, means, xerr=sems, color=["C3" if m < 0 else "C2" for m in means], alpha=0.8, capsize=2)
+    ax.axvline(0.0, color="k", lw=0.8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    base = c["as released"]
+    ax.set(
+      xlabel="accuracy − as released (paired, ± s.e.)",
+      title=f"θ {pathlib.Path(str(result['theta'])).name} on {result['task']}\n"
+      f"(as released {base['mean']:.3f})",
+    )
+    ax.title.set_fontsize(9)
+  fig.tight_layout()
+  return save(fig, path, dpi=110)
+
+
 def plot_geometry(result: dict, path) -> str:
   """Per θ (colour) and layer (panel): tangential share of ΔW and angular step against inner steps."""
   plt = _pyplot()

@@ -1,0 +1,127 @@
+r"""Which parts of the rule a θ relies on: evaluation only, each ΔW term left out in turn and each other
+design switch flipped (learned_update/rule.py `rule.terms`, `feedback`, `unit_mixing`, `top_delta`).
+
+  python -m experiments.tools.rule_parts --theta=paper_track_u1200 --task=alphabet_val --seeds=10 \
+      --config.seed=1000 --out=experiments/rule_parts/results/paper_track_u1200_alphabet_val.json
+
+For every condition: the θ's base model (its export's, 4×128+32 for the releases) trained for
+--inner_steps unlabelled steps with the rule so switched, 10-shot ridge (and logistic) readout, the same
+seeds, networks, streams and support sets for every condition, so each is compared with the θ as
+released by its paired difference per seed (mean ± s.e. over seeds). Writes the JSON, a Markdown table
+beside it and, with --figure, a bar chart of the differences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+from absl import flags
+
+from meta_unsup_rules.evaluation import plots, runner
+from meta_unsup_rules.learned_update import rule
+from meta_unsup_rules.scripts import cli, config_args, evaluation_args
+from meta_unsup_rules.util import files, run_record
+
+_CONFIG, _ = evaluation_args.define_evaluation_flags(
+  "Config: the evaluation settings (the θ brings its rule)."
+)
+_OUT = flags.DEFINE_string("out", None, "JSON of the numbers (a Markdown table is written beside it).")
+_FIGURE = flags.DEFINE_string("figure", None, "PNG (and PDF) of the paired differences.")
+_CONDITIONS = flags.DEFINE_list("conditions", [], "Subset of the conditions (default: all).")
+
+
+def conditions(cfg) -> dict[str, dict]:
+  """{name: rule fields}: the θ as released, each term left out, each other switch flipped."""
+  out = {"as released": {}}
+  terms = tuple(cfg.rule.terms)
+  for term in rule.WEIGHT_TERMS:
+    if term in terms:
+      out[f"without {term}"] = {"terms": tuple(t for t in terms if t != term)}
+  out["feedback through W"] = {"feedback": "transpose"}
+  out["no unit mixing"] = {"unit_mixing": False}
+  out["no top-down signal"] = {"top_delta": "zero"}
+  return out
+
+
+def paired(values: np.ndarray, base: np.ndarray) -> dict:
+  diff = values - base
+  sem = float(np.std(diff, ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None
+  return {"mean": float(np.mean(diff)), "sem": sem}
+
+
+def main(argv):
+  del argv
+  if not _OUT.value:
+    cli.fail("--out is required (the JSON of the numbers)")
+  cfg = config_args.apply_aliases(
+    _CONFIG.value, config_args.EVALUATION_ALIASES, {"evaluation.methods": ("learned",)}
+  )
+  s = evaluation_args.set_up_evaluation(cfg)
+  named = conditions(s.cfg)
+  unknown = [c for c in _CONDITIONS.value if c not in named]
+  if unknown:
+    cli.fail(f"--conditions: unknown {unknown}; the conditions are {list(named)}")
+  chosen = {
+    k: v for k, v in named.items() if not _CONDITIONS.value or k in _CONDITIONS.value or k == "as released"
+  }
+  result = {
+    "theta": s.theta,
+    "task": s.task.name,
+    "seeds": s.seeds,
+    "inner_steps": s.inner_steps,
+    "conditions": {},
+  }
+  base = None
+  for name, fields in chosen.items():
+    c = s.cfg.copy_and_resolve_references()
+    with c.rule.ignore_type():
+      c.rule.update(fields)
+    rule.validate_config(c.rule)
+    bar, log = cli.readout_progress(
+      f"{name}", len(s.seeds) * len(runner.eval_points(s.inner_steps, s.eval_every))
+    )
+    r = runner.run_evaluation(dataclasses.replace(s, cfg=c, methods=["learned"]), log=log)
+    bar.close()
+    row = next(
+      x
+      for x in r["rows"]
+      if x["method"] == "learned" and x["readout"] == "ridge" and x["step"] == s.inner_steps
+    )
+    values = np.asarray(row["values"], np.float64)
+    base = values if base is None else base
+    result["conditions"][name] = {
+      "rule": {k: (list(v) if isinstance(v, tuple) else v) for k, v in fields.items()},
+      "mean": row["mean"],
+      "sem": row["sem"],
+      "values": row["values"],
+      "paired_vs_released": paired(values, base),
+      "logistic": r["final"]["learned"]["logistic"],
+    }
+  out = pathlib.Path(_OUT.value)
+  files.atomic_write_json(out, run_record.with_record(result))
+  out.with_suffix(".md").write_text(table(result), encoding="utf-8")
+  if _FIGURE.value:
+    plots.plot_rule_parts(result, _FIGURE.value)
+  print(table(result))
+  cli.emit_json({k: result[k] for k in ("theta", "task", "inner_steps")})
+
+
+def table(result: dict) -> str:
+  lines = [
+    f"{result['task']}, θ {pathlib.Path(str(result['theta'])).name}, ridge readout after "
+    f"{result['inner_steps']} steps, seeds {result['seeds'][0]}–{result['seeds'][-1]}",
+    "",
+    "| condition | accuracy | Δ vs as released (paired) |",
+    "| --- | --- | --- |",
+  ]
+  for name, c in result["conditions"].items():
+    d = c["paired_vs_released"]
+    delta = "—" if name == "as released" else f"{d['mean']:+.3f} ± {d['sem']:.3f}"
+    lines.append(f"| {name} | {c['mean']:.3f} ± {c['sem']:.3f} | {delta} |")
+  return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+  cli.run(main)
