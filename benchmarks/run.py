@@ -278,7 +278,7 @@ def validation_modes_section(result: dict, specs: dict, quick: bool, log=print) 
   log("inline against asynchronous validation (two short meta-training runs):")
   if quick:
     result["validation_modes"] = validation_modes.measure(
-      config="configs/tiny.py", minutes=1.0, every=2, seeds=2, log=log
+      config="configs/tiny.py", minutes=1.0, every=2, seeds=2, warm_minutes=0.0, task_overrides=(), log=log
     )
   else:
     result["validation_modes"] = validation_modes.measure(log=log)

@@ -114,7 +114,13 @@ def test_inline_against_async_validation_side_by_side():
   from meta_unsup_rules.benchmarks import validation_modes
 
   r = validation_modes.measure(
-    config="configs/tiny.py", minutes=1.0, every=2, seeds=2, cold_cache=False, log=lambda *a: None
+    config="configs/tiny.py",
+    minutes=1.0,
+    every=2,
+    seeds=2,
+    warm_minutes=0.0,
+    task_overrides=(),
+    log=lambda *a: None,
   )
   if "skipped" in r:
     pytest.skip(r["skipped"])

@@ -40,7 +40,7 @@ def _results_table() -> tuple[list[str], list[list[str]]]:
 def test_every_row_of_the_results_table_has_a_source():
   _, rows = _results_table()
   labels = [r[0] for r in rows]
-  assert set(labels) == set(SOURCES), (set(labels) ^ set(SOURCES))
+  assert set(labels) == set(SOURCES), set(labels) ^ set(SOURCES)
 
 
 @pytest.mark.parametrize("label", sorted(SOURCES))
