@@ -30,7 +30,7 @@ CELL = re.compile(r"^\*{0,2}(\d\.\d{3}) ± (\d\.\d{3})\*{0,2}$")
 
 def _results_table() -> tuple[list[str], list[list[str]]]:
   text = (ROOT / "README.md").read_text(encoding="utf-8")
-  section = text.split("## Results", 1)[1]
+  section = text.split("\n## Results", 1)[1].split("\n## ", 1)[0]
   lines = [l for l in section.splitlines() if l.startswith("|")]
   header = [c.strip() for c in lines[0].strip("|").split("|")]
   rows = [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]]
