@@ -511,3 +511,32 @@ def plot_curves_by_label(curves: dict, path, title: str) -> str:
   ax.legend(fontsize=8)
   fig.tight_layout()
   return save(fig, path, dpi=110)
+
+
+def plot_compute_curve(curves: dict, floors: dict, fit: dict | None, path) -> str:
+  """Validation accuracy ± s.e. against meta-gradients on a log axis, one line per run
+  ({label: [(meta-gradients, mean, sem)]}), the floors as dashed lines and, with a fit
+  (experiments.tools.compute_curve), its line extended to where it meets the floors."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(7.5, 4.8))
+  xmax = max(p[0] for points in curves.values() for p in points)
+  for i, (label, points) in enumerate(curves.items()):
+    x, mean, sem = (np.array(v, np.float64) for v in zip(*points))
+    ax.errorbar(x, mean, yerr=sem, marker="o", ms=3, capsize=2, lw=1.2, color=f"C{i}", label=label)
+  if fit is not None:
+    reached = [r["meta_grads"] for r in fit.get("reach", {}).values() if r.get("meta_grads")]
+    hi = max([xmax, *reached]) * 1.5
+    xs = np.logspace(np.log10(min(p[0] for c in curves.values() for p in c)), np.log10(hi), 100)
+    ax.plot(xs, fit["a"] + fit["b"] * np.log10(xs), "k:", lw=1.2, label=f"fit: {fit['b']:+.3f} per decade")
+  for j, (label, value) in enumerate(floors.items()):
+    ax.axhline(value, color=f"C{len(curves) + j}", ls="--", lw=1, label=f"{label} {value:.3f}")
+  ax.set_xscale("log")
+  ax.set(
+    xlabel="meta-gradients (lineage)",
+    ylabel="validation accuracy (mean ± s.e. over seeds)",
+    title="Paper track: validation against meta-training compute",
+  )
+  ax.legend(fontsize=7, ncol=2)
+  ax.grid(alpha=0.3, which="both")
+  fig.tight_layout()
+  return save(fig, path, dpi=110)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import pathlib
 
-import numpy as np
 from absl import flags
 
+from experiments.tools.trends import paired
 from meta_unsup_rules.distributed import validation
 from meta_unsup_rules.evaluation import plots
 from meta_unsup_rules.learned_update import export
@@ -48,19 +48,6 @@ _TITLE = flags.DEFINE_string("title", "Arms from one state", "Figure title.")
 def arm_records(workdir) -> list[dict]:
   """The validated updates of a run: {step, val_accuracy, val_sem, val_per_seed, cpu_sec, ...}."""
   return [r for r in validation.merged_records(workdir) if r.get("val_per_seed") is not None]
-
-
-def paired(arm: list[dict], control: list[dict], last: int) -> dict:
-  """Mean and s.e. over seeds of (arm − control), each seed's difference averaged over the last
-  `last` validations both runs have."""
-  steps = sorted({r["step"] for r in arm} & {r["step"] for r in control})[-last:]
-  if not steps:
-    return {"steps": [], "mean": None, "sem": None}
-  a = {r["step"]: np.asarray(r["val_per_seed"], np.float64) for r in arm}
-  c = {r["step"]: np.asarray(r["val_per_seed"], np.float64) for r in control}
-  diff = np.mean([a[s] - c[s] for s in steps], axis=0)
-  sem = float(np.std(diff, ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None
-  return {"steps": steps, "mean": float(np.mean(diff)), "sem": sem, "per_seed": diff.tolist()}
 
 
 def _start_record(theta_dir, settings_from) -> dict:
