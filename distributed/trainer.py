@@ -53,8 +53,9 @@ def meta_train(
   (distributed/run_config.py: only run-control fields may change; `explicit_fields`, the paths
   given on the command line, tell a deliberate change of a field the stored config lacks).
   The summary's `stopped_by` names the signal that ended the run early ("SIGINT", "SIGTERM"),
-  `already_finished` says that a finished run was re-run (nothing is written then). A run that
-  fails before its first update removes the workdir it created.
+  `already_finished` says that a finished run was re-run (nothing is written then). A new run that
+  fails, or is stopped by a signal, before its first update removes the workdir it created;
+  `stop_at_step=0` or `max_seconds` reached before it write the starting checkpoint.
   """
   workdir = pathlib.Path(workdir)
   existed = workdir.exists()
@@ -92,7 +93,7 @@ def meta_train(
       raise
     finally:
       run.close_outputs()
-    if not run.made_updates and created:
+    if not run.made_updates and created and stopped_by is not None:  # a signal before the first update
       raise _NothingDone(stopped_by)
     return {**run.finish(), "stopped_by": stopped_by}
   except BaseException as e:
@@ -125,7 +126,7 @@ class _Run:
     workdir.mkdir(parents=True, exist_ok=True)
     saved = checkpoint.load_latest(workdir)
     self.history = []
-    if saved is not None:  # the stored settings, with the given run-control values (or ConfigDrift)
+    if saved is not None and saved.get("config_json"):  # the stored settings, given run control (or drift)
       cfg, changes = run_config.resolve(saved["config_json"], cfg, explicit_fields, int(saved["step"]))
       self.history = list(saved.get("config_history") or []) + changes
       for c in changes:

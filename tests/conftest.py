@@ -1,5 +1,6 @@
 """Shared fixtures: a temporary data cache, and one tiny shape so the unroll compiles once."""
 
+import gc
 import os
 import pathlib
 
@@ -41,6 +42,16 @@ def data_cache_dir(tmp_path_factory):
   with pytest.MonkeyPatch.context() as mp:
     mp.setenv(dd.CACHE_DIR_ENV, path)
     yield pathlib.Path(path)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_compiled_code():
+  """The suite runs in one process: without this, every executable compiled and every array kept
+  alive by a jit cache stays to the end (several GiB over the suite, enough to abort a CI machine's
+  process). Each test module starts with empty caches; its own repeated shapes still compile once."""
+  yield
+  jax.clear_caches()
+  gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from meta_unsup_rules import base_models
-from meta_unsup_rules.distributed import checkpoint, trainer
+from meta_unsup_rules.distributed import checkpoint, run_outputs, trainer
 from meta_unsup_rules.distributed import learner as learner_lib
 from meta_unsup_rules.distributed import provenance as lineage
 from meta_unsup_rules.distributed import provenance as run_exports
@@ -245,9 +245,9 @@ def test_init_theta_with_other_rule_settings_is_refused_and_the_same_settings_st
 def test_resume_drops_the_records_logged_after_the_last_checkpoint(tmp_path):
   path = tmp_path / "metrics.jsonl"
   path.write_text("".join(json.dumps({"step": s, "meta_loss": 0.5}) + "\n" for s in range(1, 8)))
-  trainer._drop_records_after(path, 5)  # pylint: disable=protected-access
+  run_outputs._drop_records_after(path, 5)  # pylint: disable=protected-access
   assert [json.loads(l)["step"] for l in path.read_text().splitlines()] == [1, 2, 3, 4, 5]
-  trainer._drop_records_after(tmp_path / "none.jsonl", 5)  # no file: nothing to do
+  run_outputs._drop_records_after(tmp_path / "none.jsonl", 5)  # no file: nothing to do
 
 
 def test_checkpoints_without_worker_tasks_keep_the_rngs_and_resume_on_new_staggered_tasks(tiny_cfg, tmp_path):
