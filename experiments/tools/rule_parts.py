@@ -7,13 +7,15 @@ design switch flipped (learned_update/rule.py `rule.terms`, `feedback`, `unit_mi
 For every condition: the θ's base model (its export's, 4×128+32 for the releases) trained for
 --inner_steps unlabelled steps with the rule so switched, 10-shot ridge (and logistic) readout, the same
 seeds, networks, streams and support sets for every condition, so each is compared with the θ as
-released by its paired difference per seed (mean ± s.e. over seeds). Writes the JSON, a Markdown table
+released by its paired difference per seed (mean ± s.e. over seeds). Writes the JSON (after each
+condition: a re-run of the same command keeps the conditions already scored), a Markdown table
 beside it and, with --figure, a bar chart of the differences.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 
 import numpy as np
@@ -73,8 +75,14 @@ def main(argv):
     "inner_steps": s.inner_steps,
     "conditions": {},
   }
+  out = pathlib.Path(_OUT.value)
+  done = _finished_conditions(out, result)
   base = None
   for name, fields in chosen.items():
+    if name in done:  # scored by an interrupted run of the same command: kept, not re-run
+      result["conditions"][name] = done[name]
+      base = np.asarray(done[name]["values"], np.float64) if base is None else base
+      continue
     c = s.cfg.copy_and_resolve_references()
     with c.rule.ignore_type():
       c.rule.update(fields)
@@ -99,13 +107,24 @@ def main(argv):
       "paired_vs_released": paired(values, base),
       "logistic": r["final"]["learned"]["logistic"],
     }
-  out = pathlib.Path(_OUT.value)
+    files.atomic_write_json(out, run_record.with_record(result))  # each condition kept as it ends
   files.atomic_write_json(out, run_record.with_record(result))
   out.with_suffix(".md").write_text(table(result), encoding="utf-8")
   if _FIGURE.value:
     plots.plot_rule_parts(result, _FIGURE.value)
   print(table(result))
   cli.emit_json({k: result[k] for k in ("theta", "task", "inner_steps")})
+
+
+def _finished_conditions(out: pathlib.Path, result: dict) -> dict:
+  """The conditions an earlier run of the same θ, task, seeds and steps wrote to `out`."""
+  if not out.is_file():
+    return {}
+  earlier = json.loads(out.read_text(encoding="utf-8"))
+  same = all(earlier.get(k) == result[k] for k in ("theta", "task", "seeds", "inner_steps"))
+  if not same or "as released" not in earlier.get("conditions", {}):
+    return {}
+  return earlier["conditions"]
 
 
 def table(result: dict) -> str:
