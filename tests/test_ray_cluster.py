@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from meta_unsup_rules.distributed import gradient_estimators, ray_pool, trainer
+from meta_unsup_rules.distributed import gradient_estimators, pools, ray_pool, trainer
 
 # A phase that takes longer fails the test instead of hanging it. The first includes each
 # actor's compile of the unroll (minutes on a shared core when JAX's cache is cold).
@@ -124,7 +124,7 @@ def test_meta_training_survives_a_node_leaving_and_uses_a_node_joining(
   # node reads it from JAX's compilation cache instead of compiling another shape.
   cfg.task.width_min = cfg.task.width_max
   ray_pool.init_ray(cfg)  # joins the cluster, as scripts.meta_train does
-  scenarios, original_make_pool = [], trainer.make_pool
+  scenarios, original_make_pool = [], pools.make_pool
 
   def make_pool(c):
     pool = original_make_pool(c)
@@ -132,7 +132,7 @@ def test_meta_training_survives_a_node_leaving_and_uses_a_node_joining(
     scenarios.append(_Scenario(pool, cluster, worker_node))
     return scenarios[-1]
 
-  monkeypatch.setattr(trainer, "make_pool", make_pool)
+  monkeypatch.setattr(pools, "make_pool", make_pool)  # the trainer calls pools.make_pool
   t0 = time.monotonic()
   summary = trainer.meta_train(cfg, tmp_path, progress=False, max_seconds=sum(PHASE_SEC.values()) + 60)
   wall = time.monotonic() - t0
