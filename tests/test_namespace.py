@@ -77,8 +77,9 @@ def test_a_bare_config_name_resolves_to_the_packages_config_from_any_directory(t
 
 def test_config_flag_takes_a_bare_name_from_another_directory(tmp_path):
   code = (
-    "import sys\nfrom absl import flags\nfrom meta_unsup_rules.scripts import evaluate\n"
-    "flags.FLAGS(sys.argv)\nprint(evaluate._CONFIG.value.seed, flags.FLAGS['config'].config_filename)\n"
+    "import sys\nfrom absl import flags\nfrom meta_unsup_rules.scripts import config_args, evaluate\n"
+    "flags.FLAGS(config_args.resolve_config_arguments(sys.argv))  # as the commands' run() parses\n"
+    "print(evaluate._CONFIG.value.seed, flags.FLAGS['config'].config_filename)\n"
   )
   proc = subprocess.run(
     [sys.executable, "-c", code, "--config=tiny", "--config.seed=7"],
