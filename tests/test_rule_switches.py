@@ -189,7 +189,7 @@ def test_a_switch_survives_export_and_evaluate(tmp_path):
 
 
 def test_the_rule_parts_study_leaves_out_each_term_and_flips_each_switch():
-  from experiments.tools import rule_parts
+  from experiments.tools import switch_conditions as rule_parts
 
   cfg = _cfg("fused")
   named = rule_parts.conditions(cfg)

@@ -21,6 +21,7 @@ import pathlib
 import numpy as np
 from absl import flags
 
+from experiments.tools.switch_conditions import conditions, paired
 from meta_unsup_rules.evaluation import plots, runner
 from meta_unsup_rules.learned_update import rule
 from meta_unsup_rules.scripts import cli, config_args, evaluation_args
@@ -32,25 +33,6 @@ _CONFIG, _ = evaluation_args.define_evaluation_flags(
 _OUT = flags.DEFINE_string("out", None, "JSON of the numbers (a Markdown table is written beside it).")
 _FIGURE = flags.DEFINE_string("figure", None, "PNG (and PDF) of the paired differences.")
 _CONDITIONS = flags.DEFINE_list("conditions", [], "Subset of the conditions (default: all).")
-
-
-def conditions(cfg) -> dict[str, dict]:
-  """{name: rule fields}: the θ as released, each term left out, each other switch flipped."""
-  out = {"as released": {}}
-  terms = tuple(cfg.rule.terms)
-  for term in rule.WEIGHT_TERMS:
-    if term in terms:
-      out[f"without {term}"] = {"terms": tuple(t for t in terms if t != term)}
-  out["feedback through W"] = {"feedback": "transpose"}
-  out["no unit mixing"] = {"unit_mixing": False}
-  out["no top-down signal"] = {"top_delta": "zero"}
-  return out
-
-
-def paired(values: np.ndarray, base: np.ndarray) -> dict:
-  diff = values - base
-  sem = float(np.std(diff, ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None
-  return {"mean": float(np.mean(diff)), "sem": sem}
 
 
 def main(argv):
