@@ -406,22 +406,24 @@ def _plot_validation(row, val: list[dict], floors: dict) -> dict:
     ax.plot(
       [x[i]], [acc[i]], marker="*", ms=12, color="C3", ls="none", label=f"best: update {val[i]['step']}"
     )
-    for j, (label, value) in enumerate(floors.items()):
-      ax.axhline(value, color=f"C{4 + j}", ls="--", lw=1, label=f"{label} {value:.3f}")
+    _floor_lines(ax, floors, 4)
     ax.set(xlabel=xlabel, ylabel="validation accuracy", title="meta-validation")
     ax.legend(fontsize=8)
   return {"update": int(val[i]["step"]), "accuracy": float(acc[i]), "sem": val[i].get("val_sem")}
 
 
-def plot_arms(curves: dict, floors: dict, path, title: str) -> str:
-  """Validation accuracy ± s.e. against update, one line per arm ({label: [(update, mean, sem)]}),
-  with the floors ({label: accuracy}) as dashed horizontal lines."""
-  plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(7.5, 4.8))
+def _floor_lines(ax, floors: dict, first_colour: int) -> None:
+  """Each floor ({label: accuracy}) as a dashed horizontal line, labelled with its value."""
+  for j, (label, value) in enumerate(floors.items()):
+    ax.axhline(value, color=f"C{first_colour + j}", ls="--", lw=1, label=f"{label} {value:.3f}")
+
+
+def _curves_with_errors(ax, curves: dict, spread: float = 0.0) -> None:
+  """One errorbar line per curve ({label: [(x, mean, sem)]}); `spread` shifts neighbours apart on x."""
   for i, (label, points) in enumerate(curves.items()):
-    steps, mean, sem = (np.array(v, np.float64) for v in zip(*points))
+    x, mean, sem = (np.array(v, np.float64) for v in zip(*points))
     ax.errorbar(
-      steps + 3 * (i - len(curves) / 2),
+      x + spread * (i - len(curves) / 2),
       mean,
       yerr=sem,
       marker="o",
@@ -431,8 +433,15 @@ def plot_arms(curves: dict, floors: dict, path, title: str) -> str:
       color=f"C{i}",
       label=label,
     )
-  for j, (label, value) in enumerate(floors.items()):
-    ax.axhline(value, color=f"C{len(curves) + j}", ls="--", lw=1, label=f"{label} {value:.3f}")
+
+
+def plot_arms(curves: dict, floors: dict, path, title: str) -> str:
+  """Validation accuracy ± s.e. against update, one line per arm ({label: [(update, mean, sem)]}),
+  with the floors ({label: accuracy}) as dashed horizontal lines."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(7.5, 4.8))
+  _curves_with_errors(ax, curves, spread=3)
+  _floor_lines(ax, floors, len(curves))
   ax.set(xlabel="update (lineage)", ylabel="validation accuracy (mean ± s.e. over seeds)", title=title)
   ax.legend(fontsize=7, ncol=2)
   ax.grid(alpha=0.3)
@@ -520,16 +529,13 @@ def plot_compute_curve(curves: dict, floors: dict, fit: dict | None, path) -> st
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(7.5, 4.8))
   xmax = max(p[0] for points in curves.values() for p in points)
-  for i, (label, points) in enumerate(curves.items()):
-    x, mean, sem = (np.array(v, np.float64) for v in zip(*points))
-    ax.errorbar(x, mean, yerr=sem, marker="o", ms=3, capsize=2, lw=1.2, color=f"C{i}", label=label)
+  _curves_with_errors(ax, curves)
   if fit is not None:
     reached = [r["meta_grads"] for r in fit.get("reach", {}).values() if r.get("meta_grads")]
     hi = max([xmax, *reached]) * 1.5
     xs = np.logspace(np.log10(min(p[0] for c in curves.values() for p in c)), np.log10(hi), 100)
     ax.plot(xs, fit["a"] + fit["b"] * np.log10(xs), "k:", lw=1.2, label=f"fit: {fit['b']:+.3f} per decade")
-  for j, (label, value) in enumerate(floors.items()):
-    ax.axhline(value, color=f"C{len(curves) + j}", ls="--", lw=1, label=f"{label} {value:.3f}")
+  _floor_lines(ax, floors, len(curves))
   ax.set_xscale("log")
   ax.set(
     xlabel="meta-gradients (lineage)",

@@ -190,10 +190,11 @@ def test_a_switch_survives_export_and_evaluate(tmp_path):
 
 def test_the_rule_parts_study_leaves_out_each_term_and_flips_each_switch():
   from experiments.tools import switch_conditions as rule_parts
+  from experiments.tools import trends
 
   cfg = _cfg("fused")
   named = rule_parts.conditions(cfg)
   assert named["as released"] == {} and len(named) == 1 + len(rule.WEIGHT_TERMS) + 3
   for term in rule.WEIGHT_TERMS:
     assert term not in named[f"without {term}"]["terms"] and len(named[f"without {term}"]["terms"]) == 11
-  assert rule_parts.paired(np.array([0.5, 0.7]), np.array([0.4, 0.5]))["mean"] == pytest.approx(0.15)
+  assert trends.paired_difference([0.5, 0.7], [0.4, 0.5])["mean"] == pytest.approx(0.15)

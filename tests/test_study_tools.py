@@ -75,3 +75,28 @@ def test_paired_differences_average_the_last_validations_per_seed():
   assert d["per_seed"] == pytest.approx(per_seed.tolist())
   assert d["mean"] == pytest.approx(per_seed.mean())
   assert d["sem"] == pytest.approx(per_seed.std(ddof=1) / np.sqrt(3))
+
+
+def test_floor_levels_read_the_named_methods_at_the_chosen_readout(tmp_path):
+  final = {
+    "raw_input": {"ridge": {"mean": 0.84}, "logistic": {"mean": 0.88}},
+    "hebbian": {"ridge": {"mean": 0.77}, "logistic": {"mean": 0.78}},
+    "learned": {"ridge": {"mean": 0.5}, "logistic": {"mean": 0.5}},
+  }
+  path = tmp_path / "results.json"
+  path.write_text(json.dumps({"final": final}))
+  assert trends.floor_levels(path) == {"raw input": 0.84, "Oja's rule": 0.77}
+  assert trends.floor_levels(path, methods=("hebbian",), readout="logistic") == {"Oja's rule": 0.78}
+
+
+@pytest.mark.parametrize(
+  "entry, sep, expected",
+  [
+    ("a=runs/x", "=", ("a", "runs/x")),
+    ("run:100-200", ":", ("run", "100-200")),
+    ("a=", "=", None),
+    ("runs/x", "=", None),
+  ],
+)
+def test_labelled_arguments_split_once_and_refuse_a_missing_side(entry, sep, expected):
+  assert trends.split_labelled(entry, sep) == expected

@@ -24,7 +24,7 @@ import pathlib
 
 from absl import flags
 
-from experiments.tools.trends import paired
+from experiments.tools.trends import floor_levels, paired, split_labelled
 from meta_unsup_rules.distributed import validation
 from meta_unsup_rules.evaluation import plots
 from meta_unsup_rules.learned_update import export
@@ -60,10 +60,10 @@ def _start_record(theta_dir, settings_from) -> dict:
 
 
 def _labelled(entry: str) -> tuple[str, str]:
-  label, sep, path = entry.partition("=")
-  if not sep:
+  pair = split_labelled(entry)
+  if pair is None:
     cli.fail(f"{entry!r}: expected LABEL=WORKDIR")
-  return label, path
+  return pair
 
 
 def main(argv):
@@ -109,9 +109,7 @@ def main(argv):
     result["start"] = {"step": start["step"], "mean": start["val_accuracy"], "sem": start["val_sem"]}
   floors = {}
   if _FLOORS.value:
-    final = json.loads(pathlib.Path(_FLOORS.value).read_text())["final"]
-    names = {"raw_input": "raw input", "hebbian": "Oja's rule", "random_init": "random init"}
-    floors = {names[m]: final[m]["ridge"]["mean"] for m in names if m in final}
+    floors = floor_levels(_FLOORS.value, methods=("raw_input", "hebbian", "random_init"))
     result["floors"] = floors
   files.atomic_write_json(out, run_record.with_record(result))
   out.with_suffix(".md").write_text(_table(result), encoding="utf-8")

@@ -18,12 +18,11 @@ interval covers the fit's noise, not a change of the trend's shape.
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 from absl import flags
 
-from experiments.tools.trends import fit_log_linear, reach
+from experiments.tools.trends import fit_log_linear, floor_levels, reach, split_labelled
 from meta_unsup_rules.distributed import validation
 from meta_unsup_rules.evaluation import plots
 from meta_unsup_rules.scripts import cli
@@ -37,7 +36,6 @@ _FIGURE = flags.DEFINE_string("figure", None, "PNG (and PDF) of validation again
 _SAMPLES = flags.DEFINE_integer("samples", 20000, "Bootstrap draws of the fit's parameters.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the bootstrap.")
 
-FLOOR_NAMES = {"raw_input": "raw input", "hebbian": "Oja's rule", "pca": "PCA", "random_init": "random init"}
 TARGETS = ("Oja's rule", "raw input")
 
 
@@ -59,9 +57,10 @@ def curve(workdir) -> list[dict]:
 
 
 def _parse_fit(entry: str) -> tuple[str, int, int]:
-  label, sep, span = entry.partition(":")
+  pair = split_labelled(entry, ":")
+  label, span = pair or ("", "")
   first, dash, last = span.partition("-")
-  if not sep or not dash or not first.isdigit() or not last.isdigit():
+  if pair is None or not dash or not first.isdigit() or not last.isdigit():
     cli.fail(f"--fit={entry!r}: expected LABEL:FIRST-LAST (updates)")
   return label, int(first), int(last)
 
@@ -72,16 +71,15 @@ def main(argv):
     cli.fail("--runs and --out are required")
   runs = {}
   for entry in _RUNS.value:
-    label, sep, path = entry.partition("=")
-    if not sep or not (pathlib.Path(path) / "metrics.jsonl").is_file():
+    pair = split_labelled(entry)
+    if pair is None or not (pathlib.Path(pair[1]) / "metrics.jsonl").is_file():
       cli.fail(f"--runs entry {entry!r}: expected LABEL=WORKDIR with a metrics.jsonl")
-    runs[label] = path
+    runs[pair[0]] = pair[1]
   curves = {label: curve(path) for label, path in runs.items()}
   result = {"runs": {label: {"workdir": runs[label], "curve": c} for label, c in curves.items()}}
   floors = {}
   if _FLOORS.value:
-    final = json.loads(pathlib.Path(_FLOORS.value).read_text(encoding="utf-8"))["final"]
-    floors = {name: final[m]["ridge"]["mean"] for m, name in FLOOR_NAMES.items() if m in final}
+    floors = floor_levels(_FLOORS.value)
     result["floors"] = floors
   fit = None
   if _FIT.value:

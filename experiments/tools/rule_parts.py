@@ -21,7 +21,8 @@ import pathlib
 import numpy as np
 from absl import flags
 
-from experiments.tools.switch_conditions import conditions, paired
+from experiments.tools.switch_conditions import conditions
+from experiments.tools.trends import paired_difference
 from meta_unsup_rules.evaluation import plots, runner
 from meta_unsup_rules.learned_update import rule
 from meta_unsup_rules.scripts import cli, config_args, evaluation_args
@@ -86,7 +87,7 @@ def main(argv):
       "mean": row["mean"],
       "sem": row["sem"],
       "values": row["values"],
-      "paired_vs_released": paired(values, base),
+      "paired_vs_released": paired_difference(values, base),
       "logistic": r["final"]["learned"]["logistic"],
     }
     files.atomic_write_json(out, run_record.with_record(result))  # each condition kept as it ends

@@ -1,9 +1,7 @@
-"""The rule-parts study's conditions and its paired difference, without flags (the tests import them
-into the suite's one process, where a tool's flags would clash with another's)."""
+"""The rule-parts study's conditions, without flags (the tests import them into the suite's one
+process, where a tool's flags would clash with another's)."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from meta_unsup_rules.learned_update import rule
 
@@ -19,9 +17,3 @@ def conditions(cfg) -> dict[str, dict]:
   out["no unit mixing"] = {"unit_mixing": False}
   out["no top-down signal"] = {"top_delta": "zero"}
   return out
-
-
-def paired(values: np.ndarray, base: np.ndarray) -> dict:
-  diff = values - base
-  sem = float(np.std(diff, ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None
-  return {"mean": float(np.mean(diff)), "sem": sem}

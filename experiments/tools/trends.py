@@ -1,9 +1,35 @@
 """The studies' arithmetic without flags (importable by tests and by every tool): a log-linear trend of
-validation against compute and where it meets a level; the paired difference of two runs' validations."""
+validation against compute and where it meets a level; paired differences over seeds; the floors'
+levels read from a committed results file; the LABEL=PATH arguments of the study tools."""
 
 from __future__ import annotations
 
+import json
+import pathlib
+
 import numpy as np
+
+# Floors drawn beside validation curves: evaluation method -> label in figures and tables.
+FLOOR_NAMES = {"raw_input": "raw input", "hebbian": "Oja's rule", "pca": "PCA", "random_init": "random init"}
+
+
+def paired_difference(values, base) -> dict:
+  """Mean and s.e. over seeds of values − base (one entry per seed, the same seeds in both)."""
+  diff = np.asarray(values, np.float64) - np.asarray(base, np.float64)
+  sem = float(np.std(diff, ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None
+  return {"mean": float(np.mean(diff)), "sem": sem, "per_seed": diff.tolist()}
+
+
+def floor_levels(results_json, methods=tuple(FLOOR_NAMES), readout: str = "ridge") -> dict:
+  """{label: final accuracy} of the floor `methods` found in an evaluation's results.json."""
+  final = json.loads(pathlib.Path(results_json).read_text(encoding="utf-8"))["final"]
+  return {FLOOR_NAMES[m]: final[m][readout]["mean"] for m in methods if m in final}
+
+
+def split_labelled(entry: str, sep: str = "=") -> tuple[str, str] | None:
+  """'LABEL=PATH' -> (LABEL, PATH); None when the separator or either side is missing."""
+  label, found, rest = entry.partition(sep)
+  return (label, rest) if found and label and rest else None
 
 
 def paired(arm: list[dict], control: list[dict], last: int) -> dict:
@@ -14,9 +40,10 @@ def paired(arm: list[dict], control: list[dict], last: int) -> dict:
     return {"steps": [], "mean": None, "sem": None}
   a = {r["step"]: np.asarray(r["val_per_seed"], np.float64) for r in arm}
   c = {r["step"]: np.asarray(r["val_per_seed"], np.float64) for r in control}
-  diff = np.mean([a[s] - c[s] for s in steps], axis=0)
-  sem = float(np.std(diff, ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else None
-  return {"steps": steps, "mean": float(np.mean(diff)), "sem": sem, "per_seed": diff.tolist()}
+  return {
+    "steps": steps,
+    **paired_difference(np.mean([a[s] for s in steps], axis=0), np.mean([c[s] for s in steps], axis=0)),
+  }
 
 
 def fit_log_linear(meta_grads, accuracy) -> dict:
