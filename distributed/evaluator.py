@@ -73,7 +73,7 @@ def parse_cpus(spec: str) -> list[int]:
 class Evaluator:
   """Scores the due snapshots of one workdir (see the module docstring)."""
 
-  def __init__(self, workdir, every_snapshot: bool = False):
+  def __init__(self, workdir, every_snapshot: bool = False, newest_first: bool = False):
     self.workdir = pathlib.Path(workdir)
     if not (self.workdir / "config.json").is_file():
       raise FileNotFoundError(
@@ -81,6 +81,8 @@ class Evaluator:
         "(scripts.meta_train writes it)"
       )
     self.every_snapshot = every_snapshot
+    # A decision usually needs the latest θs; the earlier ones only fill in the curve.
+    self.newest_first = newest_first
     self._validators: dict[str, validation.Validator] = {}
     self.events = None
 
@@ -99,7 +101,8 @@ class Evaluator:
     }
 
   def pending(self) -> list[tuple[int, pathlib.Path, str]]:
-    """(step, snapshot dir, θ digest) of every due, complete, unscored snapshot, oldest first."""
+    """(step, snapshot dir, θ digest) of every due, complete, unscored snapshot, oldest first
+    (newest first with `newest_first`)."""
     cfg = self._run_config()
     done = self.scored()
     out = []
@@ -111,7 +114,7 @@ class Evaluator:
       digest = theta_digest(d)
       if (int(m.group(1)), digest) not in done:
         out.append((int(m.group(1)), d, digest))
-    return out
+    return out[::-1] if self.newest_first else out
 
   def _validator(self, cfg) -> validation.Validator:
     key = cfg.to_json_best_effort(sort_keys=True)

@@ -3,6 +3,7 @@ r"""Score a meta-training run's θ snapshots on its validation task, beside the 
   python -m scripts.validate --workdir=runs/paper_track            # score what is due and unscored
   python -m scripts.validate --workdir=runs/paper_track --follow   # and wait for more while it trains
   python -m scripts.validate --workdir=experiments/paper_track/run --every_snapshot   # every snapshot
+  python -m scripts.validate --workdir=runs/paper_track --newest_first   # the latest θ first
 
 A run with `--config.validation.mode=async` starts this itself (`--follow`) and goes on training
 while it scores (distributed/evaluator.py). Each scored snapshot appends one record to
@@ -24,6 +25,9 @@ _EVERY_SNAPSHOT = flags.DEFINE_bool(
   False,
   "Score every snapshot, not only those of the validation cadence (validation.every).",
 )
+_NEWEST_FIRST = flags.DEFINE_bool(
+  "newest_first", False, "Score the newest due snapshot first (the earlier ones fill in the curve after)."
+)
 _POLL = flags.DEFINE_float("poll_seconds", 5.0, "With --follow: seconds between looks for new snapshots.")
 _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "Accepted for symmetry with scripts.meta_train.")
 
@@ -38,7 +42,9 @@ def main(argv):
 
   jax_setup.configure_jax()
   try:
-    ev = evaluator.Evaluator(_WORKDIR.value, every_snapshot=_EVERY_SNAPSHOT.value)
+    ev = evaluator.Evaluator(
+      _WORKDIR.value, every_snapshot=_EVERY_SNAPSHOT.value, newest_first=_NEWEST_FIRST.value
+    )
     scored = ev.run(follow=_FOLLOW.value, poll_sec=_POLL.value, log=lambda line: print(line, flush=True))
   except workdir_lock.LockHeld as e:
     print(f"nothing to do: {e}", flush=True)  # an evaluator of this workdir already runs

@@ -62,6 +62,7 @@ def test_async_validation_equals_inline_and_a_killed_evaluator_fills_the_gap(tmp
     "val_accuracy" in json.loads(l) for l in (async_dir / "metrics.jsonl").read_text().splitlines()
   )
 
+  assert [s for s, _, _ in evaluator_lib.Evaluator(async_dir, newest_first=True).pending()] == [4, 2]
   ev = evaluator_lib.Evaluator(async_dir)
   assert [s for s, _, _ in ev.pending()] == [2, 4]
   assert ev.run() == 2
